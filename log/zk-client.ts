@@ -1,0 +1,187 @@
+import { EventEmitter } from "node:events"
+import zookeeper, { type Client, type OpResult, type Stat, type Transaction } from "node-zookeeper-client"
+import { LogUnavailable } from "../core/event-log.ts"
+
+export const ZK = { CreateMode: zookeeper.CreateMode, Exception: zookeeper.Exception } as const
+
+/** A ZooKeeper error with its code (ZK.Exception.*), or a connection problem. */
+export const zkCode = (error: unknown): number | undefined =>
+  typeof (error as { getCode?: unknown })?.getCode === "function" ? (error as { getCode(): number }).getCode() : undefined
+
+export interface MultiFailure {
+  readonly code: number
+  /** Index of the op that failed the transaction. */
+  readonly index: number
+}
+
+export interface ZkClientOptions {
+  readonly sessionTimeoutMs?: number
+  /** How long an operation may wait for an answer before it fails with LogUnavailable. */
+  readonly operationTimeoutMs?: number
+}
+
+/**
+ * A promise-based ZooKeeper session that fails fast while disconnected (a 503, never a hang) and
+ * replaces itself with a new session when ZooKeeper expires the old one.
+ */
+export class ZkClient extends EventEmitter {
+  private client: Client
+  private connected = false
+  private closed = false
+  private readonly opTimeout: number
+
+  private constructor(
+    private readonly connectString: string,
+    private readonly options: ZkClientOptions,
+  ) {
+    super()
+    this.opTimeout = options.operationTimeoutMs ?? 5000
+    this.client = this.open()
+  }
+
+  static async connect(connectString: string, options: ZkClientOptions = {}, timeoutMs = 15_000): Promise<ZkClient> {
+    const zk = new ZkClient(connectString, options)
+    await zk.waitConnected(timeoutMs)
+    return zk
+  }
+
+  private open(): Client {
+    const client = zookeeper.createClient(this.connectString, {
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      spinDelay: 200,
+      retries: 0,
+    })
+    client.on("state", (state: { name: string }) => {
+      if (client !== this.client) return
+      const wasConnected = this.connected
+      this.connected = state.name === "SYNC_CONNECTED"
+      if (this.connected && !wasConnected) this.emit("connected")
+      if (!this.connected && wasConnected) this.emit("disconnected")
+      if (state.name === "EXPIRED" && !this.closed) {
+        // The session is gone for good (its ephemeral nodes too): start a new one.
+        client.close()
+        this.client = this.open()
+        this.emit("expired")
+      }
+    })
+    client.connect()
+    return client
+  }
+
+  get isConnected(): boolean {
+    return this.connected
+  }
+
+  waitConnected(timeoutMs: number): Promise<void> {
+    if (this.connected) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off("connected", onConnected)
+        reject(new LogUnavailable({ reason: `ZooKeeper at ${this.connectString} not reachable within ${timeoutMs} ms` }))
+      }, timeoutMs)
+      const onConnected = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.once("connected", onConnected)
+    })
+  }
+
+  private call<T>(what: string, run: (client: Client, done: (error: unknown, value?: T) => void) => void): Promise<T> {
+    if (this.closed) return Promise.reject(new LogUnavailable({ reason: "ZooKeeper client closed" }))
+    if (!this.connected)
+      return Promise.reject(new LogUnavailable({ reason: `ZooKeeper at ${this.connectString} is unreachable (${what})` }))
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new LogUnavailable({ reason: `ZooKeeper did not answer ${what} within ${this.opTimeout} ms` })),
+        this.opTimeout,
+      )
+      run(this.client, (error, value) => {
+        clearTimeout(timer)
+        if (error) {
+          const code = zkCode(error)
+          if (code === ZK.Exception.CONNECTION_LOSS || code === ZK.Exception.SESSION_EXPIRED || code === ZK.Exception.OPERATION_TIMEOUT)
+            reject(new LogUnavailable({ reason: `ZooKeeper connection lost during ${what}` }))
+          else reject(error)
+        } else resolve(value as T)
+      })
+    })
+  }
+
+  create(path: string, data: Buffer | null = null, mode: number = ZK.CreateMode.PERSISTENT): Promise<string> {
+    return this.call(`create ${path}`, (c, done) => c.create(path, data, mode, (e, p) => done(e, p)))
+  }
+
+  /** Creates a node and any missing parents; an existing node is fine. */
+  async ensurePath(path: string): Promise<void> {
+    await this.call<string>(`mkdirp ${path}`, (c, done) => c.mkdirp(path, (e, p) => done(e, p)))
+  }
+
+  getData(path: string, watcher?: () => void): Promise<{ data: Buffer; stat: Stat }> {
+    return this.call(`getData ${path}`, (c, done) =>
+      c.getData(path, watcher, (e, data, stat) => done(e, { data: data ?? Buffer.alloc(0), stat: stat! })),
+    )
+  }
+
+  /** Data of a node, or undefined when it does not exist. */
+  async getDataIfExists(path: string): Promise<Buffer | undefined> {
+    try {
+      return (await this.getData(path)).data
+    } catch (e) {
+      if (zkCode(e) === ZK.Exception.NO_NODE) return undefined
+      throw e
+    }
+  }
+
+  setData(path: string, data: Buffer, version = -1): Promise<Stat> {
+    return this.call(`setData ${path}`, (c, done) => c.setData(path, data, version, (e, s) => done(e, s)))
+  }
+
+  exists(path: string, watcher?: () => void): Promise<Stat | undefined> {
+    return this.call(`exists ${path}`, (c, done) => c.exists(path, watcher, (e, s) => done(e, s ?? undefined)))
+  }
+
+  getChildren(path: string, watcher?: () => void): Promise<string[]> {
+    return this.call(`getChildren ${path}`, (c, done) => c.getChildren(path, watcher, (e, children) => done(e, children ?? [])))
+  }
+
+  /** Children of a node, or [] when it does not exist. */
+  async getChildrenIfExists(path: string): Promise<string[]> {
+    try {
+      return await this.getChildren(path)
+    } catch (e) {
+      if (zkCode(e) === ZK.Exception.NO_NODE) return []
+      throw e
+    }
+  }
+
+  remove(path: string, version = -1): Promise<void> {
+    return this.call(`remove ${path}`, (c, done) => c.remove(path, version, (e) => done(e)))
+  }
+
+  /**
+   * Runs a multi-op transaction. Resolves with undefined on success or with the failing op's code
+   * and index (ZooKeeper applied nothing); rejects with LogUnavailable if the outcome is unknown.
+   */
+  multi(build: (tx: Transaction) => void): Promise<MultiFailure | undefined> {
+    return this.call("multi", (c, done) => {
+      const tx = c.transaction()
+      build(tx)
+      tx.commit((error, results) => {
+        if (!error) return done(null, undefined)
+        const index = (results ?? []).findIndex(
+          (r: OpResult) => r.err !== undefined && r.err !== ZK.Exception.OK && r.err !== ZK.Exception.RUNTIME_INCONSISTENCY,
+        )
+        const code = zkCode(error)
+        if (index >= 0 && code !== undefined) done(null, { code, index })
+        else done(error)
+      })
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.connected = false
+    this.client.close()
+  }
+}

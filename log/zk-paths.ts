@@ -1,0 +1,31 @@
+/** Every ZooKeeper path Helios uses, named in one place. `root` is the cluster's chroot, e.g. "/helios". */
+export const zkPaths = (root: string) => {
+  const pad = (n: number, width: number) => String(n).padStart(width, "0")
+  const chain = (base: string) => ({
+    base,
+    segment: (segment: number) => `${base}/${pad(segment, 10)}`,
+    entry: (segment: number, p: number) => `${base}/${pad(segment, 10)}/${pad(p, 16)}`,
+  })
+  return {
+    root,
+    /** The global log: segments of fixed capacity, one child per position. */
+    log: chain(`${root}/log`),
+    /** Version nodes of the streams that guard optimistic concurrency. */
+    streams: `${root}/streams`,
+    stream: (id: string) => `${root}/streams/${encodeURIComponent(id)}`,
+    hosts: `${root}/hosts`,
+    host: (host: string) => `${root}/hosts/${host}`,
+    /** Host H's stream: the same segmented chain, its entries pointing into the global log. */
+    hostStream: (host: string) => chain(`${root}/hosts/${host}/stream`),
+    /** Ephemeral: exists while the host's agent holds a session. */
+    hostUp: (host: string) => `${root}/hosts/${host}/up`,
+    /** Latest-value host facts (cpus, memory, load, docker version...), not events. */
+    hostInfo: (host: string) => `${root}/hosts/${host}/info`,
+    masters: `${root}/masters`,
+    master: (name: string) => `${root}/masters/${name}`,
+    election: `${root}/election`,
+    snapshots: `${root}/snapshots`,
+  }
+}
+export type ZkPaths = ReturnType<typeof zkPaths>
+export type ChainPaths = ZkPaths["log"]
