@@ -1,0 +1,274 @@
+/**
+ * A real standalone ZooKeeper (Debian's `zookeeper` package, 3.8) for tests and benchmarks.
+ *
+ *   const zk = await startZooKeeper()        // free port on 127.0.0.1, fresh temp data dir
+ *   zk.connectString                         // "127.0.0.1:PORT"
+ *   await zk.kill()                          // SIGKILL: simulate a crash
+ *   await zk.start()                         // restart on the same port with the same data
+ *   await zk.stop()                          // SIGTERM (SIGKILL after 5 s)
+ *   await zk.destroy()                       // kill and delete the data dir if we created it
+ *
+ * The JVM's output goes to files in the data dir (`zookeeper.log` via log4j, `zookeeper.out` for
+ * stdout/stderr), never to the test output. Every server still running when the Node process exits
+ * is SIGKILLed from a process 'exit' handler (which also deletes the temp data dirs it created,
+ * unless HELIOS_KEEP_ZK is set); in addition the JVM is started through `setpriv --pdeathsig KILL`,
+ * so the kernel kills it even if Node itself is SIGKILLed (measured: no orphan left).
+ */
+import { spawn, type ChildProcess } from "node:child_process"
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtemp, rm } from "node:fs/promises"
+import { createServer, connect } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export interface ZooKeeperOptions {
+  /** Client port on 127.0.0.1; a free one is picked when omitted. */
+  port?: number
+  /** Directory for zoo.cfg, logs and data; a fresh temp dir when omitted (then destroy() deletes it). */
+  dataDir?: string
+  /** fsync the transaction log (ZooKeeper's default). Off by default: the data still reaches the
+   * OS page cache, so it survives a SIGKILL of the server (not a machine crash), and tests run faster. */
+  fsync?: boolean
+  /** Milliseconds to wait for `ruok` -> `imok` after starting. Default 30 000. */
+  startTimeoutMs?: number
+  /** Extra zoo.cfg lines, e.g. { "jute.maxbuffer": "4194304" }. */
+  config?: Record<string, string | number>
+  /** JVM heap limit, default "256m". */
+  maxHeap?: string
+}
+
+export interface ZooKeeperServer {
+  /** "127.0.0.1:PORT" */
+  readonly connectString: string
+  readonly port: number
+  readonly dataDir: string
+  /** Pid of the running JVM, undefined while stopped. */
+  readonly pid: number | undefined
+  readonly running: boolean
+  /** Graceful stop: SIGTERM, SIGKILL after 5 s; resolves when the process has exited. */
+  stop(): Promise<void>
+  /** Crash: SIGKILL; resolves when the process has exited. */
+  kill(): Promise<void>
+  /** (Re)start with the same port and data dir; resolves once it answers `ruok` and serves. */
+  start(): Promise<void>
+  /** Kill the server and remove the data dir if startZooKeeper created it. */
+  destroy(): Promise<void>
+}
+
+const ZK_CLASSPATH = [
+  "/usr/share/java/zookeeper.jar",
+  "/usr/share/java/zookeeper-jute.jar",
+  "/usr/share/java/slf4j-log4j12.jar",
+  "/usr/share/java/log4j-1.2.jar",
+]
+
+/** All servers currently running in this process, killed on process exit. */
+const live = new Set<ChildProcess>()
+/** Temp data dirs created here and not destroyed yet, removed on process exit (unless HELIOS_KEEP_ZK). */
+const ownDirs = new Set<string>()
+let exitHookInstalled = false
+function installExitHook(): void {
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.on("exit", () => {
+    for (const child of live) {
+      try {
+        child.kill("SIGKILL")
+      } catch {
+        // already gone
+      }
+    }
+    if (process.env["HELIOS_KEEP_ZK"]) return
+    for (const dir of ownDirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 5 })
+      } catch {
+        // best effort: the killed JVM may still be closing its files
+      }
+    }
+  })
+}
+
+/** A TCP port that is free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => {
+        if (address !== null && typeof address === "object") resolve(address.port)
+        else reject(new Error("could not determine a free port"))
+      })
+    })
+  })
+}
+
+/** Send a four-letter-word command (ruok, srvr, stat, mntr) and return the whole answer. */
+export function fourLetterWord(port: number, command: string, timeoutMs = 2_000, host = "127.0.0.1"): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    const socket = connect({ host, port })
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`${command}: timed out after ${timeoutMs} ms`)))
+    socket.on("connect", () => socket.end(command))
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk))
+    socket.on("error", reject)
+    socket.on("close", (hadError) => {
+      if (!hadError) resolve(Buffer.concat(chunks).toString("utf8"))
+    })
+  })
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+function tail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n")
+  } catch {
+    return ""
+  }
+}
+
+export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<ZooKeeperServer> {
+  for (const jar of ZK_CLASSPATH) {
+    if (!existsSync(jar)) throw new Error(`${jar} is missing: install Debian's zookeeper package (scripts/setup.sh)`)
+  }
+  const port = opts.port ?? (await freePort())
+  const ownDir = opts.dataDir === undefined
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "helios-zk-")))
+  if (ownDir) ownDirs.add(dataDir)
+  installExitHook()
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000
+  mkdirSync(join(dataDir, "data"), { recursive: true })
+
+  const cfg: Record<string, string | number> = {
+    tickTime: 500,
+    initLimit: 10,
+    syncLimit: 5,
+    minSessionTimeout: 1_000,
+    maxSessionTimeout: 60_000,
+    dataDir: join(dataDir, "data"),
+    clientPort: port,
+    clientPortAddress: "127.0.0.1",
+    maxClientCnxns: 0,
+    "admin.enableServer": "false",
+    "4lw.commands.whitelist": "ruok,srvr,stat,mntr",
+    forceSync: opts.fsync === true ? "yes" : "no",
+    ...opts.config,
+  }
+  const cfgFile = join(dataDir, "zoo.cfg")
+  writeFileSync(cfgFile, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join("\n") + "\n")
+  const logFile = join(dataDir, "zookeeper.log")
+  const log4jFile = join(dataDir, "log4j.properties")
+  writeFileSync(
+    log4jFile,
+    [
+      "log4j.rootLogger=INFO, FILE",
+      "log4j.appender.FILE=org.apache.log4j.FileAppender",
+      `log4j.appender.FILE.File=${logFile}`,
+      "log4j.appender.FILE.Append=true",
+      "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout",
+      "log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n",
+      "",
+    ].join("\n"),
+  )
+  const outFile = join(dataDir, "zookeeper.out")
+
+  const javaArgs = [
+    `-Xmx${opts.maxHeap ?? "256m"}`,
+    "-XX:+UseSerialGC",
+    "-Djava.net.preferIPv4Stack=true",
+    `-Dlog4j.configuration=file:${log4jFile}`,
+    "-Dzookeeper.admin.enableServer=false",
+    "-cp",
+    [dataDir, ...ZK_CLASSPATH].join(":"),
+    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+    cfgFile,
+  ]
+  const usePdeathsig = existsSync("/usr/bin/setpriv")
+
+  let child: ChildProcess | undefined
+  let exited: Promise<void> = Promise.resolve()
+
+  const launch = async (): Promise<void> => {
+    if (child !== undefined) return
+    installExitHook()
+    const out = openSync(outFile, "a")
+    const proc = usePdeathsig
+      ? spawn("/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", "java", ...javaArgs], { stdio: ["ignore", out, out] })
+      : spawn("java", javaArgs, { stdio: ["ignore", out, out] })
+    closeSync(out)
+    child = proc
+    live.add(proc)
+    let exitInfo: string | undefined
+    exited = new Promise<void>((resolve) => {
+      const done = (info: string) => {
+        exitInfo ??= info
+        live.delete(proc)
+        if (child === proc) child = undefined
+        resolve()
+      }
+      proc.once("exit", (code, signal) => done(`exited with ${signal ?? `code ${code}`}`))
+      proc.once("error", (err) => done(`failed to spawn: ${err.message}`))
+    })
+
+    const deadline = Date.now() + startTimeoutMs
+    for (;;) {
+      if (exitInfo !== undefined) {
+        throw new Error(`ZooKeeper on port ${port} ${exitInfo} during startup:\n${tail(outFile)}\n${tail(logFile)}`)
+      }
+      try {
+        // ruok answers as soon as the port is open; srvr says whether requests are being served.
+        if ((await fourLetterWord(port, "ruok", 1_000)) === "imok" && (await fourLetterWord(port, "srvr", 1_000)).includes("Mode:")) {
+          return
+        }
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        proc.kill("SIGKILL")
+        await exited
+        throw new Error(`ZooKeeper on port ${port} did not answer ruok within ${startTimeoutMs} ms:\n${tail(logFile)}`)
+      }
+      await sleep(50)
+    }
+  }
+
+  const terminate = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child
+    if (proc === undefined) return
+    proc.kill(signal)
+    if (signal !== "SIGKILL") {
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000)
+      await exited
+      clearTimeout(timer)
+    } else {
+      await exited
+    }
+  }
+
+  const server: ZooKeeperServer = {
+    connectString: `127.0.0.1:${port}`,
+    port,
+    dataDir,
+    get pid() {
+      return child?.pid
+    },
+    get running() {
+      return child !== undefined
+    },
+    stop: () => terminate("SIGTERM"),
+    kill: () => terminate("SIGKILL"),
+    start: launch,
+    destroy: async () => {
+      await terminate("SIGKILL")
+      if (ownDir) {
+        ownDirs.delete(dataDir)
+        await rm(dataDir, { recursive: true, force: true, maxRetries: 3 })
+      }
+    },
+  }
+  await launch()
+  return server
+}
