@@ -1,39 +1,39 @@
 import { Schema } from "effect"
 import { Actor, AgentId, Goal, HostName, TaskState, ThrottleState, type Position } from "./ids.ts"
-import { JobIdSchema, JobSchema, PortMappingSchema } from "./job-schemas.ts"
+import { Job, JobId, PortMapping } from "./job.ts"
 
 /*
  * Every fact the system records, in the past tense. Payloads hold what a reader needs without
  * looking elsewhere: JobDeployed carries the whole job, so an agent folds its host stream alone.
  */
 
-export const JobCreated = Schema.TaggedStruct("JobCreated", { job: JobSchema })
-export const JobRemoved = Schema.TaggedStruct("JobRemoved", { jobId: JobIdSchema })
+export const JobCreated = Schema.TaggedStruct("JobCreated", { job: Job })
+export const JobRemoved = Schema.TaggedStruct("JobRemoved", { jobId: JobId })
 export const JobDeployed = Schema.TaggedStruct("JobDeployed", {
-  job: JobSchema,
+  job: Job,
   host: HostName,
   goal: Goal,
   deployerUser: Schema.optionalKey(Schema.String),
   deployerMaster: Schema.optionalKey(Schema.String),
 })
 export const DeploymentGoalChanged = Schema.TaggedStruct("DeploymentGoalChanged", {
-  jobId: JobIdSchema,
+  jobId: JobId,
   host: HostName,
   goal: Goal,
 })
-export const JobUndeployed = Schema.TaggedStruct("JobUndeployed", { jobId: JobIdSchema, host: HostName })
+export const JobUndeployed = Schema.TaggedStruct("JobUndeployed", { jobId: JobId, host: HostName })
 export const HostRegistered = Schema.TaggedStruct("HostRegistered", { host: HostName, agentId: AgentId })
 export const HostDeregistered = Schema.TaggedStruct("HostDeregistered", { host: HostName })
 export const HostWentUp = Schema.TaggedStruct("HostWentUp", { host: HostName, agentId: AgentId })
 export const HostWentDown = Schema.TaggedStruct("HostWentDown", { host: HostName })
 export const TaskStateChanged = Schema.TaggedStruct("TaskStateChanged", {
-  jobId: JobIdSchema,
+  jobId: JobId,
   host: HostName,
   state: TaskState,
   goal: Goal,
   throttled: ThrottleState,
   containerId: Schema.optionalKey(Schema.String),
-  ports: Schema.optionalKey(Schema.Record(Schema.String, PortMappingSchema)),
+  ports: Schema.optionalKey(Schema.Record(Schema.String, PortMapping)),
   env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
   error: Schema.optionalKey(Schema.String),
 })

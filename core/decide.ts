@@ -1,0 +1,145 @@
+import { Result } from "effect"
+import type { ExpectedVersion } from "./event-log.ts"
+import { hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
+import type { Command, CommandContext } from "./commands.ts"
+import { Rejection } from "./commands.ts"
+import type { HostName } from "./ids.ts"
+import type { Job } from "./job.ts"
+import { checkNewJob } from "./job-rules.ts"
+import { deploymentsOfJob, type FleetState } from "./state.ts"
+
+/** What a command decided: the events to append and the stream versions the decision read. */
+export interface Decision {
+  readonly events: ReadonlyArray<DomainEvent>
+  readonly expected: Readonly<Record<StreamId, ExpectedVersion>>
+}
+
+const versionOf = (state: FleetState, stream: StreamId): ExpectedVersion => state.versions.get(stream) ?? "none"
+
+const reject = (status: Rejection["status"], message: string, errors?: Rejection["errors"]) =>
+  Result.fail(new Rejection({ status, message, ...(errors ? { errors } : {}) }))
+
+const accept = (events: ReadonlyArray<DomainEvent>, streams: ReadonlyArray<StreamId>, state: FleetState) =>
+  Result.succeed<Decision>({ events, expected: Object.fromEntries(streams.map((s) => [s, versionOf(state, s)])) })
+
+const nothing = Result.succeed<Decision>({ events: [], expected: {} })
+
+/** Helios's "insecure access token": protects against accidents, not attackers. */
+const tokenMatches = (job: Job, token: string | undefined) => !job.token || job.token === token
+
+/** Static external ports a job would take on a host, keyed by port/protocol. */
+const staticPorts = (job: Job): string[] =>
+  Object.values(job.ports ?? {}).flatMap((p) => (p.externalPort !== undefined ? [`${p.externalPort}/${p.protocol ?? "tcp"}`] : []))
+
+const portConflict = (state: FleetState, job: Job, host: HostName): string | undefined => {
+  const wanted = new Set(staticPorts(job))
+  if (wanted.size === 0) return undefined
+  for (const d of state.deployments.get(host)?.values() ?? []) {
+    const other = state.jobs.get(d.jobId)
+    if (!other) continue
+    const clash = staticPorts(other).find((p) => wanted.has(p))
+    if (clash) return `port ${clash} on ${host} is already used by ${d.jobId}`
+  }
+  return undefined
+}
+
+const deployed = (state: FleetState, jobId: string, host: HostName) => state.deployments.get(host)?.get(jobId)
+
+/**
+ * The master's state machine: a pure function of (command, state, context). Every rejection
+ * carries Helios's status name; every acceptance names the streams whose versions it read.
+ */
+export const decide = (command: Command, state: FleetState, ctx: CommandContext): Result.Result<Decision, Rejection> => {
+  switch (command._tag) {
+    case "CreateJob": {
+      const checked = checkNewJob(command.job, ctx.now)
+      if (Result.isFailure(checked)) return reject("INVALID_JOB_DEFINITION", "invalid job definition", checked.failure)
+      const id = checked.success.id
+      if (state.jobs.has(id)) return reject("JOB_ALREADY_EXISTS", `job ${id} already exists`)
+      const job: Job = { ...checked.success, created: ctx.now, creatingUser: ctx.actor.name }
+      return accept([{ _tag: "JobCreated", job }], [jobStream(id)], state)
+    }
+    case "RemoveJob": {
+      const job = state.jobs.get(command.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`)
+      if (!tokenMatches(job, command.token)) return reject("FORBIDDEN", "token mismatch")
+      const hosts = deploymentsOfJob(state, command.jobId).map((d) => d.host)
+      if (hosts.length > 0) return reject("STILL_IN_USE", `job ${command.jobId} is still deployed on ${hosts.join(", ")}`)
+      return accept([{ _tag: "JobRemoved", jobId: job.id }], [jobStream(job.id)], state)
+    }
+    case "DeployJob": {
+      const job = state.jobs.get(command.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`)
+      if (!state.hosts.has(command.host)) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
+      if (!tokenMatches(job, command.token)) return reject("FORBIDDEN", "token mismatch")
+      if (deployed(state, job.id, command.host))
+        return reject("JOB_ALREADY_DEPLOYED", `job ${job.id} is already deployed on ${command.host}`)
+      const conflict = portConflict(state, job, command.host)
+      if (conflict) return reject("PORT_CONFLICT", conflict)
+      const event: DomainEvent = {
+        _tag: "JobDeployed",
+        job,
+        host: command.host,
+        goal: command.goal,
+        ...(ctx.actor.kind === "user" ? { deployerUser: ctx.actor.name } : {}),
+        ...(ctx.master !== undefined ? { deployerMaster: ctx.master } : {}),
+      }
+      return accept([event], [jobStream(job.id), hostStream(command.host)], state)
+    }
+    case "UndeployJob": {
+      if (!state.hosts.has(command.host)) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
+      const job = state.jobs.get(command.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`)
+      if (!deployed(state, job.id, command.host))
+        return reject("JOB_NOT_DEPLOYED", `job ${job.id} is not deployed on ${command.host}`)
+      if (!tokenMatches(job, command.token)) return reject("FORBIDDEN", "token mismatch")
+      return accept([{ _tag: "JobUndeployed", jobId: job.id, host: command.host }], [jobStream(job.id), hostStream(command.host)], state)
+    }
+    case "SetGoal": {
+      if (!state.hosts.has(command.host)) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
+      const d = deployed(state, command.jobId, command.host)
+      if (!d) return reject("JOB_NOT_DEPLOYED", `job ${command.jobId} is not deployed on ${command.host}`)
+      const job = state.jobs.get(command.jobId)
+      if (job && !tokenMatches(job, command.token)) return reject("FORBIDDEN", "token mismatch")
+      if (d.goal === command.goal) return nothing
+      return accept(
+        [{ _tag: "DeploymentGoalChanged", jobId: d.jobId, host: command.host, goal: command.goal }],
+        [hostStream(command.host)],
+        state,
+      )
+    }
+    case "RegisterHost": {
+      if (state.hosts.get(command.host)?.agentId === command.agentId) return nothing
+      return accept([{ _tag: "HostRegistered", host: command.host, agentId: command.agentId }], [hostStream(command.host)], state)
+    }
+    case "DeregisterHost": {
+      if (!state.hosts.has(command.host)) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
+      const jobIds = [...(state.deployments.get(command.host)?.values() ?? [])].map((d) => d.jobId)
+      return accept(
+        [
+          ...jobIds.map((jobId): DomainEvent => ({ _tag: "JobUndeployed", jobId, host: command.host })),
+          { _tag: "HostDeregistered", host: command.host },
+        ],
+        [...jobIds.map(jobStream), hostStream(command.host)],
+        state,
+      )
+    }
+    case "MarkHostUp": {
+      const h = state.hosts.get(command.host)
+      if (!h) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
+      if (h.up) return nothing
+      return Result.succeed({ events: [{ _tag: "HostWentUp", host: command.host, agentId: command.agentId }], expected: {} })
+    }
+    case "MarkHostDown": {
+      const h = state.hosts.get(command.host)
+      if (!h) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
+      if (!h.up) return nothing
+      return Result.succeed({ events: [{ _tag: "HostWentDown", host: command.host }], expected: {} })
+    }
+    case "ReportTaskState": {
+      // A fact from the agent: no stream version guards it, so it never conflicts with commands.
+      const { _tag, ...status } = command
+      return Result.succeed({ events: [{ _tag: "TaskStateChanged", ...status }], expected: {} })
+    }
+  }
+}

@@ -1,0 +1,186 @@
+import { createHash } from "node:crypto"
+import { Schema } from "effect"
+import { Bean, canonicalJson, javaHashSetOrder, type CanonicalValue } from "./canonical-json.ts"
+import type { HealthCheck, Job, PortMapping, RolloutOptions, ServicePorts } from "./job.ts"
+
+/*
+ * Job ids are `name:version:hash`. The hash is Helios's: SHA-1 hex of `name:version:configHashHex`,
+ * where configHashHex is the SHA-1 hex of the job's canonical JSON (canonical-json.ts) without the
+ * meta parameters `created` and `creatingUser`, with `name` and `version` in place of `id`.
+ */
+
+/** Job names and versions: Helios's `[0-9a-zA-Z-_.]+`. */
+export const JOB_NAME_PATTERN = /^[0-9a-zA-Z_.-]+$/
+export const JOB_VERSION_PATTERN = JOB_NAME_PATTERN
+/** A full job hash: 40 lower-case hex digits (SHA-1). */
+export const JOB_HASH_PATTERN = /^[0-9a-f]{40}$/
+
+const FULL_ID = /^([0-9a-zA-Z_.-]+):([0-9a-zA-Z_.-]+):([0-9a-f]{40})$/
+const ID_INPUT = /^([0-9a-zA-Z_.-]+):([0-9a-zA-Z_.-]+)(?::([0-9a-f]{40}))?$/
+
+const stringMatching = (re: RegExp, message: string) =>
+  Schema.String.check(Schema.makeFilter((s: string) => re.test(s) || message))
+
+export const JobName = stringMatching(JOB_NAME_PATTERN, "a job name may only contain [0-9a-zA-Z-_.] and must not be empty")
+export const JobVersion = stringMatching(
+  JOB_VERSION_PATTERN,
+  "a job version may only contain [0-9a-zA-Z-_.] and must not be empty",
+)
+
+/** A fully qualified job id, `name:version:hash`. */
+export const JobId = stringMatching(
+  FULL_ID,
+  "Expected a job id name:version:hash (name and version [0-9a-zA-Z-_.]+, hash 40 lower-case hex digits)",
+).pipe(Schema.brand("JobId"))
+export type JobId = typeof JobId.Type
+
+/** A job id as a client may submit it: `name:version`, or with its full hash. */
+export const JobIdInput = stringMatching(
+  ID_INPUT,
+  "Expected a job id name:version or name:version:hash (name and version [0-9a-zA-Z-_.]+, hash 40 lower-case hex digits)",
+)
+export type JobIdInput = typeof JobIdInput.Type
+
+export interface ParsedJobId {
+  readonly name: string
+  readonly version: string
+  readonly hash?: string
+}
+
+/** Splits `name:version` or `name:version:hash`; undefined for anything else (no partial hashes). */
+export const parseJobId = (id: string): ParsedJobId | undefined => {
+  const m = ID_INPUT.exec(id)
+  if (m === null) return undefined
+  const [, name, version, hash] = m as unknown as [string, string, string, string | undefined]
+  return hash === undefined ? { name, version } : { name, version, hash }
+}
+
+export const isJobId = (id: string): id is JobId => FULL_ID.test(id)
+
+/** `name:version:hash`; without a hash, `name:version` (the form a client submits). */
+export function formatJobId(id: { readonly name: string; readonly version: string; readonly hash: string }): JobId
+export function formatJobId(id: ParsedJobId): string
+export function formatJobId(id: ParsedJobId): string {
+  return id.hash === undefined ? `${id.name}:${id.version}` : `${id.name}:${id.version}:${id.hash}`
+}
+
+/** Helios's JobId.toShortString: `name:version:` plus the first 7 hex digits of the hash. */
+export const shortJobId = (id: string): string => {
+  const p = parseJobId(id)
+  if (p === undefined) return id
+  return p.hash === undefined ? `${p.name}:${p.version}` : `${p.name}:${p.version}:${p.hash.slice(0, 7)}`
+}
+
+/** A job whose id may still lack its hash (`name:version`), e.g. one a client is about to submit. */
+export type JobDraft = Omit<Job, "id"> & { readonly id: string }
+
+const sha1Hex = (text: string): string => createHash("sha1").update(text, "utf8").digest("hex")
+
+// ServiceEndpoint("svc") means protocol http in Helios; the key is written back as name/protocol.
+const endpointKey = (key: string): string => (key.includes("/") ? key : `${key}/http`)
+
+const mapOf = <V>(m: { readonly [k: string]: V } | undefined, f: (v: V) => CanonicalValue) =>
+  m === undefined ? undefined : Object.fromEntries(Object.entries(m).map(([k, v]) => [k, f(v)]))
+
+const portBean = (p: PortMapping) =>
+  new Bean({ ip: p.ip, internalPort: p.internalPort, externalPort: p.externalPort, protocol: p.protocol ?? "tcp" })
+
+// ServicePortParameters is @JsonInclude(NON_NULL): an empty tag list is still written.
+const servicePortsBean = (sp: ServicePorts) =>
+  new Bean({ ports: mapOf(sp.ports, (p) => new Bean({ tags: p.tags }, "NON_NULL")) })
+
+const healthCheckBean = (hc: HealthCheck) => {
+  switch (hc.type) {
+    case "http":
+      return new Bean({ type: "http", path: hc.path, port: hc.port })
+    case "tcp":
+      return new Bean({ type: "tcp", port: hc.port })
+    case "exec":
+      return new Bean({ type: "exec", command: hc.command })
+  }
+}
+
+const rolloutBean = (r: RolloutOptions) =>
+  new Bean({
+    timeout: r.timeout,
+    parallelism: r.parallelism,
+    migrate: r.migrate,
+    overlap: r.overlap,
+    token: r.token,
+    ignoreFailures: r.ignoreFailures,
+  })
+
+/**
+ * The bean Java Helios hashes: Job.Builder.Parameters without created/creatingUser. Capability sets
+ * are written in the iteration order of the HashSet Jackson reads them into on the master.
+ */
+const hashedParameters = (job: JobDraft, name: string, version: string): Bean =>
+  new Bean({
+    registrationDomain: job.registrationDomain,
+    name,
+    version,
+    image: job.image,
+    hostname: job.hostname,
+    command: job.command,
+    env: job.env,
+    resources:
+      job.resources === undefined
+        ? undefined
+        : new Bean({
+            memory: job.resources.memory,
+            memorySwap: job.resources.memorySwap,
+            cpuShares: job.resources.cpuShares,
+            cpuset: job.resources.cpuset,
+          }),
+    ports: mapOf(job.ports, portBean),
+    registration:
+      job.registration === undefined
+        ? undefined
+        : Object.fromEntries(Object.entries(job.registration).map(([k, v]) => [endpointKey(k), servicePortsBean(v)])),
+    gracePeriod: job.gracePeriod,
+    volumes: job.volumes,
+    expires: job.expires,
+    token: job.token,
+    healthCheck: job.healthCheck === undefined ? undefined : healthCheckBean(job.healthCheck),
+    securityOpt: job.securityOpt,
+    networkMode: job.networkMode,
+    metadata: job.metadata,
+    addCapabilities: job.addCapabilities === undefined ? undefined : javaHashSetOrder(job.addCapabilities),
+    dropCapabilities: job.dropCapabilities === undefined ? undefined : javaHashSetOrder(job.dropCapabilities),
+    labels: job.labels,
+    secondsToWaitBeforeKill: job.secondsToWaitBeforeKill,
+    ramdisks: job.ramdisks,
+    rolloutOptions: job.rolloutOptions === undefined ? undefined : rolloutBean(job.rolloutOptions),
+    runtime: job.runtime,
+  })
+
+const nameAndVersion = (job: JobDraft): ParsedJobId => {
+  const p = parseJobId(job.id)
+  if (p === undefined) throw new TypeError(`not a job id: ${JSON.stringify(job.id)}`)
+  return p
+}
+
+/** The exact text Helios hashes into configHashHex (useful to diff against Java's). */
+export const canonicalJobJson = (job: JobDraft): string => {
+  const { name, version } = nameAndVersion(job)
+  return canonicalJson(hashedParameters(job, name, version))
+}
+
+/** configHashHex: SHA-1 hex of the canonical JSON of the job's parameters. */
+export const computeConfigHash = (job: JobDraft): string => sha1Hex(canonicalJobJson(job))
+
+/**
+ * The 40-hex hash Helios gives this job: SHA-1 hex of `name:version:configHashHex`. Any hash already
+ * in the job's id is ignored. Throws a TypeError for an id that is not `name:version[:hash]` and a
+ * CanonicalJsonError for a job Helios could not hash (an unpaired surrogate); decodeJob rejects both.
+ */
+export const computeJobHash = (job: JobDraft): string => {
+  const { name, version } = nameAndVersion(job)
+  return sha1Hex(`${name}:${version}:${sha1Hex(canonicalJson(hashedParameters(job, name, version)))}`)
+}
+
+/** The job with its id set to `name:version:<computed hash>`. */
+export const withComputedId = (job: JobDraft): Job => {
+  const { name, version } = nameAndVersion(job)
+  return { ...job, id: formatJobId({ name, version, hash: computeJobHash(job) }) }
+}

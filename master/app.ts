@@ -1,0 +1,63 @@
+import { Hono } from "hono"
+import { bodyLimit } from "hono/body-limit"
+import { LogUnavailable, BatchTooLarge } from "../core/event-log.ts"
+import type { MasterDeps } from "./deps.ts"
+import { historyRoutes } from "./routes/history.ts"
+import { hostRoutes } from "./routes/hosts.ts"
+import { jobRoutes } from "./routes/jobs.ts"
+
+/** Largest request body accepted (a job is far smaller; ZooKeeper's request limit is 1 MB). */
+export const MAX_BODY_BYTES = 512 * 1024
+const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+/** Longest a read waits for `?after=` to be applied. */
+export const MAX_READ_WAIT_MS = 10_000
+
+export const masterApp = (deps: MasterDeps): Hono => {
+  const app = new Hono()
+
+  app.use("*", async (c, next) => {
+    c.header("Helios-Server-Version", deps.version)
+    c.header("Access-Control-Allow-Origin", "*")
+    await next()
+  })
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: async (c) => {
+        // Drain a moderately large body so the client reads our answer instead of a reset socket.
+        if (Number(c.req.header("content-length") ?? 0) <= DRAIN_LIMIT_BYTES) await c.req.raw.arrayBuffer().catch(() => {})
+        return c.json({ status: "BODY_TOO_LARGE", errors: [`(body): larger than ${MAX_BODY_BYTES} bytes`] }, 413)
+      },
+    }),
+  )
+
+  // Read-your-writes across masters: a read names the position it must see and waits (bounded).
+  app.use("*", async (c, next) => {
+    const after = c.req.query("after")
+    if (after !== undefined && c.req.method === "GET" && c.req.path !== "/events") {
+      if (!/^\d+$/.test(after)) return c.json({ status: "INVALID_AFTER", errors: ["after: expected a position"] }, 400)
+      const wait = Math.min(Number(c.req.query("wait") ?? MAX_READ_WAIT_MS), MAX_READ_WAIT_MS)
+      if (!(await deps.projection.waitFor(Number(after), wait)))
+        return c.json({ status: "NOT_CAUGHT_UP", message: `this master has not applied position ${after} yet`, position: deps.projection.position }, 503)
+    }
+    c.header("Helios-Position", String(deps.projection.position))
+    await next()
+  })
+
+  app.route("/", jobRoutes(deps))
+  app.route("/", hostRoutes(deps))
+  app.route("/", historyRoutes(deps))
+  app.get("/masters", async (c) => c.json(await deps.masters()))
+  app.get("/version", (c) => c.text(JSON.stringify(deps.version)))
+  app.get("/healthz", (c) => c.json({ status: "OK", position: deps.projection.position }))
+
+  app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
+  app.onError((error, c) => {
+    if (error instanceof LogUnavailable) return c.json({ status: "UNAVAILABLE", message: `event log unavailable: ${error.reason}` }, 503)
+    if (error instanceof BatchTooLarge) return c.json({ status: "TOO_LARGE", message: `command too large: ${error.bytes} bytes > ${error.limit}` }, 413)
+    console.error("master: unexpected error", error)
+    return c.json({ status: "INTERNAL_ERROR", message: String(error) }, 500)
+  })
+  return app
+}

@@ -1,0 +1,67 @@
+import { randomUUID } from "node:crypto"
+import { Data, Result } from "effect"
+import { AppendConflict, type EventLog } from "../core/event-log.ts"
+import { EVENT_SCHEMA_VERSION, type EventEnvelope } from "../core/events.ts"
+import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
+import { decide } from "../core/decide.ts"
+import type { LiveProjection } from "./live-projection.ts"
+
+/** Other masters kept changing what this command read; it was retried and gave up. */
+export class ConcurrentChange extends Data.TaggedError("ConcurrentChange")<{ readonly message: string }> {}
+
+export interface Executed {
+  /** Position of the command's last event (or of the state it was a no-op against). */
+  readonly position: number
+  readonly appended: number
+}
+
+export interface CommandBusOptions {
+  readonly maxAttempts?: number
+  /** How long to wait for this master's projection to apply its own append before answering. */
+  readonly applyTimeoutMs?: number
+}
+
+/**
+ * read → decide → append with expected versions. On a conflict another master (or agent) changed
+ * a stream this decision read: catch up and decide again, a bounded number of times.
+ */
+export class CommandBus {
+  private readonly maxAttempts: number
+  private readonly applyTimeoutMs: number
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly projection: LiveProjection,
+    options: CommandBusOptions = {},
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 8
+    this.applyTimeoutMs = options.applyTimeoutMs ?? 10_000
+  }
+
+  async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
+    const seen = this.projection.model.commands.get(commandId)
+    if (seen !== undefined) return Result.succeed({ position: seen, appended: 0 })
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const decision = decide(command, this.projection.model.state, ctx)
+      if (Result.isFailure(decision)) return Result.fail(decision.failure)
+      if (decision.success.events.length === 0) return Result.succeed({ position: this.projection.position, appended: 0 })
+      const envelopes: EventEnvelope[] = decision.success.events.map((event) => ({
+        event,
+        schemaVersion: EVENT_SCHEMA_VERSION,
+        at: ctx.now,
+        actor: ctx.actor,
+        commandId,
+      }))
+      try {
+        const appended = await this.log.append(envelopes, { expected: decision.success.expected })
+        // Answer only once our own projection shows the write: read-your-writes on this master.
+        await this.projection.waitFor(appended.lastPosition, this.applyTimeoutMs)
+        return Result.succeed({ position: appended.lastPosition, appended: envelopes.length })
+      } catch (error) {
+        if (!(error instanceof AppendConflict)) throw error
+        await this.projection.catchUp(this.applyTimeoutMs)
+      }
+    }
+    return Result.fail(new ConcurrentChange({ message: `gave up after ${this.maxAttempts} concurrent changes` }))
+  }
+}

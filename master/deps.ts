@@ -1,0 +1,21 @@
+import type { EventLog } from "../core/event-log.ts"
+import type { HostName } from "../core/ids.ts"
+import type { CommandBus } from "./command-bus.ts"
+import type { LiveProjection } from "./live-projection.ts"
+import type { HostDetails } from "./responses.ts"
+
+/** What the HTTP layer needs from a running master; wired in master/master.ts. */
+export interface MasterDeps {
+  readonly name: string
+  readonly version: string
+  readonly log: EventLog
+  readonly projection: LiveProjection
+  readonly bus: CommandBus
+  readonly now: () => number
+  /** Names of the masters that are up. */
+  readonly masters: () => Promise<ReadonlyArray<string>>
+  /** Latest-value facts an agent reported about its host (not events). */
+  readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
+  /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
+  readonly whitelistedCapabilities: ReadonlyArray<string>
+}

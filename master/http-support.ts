@@ -1,0 +1,92 @@
+import type { Context } from "hono"
+import { Result } from "effect"
+import type { Rejection, Command } from "../core/commands.ts"
+import type { ConcurrentChange, Executed } from "./command-bus.ts"
+import type { MasterDeps } from "./deps.ts"
+import type { Actor } from "../core/ids.ts"
+import { isJobId, type JobId } from "../core/job-id.ts"
+
+/*
+ * HTTP status for each outcome. Helios answered most refusals with 400; we keep its status names
+ * in the body but use the status codes a client expects: 404 for unknown things, 409 for
+ * conflicts with the current state, 403 for a wrong token. (README "API" lists them.)
+ */
+export const httpStatusOf = (status: Rejection["status"] | "CONCURRENT_CHANGE"): 400 | 403 | 404 | 409 => {
+  switch (status) {
+    case "INVALID_JOB_DEFINITION":
+      return 400
+    case "FORBIDDEN":
+      return 403
+    case "JOB_NOT_FOUND":
+    case "HOST_NOT_FOUND":
+    case "JOB_NOT_DEPLOYED":
+      return 404
+    case "JOB_ALREADY_EXISTS":
+    case "JOB_ALREADY_DEPLOYED":
+    case "PORT_CONFLICT":
+    case "STILL_IN_USE":
+    case "CONCURRENT_CHANGE":
+      return 409
+  }
+}
+
+export const actorOf = (c: Context): Actor => {
+  const user = c.req.query("user")
+  return { kind: "user", name: user && user.length > 0 && user.length <= 256 ? user : "anonymous" }
+}
+
+/** A client-chosen id makes a retried write idempotent (answered with the first outcome). */
+export const commandIdOf = (c: Context): string | undefined => {
+  const id = c.req.header("Helios-Command-Id")
+  return id && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? id : undefined
+}
+
+export const badRequest = (c: Context, status: string, errors: ReadonlyArray<{ field: string; message: string }>) =>
+  c.json({ status, errors: errors.map((e) => `${e.field}: ${e.message}`), fieldErrors: errors }, 400)
+
+/** Runs a command and answers in Helios's `{status, ...}` shape with our `position` added. */
+export const runCommand = async (
+  c: Context,
+  deps: MasterDeps,
+  command: Command,
+  okBody: Record<string, unknown>,
+): Promise<Response> => {
+  const result: Result.Result<Executed, Rejection | ConcurrentChange> = await deps.bus.execute(
+    command,
+    { now: deps.now(), actor: actorOf(c), master: deps.name },
+    commandIdOf(c),
+  )
+  if (Result.isSuccess(result)) {
+    c.header("Helios-Position", String(result.success.position))
+    return c.json({ status: "OK", ...okBody, position: result.success.position })
+  }
+  const failure = result.failure
+  if (failure._tag === "ConcurrentChange")
+    return c.json({ ...okBody, status: "CONCURRENT_CHANGE", message: failure.message }, 409)
+  return c.json(
+    {
+      ...okBody,
+      status: failure.status,
+      message: failure.message,
+      errors: (failure.errors ?? []).map((e) => `${e.field}: ${e.message}`),
+      fieldErrors: failure.errors ?? [],
+    },
+    httpStatusOf(failure.status),
+  )
+}
+
+/** Parses a JSON body; undefined (after answering 400) when it is not JSON. */
+export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> => {
+  const text = await c.req.text()
+  try {
+    return { ok: true, value: text.length === 0 ? undefined : JSON.parse(text) }
+  } catch (e) {
+    return { ok: false, response: badRequest(c, "INVALID_JSON", [{ field: "(body)", message: `not valid JSON: ${(e as Error).message}` }]) }
+  }
+}
+
+/** A full job id from a path parameter (Helios requires full ids on every job endpoint). */
+export const jobIdParam = (c: Context, raw: string): { ok: true; id: JobId } | { ok: false; response: Response } =>
+  isJobId(raw)
+    ? { ok: true, id: raw }
+    : { ok: false, response: badRequest(c, "INVALID_ID", [{ field: "jobId", message: `not a full job id name:version:hash: ${raw}` }]) }

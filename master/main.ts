@@ -1,0 +1,52 @@
+#!/usr/bin/env -S npx tsx
+/*
+ * A master on ZooKeeper: `npx tsx master/main.ts --zk 127.0.0.1:2181 [--port 5801] [--name NAME]`.
+ * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME.
+ */
+import { parseArgs } from "node:util"
+import { ZkClient } from "../log/zk-client.ts"
+import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { startMaster } from "./master.ts"
+import { zkHostDetails } from "./host-details.ts"
+
+const { values } = parseArgs({
+  options: {
+    zk: { type: "string", default: process.env.HELIOS_ZK ?? "127.0.0.1:2181" },
+    "zk-root": { type: "string", default: process.env.HELIOS_ZK_ROOT ?? "/helios" },
+    port: { type: "string", default: process.env.HELIOS_MASTER_PORT ?? "5801" },
+    bind: { type: "string", default: "0.0.0.0" },
+    name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
+    "whitelisted-capability": { type: "string", multiple: true, default: [] },
+  },
+})
+
+const port = Number(values.port)
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`helios-master: --port: not a port: ${values.port}`)
+  process.exit(1)
+}
+const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
+  console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
+  process.exit(1)
+})
+const root = values["zk-root"]!
+const log = await ZooKeeperEventLog.open(zk, { root })
+const master = await startMaster({
+  log,
+  zk,
+  zkRoot: root,
+  port,
+  bindAddress: values.bind!,
+  hostDetails: zkHostDetails(zk, root),
+  whitelistedCapabilities: values["whitelisted-capability"]!,
+  ...(values.name ? { name: values.name } : {}),
+})
+console.log(`helios-master ${master.name} serving ${master.url} (log at position ${master.projection.position})`)
+const shutdown = async () => {
+  await master.stop()
+  await log.close()
+  await zk.close()
+  process.exit(0)
+}
+process.on("SIGINT", () => void shutdown())
+process.on("SIGTERM", () => void shutdown())

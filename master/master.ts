@@ -1,0 +1,142 @@
+import { serve, type ServerType } from "@hono/node-server"
+import { hostname as osHostname } from "node:os"
+import type { AddressInfo } from "node:net"
+import type { EventLog } from "../core/event-log.ts"
+import type { Command } from "../core/commands.ts"
+import type { HostName } from "../core/ids.ts"
+import { isExpired } from "../core/job.ts"
+import { ZK, type ZkClient } from "../log/zk-client.ts"
+import { zkPaths } from "../log/zk-paths.ts"
+import { CommandBus } from "./command-bus.ts"
+import { LiveProjection } from "./live-projection.ts"
+import { masterApp } from "./app.ts"
+import type { HostDetails } from "./responses.ts"
+import { HELIOS_VERSION } from "./version.ts"
+
+export interface MasterOptions {
+  readonly log: EventLog
+  /** ZooKeeper session for master registration, leader election and host liveness; absent in solo mode. */
+  readonly zk?: ZkClient
+  readonly zkRoot?: string
+  readonly name?: string
+  readonly port?: number
+  readonly bindAddress?: string
+  readonly hostDetails?: (host: HostName) => Promise<HostDetails | undefined>
+  readonly whitelistedCapabilities?: ReadonlyArray<string>
+  readonly now?: () => number
+  /** How often the leader checks host liveness and expired jobs, in ms. */
+  readonly housekeepingIntervalMs?: number
+}
+
+export interface RunningMaster {
+  readonly name: string
+  readonly url: string
+  readonly port: number
+  readonly projection: LiveProjection
+  readonly bus: CommandBus
+  stop(): Promise<void>
+}
+
+export const startMaster = async (options: MasterOptions): Promise<RunningMaster> => {
+  const name = options.name ?? osHostname()
+  const now = options.now ?? Date.now
+  const projection = new LiveProjection(options.log)
+  projection.start()
+  // Serve only once the projection holds what the log held at start: no stale answers after a restart.
+  await projection.catchUp(120_000)
+  const bus = new CommandBus(options.log, projection)
+  const paths = zkPaths(options.zkRoot ?? "/helios")
+  const zk = options.zk
+
+  const masters = async (): Promise<string[]> => (zk ? (await zk.getChildrenIfExists(paths.masters)).sort() : [name])
+
+  const app = masterApp({
+    name,
+    version: HELIOS_VERSION,
+    log: options.log,
+    projection,
+    bus,
+    now,
+    masters,
+    hostDetails: options.hostDetails ?? (async () => undefined),
+    whitelistedCapabilities: options.whitelistedCapabilities ?? [],
+  })
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: options.port ?? 5801, hostname: options.bindAddress ?? "0.0.0.0" }, () => resolve(s))
+  })
+  const port = (server.address() as AddressInfo).port
+  const url = `http://${options.bindAddress && options.bindAddress !== "0.0.0.0" ? options.bindAddress : "127.0.0.1"}:${port}`
+
+  // Announce ourselves (ephemeral: gone with our session) and again after a session expiry.
+  const announce = async () => {
+    if (!zk) return
+    await zk.ensurePath(paths.masters)
+    await zk.create(paths.master(name), Buffer.from(url), ZK.CreateMode.EPHEMERAL).catch(() => {})
+  }
+  await announce()
+  const onExpired = () => void zk?.waitConnected(30_000).then(announce, () => {})
+  zk?.on("expired", onExpired)
+
+  const asMaster = { now: now(), actor: { kind: "master" as const, name }, master: name }
+  const run = (command: Command) => bus.execute(command, { ...asMaster, now: now() }).catch(() => undefined)
+
+  /** Only the master holding the lowest election node does background work. */
+  let electionNode: string | undefined
+  const isLeader = async (): Promise<boolean> => {
+    if (!zk) return true
+    await zk.ensurePath(paths.election)
+    if (electionNode === undefined || !(await zk.exists(electionNode)))
+      electionNode = await zk.create(`${paths.election}/m-`, Buffer.from(name), ZK.CreateMode.EPHEMERAL_SEQUENTIAL)
+    const children = (await zk.getChildren(paths.election)).sort()
+    return `${paths.election}/${children[0]}` === electionNode
+  }
+
+  const housekeeping = async () => {
+    if (!(await isLeader())) return
+    const state = projection.model.state
+    if (zk) {
+      // Host liveness: the agent's ephemeral node is the truth; record transitions as events.
+      for (const [host, record] of state.hosts) {
+        const up = (await zk.exists(paths.hostUp(host))) !== undefined
+        if (up !== record.up)
+          await run(up ? { _tag: "MarkHostUp", host, agentId: record.agentId } : { _tag: "MarkHostDown", host })
+      }
+    }
+    // Expired jobs: undeploy everywhere, then remove (Helios's ExpiredJobReaper).
+    for (const job of [...state.jobs.values()]) {
+      if (!isExpired(job, now())) continue
+      for (const host of [...(state.jobHosts.get(job.id) ?? [])])
+        await run({ _tag: "UndeployJob", jobId: job.id, host, ...(job.token ? { token: job.token } : {}) })
+      await run({ _tag: "RemoveJob", jobId: job.id, ...(job.token ? { token: job.token } : {}) })
+    }
+  }
+  let busy = false
+  const timer = setInterval(() => {
+    if (busy) return
+    busy = true
+    housekeeping()
+      .catch(() => {})
+      .finally(() => (busy = false))
+  }, options.housekeepingIntervalMs ?? 2000)
+  timer.unref()
+
+  return {
+    name,
+    url,
+    port,
+    projection,
+    bus,
+    stop: async () => {
+      clearInterval(timer)
+      zk?.off("expired", onExpired)
+      projection.stop()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      if (zk) {
+        await zk.remove(paths.master(name)).catch(() => {})
+        if (electionNode) await zk.remove(electionNode).catch(() => {})
+      }
+    },
+  }
+}
+

@@ -1,0 +1,108 @@
+import { Hono } from "hono"
+import { stream } from "hono/streaming"
+import type { StoredEvent } from "../../core/events.ts"
+import { jobOf, hostsOf } from "../../core/events.ts"
+import { position } from "../../core/ids.ts"
+import { stateAsOf } from "../../projections/read-model.ts"
+import type { MasterDeps } from "../deps.ts"
+import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../responses.ts"
+import { historyOf } from "../../projections/history.ts"
+import { badRequest } from "../http-support.ts"
+
+const eventJson = (e: StoredEvent) => ({
+  position: e.position,
+  timestamp: e.envelope.at,
+  actor: `${e.envelope.actor.kind}:${e.envelope.actor.name}`,
+  commandId: e.envelope.commandId ?? null,
+  type: e.envelope.event._tag,
+  event: e.envelope.event,
+})
+
+/** Reads the log's prefix in pages (the master keeps no copy of raw events). */
+async function* readLog(deps: MasterDeps, after: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
+  let at = after
+  for (;;) {
+    const page = await deps.log.read(position(at), 5000)
+    if (page.length === 0) return
+    for (const e of page) {
+      if (e.position > until) return
+      yield e
+    }
+    at = page[page.length - 1]!.position
+  }
+}
+
+export const historyRoutes = (deps: MasterDeps) => {
+  const app = new Hono()
+  const state = () => deps.projection.model.state
+
+  app.get("/history/jobs/:id", (c) => {
+    const id = c.req.param("id")
+    const entries = historyOf(deps.projection.model.history, id)
+    if (entries.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
+    return c.json({ status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) })
+  })
+
+  /** The fleet as of a position or an ISO time: a replay of the log's prefix. */
+  app.get("/state", async (c) => {
+    const at = c.req.query("at")
+    let bound: { position: number } | { time: number }
+    if (at === undefined || at === "") bound = { position: deps.projection.position }
+    else if (/^\d+$/.test(at)) bound = { position: Number(at) }
+    else if (!Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
+    else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
+    const events: StoredEvent[] = []
+    for await (const e of readLog(deps, 0, "position" in bound ? bound.position : undefined)) {
+      if ("time" in bound && e.envelope.at > bound.time) break
+      events.push(e)
+    }
+    const s = stateAsOf(events, bound)
+    return c.json({
+      position: s.position,
+      jobs: Object.fromEntries([...s.jobs.keys()].map((id) => [id, jobStatusJson(s, id)])),
+      hosts: Object.fromEntries([...s.hosts.keys()].map((h) => [h, hostStatusJson(s, h, undefined)])),
+    })
+  })
+
+  /** NDJSON: events after `after` (default 0), filtered by job/host; `follow=true` stays open for live ones. */
+  app.get("/events", (c) => {
+    const after = Number(c.req.query("after") ?? "0")
+    if (!Number.isInteger(after) || after < 0) return badRequest(c, "INVALID_AFTER", [{ field: "after", message: "expected a position" }])
+    const job = c.req.query("job")
+    const host = c.req.query("host")
+    const follow = c.req.query("follow") === "true" || c.req.query("follow") === "1"
+    const wanted = (e: StoredEvent) =>
+      (job === undefined || (jobOf(e.envelope.event) ?? "").includes(job)) &&
+      (host === undefined || hostsOf(e.envelope.event).includes(host as never))
+    c.header("Content-Type", "application/x-ndjson")
+    return stream(c, async (out) => {
+      let last = after
+      for await (const e of readLog(deps, after)) {
+        last = e.position
+        if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
+      }
+      if (!follow) return
+      const queue: StoredEvent[] = []
+      let wake: (() => void) | undefined
+      const stop = deps.projection.onEvents((events) => {
+        queue.push(...events)
+        wake?.()
+      })
+      out.onAbort(() => {
+        stop()
+        wake?.()
+      })
+      while (!out.aborted) {
+        if (queue.length === 0) await new Promise<void>((r) => (wake = r))
+        for (const e of queue.splice(0)) {
+          if (e.position <= last) continue
+          last = e.position
+          if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
+        }
+      }
+      stop()
+    })
+  })
+
+  return app
+}

@@ -1,0 +1,128 @@
+import { Hono, type Context } from "hono"
+import { Result } from "effect"
+import { decodeInput } from "../../core/decode.ts"
+import { AgentId, Goal, HostName } from "../../core/ids.ts"
+import { Schema } from "effect"
+import type { MasterDeps } from "../deps.ts"
+import { deploymentJson, hostStatusJson } from "../responses.ts"
+import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
+import { userRegex } from "./params.ts"
+import { parseSelector, selectorMatches } from "./selectors.ts"
+
+/** The body of PUT/PATCH /hosts/{host}/jobs/{jobId}: Helios writes `jobId` and reads `job` or `jobId`. */
+const DeploymentBody = Schema.Struct({
+  job: Schema.optionalKey(Schema.String),
+  jobId: Schema.optionalKey(Schema.String),
+  goal: Goal,
+  deployerUser: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  deployerMaster: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  deploymentGroupName: Schema.optionalKey(Schema.NullOr(Schema.String)),
+})
+
+export const hostRoutes = (deps: MasterDeps) => {
+  const app = new Hono()
+  const state = () => deps.projection.model.state
+
+  const hostParam = (raw: string) => decodeInput(HostName, raw)
+
+  app.get("/hosts", async (c) => {
+    const namePattern = userRegex(c.req.query("namePattern"))
+    if (namePattern instanceof Error) return badRequest(c, "INVALID_PATTERN", [{ field: "namePattern", message: namePattern.message }])
+    const selectors = (c.req.queries("selector") ?? []).map(parseSelector)
+    const bad = selectors.find((s) => s instanceof Error)
+    if (bad instanceof Error) return badRequest(c, "INVALID_SELECTOR", [{ field: "selector", message: bad.message }])
+    const names = [...state().hosts.keys()].filter((h) => !namePattern || namePattern.test(h)).sort()
+    if (selectors.length === 0) return c.json(names)
+    const out: string[] = []
+    for (const h of names) {
+      const labels = (await deps.hostDetails(h))?.labels ?? {}
+      if (selectors.every((s) => selectorMatches(s as Exclude<typeof s, Error>, labels))) out.push(h)
+    }
+    return c.json(out)
+  })
+
+  app.put("/hosts/:host", async (c) => {
+    const host = hostParam(c.req.param("host"))
+    if (Result.isFailure(host)) return badRequest(c, "INVALID_HOST", host.failure.map((e) => ({ ...e, field: "host" })))
+    const id = decodeInput(AgentId, c.req.query("id") ?? "")
+    if (Result.isFailure(id)) return badRequest(c, "INVALID_ID", id.failure.map((e) => ({ ...e, field: "id" })))
+    return runCommand(c, deps, { _tag: "RegisterHost", host: host.success, agentId: id.success }, { host: host.success })
+  })
+
+  app.delete("/hosts/:host", async (c) => {
+    const host = c.req.param("host")
+    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName }, { host })
+  })
+
+  const hostStatus = async (host: string, filter: string | undefined) => {
+    const s = hostStatusJson(state(), host as HostName, state().hosts.has(host as HostName) ? await deps.hostDetails(host as HostName) : undefined)
+    return s && (filter === undefined || s.status === filter) ? s : undefined
+  }
+
+  app.get("/hosts/:host/status", async (c) => {
+    const s = await hostStatus(c.req.param("host"), c.req.query("status"))
+    return s ? c.json(s) : c.json({ status: "HOST_NOT_FOUND", host: c.req.param("host") }, 404)
+  })
+
+  app.post("/hosts/statuses", async (c) => {
+    const body = await jsonBody(c)
+    if (!body.ok) return body.response
+    if (!Array.isArray(body.value) || !body.value.every((x) => typeof x === "string"))
+      return badRequest(c, "INVALID_BODY", [{ field: "(body)", message: "expected an array of host names" }])
+    const out: Record<string, unknown> = {}
+    for (const h of body.value as string[]) {
+      const s = await hostStatus(h, c.req.query("status"))
+      if (s) out[h] = s
+    }
+    return c.json(out)
+  })
+
+  const deploymentBody = async (c: Context) => {
+    const body = await jsonBody(c)
+    if (!body.ok) return { response: body.response }
+    const decoded = decodeInput(DeploymentBody, body.value ?? {})
+    if (Result.isFailure(decoded)) return { response: badRequest(c, "INVALID_BODY", decoded.failure) }
+    const named = decoded.success.job ?? decoded.success.jobId
+    if (named !== undefined && named !== c.req.param("jobId"))
+      return { response: c.json({ status: "ID_MISMATCH", host: c.req.param("host"), job: c.req.param("jobId") }, 400) as Response }
+    return { goal: decoded.success.goal }
+  }
+
+  app.put("/hosts/:host/jobs/:jobId", async (c) => {
+    const body = await deploymentBody(c)
+    if ("response" in body) return body.response
+    const host = c.req.param("host") as HostName
+    const parsed = jobIdParam(c, c.req.param("jobId"))
+    if (!parsed.ok) return parsed.response
+    const jobId = parsed.id
+    const token = c.req.query("token")
+    return runCommand(c, deps, { _tag: "DeployJob", jobId, host, goal: body.goal, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
+  })
+
+  app.patch("/hosts/:host/jobs/:jobId", async (c) => {
+    const body = await deploymentBody(c)
+    if ("response" in body) return body.response
+    const host = c.req.param("host") as HostName
+    const parsed = jobIdParam(c, c.req.param("jobId"))
+    if (!parsed.ok) return parsed.response
+    const jobId = parsed.id
+    const token = c.req.query("token")
+    return runCommand(c, deps, { _tag: "SetGoal", jobId, host, goal: body.goal, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
+  })
+
+  app.get("/hosts/:host/jobs/:jobId", (c) => {
+    const d = state().deployments.get(c.req.param("host") as HostName)?.get(c.req.param("jobId"))
+    return d ? c.json(deploymentJson(d)) : c.json({ status: "JOB_NOT_DEPLOYED" }, 404)
+  })
+
+  app.delete("/hosts/:host/jobs/:jobId", async (c) => {
+    const host = c.req.param("host") as HostName
+    const parsed = jobIdParam(c, c.req.param("jobId"))
+    if (!parsed.ok) return parsed.response
+    const jobId = parsed.id
+    const token = c.req.query("token")
+    return runCommand(c, deps, { _tag: "UndeployJob", jobId, host, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
+  })
+
+  return app
+}

@@ -1,0 +1,79 @@
+import { Hono } from "hono"
+import { Result } from "effect"
+import { decodeJob } from "../../core/job.ts"
+import { isJobId } from "../../core/job-id.ts"
+import type { MasterDeps } from "../deps.ts"
+import { jobStatusJson } from "../responses.ts"
+import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
+import { userRegex } from "./params.ts"
+
+export const jobRoutes = (deps: MasterDeps) => {
+  const app = new Hono()
+  const state = () => deps.projection.model.state
+
+  app.get("/jobs", (c) => {
+    const q = c.req.query("q") ?? ""
+    const hostPattern = userRegex(c.req.query("hostPattern"))
+    if (hostPattern instanceof Error) return badRequest(c, "INVALID_PATTERN", [{ field: "hostPattern", message: hostPattern.message }])
+    const out: Record<string, unknown> = {}
+    for (const [id, job] of state().jobs) {
+      if (!id.includes(q)) continue
+      if (hostPattern && ![...(state().jobHosts.get(id) ?? [])].some((h) => hostPattern.test(h))) continue
+      out[id] = job
+    }
+    return c.json(out)
+  })
+
+  app.post("/jobs", async (c) => {
+    const body = await jsonBody(c)
+    if (!body.ok) return body.response
+    const decoded = decodeJob(body.value)
+    if (Result.isFailure(decoded)) {
+      const id = typeof (body.value as { id?: unknown } | null)?.id === "string" ? (body.value as { id: string }).id : null
+      return c.json({ status: "INVALID_JOB_DEFINITION", id, errors: decoded.failure.map((e) => `${e.field}: ${e.message}`), fieldErrors: decoded.failure }, 400)
+    }
+    const notAllowed = (decoded.success.addCapabilities ?? []).filter((cap) => !deps.whitelistedCapabilities.includes(cap))
+    if (notAllowed.length > 0)
+      return badRequest(c, "INVALID_JOB_DEFINITION", [
+        { field: "addCapabilities", message: `not whitelisted on this master: ${notAllowed.join(", ")}` },
+      ])
+    // decodeJob computed (or checked) the hash, so the full id is known before deciding.
+    const id = decoded.success.id
+    return runCommand(c, deps, { _tag: "CreateJob", job: decoded.success }, { id, errors: [] })
+  })
+
+  app.get("/jobs/:id", (c) => {
+    const id = c.req.param("id")
+    if (!isJobId(id)) return badRequest(c, "INVALID_ID", [{ field: "id", message: "a full job id name:version:hash is required" }])
+    const job = state().jobs.get(id)
+    return job ? c.json(job) : c.json({ status: "JOB_NOT_FOUND", id }, 404)
+  })
+
+  app.delete("/jobs/:id", async (c) => {
+    const parsed = jobIdParam(c, c.req.param("id"))
+    if (!parsed.ok) return parsed.response
+    const id = parsed.id
+    const token = c.req.query("token")
+    return runCommand(c, deps, { _tag: "RemoveJob", jobId: id, ...(token !== undefined ? { token } : {}) }, { id })
+  })
+
+  app.get("/jobs/:id/status", (c) => {
+    const status = jobStatusJson(state(), c.req.param("id"))
+    return status ? c.json(status) : c.json({ status: "JOB_NOT_FOUND", id: c.req.param("id") }, 404)
+  })
+
+  app.post("/jobs/statuses", async (c) => {
+    const body = await jsonBody(c)
+    if (!body.ok) return body.response
+    if (!Array.isArray(body.value) || !body.value.every((x) => typeof x === "string"))
+      return badRequest(c, "INVALID_BODY", [{ field: "(body)", message: "expected an array of job ids" }])
+    const out: Record<string, unknown> = {}
+    for (const id of body.value as string[]) {
+      const s = jobStatusJson(state(), id)
+      if (s) out[id] = s
+    }
+    return c.json(out)
+  })
+
+  return app
+}

@@ -1,0 +1,42 @@
+import { ZkClient } from "../log/zk-client.ts"
+import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { startMaster, type RunningMaster } from "../master/master.ts"
+import { zkHostDetails } from "../master/host-details.ts"
+import { zkConnect } from "./services.ts"
+
+export interface TestMaster extends RunningMaster {
+  readonly log: ZooKeeperEventLog
+  readonly zk: ZkClient
+  /** fetch against this master, JSON in and out. */
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>
+}
+
+/** A real master on the run's ZooKeeper under `root`, listening on a free loopback port. */
+export const startTestMaster = async (root: string, name: string, connect = zkConnect()): Promise<TestMaster> => {
+  const zk = await ZkClient.connect(connect)
+  const log = await ZooKeeperEventLog.open(zk, { root })
+  const master = await startMaster({ log, zk, zkRoot: root, name, port: 0, bindAddress: "127.0.0.1", hostDetails: zkHostDetails(zk, root), housekeepingIntervalMs: 500 })
+  return {
+    ...master,
+    log,
+    zk,
+    call: async (method, path, body) => {
+      const res = await fetch(master.url + path, {
+        method,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+      })
+      const text = await res.text()
+      let parsed: unknown = text
+      try {
+        parsed = JSON.parse(text)
+      } catch {}
+      return { status: res.status, body: parsed, headers: res.headers }
+    },
+    stop: async () => {
+      await master.stop()
+      await log.close()
+      await zk.close()
+    },
+  }
+}
