@@ -32,10 +32,10 @@ export const masterApp = (deps: MasterDeps): Hono => {
     }),
   )
 
-  // Read-your-writes across masters: a read names the position it must see and waits (bounded).
+  // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {
     const after = c.req.query("after")
-    if (after !== undefined && c.req.method === "GET" && c.req.path !== "/events") {
+    if (after !== undefined && c.req.path !== "/events") {
       if (!/^\d+$/.test(after)) return c.json({ status: "INVALID_AFTER", errors: ["after: expected a position"] }, 400)
       const wait = Math.min(Number(c.req.query("wait") ?? MAX_READ_WAIT_MS), MAX_READ_WAIT_MS)
       if (!(await deps.projection.waitFor(Number(after), wait)))

@@ -41,9 +41,17 @@ export class CommandBus {
   async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
     const seen = this.projection.model.commands.get(commandId)
     if (seen !== undefined) return Result.succeed({ position: seen, appended: 0 })
+    let caughtUp = false
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const decision = decide(command, this.projection.model.state, ctx)
-      if (Result.isFailure(decision)) return Result.fail(decision.failure)
+      if (Result.isFailure(decision)) {
+        // A refusal that rests on the state is checked by no stream version, so make sure it is not
+        // just this master lagging: decide again once it has applied everything the log holds now.
+        if (caughtUp || decision.failure.status === "INVALID_JOB_DEFINITION") return Result.fail(decision.failure)
+        caughtUp = await this.projection.catchUp(this.applyTimeoutMs)
+        if (!caughtUp) return Result.fail(decision.failure)
+        continue
+      }
       if (decision.success.events.length === 0) return Result.succeed({ position: this.projection.position, appended: 0 })
       const envelopes: EventEnvelope[] = decision.success.events.map((event) => ({
         event,

@@ -209,4 +209,59 @@ describe("master HTTP API on real ZooKeeper", () => {
       await server.destroy()
     }
   })
+
+  it("serves the state as of a position or a time, and streams events as NDJSON, following live ones", async () => {
+    const m = await master(uniqueRoot("asof"), "m-asof")
+    await m.call("PUT", "/hosts/h1?id=agent-1")
+    const a = await m.call("POST", "/jobs", webJob("asof-a:v1", { ports: {} }))
+    const b = await m.call("POST", "/jobs", webJob("asof-b:v1", { ports: {} }))
+    await m.call("PUT", `/hosts/h1/jobs/${a.body.id}`, { goal: "START" })
+    const then = await m.call("GET", `/state?at=${a.body.position}`)
+    expect(Object.keys(then.body.jobs)).toEqual([a.body.id])
+    expect(then.body.position).toBe(a.body.position)
+    const now = await m.call("GET", "/state")
+    expect(Object.keys(now.body.jobs).sort()).toEqual([a.body.id, b.body.id].sort())
+    expect(Object.keys(now.body.jobs[a.body.id].deployments)).toEqual(["h1"])
+    const past = await m.call("GET", `/state?at=${encodeURIComponent("2000-01-01T00:00:00Z")}`)
+    expect(past.body.jobs).toEqual({})
+
+    const res = await fetch(`${m.url}/events?after=0&follow=true&job=asof-a`)
+    const reader = res.body!.getReader()
+    const lines: any[] = []
+    let buffered = ""
+    const readUntil = async (n: number) => {
+      while (lines.length < n) {
+        const { value, done } = await reader.read()
+        if (done) break
+        buffered += new TextDecoder().decode(value)
+        const parts = buffered.split("\n")
+        buffered = parts.pop()!
+        lines.push(...parts.filter((l) => l.length > 0).map((l) => JSON.parse(l)))
+      }
+    }
+    await readUntil(2)
+    expect(lines.map((l) => l.type)).toEqual(["JobCreated", "JobDeployed"])
+    await m.call("PATCH", `/hosts/h1/jobs/${a.body.id}?user=dave`, { goal: "STOP" })
+    await readUntil(3)
+    expect(lines[2]).toMatchObject({ type: "DeploymentGoalChanged", actor: "user:dave" })
+    await reader.cancel()
+  })
+
+  it("a retried write with the same Helios-Command-Id is answered once, not applied twice", async () => {
+    const m = await master(uniqueRoot("idem"), "m-idem")
+    await m.call("PUT", "/hosts/h1?id=agent-1")
+    const id = (await m.call("POST", "/jobs", webJob("idem:v1", { ports: {} }))).body.id
+    const send = () =>
+      fetch(`${m.url}/hosts/h1/jobs/${id}`, {
+        method: "PUT",
+        headers: { "content-type": "application/json", "Helios-Command-Id": "deploy-once-1" },
+        body: JSON.stringify({ goal: "START" }),
+      }).then((r) => r.json() as Promise<any>)
+    const first = await send()
+    const retry = await send()
+    expect(first.status).toBe("OK")
+    expect(retry).toMatchObject({ status: "OK", position: first.position })
+    const history = await m.call("GET", `/history/jobs/${id}`)
+    expect(history.body.audit.filter((e: any) => e.type === "JobDeployed")).toHaveLength(1)
+  })
 })
