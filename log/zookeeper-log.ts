@@ -328,11 +328,23 @@ export class ZooKeeperEventLog implements EventLog {
     deliver: (events: ReadonlyArray<E>) => void | Promise<void>,
   ): Unsubscribe {
     let armed: string | undefined
+    let lastError: string | undefined
+    let lastDelivered = after
     const follower: Follower = follow({
       after,
       positionOf,
-      deliver,
-      onError: () => {}, // ZooKeeper away: the poll retries; the client reconnects by itself.
+      deliver: (events) => {
+        lastDelivered = positionOf(events[events.length - 1]!)
+        return deliver(events)
+      },
+      // ZooKeeper away: the poll retries and the client reconnects by itself. Anything else (a batch
+      // that cannot be decoded) stops this follower at that position until it is dealt with: say so.
+      onError: (error) => {
+        if (error instanceof LogUnavailable) return
+        const text = String(error)
+        if (text !== lastError) console.error(`helios: event log follower stuck after position ${lastDelivered}: ${text}`)
+        lastError = text
+      },
       read: async (a) => {
         const events = await read(a)
         if (events.length === 0) {

@@ -12,6 +12,7 @@ import { LiveProjection } from "./live-projection.ts"
 import { masterApp } from "./app.ts"
 import type { HostDetails } from "./responses.ts"
 import { HELIOS_VERSION } from "./version.ts"
+import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
 
 export interface MasterOptions {
   readonly log: EventLog
@@ -26,6 +27,10 @@ export interface MasterOptions {
   readonly now?: () => number
   /** How often the leader checks host liveness and expired jobs, in ms. */
   readonly housekeepingIntervalMs?: number
+  /** Where this master keeps a snapshot of its read model, so a restart reads only the log's tail. */
+  readonly snapshotFile?: string
+  /** Write a snapshot after this many new events (default 10,000). */
+  readonly snapshotEveryEvents?: number
 }
 
 export interface RunningMaster {
@@ -40,7 +45,8 @@ export interface RunningMaster {
 export const startMaster = async (options: MasterOptions): Promise<RunningMaster> => {
   const name = options.name ?? osHostname()
   const now = options.now ?? Date.now
-  const projection = new LiveProjection(options.log)
+  const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
+  const projection = new LiveProjection(options.log, snapshot)
   projection.start()
   // Serve only once the projection holds what the log held at start: no stale answers after a restart.
   await projection.catchUp(120_000)
@@ -111,11 +117,18 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       await run({ _tag: "RemoveJob", jobId: job.id, ...(job.token ? { token: job.token } : {}) })
     }
   }
+  let snapshotAt = projection.position
+  const maybeSnapshot = async () => {
+    if (!options.snapshotFile || projection.position - snapshotAt < (options.snapshotEveryEvents ?? 10_000)) return
+    snapshotAt = projection.position
+    await saveSnapshot(options.snapshotFile, options.log, projection.model)
+  }
   let busy = false
   const timer = setInterval(() => {
     if (busy) return
     busy = true
     housekeeping()
+      .then(maybeSnapshot)
       .catch(() => {})
       .finally(() => (busy = false))
   }, options.housekeepingIntervalMs ?? 2000)
@@ -129,6 +142,8 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     stop: async () => {
       clearInterval(timer)
+      if (options.snapshotFile && projection.position > snapshotAt)
+        await saveSnapshot(options.snapshotFile, options.log, projection.model).catch(() => {})
       zk?.off("expired", onExpired)
       projection.stop()
       await new Promise<void>((resolve) => server.close(() => resolve()))

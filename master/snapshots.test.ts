@@ -1,0 +1,56 @@
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { position } from "../core/ids.ts"
+import { ZkClient } from "../log/zk-client.ts"
+import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { foldReadModel } from "../projections/read-model.ts"
+import { hostUp } from "../test/event-fixtures.ts"
+import { uniqueRoot, zkConnect } from "../test/services.ts"
+import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
+import { startMaster } from "./master.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "helios-snap-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe("master snapshots", () => {
+  it("a restarted master starts from its snapshot plus the log's tail and ends equal to a full replay", async () => {
+    const zk = await ZkClient.connect(zkConnect())
+    const root = uniqueRoot("snap")
+    const log = await ZooKeeperEventLog.open(zk, { root })
+    const file = join(dir, "a.snapshot")
+    try {
+      const first = await startMaster({ log, zk, zkRoot: root, name: "snap-1", port: 0, bindAddress: "127.0.0.1", snapshotFile: file })
+      await first.bus.execute({ _tag: "RegisterHost", host: "h1" as never, agentId: "a1" as never }, { now: 1, actor: { kind: "user", name: "t" } })
+      await first.stop() // writes the snapshot
+      // Events appended while no master ran: the tail.
+      await log.append([hostUp("h1", "agent-b")])
+      const loaded = await loadSnapshot(file, log)
+      expect(loaded?.state.position).toBe(1)
+      const second = await startMaster({ log, zk, zkRoot: root, name: "snap-2", port: 0, bindAddress: "127.0.0.1", snapshotFile: file })
+      const replay = foldReadModel(await log.read(position(0)))
+      expect(second.projection.position).toBe(2)
+      expect([...second.projection.model.state.hosts]).toEqual([...replay.state.hosts])
+      await second.stop()
+    } finally {
+      await zk.close()
+    }
+  })
+
+  it("a snapshot of another log (a reset ZooKeeper, another root) is ignored", async () => {
+    const zk = await ZkClient.connect(zkConnect())
+    try {
+      const logA = await ZooKeeperEventLog.open(zk, { root: uniqueRoot("snap-a") })
+      const logB = await ZooKeeperEventLog.open(zk, { root: uniqueRoot("snap-b") })
+      await logA.append([hostUp("h1", "from-a")])
+      await logB.append([hostUp("h1", "from-b")])
+      const file = join(dir, "b.snapshot")
+      await saveSnapshot(file, logA, foldReadModel(await logA.read(position(0))))
+      expect(await loadSnapshot(file, logA)).toBeDefined()
+      expect(await loadSnapshot(file, logB)).toBeUndefined()
+    } finally {
+      await zk.close()
+    }
+  })
+})
