@@ -172,7 +172,7 @@ export const computeConfigHash = (job: JobDraft): string => sha1Hex(canonicalJob
 /**
  * The 40-hex hash Helios gives this job: SHA-1 hex of `name:version:configHashHex`. Any hash already
  * in the job's id is ignored. Throws a TypeError for an id that is not `name:version[:hash]` and a
- * CanonicalJsonError for a job Helios could not hash (an unpaired surrogate); decodeJob rejects both.
+ * CanonicalJsonError for a number that is not a safe integer; decodeJob rejects both.
  */
 export const computeJobHash = (job: JobDraft): string => {
   const { name, version } = nameAndVersion(job)

@@ -34,16 +34,17 @@ export {
 // Field schemas
 
 const PROTO_KEY_MESSAGE = "the key __proto__ is not allowed (it cannot be stored safely)"
+// Helios would hash one, but UTF-8 (msgpack, HTTP) cannot carry it: the stored job would change.
 const SURROGATE_MESSAGE = "contains an unpaired UTF-16 surrogate, which cannot be encoded as UTF-8"
 
 const INT32_MAX = 2 ** 31 - 1
 
 const intIn = (min: number, max: number) =>
   Schema.Number.check(
-    Schema.makeFilter(
-      (n: number) =>
-        (Number.isInteger(n) && !Object.is(n, -0) && n >= min && n <= max) ||
-        `Expected an integer from ${min} to ${max}`,
+    Schema.makeFilter((n: number) =>
+      Object.is(n, -0)
+        ? "Expected an integer, not -0 (it cannot be stored exactly)"
+        : (Number.isInteger(n) && n >= min && n <= max) || `Expected an integer from ${min} to ${max}`,
     ),
   )
 
@@ -268,6 +269,7 @@ export type JobInput = typeof JobInput.Encoded
 /** Drop-in names for the placeholder core/job-schemas.ts. */
 export const JobSchema = Job
 export const PortMappingSchema = PortMapping
+export const JobIdSchema = JobId
 
 // ---------------------------------------------------------------------------------------------
 // Docker image references (JobValidator.validateImageReference)

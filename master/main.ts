@@ -1,8 +1,10 @@
 #!/usr/bin/env -S npx tsx
 /*
  * A master on ZooKeeper: `npx tsx master/main.ts --zk 127.0.0.1:2181 [--port 5801] [--name NAME]`.
- * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME.
+ * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME, HELIOS_MASTER_STATE_DIR
+ * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
  */
+import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
@@ -17,6 +19,7 @@ const { values } = parseArgs({
     bind: { type: "string", default: "0.0.0.0" },
     name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
     "whitelisted-capability": { type: "string", multiple: true, default: [] },
+    "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
   },
 })
 
@@ -40,6 +43,7 @@ const master = await startMaster({
   hostDetails: zkHostDetails(zk, root),
   whitelistedCapabilities: values["whitelisted-capability"]!,
   ...(values.name ? { name: values.name } : {}),
+  ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),
 })
 console.log(`helios-master ${master.name} serving ${master.url} (log at position ${master.projection.position})`)
 const shutdown = async () => {
