@@ -1,17 +1,16 @@
+import type { HostInfoReader } from "../agent/host-info.ts"
 import type { HostName } from "../core/ids.ts"
-import type { ZkClient } from "../log/zk-client.ts"
-import { zkPaths } from "../log/zk-paths.ts"
 import type { HostDetails } from "./responses.ts"
 
-/** Reads the latest-value host facts an agent keeps in ZooKeeper (JSON in the host's info node). */
-export const zkHostDetails =
-  (zk: ZkClient, root: string) =>
+/**
+ * What the master serves as a host's details (Helios's HostStatus: hostInfo, agentInfo, labels,
+ * environment), from the latest-value facts the agent keeps in its HostInfoStore.
+ */
+export const hostDetailsFrom =
+  (reader: HostInfoReader) =>
   async (host: HostName): Promise<HostDetails | undefined> => {
-    const data = await zk.getDataIfExists(zkPaths(root).hostInfo(host)).catch(() => undefined)
-    if (!data || data.length === 0) return undefined
-    try {
-      return JSON.parse(data.toString("utf8")) as HostDetails
-    } catch {
-      return undefined
-    }
+    const info = await reader.get(host).catch(() => undefined)
+    if (info === undefined) return undefined
+    const { labels, environment, agentVersion, startTime, uptimeMs, ...hostInfo } = info
+    return { hostInfo, agentInfo: { version: agentVersion, startTime, uptime: uptimeMs }, labels, environment }
   }

@@ -9,7 +9,8 @@ import { parseArgs } from "node:util"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
-import { zkHostDetails } from "./host-details.ts"
+import { ZkHostInfoStore } from "../agent/host-info.ts"
+import { hostDetailsFrom } from "./host-details.ts"
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +41,7 @@ const master = await startMaster({
   zkRoot: root,
   port,
   bindAddress: values.bind!,
-  hostDetails: zkHostDetails(zk, root),
+  hostInfo: new ZkHostInfoStore(zk, root),
   whitelistedCapabilities: values["whitelisted-capability"]!,
   ...(values.name ? { name: values.name } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),

@@ -3,14 +3,14 @@ import { hostname as osHostname } from "node:os"
 import type { AddressInfo } from "node:net"
 import type { EventLog } from "../core/event-log.ts"
 import type { Command } from "../core/commands.ts"
-import type { HostName } from "../core/ids.ts"
 import { isExpired } from "../core/job.ts"
 import { ZK, type ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
 import { CommandBus } from "./command-bus.ts"
 import { LiveProjection } from "./live-projection.ts"
 import { masterApp } from "./app.ts"
-import type { HostDetails } from "./responses.ts"
+import type { HostInfoReader } from "../agent/host-info.ts"
+import { hostDetailsFrom } from "./host-details.ts"
 import { HELIOS_VERSION } from "./version.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
 
@@ -22,7 +22,8 @@ export interface MasterOptions {
   readonly name?: string
   readonly port?: number
   readonly bindAddress?: string
-  readonly hostDetails?: (host: HostName) => Promise<HostDetails | undefined>
+  /** The agents' latest-value host facts; also tells whether a host's agent is up. */
+  readonly hostInfo?: HostInfoReader
   readonly whitelistedCapabilities?: ReadonlyArray<string>
   readonly now?: () => number
   /** How often the leader checks host liveness and expired jobs, in ms. */
@@ -64,7 +65,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     now,
     masters,
-    hostDetails: options.hostDetails ?? (async () => undefined),
+    hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     whitelistedCapabilities: options.whitelistedCapabilities ?? [],
   })
 
@@ -101,10 +102,12 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const housekeeping = async () => {
     if (!(await isLeader())) return
     const state = projection.model.state
-    if (zk) {
-      // Host liveness: the agent's ephemeral node is the truth; record transitions as events.
+    const hostInfo = options.hostInfo
+    if (hostInfo) {
+      // Host liveness: the agent's up mark (a ZooKeeper ephemeral node) is the truth; record
+      // transitions as events.
       for (const [host, record] of state.hosts) {
-        const up = (await zk.exists(paths.hostUp(host))) !== undefined
+        const up = await hostInfo.isUp(host)
         if (up !== record.up)
           await run(up ? { _tag: "MarkHostUp", host, agentId: record.agentId } : { _tag: "MarkHostDown", host })
       }

@@ -1,7 +1,7 @@
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
-import { zkHostDetails } from "../master/host-details.ts"
+import { ZkHostInfoStore } from "../agent/host-info.ts"
 import { zkConnect } from "./services.ts"
 
 export interface TestMaster extends RunningMaster {
@@ -15,7 +15,7 @@ export interface TestMaster extends RunningMaster {
 export const startTestMaster = async (root: string, name: string, connect = zkConnect()): Promise<TestMaster> => {
   const zk = await ZkClient.connect(connect)
   const log = await ZooKeeperEventLog.open(zk, { root })
-  const master = await startMaster({ log, zk, zkRoot: root, name, port: 0, bindAddress: "127.0.0.1", hostDetails: zkHostDetails(zk, root), housekeepingIntervalMs: 500 })
+  const master = await startMaster({ log, zk, zkRoot: root, name, port: 0, bindAddress: "127.0.0.1", hostInfo: new ZkHostInfoStore(zk, root), housekeepingIntervalMs: 500 })
   return {
     ...master,
     log,
