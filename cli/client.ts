@@ -1,0 +1,161 @@
+import { randomUUID } from "node:crypto"
+import { ApiError, CliError, UnreachableError, oneLine } from "./errors.ts"
+
+/*
+ * The HTTP client of the master API. It tries the endpoints in turn when one cannot be reached
+ * (and sticks to the first that answers), sends `?user=` and `Helios-Version` on every request,
+ * tags every write with a fresh `Helios-Command-Id` (so a write retried on another master is not
+ * applied twice), and remembers the position of its last write: later reads carry it as
+ * `?after=`, so they see that write even on another master (read-your-writes).
+ */
+
+export type Query = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+export interface ClientOptions {
+  readonly endpoints: ReadonlyArray<string>
+  readonly user: string
+  readonly version: string
+  /** Per-request timeout in ms (not applied to streams). */
+  readonly timeoutMs?: number
+}
+
+export interface RequestOptions {
+  readonly query?: Query
+  readonly body?: unknown
+  /** Abort (e.g. Ctrl-C); streams stop cleanly. */
+  readonly signal?: AbortSignal
+  /** Do not add `?after=` (for /events, where `after` means something else). */
+  readonly noAfter?: boolean
+}
+
+const isWrite = (method: string) => method !== "GET" && method !== "HEAD"
+
+/** Why a fetch failed to connect, in a few words ("connect ECONNREFUSED 127.0.0.1:5801"). */
+const connectionProblem = (e: unknown): string => {
+  if (e instanceof DOMException && e.name === "TimeoutError") return "timed out"
+  const cause = (e as { cause?: { message?: string; code?: string } }).cause
+  if (cause?.message === "bad port") return "this port is on fetch's list of blocked ports; run the master on another one"
+  return oneLine(cause?.message ?? cause?.code ?? (e as Error).message ?? String(e))
+}
+
+/** `{status, errors|message}` of an error body, as one line. */
+const describeApiFailure = (code: number, body: unknown): { status: string; detail: string } => {
+  const b = (typeof body === "object" && body !== null ? body : {}) as { status?: unknown; errors?: unknown; message?: unknown }
+  const status = typeof b.status === "string" ? b.status : `HTTP_${code}`
+  const errors = Array.isArray(b.errors) ? b.errors.filter((x): x is string => typeof x === "string") : []
+  const detail = errors.length > 0 ? errors.join("; ") : typeof b.message === "string" ? b.message : typeof body === "string" ? body.slice(0, 200) : ""
+  return { status, detail: oneLine(detail) }
+}
+
+/** The ApiError for a non-2xx answer: its Helios status name and errors (or message), on one line. */
+const apiError = async (response: Response): Promise<ApiError> => {
+  const text = await response.text().catch(() => "")
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // not JSON (a proxy's error page...): the text is the detail
+  }
+  const { status, detail } = describeApiFailure(response.status, body)
+  return new ApiError(`${status} (HTTP ${response.status})${detail ? `: ${detail}` : ""}`, response.status, status, body)
+}
+
+export class HeliosClient {
+  /** Highest position returned by a write of this client (0: none yet). */
+  position = 0
+  private current = 0
+
+  constructor(readonly options: ClientOptions) {
+    if (options.endpoints.length === 0) throw new CliError("no masters specified")
+  }
+
+  /** The endpoint that answered last (or the first one). */
+  get endpoint(): string {
+    return this.options.endpoints[this.current]!
+  }
+
+  private url(base: string, path: string, method: string, query: Query, noAfter: boolean): string {
+    const url = new URL(path, base.endsWith("/") ? base : base + "/")
+    for (const [k, v] of Object.entries(query)) {
+      if (v === undefined) continue
+      for (const item of typeof v === "string" ? [v] : v) url.searchParams.append(k, item)
+    }
+    url.searchParams.set("user", this.options.user)
+    if (!isWrite(method) && !noAfter && this.position > 0 && !url.searchParams.has("after"))
+      url.searchParams.set("after", String(this.position))
+    return url.toString()
+  }
+
+  /** Sends a request, trying each endpoint in turn on a connection failure. */
+  async fetch(method: string, path: string, options: RequestOptions & { readonly stream?: boolean } = {}): Promise<Response> {
+    const { endpoints, timeoutMs = 60_000 } = this.options
+    const headers: Record<string, string> = { "Helios-Version": this.options.version, Accept: "application/json" }
+    if (options.body !== undefined) headers["Content-Type"] = "application/json"
+    if (isWrite(method)) headers["Helios-Command-Id"] = `cli-${randomUUID()}`
+    const failures: string[] = []
+    for (let n = 0; n < endpoints.length; n++) {
+      const i = (this.current + n) % endpoints.length
+      const base = endpoints[i]!
+      const signals = [options.signal, options.stream ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined)
+      try {
+        const response = await fetch(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
+          method,
+          headers,
+          ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+          ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}),
+        })
+        this.current = i
+        return response
+      } catch (e) {
+        if (options.signal?.aborted) throw e
+        failures.push(`${base}: ${connectionProblem(e)}`)
+      }
+    }
+    throw new UnreachableError(`cannot reach master at ${failures.join("; at ")}`)
+  }
+
+  /** A JSON request; a non-2xx answer throws an ApiError naming its status and errors. */
+  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.fetch(method, path, options)
+    if (!response.ok) throw await apiError(response)
+    const text = await response.text()
+    let body: unknown
+    try {
+      body = text === "" ? undefined : JSON.parse(text)
+    } catch {
+      throw new CliError(`master at ${this.endpoint} answered ${method} ${path} with non-JSON: ${oneLine(text).slice(0, 120)}`)
+    }
+    const position = Number(response.headers.get("Helios-Position"))
+    if (isWrite(method) && Number.isSafeInteger(position)) this.position = Math.max(this.position, position)
+    return body as T
+  }
+
+  get<T = unknown>(path: string, query: Query = {}, options: Omit<RequestOptions, "query" | "body"> = {}): Promise<T> {
+    return this.request<T>("GET", path, { ...options, query })
+  }
+
+  /** Streams NDJSON lines (`/events`), calling `onLine` for each parsed object, until the end or abort. */
+  async ndjson(path: string, query: Query, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
+    const response = await this.fetch("GET", path, { query, noAfter: true, stream: true, ...(signal ? { signal } : {}) })
+    if (!response.ok) throw await apiError(response)
+    if (!response.body) return
+    const decoder = new TextDecoder()
+    let buffered = ""
+    try {
+      for await (const chunk of response.body) {
+        buffered += decoder.decode(chunk as Uint8Array, { stream: true })
+        let nl: number
+        while ((nl = buffered.indexOf("\n")) !== -1) {
+          const line = buffered.slice(0, nl).trim()
+          buffered = buffered.slice(nl + 1)
+          if (line !== "") onLine(JSON.parse(line))
+        }
+      }
+    } catch (e) {
+      if (signal?.aborted) return
+      throw new CliError(`the event stream from ${this.endpoint} broke: ${connectionProblem(e)}`)
+    }
+    if (buffered.trim() !== "") onLine(JSON.parse(buffered))
+    if (query["follow"] !== undefined && !signal?.aborted) throw new CliError(`the event stream from ${this.endpoint} ended (did the master stop?)`)
+  }
+}

@@ -1,0 +1,31 @@
+import { bool, pos } from "../args.ts"
+import type { Command } from "../command.ts"
+import { CliError } from "../errors.ts"
+
+const command: Command = {
+  name: "deregister",
+  summary: "remove a host, its deployments and its task statuses",
+  usage: "HOST",
+  description: "Asks for confirmation; without a terminal to ask on, pass --yes. The host must be named exactly.",
+  positionals: [{ name: "HOST", required: true }],
+  flags: [{ name: "yes", type: "boolean", help: "do not ask for confirmation" }],
+  async run(ctx) {
+    const client = ctx.client()
+    const host = pos(ctx.args, "HOST")!
+    const hosts = await client.get<string[]>("/hosts")
+    if (!hosts.includes(host)) {
+      const similar = hosts.filter((h) => h.startsWith(host))
+      throw new CliError(`Unknown host: ${host}${similar.length > 0 ? ` (did you mean: ${similar.join(", ")}?)` : ""}`, {
+        status: "HOST_NOT_FOUND",
+        host,
+        ...(similar.length > 0 ? { matches: similar } : {}),
+      })
+    }
+    await ctx.confirm(`deregister host ${host}, undeploying every job on it`, bool(ctx.args, "yes"))
+    const response = await client.request("DELETE", `/hosts/${encodeURIComponent(host)}`)
+    if (ctx.json) ctx.printJson(response)
+    else ctx.print(`Deregistering host ${host}: done`)
+  },
+}
+
+export default command

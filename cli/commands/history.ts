@@ -1,0 +1,53 @@
+import { bool, pos } from "../args.ts"
+import type { Command } from "../command.ts"
+import { actorText, describeEvent } from "../describe-event.ts"
+import { formatTable, formatTimestamp } from "../output.ts"
+import { resolveJob } from "../resolve.ts"
+import type { AuditJson, HistoryJson } from "../wire.ts"
+
+export const HISTORY_COLUMNS = ["TIMESTAMP", "POSITION", "HOST", "ACTOR", "EVENT", "STATE", "THROTTLED", "CONTAINER ID", "DETAIL/ERROR"]
+
+/** One row per audit entry, oldest first: who did what, where, when, at which log position. */
+export const historyRows = (audit: ReadonlyArray<AuditJson>, full: boolean): string[][] =>
+  audit.map((entry) => {
+    const { type, timestamp, position, actor, ...fields } = entry as unknown as Record<string, unknown> & {
+      type: string
+      timestamp: number
+      position: number
+      actor: string
+    }
+    const d = describeEvent(type, fields)
+    const dash = (x: string | undefined) => x ?? "-"
+    return [
+      formatTimestamp(timestamp),
+      String(position),
+      dash(d.host),
+      actorText(actor),
+      d.what,
+      dash(d.state),
+      dash(d.throttled),
+      dash(full ? d.containerId : d.containerId?.slice(0, 7)),
+      d.detail,
+    ]
+  })
+
+const command: Command = {
+  name: "history",
+  summary: "show the whole story of a job: who did what and when, every task state",
+  usage: "JOB",
+  description: "Oldest first. Works after the job was removed too (name it by any unique part of its id).",
+  positionals: [{ name: "JOB", required: true }],
+  flags: [{ name: "full", short: "f", type: "boolean", help: "full container ids" }],
+  async run(ctx) {
+    const client = ctx.client()
+    const jobId = await resolveJob(client, pos(ctx.args, "JOB")!, { includeRemoved: true })
+    const history = await client.get<HistoryJson>(`/history/jobs/${encodeURIComponent(jobId)}`)
+    if (ctx.json) ctx.printJson({ job: jobId, ...history })
+    else {
+      ctx.print(`History of ${jobId}:`)
+      ctx.io.stdout(formatTable([HISTORY_COLUMNS, ...historyRows(history.audit, bool(ctx.args, "full"))]))
+    }
+  },
+}
+
+export default command

@@ -1,0 +1,82 @@
+import { homedir } from "node:os"
+import { join } from "node:path"
+import { intFlag, list, str } from "../args.ts"
+import type { Command } from "../command.ts"
+import { CliError } from "../errors.ts"
+import { parsePairs } from "../job-flags.ts"
+import { sleep } from "./watch.ts"
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const
+
+const command: Command = {
+  name: "solo",
+  summary: "run a master and an agent for this machine in one process (Ctrl-C stops it)",
+  usage: "",
+  description:
+    "Keeps its event log in --data-dir (SQLite), or on ZooKeeper with --zk. Stopping it keeps the data\n" +
+    "and leaves deployed containers running; the next start adopts them. Docker must be running.",
+  positionals: [],
+  flags: [
+    { name: "port", type: "string", metavar: "PORT", help: "port of the master API (default 5801)" },
+    { name: "bind", type: "string", metavar: "ADDRESS", help: "address the master API listens on (default 127.0.0.1)" },
+    { name: "data-dir", type: "string", metavar: "DIR", help: "where the log, host facts and agent state live (default ~/.helios/solo)" },
+    { name: "zk", type: "string", metavar: "HOST:PORT", help: "keep the log on this ZooKeeper instead of the data dir" },
+    { name: "zk-root", type: "string", metavar: "PATH", help: "with --zk: the cluster's root path (default /helios)" },
+    { name: "name", type: "string", metavar: "HOST", help: "the host name the agent registers (default: this machine's)" },
+    { name: "label", type: "string", multiple: true, metavar: "K=V", help: "agent label (host selectors match it)" },
+    { name: "container-label", type: "string", multiple: true, metavar: "K=V", help: "extra Docker label on every container the agent creates" },
+    { name: "port-range", type: "string", metavar: "START:END", help: "dynamic external ports, end exclusive (default 20000:32768)" },
+    { name: "log-level", type: "string", metavar: "LEVEL", help: "log lines also printed on stderr: debug|info|warn|error (default warn)" },
+  ],
+  async run(ctx) {
+    const { args, io } = ctx
+    const port = intFlag(args, "port", "solo") ?? 5801
+    if (port > 65535) throw new CliError(`--port: not a port: ${port}`)
+    const logLevel = str(args, "log-level") ?? "warn"
+    if (!(LOG_LEVELS as ReadonlyArray<string>).includes(logLevel)) throw new CliError(`--log-level: expected debug, info, warn or error, got '${logLevel}'`)
+    const zk = str(args, "zk")
+    const zkRoot = str(args, "zk-root")
+    const name = str(args, "name")
+    const portRange = str(args, "port-range")
+    const dataDir = str(args, "data-dir") ?? join(io.env["HOME"] || homedir(), ".helios", "solo")
+    // Loaded here, not at the top: the agent, Docker and ZooKeeper clients are only needed to run solo.
+    const { startSolo } = await import("../solo.ts")
+    const solo = await startSolo({
+      port,
+      bindAddress: str(args, "bind") ?? "127.0.0.1",
+      dataDir,
+      logLevel: logLevel as (typeof LOG_LEVELS)[number],
+      containerLabels: parsePairs(list(args, "container-label"), "container label"),
+      labels: parsePairs(list(args, "label"), "label"),
+      stderr: io.stderr,
+      ...(zk !== undefined ? { zk } : {}),
+      ...(zkRoot !== undefined ? { zkRoot } : {}),
+      ...(name !== undefined ? { name } : {}),
+      ...(portRange !== undefined ? { portRange } : {}),
+    })
+    const registered = await Promise.race([solo.agent.registered.then(() => true), sleep(15_000, io.signal).then(() => false)])
+    if (!registered && !io.signal.aborted) io.stderr(`warning: the agent has not registered ${solo.hostName} yet (see ${join(solo.dataDir, "solo.log")})\n`)
+    if (ctx.json)
+      ctx.io.stdout(JSON.stringify({ status: "RUNNING", url: solo.url, host: solo.hostName, agentId: solo.agentId, dataDir: solo.dataDir, pid: process.pid }) + "\n")
+    else {
+      const example = (cmd: string) => ctx.print(`  helios ${cmd}`)
+      ctx.print(`Helios solo is running: master ${solo.url}, agent for host ${solo.hostName}, ${zk ? `log on ZooKeeper ${zk}` : `data in ${solo.dataDir}`}`)
+      ctx.print("")
+      ctx.print("In another shell:")
+      ctx.print(`  export HELIOS_MASTER=${solo.url}`)
+      example("create web:v1 helios-test/web:latest -p http=80:8080")
+      example(`deploy web:v1 ${solo.hostName}`)
+      example("status")
+      ctx.print("  curl http://127.0.0.1:8080/")
+      example("undeploy -a --yes web:v1")
+      example("history web:v1")
+      ctx.print("")
+      ctx.print("Ctrl-C stops Helios (deployed containers keep running; the next start adopts them).")
+    }
+    if (!io.signal.aborted) await new Promise<void>((resolve) => io.signal.addEventListener("abort", () => resolve(), { once: true }))
+    await solo.stop()
+    if (!ctx.json) ctx.print(`Helios solo stopped. Data kept in ${solo.dataDir}.`)
+  },
+}
+
+export default command

@@ -1,0 +1,3 @@
+import { setGoalCommand } from "../set-goal.ts"
+
+export default setGoalCommand("stop", "STOP", "Stopping")

@@ -1,0 +1,127 @@
+import { HELIOS_VERSION } from "../master/version.ts"
+import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec } from "./args.ts"
+import { HeliosClient } from "./client.ts"
+import { makeContext, processIo, type CliIo, type Command } from "./command.ts"
+import { COMMANDS } from "./commands/index.ts"
+import { defaultUser, resolveEndpoints } from "./config.ts"
+import { CliError, oneLine } from "./errors.ts"
+import { jsonText } from "./output.ts"
+
+/*
+ * `helios`: parses the global flags and the verb, runs the verb, and turns every failure into ONE
+ * line on stderr and exit code 1 (with `--json`, also a JSON object on stdout).
+ */
+
+export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
+  {
+    name: "master",
+    short: "z",
+    type: "string",
+    multiple: true,
+    metavar: "URL",
+    help: "master endpoint http(s)://host:port, tried in turn if one is unreachable (default: $HELIOS_MASTER, then masterEndpoints in ~/.helios/config)",
+  },
+  { name: "username", short: "u", type: "string", metavar: "USER", help: "user recorded as the actor of your changes (default: your login name)" },
+  { name: "json", type: "boolean", help: "machine-readable output: JSON on stdout" },
+  { name: "http-timeout", type: "string", metavar: "S", help: "timeout of each request to a master, in seconds (default 60)" },
+  { name: "help", short: "h", type: "boolean", help: "show help" },
+]
+
+const TOP_FLAGS: ReadonlyArray<FlagSpec> = [...GLOBAL_FLAGS, { name: "version", type: "boolean", help: "print the client version" }]
+
+const topLevelHelp = async (): Promise<string> => {
+  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()))
+  const width = Math.max(...commands.map((c) => c.name.length))
+  const lines = [
+    "usage: helios [global flags] COMMAND [ARGS...]",
+    "",
+    "Helios: deploy Docker containers to your own hosts. Jobs are named name:version[:hash];",
+    "any unique part of a job id will do (e.g. web:v1). Hosts may be unique prefixes.",
+    "",
+    "commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "global flags (before or after the command):",
+  ]
+  lines.push(...flagLines(TOP_FLAGS))
+  lines.push("", "Run 'helios COMMAND --help' for a command's flags. Exit code: 0 on success, 1 on any failure.")
+  return lines.join("\n") + "\n"
+}
+
+const commandHelp = (c: Command) =>
+  formatHelp({ name: c.name, usage: c.usage, summary: c.summary, ...(c.description ? { description: c.description } : {}), flags: c.flags, globalFlags: GLOBAL_FLAGS })
+
+/** Runs one `helios` invocation; returns the exit code. */
+export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<number> => {
+  const json = (argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv).includes("--json")
+  try {
+    const { before, verb, after } = splitAtVerb(argv, GLOBAL_FLAGS)
+    if (verb === undefined || verb === "help") {
+      const top = parseArgs(before, TOP_FLAGS, [], { command: "helios" })
+      if (bool(top, "version")) {
+        io.stdout(json ? jsonText({ clientVersion: HELIOS_VERSION }) : `Client Version: ${HELIOS_VERSION}\n`)
+        return 0
+      }
+      if (verb === "help" && after.length > 0) return run([after[0]!, "--help"], io)
+      if (after.length > 0 || (verb === undefined && before.includes("--")))
+        throw new UsageError(`helios: unexpected argument: ${after[0] ?? "--"} (see 'helios --help')`)
+      io.stdout(await topLevelHelp())
+      return 0
+    }
+    const load = COMMANDS[verb]
+    if (load === undefined) throw new UsageError(`helios: unknown command '${verb}' (see 'helios --help')`)
+    const command = await load()
+    const flagsPart = after.includes("--") ? after.slice(0, after.indexOf("--")) : after
+    if ([...before, ...flagsPart].some((a) => a === "--help" || a === "-h")) {
+      io.stdout(commandHelp(command))
+      return 0
+    }
+    const args = parseArgs([...before, ...after], [...command.flags, ...GLOBAL_FLAGS], command.positionals, {
+      command: command.name,
+      ...(command.allowRest ? { allowRest: true } : {}),
+    })
+    const timeoutS = intFlag(args, "http-timeout", command.name, 1)
+    const user = str(args, "username") ?? defaultUser(io.env)
+    const ctx = makeContext({
+      command: command.name,
+      args,
+      io,
+      json,
+      user,
+      client: () =>
+        new HeliosClient({
+          endpoints: resolveEndpoints(list(args, "master"), io.env),
+          user,
+          version: HELIOS_VERSION,
+          ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
+        }),
+    })
+    return (await command.run(ctx)) ?? 0
+  } catch (e) {
+    const known = e instanceof CliError || e instanceof UsageError
+    const message = oneLine(known ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`)
+    if (json) {
+      const payload = e instanceof CliError && e.json ? e.json : { status: e instanceof UsageError ? "USAGE_ERROR" : "ERROR" }
+      io.stdout(jsonText({ ...payload, error: message }))
+    }
+    io.stderr(message + "\n")
+    return 1
+  }
+}
+
+/** The process entry point (bin/helios.js). */
+export const main = async (): Promise<void> => {
+  const controller = new AbortController()
+  const stop = () => {
+    if (controller.signal.aborted) process.exit(130)
+    controller.abort()
+  }
+  process.on("SIGINT", stop)
+  process.on("SIGTERM", stop)
+  // `helios events | head`: a closed pipe ends the output, not in an error.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => process.exit(e.code === "EPIPE" ? 0 : 1))
+  const code = await run(process.argv.slice(2), processIo(controller.signal))
+  // Pipes and files are written synchronously on Linux: nothing is lost by exiting now, and no
+  // idle keep-alive socket holds the process open.
+  process.exit(code)
+}
