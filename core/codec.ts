@@ -28,7 +28,8 @@ const normalise = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(normalise)
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) out[k] = normalise(v)
+    // defineProperty, not assignment: an own "__proto__" key stays a key instead of a prototype.
+    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: normalise(v), enumerable: true, writable: true, configurable: true })
     return out
   }
   return value

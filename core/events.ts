@@ -1,6 +1,7 @@
 import { Schema } from "effect"
 import { Actor, AgentId, Goal, HostName, TaskState, ThrottleState, type Position } from "./ids.ts"
 import { Job, JobId, PortMapping } from "./job.ts"
+import { SafeRecord, Text } from "./safe-text.ts"
 
 /*
  * Every fact the system records, in the past tense. Payloads hold what a reader needs without
@@ -13,8 +14,8 @@ export const JobDeployed = Schema.TaggedStruct("JobDeployed", {
   job: Job,
   host: HostName,
   goal: Goal,
-  deployerUser: Schema.optionalKey(Schema.String),
-  deployerMaster: Schema.optionalKey(Schema.String),
+  deployerUser: Schema.optionalKey(Text),
+  deployerMaster: Schema.optionalKey(Text),
 })
 export const DeploymentGoalChanged = Schema.TaggedStruct("DeploymentGoalChanged", {
   jobId: JobId,
@@ -32,10 +33,10 @@ export const TaskStateChanged = Schema.TaggedStruct("TaskStateChanged", {
   state: TaskState,
   goal: Goal,
   throttled: ThrottleState,
-  containerId: Schema.optionalKey(Schema.String),
-  ports: Schema.optionalKey(Schema.Record(Schema.String, PortMapping)),
-  env: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  error: Schema.optionalKey(Schema.String),
+  containerId: Schema.optionalKey(Text),
+  ports: Schema.optionalKey(SafeRecord(PortMapping)),
+  env: Schema.optionalKey(SafeRecord(Text)),
+  error: Schema.optionalKey(Text),
 })
 
 export const DomainEvent = Schema.Union([
@@ -65,7 +66,7 @@ export const EventEnvelope = Schema.Struct({
   at: Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))),
   actor: Actor,
   /** The id of the command that caused it, for idempotent retries and tracing. */
-  commandId: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isMaxLength(128)))),
+  commandId: Schema.optionalKey(Text.pipe(Schema.check(Schema.isMaxLength(128)))),
 })
 export type EventEnvelope = typeof EventEnvelope.Type
 

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { Text } from "./safe-text.ts"
 
 /** A host's name as agents register it (Helios uses the FQDN). */
 export const HostName = Schema.String.pipe(
@@ -47,7 +48,7 @@ export type ThrottleState = typeof ThrottleState.Type
 /** Who caused an event: a user through the API, a master's own background work, or an agent. */
 export const Actor = Schema.Struct({
   kind: Schema.Literals(["user", "master", "agent"]),
-  name: Schema.String.pipe(Schema.check(Schema.isMaxLength(256))),
+  name: Text.pipe(Schema.check(Schema.isMaxLength(256))),
 })
 export type Actor = typeof Actor.Type
 

@@ -2,6 +2,7 @@ import { isIP } from "node:net"
 import { Result, Schema } from "effect"
 import { hasLoneSurrogate } from "./canonical-json.ts"
 import { decodeInput, type FieldError } from "./decode.ts"
+import { PROTO_KEY_MESSAGE, SafeRecord } from "./safe-text.ts"
 import { computeJobHash, formatJobId, JobId, JobIdInput, parseJobId, type JobDraft } from "./job-id.ts"
 
 export {
@@ -33,7 +34,6 @@ export {
 // ---------------------------------------------------------------------------------------------
 // Field schemas
 
-const PROTO_KEY_MESSAGE = "the key __proto__ is not allowed (it cannot be stored safely)"
 // Helios would hash one, but UTF-8 (msgpack, HTTP) cannot carry it: the stored job would change.
 const SURROGATE_MESSAGE = "contains an unpaired UTF-16 surrogate, which cannot be encoded as UTF-8"
 
@@ -57,14 +57,6 @@ const PortNumber = intIn(0, 65535)
 const Seconds = intIn(0, INT32_MAX)
 /** A Java Long as JSON can carry it exactly. */
 const longFrom = (min: number) => intIn(min, Number.MAX_SAFE_INTEGER)
-
-/** A map with string keys; an own `__proto__` key is rejected. */
-const SafeRecord = <V extends Schema.Constraint>(value: V) =>
-  Schema.Record(Schema.String, value).check(
-    Schema.makeFilter((r: object) =>
-      Object.hasOwn(r, "__proto__") ? { path: ["__proto__"], issue: PROTO_KEY_MESSAGE } : undefined,
-    ),
-  )
 
 export const Protocol = Schema.Literals(["tcp", "udp"])
 export type Protocol = typeof Protocol.Type

@@ -8,7 +8,7 @@ import type { ReadModel } from "./read-model.ts"
  * tail instead of the whole log. snapshot + tail == full replay (properties/ checks it).
  */
 
-export const SNAPSHOT_FORMAT = 1
+export const SNAPSHOT_FORMAT = 2
 
 export const encodeSnapshot = (m: ReadModel): Uint8Array =>
   pack({
@@ -17,6 +17,8 @@ export const encodeSnapshot = (m: ReadModel): Uint8Array =>
     jobs: [...m.state.jobs],
     hosts: [...m.state.hosts],
     deployments: [...m.state.deployments].map(([h, byJob]) => [h, [...byJob]]),
+    // Kept as is (not rebuilt from deployments) so listings iterate in the same order as a replay.
+    jobHosts: [...m.state.jobHosts].map(([j, hosts]) => [j, [...hosts]]),
     tasks: [...m.state.tasks].map(([h, byJob]) => [h, [...byJob]]),
     versions: [...m.state.versions],
     history: [...m.history],
@@ -30,6 +32,7 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
     jobs: Array<[string, never]>
     hosts: Array<[HostName, never]>
     deployments: Array<[HostName, Array<[string, never]>]>
+    jobHosts: Array<[string, HostName[]]>
     tasks: Array<[HostName, Array<[string, never]>]>
     versions: Array<[StreamId, number]>
     history: Array<[string, never[]]>
@@ -37,13 +40,7 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
   }
   if (raw?.format !== SNAPSHOT_FORMAT) throw new Error(`unknown snapshot format ${String(raw?.format)}`)
   const deployments = new Map(raw.deployments.map(([h, byJob]) => [h, new Map(byJob)]))
-  const jobHosts = new Map<string, Set<HostName>>()
-  for (const [h, byJob] of deployments)
-    for (const jobId of byJob.keys()) {
-      let s = jobHosts.get(jobId)
-      if (!s) jobHosts.set(jobId, (s = new Set()))
-      s.add(h)
-    }
+  const jobHosts = new Map(raw.jobHosts.map(([j, hosts]) => [j, new Set(hosts)]))
   return {
     state: {
       jobs: new Map(raw.jobs),

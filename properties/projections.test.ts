@@ -1,0 +1,138 @@
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { jobOf, type StoredEvent } from "../core/events.ts"
+import { formatActor } from "../core/ids.ts"
+import { emptyState, evolve, foldEvents, type FleetState } from "../core/state.ts"
+import { historyOf } from "../projections/history.ts"
+import { applyToReadModel, emptyReadModel, foldReadModel, stateAsOf, type ReadModel } from "../projections/read-model.ts"
+import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
+import { generatedLogArb, UNKNOWN_JOB_ID } from "./arbitraries.ts"
+import { check } from "./support.ts"
+
+/*
+ * Projection laws over realistic logs: random commands run through decide, the accepted ones
+ * appended with positions 1..n and the decision's expected streams as `bumped` on each batch's
+ * last event (properties/arbitraries.ts, generatedLogArb).
+ */
+
+const logArb = generatedLogArb(60)
+
+/** Maps and Sets as arrays of entries in iteration order: equality that also sees ordering. */
+const ordered = (x: unknown): unknown => {
+  if (x instanceof Map) return ["Map", [...x].map(([k, v]) => [k, ordered(v)])]
+  if (x instanceof Set) return ["Set", [...x].map(ordered)]
+  if (Array.isArray(x)) return x.map(ordered)
+  if (x !== null && typeof x === "object") return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, ordered(v)]))
+  return x
+}
+
+const snapshotRoundTrip = (m: ReadModel): ReadModel => decodeSnapshot(encodeSnapshot(m))
+
+/** A deep copy that keeps Maps and Sets, to see whether a state was changed behind our back. */
+const copy = (s: FleetState): FleetState => structuredClone(s)
+
+describe("projection laws", () => {
+  it("incremental fold == batch fold: applying events one by one (evolve, applyToReadModel) or in any delivery chunks gives the state of one foldEvents/foldReadModel, and evolve never changes the state it is given", () => {
+    check(
+      fc.property(logArb, fc.array(fc.integer({ min: 1, max: 7 }), { maxLength: 30 }), ({ events }, chunkSizes) => {
+        const batch = foldReadModel(events)
+        expect(foldEvents(events)).toEqual(batch.state)
+
+        // evolve, keeping every intermediate state: none of them may change afterwards.
+        let state = emptyState()
+        const kept: Array<{ state: FleetState; copy: FleetState }> = []
+        for (const e of events) {
+          kept.push({ state, copy: copy(state) })
+          state = evolve(state, e)
+        }
+        expect(state).toEqual(batch.state)
+        for (const k of kept) expect(k.state).toEqual(k.copy)
+
+        // applyToReadModel one by one, and in the chunks a subscriber would be handed.
+        const oneByOne = emptyReadModel()
+        for (const e of events) applyToReadModel(oneByOne, e)
+        expect(oneByOne).toEqual(batch)
+        const chunked = emptyReadModel()
+        let i = 0
+        for (const size of [...chunkSizes, events.length]) {
+          foldReadModel(events.slice(i, i + size), chunked)
+          i += size
+        }
+        expect(chunked).toEqual(batch)
+      }),
+      { runs: 150, seed: 2001 },
+    )
+  })
+
+  it("snapshot + tail == full replay for every split point: decodeSnapshot(encodeSnapshot(fold(events[0..k]))) folded with events[k..] equals fold(events), history and command ids included; and re-encoding a decoded snapshot gives the same bytes", () => {
+    check(
+      fc.property(logArb, ({ events }) => {
+        const full = foldReadModel(events)
+        for (let k = 0; k <= events.length; k++) {
+          const prefix = foldReadModel(events.slice(0, k))
+          const bytes = encodeSnapshot(prefix)
+          const restored = decodeSnapshot(bytes)
+          expect(restored, `snapshot at ${k}`).toEqual(prefix)
+          expect(Buffer.from(encodeSnapshot(restored)).equals(Buffer.from(bytes)), `re-encoded snapshot at ${k}`).toBe(true)
+          const resumed = foldReadModel(events.slice(k), restored)
+          expect(resumed, `snapshot at ${k} + tail of ${events.length - k}`).toEqual(full)
+        }
+      }),
+      { runs: 60, seed: 2002 },
+    )
+  })
+
+  // KNOWN BUG (reported): decodeSnapshot rebuilds jobHosts host by host, so a job's hosts (and the
+  // jobs in jobHosts) come back in another order than the replay's deployment order; e.g. the key
+  // order of `deployments` in GET /jobs/:id/status depends on whether the master started from a
+  // snapshot. Flip to `it` once the snapshot keeps jobHosts' order.
+  it("snapshot + tail iterates every map and set (jobs, hosts, deployments, each job's hosts, tasks, versions) in the same order as a full replay, so listings do not depend on how a master started", () => {
+    check(
+      fc.property(logArb, ({ events }) => {
+        const full = ordered(foldReadModel(events))
+        for (let k = 0; k <= events.length; k++) {
+          const resumed = foldReadModel(events.slice(k), snapshotRoundTrip(foldReadModel(events.slice(0, k))))
+          expect(ordered(resumed), `snapshot at ${k} + tail of ${events.length - k}`).toEqual(full)
+        }
+      }),
+      { runs: 60, seed: 2003 },
+    )
+  })
+
+  it("stateAsOf({position: p}) == fold of the events with position <= p, for every p from 0 to past the head; stateAsOf({time: t}) == fold of the events with at <= t", () => {
+    check(
+      fc.property(logArb, ({ events }) => {
+        for (let p = 0; p <= events.length + 1; p++)
+          expect(stateAsOf(events, { position: p }), `as of position ${p}`).toEqual(foldEvents(events.filter((e) => e.position <= p)))
+        const times = [...new Set(events.map((e) => e.envelope.at))]
+        for (const t of [0, ...times.flatMap((t) => [t - 1, t]), Number.MAX_SAFE_INTEGER])
+          expect(stateAsOf(events, { time: t }), `as of time ${t}`).toEqual(foldEvents(events.filter((e) => e.envelope.at <= t)))
+      }),
+      { runs: 60, seed: 2004 },
+    )
+  })
+
+  it("the history of a job is exactly the events whose jobOf is that job, in log order, with their position, time and actor (also after snapshot + tail); jobs never mentioned have none", () => {
+    const expectedHistory = (events: ReadonlyArray<StoredEvent>, jobId: string) =>
+      events
+        .filter((e) => jobOf(e.envelope.event) === jobId)
+        .map((e) => ({ position: e.position, at: e.envelope.at, actor: formatActor(e.envelope.actor), event: e.envelope.event }))
+    check(
+      fc.property(logArb, fc.nat(), ({ pool, events }, split) => {
+        const model = foldReadModel(events)
+        const k = events.length === 0 ? 0 : split % (events.length + 1)
+        const resumed = foldReadModel(events.slice(k), snapshotRoundTrip(foldReadModel(events.slice(0, k))))
+        const ids = new Set([...pool.map((p) => p.job.id), UNKNOWN_JOB_ID, ...events.flatMap((e) => jobOf(e.envelope.event) ?? [])])
+        for (const id of ids) {
+          const want = expectedHistory(events, id)
+          expect(historyOf(model.history, id), `history of ${id}`).toEqual(want)
+          expect(historyOf(resumed.history, id), `history of ${id} after a snapshot at ${k}`).toEqual(want)
+        }
+        // Every event that concerns a job is in exactly one job's history.
+        const total = [...model.history.values()].reduce((n, h) => n + h.length, 0)
+        expect(total).toBe(events.filter((e) => jobOf(e.envelope.event) !== undefined).length)
+      }),
+      { runs: 150, seed: 2005 },
+    )
+  })
+})
