@@ -247,7 +247,7 @@ describe("codec laws", () => {
     )
   })
 
-  // ---- Where the envelope schema and the codec disagree (reported; see the closing note) ----
+  // ---- What the codec cannot carry exactly, the envelope schema refuses ----
 
   it(
     "a TaskStateChanged whose env or ports map has an own __proto__ key is either refused by the envelope schema or round-trips exactly",
