@@ -1,0 +1,208 @@
+/**
+ * Acceptance tests of the agent on the real Docker engine and real ZooKeeper, with the local test
+ * image. Each test has its own ZooKeeper root, host names and Docker label; containers are removed
+ * in afterEach even when a test fails.
+ */
+import { afterEach, describe, expect, it } from "vitest"
+import { docker, TEST_IMAGE_TEXT } from "../test/docker.ts"
+import { host } from "../test/event-fixtures.ts"
+import { aJob } from "../test/fixtures.ts"
+import { waitFor } from "../test/services.ts"
+import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "./docker-fixture.ts"
+import { deploy, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
+
+let fx: DockerAgentFixture | undefined
+afterEach(async () => {
+  await fx?.cleanup()
+  fx = undefined
+})
+
+const running = (f: DockerAgentFixture, h: ReturnType<typeof host>, jobId: string, not?: string) =>
+  waitFor(
+    async () => {
+      const t = await lastTask(f.log, h, jobId)
+      return t?.state === "RUNNING" && t.containerId !== undefined && t.containerId !== not ? t : undefined
+    },
+    { timeoutMs: 30_000, what: `${jobId} RUNNING on ${h}` },
+  )
+
+describe("agent on Docker", () => {
+  it("deploy → RUNNING, the published port answers on 127.0.0.1, the log shows every state in order", async () => {
+    fx = await dockerAgentFixture("agent-deploy")
+    const h = host("deploy-h1")
+    const agent = await fx.start(h)
+    await agent.registered
+    const job = aJob({ id: "deploy-web:v1", env: { GREETING: "hi" } })
+    const t0 = performance.now()
+    await deploy(fx.log, job, h)
+    const status = await running(fx, h, job.id)
+    const port = status.ports?.["http"]?.externalPort
+    expect(port).toBeGreaterThanOrEqual(20000)
+    expect(await waitFor(() => httpGet(port!), { what: "HTTP answer" })).toContain(TEST_IMAGE_TEXT)
+    const tookMs = performance.now() - t0
+    console.log(`deploy → RUNNING + HTTP answer: ${tookMs.toFixed(0)} ms`)
+
+    const events = await taskEvents(fx.log, h, job.id)
+    expect(events.map((e) => e.state)).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
+    expect(events[0]!.containerId).toBeUndefined()
+    expect(events[2]!.containerId).toBe(status.containerId)
+    expect(events.every((e) => e.goal === "START" && e.throttled === "NO")).toBe(true)
+    expect(status.env).toMatchObject({ GREETING: "hi", HELIOS_PORT_http: `${h}:${port}` })
+
+    const info = await docker().getContainer(status.containerId!).inspect()
+    expect(info.Name).toMatch(new RegExp(`^/helios-${agent.agentId.slice(0, 12)}-deploy-web_v1_[0-9a-f]{7}_[0-9a-f]+$`))
+    expect(info.Config.Labels).toMatchObject({ "helios.agent": agent.agentId, "helios.host": h, "helios.job": job.id })
+    expect(info.HostConfig.Init).toBe(true)
+    expect(info.Config.Env).toContain(`HELIOS_PORT_http=${h}:${port}`)
+    expect(info.HostConfig.PortBindings).toEqual({ "80/tcp": [{ HostIp: "127.0.0.1", HostPort: String(port) }] })
+
+    const tags = (await hostEvents(fx.log, h)).map((e) => e.envelope.event._tag)
+    expect(tags.slice(0, 3)).toEqual(["HostRegistered", "HostWentUp", "JobDeployed"])
+    const hostInfo = await waitFor(() => fx!.hostInfo.get(h), { what: "host info" })
+    expect(hostInfo.agentId).toBe(agent.agentId)
+    expect(hostInfo.dockerVersion?.apiVersion).toMatch(/^1\.\d+$/)
+    expect(await fx.hostInfo.isUp(h)).toBe(true)
+  })
+
+  it("restarts a container killed by hand; a container that exits at once becomes FLAPPING", async () => {
+    fx = await dockerAgentFixture("agent-restart")
+    const h = host("kill-h1")
+    await fx.start(h, { flapping: { restartCount: 3, windowMs: 60_000 } })
+    const job = aJob({ id: "kill-web:v1" })
+    await deploy(fx.log, job, h)
+    const first = await running(fx, h, job.id)
+    const tKill = performance.now()
+    await docker().getContainer(first.containerId!).kill()
+    const second = await running(fx, h, job.id, first.containerId)
+    console.log(`docker kill → new container RUNNING: ${(performance.now() - tKill).toFixed(0)} ms (restart delay 100 ms)`)
+    expect(second.containerId).not.toBe(first.containerId)
+    const states = (await taskEvents(fx.log, h, job.id)).map((e) => e.state)
+    expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING", "EXITED", "PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
+    // The same port after the restart (allocations are stable).
+    expect(second.ports?.["http"]?.externalPort).toBe(first.ports?.["http"]?.externalPort)
+    expect(await waitFor(() => httpGet(second.ports!["http"]!.externalPort!))).toContain(TEST_IMAGE_TEXT)
+    // The killed container was cleaned up: one container for the job.
+    expect((await fx.containers()).filter((c) => c.host === h)).toHaveLength(1)
+
+    const crash = aJob({ id: "crash:v1", command: ["sh", "-c", "exit 1"], ports: null })
+    await deploy(fx.log, crash, h)
+    const flapping = await waitFor(
+      async () => (await taskEvents(fx!.log, h, crash.id)).find((e) => e.throttled === "FLAPPING"),
+      { timeoutMs: 30_000, what: "FLAPPING" },
+    )
+    expect(flapping.state).toBe("EXITED")
+  })
+
+  it("goal STOP → STOPPED; START → running again; undeploy → container gone", async () => {
+    fx = await dockerAgentFixture("agent-goals")
+    const h = host("goal-h1")
+    await fx.start(h)
+    const job = aJob({ id: "goal-web:v1" })
+    await deploy(fx.log, job, h)
+    const first = await running(fx, h, job.id)
+
+    const t0 = performance.now()
+    await setGoal(fx.log, job, h, "STOP")
+    await waitFor(async () => ((await lastTask(fx!.log, h, job.id))?.state === "STOPPED" ? true : undefined), { what: "STOPPED" })
+    console.log(`STOP → STOPPED: ${(performance.now() - t0).toFixed(0)} ms`)
+    const stopped = (await taskEvents(fx.log, h, job.id)).slice(-2)
+    expect(stopped.map((e) => [e.state, e.goal, e.containerId])).toEqual([
+      ["STOPPING", "STOP", first.containerId],
+      ["STOPPED", "STOP", first.containerId],
+    ])
+    expect((await docker().getContainer(first.containerId!).inspect()).State.Running).toBe(false)
+
+    await setGoal(fx.log, job, h, "START")
+    const again = await running(fx, h, job.id, first.containerId)
+    expect(await waitFor(() => httpGet(again.ports!["http"]!.externalPort!))).toContain(TEST_IMAGE_TEXT)
+
+    const t1 = performance.now()
+    await undeploy(fx.log, job, h)
+    await waitFor(async () => ((await fx!.containers()).length === 0 ? true : undefined), { what: "container removed" })
+    console.log(`undeploy → container removed: ${(performance.now() - t1).toFixed(0)} ms`)
+  })
+
+  it("a job whose image is missing → FAILED with IMAGE_MISSING and the error text", async () => {
+    fx = await dockerAgentFixture("agent-missing")
+    const h = host("missing-h1")
+    await fx.start(h)
+    const job = aJob({ id: "missing:v1", image: "helios-test/no-such-image:1" })
+    await deploy(fx.log, job, h)
+    const failed = await waitFor(
+      async () => {
+        const t = await lastTask(fx!.log, h, job.id)
+        return t?.state === "FAILED" ? t : undefined
+      },
+      { what: "FAILED" },
+    )
+    expect(failed.throttled).toBe("IMAGE_MISSING")
+    expect(failed.error).toMatch(/registry|not found|no such host|pull/i)
+    expect((await taskEvents(fx.log, h, job.id)).map((e) => e.state)).toEqual(["PULLING_IMAGE", "FAILED"])
+    expect(await fx.containers()).toHaveLength(0)
+  })
+
+  it("builds the container from every job field", async () => {
+    fx = await dockerAgentFixture("agent-config")
+    const h = host("config-h1")
+    await fx.start(h, { env: { FROM_AGENT: "yes" } })
+    const job = aJob({
+      id: "config:v1",
+      command: ["sh", "-c", "echo $HELIOS_PORT_http > /tmp/ram/port; exec /serve"],
+      env: { FROM_JOB: "yes" },
+      volumes: { "/data:ro": fx.tmp, "/scratch": "" },
+      ramdisks: { "/tmp/ram": "rw,size=1m" },
+      hostname: "config-box",
+      labels: { team: "agents" },
+      networkMode: "bridge",
+      addCapabilities: ["NET_ADMIN"],
+      dropCapabilities: ["MKNOD"],
+      securityOpt: ["no-new-privileges"],
+      resources: { memory: 64 * 1024 * 1024, cpuShares: 512, cpuset: "0" },
+      runtime: "runc",
+      secondsToWaitBeforeKill: 7,
+    })
+    await deploy(fx.log, job, h)
+    const status = await running(fx, h, job.id)
+    const info = await docker().getContainer(status.containerId!).inspect()
+    expect(info.Config.Cmd).toEqual(["sh", "-c", "echo $HELIOS_PORT_http > /tmp/ram/port; exec /serve"])
+    expect(info.Config.Env).toEqual(expect.arrayContaining(["FROM_AGENT=yes", "FROM_JOB=yes", `HELIOS_PORT_http=${h}:${status.ports!["http"]!.externalPort}`]))
+    expect(info.Config.Hostname).toBe("config-box")
+    expect(info.Config.Labels).toMatchObject({ team: "agents", "helios.job": job.id })
+    expect(info.HostConfig.Binds).toEqual([`${fx.tmp}:/data:ro`])
+    expect(Object.keys(info.Config.Volumes ?? {})).toEqual(["/scratch"])
+    expect(info.HostConfig.Tmpfs).toEqual({ "/tmp/ram": "rw,size=1m" })
+    expect(info.HostConfig.NetworkMode).toBe("bridge")
+    expect(info.HostConfig.CapAdd).toEqual(["NET_ADMIN"])
+    expect(info.HostConfig.CapDrop).toEqual(["MKNOD"])
+    expect(info.HostConfig.SecurityOpt).toEqual(["no-new-privileges"])
+    expect(info.HostConfig.Memory).toBe(64 * 1024 * 1024)
+    expect(info.HostConfig.CpuShares).toBe(512)
+    expect(info.HostConfig.CpusetCpus).toBe("0")
+    expect(info.HostConfig.Runtime).toBe("runc")
+    expect(info.HostConfig.Init).toBe(true)
+    expect(info.HostConfig.PortBindings["80/tcp"]).toEqual([{ HostIp: "127.0.0.1", HostPort: String(status.ports!["http"]!.externalPort) }])
+    expect(await waitFor(() => httpGet(status.ports!["http"]!.externalPort!))).toContain(TEST_IMAGE_TEXT)
+    const written = await fx.runtime.exec(status.containerId!, ["cat", "/tmp/ram/port"], 5_000)
+    expect(written).toEqual({ exitCode: 0, output: `${h}:${status.ports!["http"]!.externalPort}\n` })
+  })
+
+  it("gates RUNNING on http, tcp and exec health checks", async () => {
+    fx = await dockerAgentFixture("agent-health")
+    const h = host("health-h1")
+    await fx.start(h)
+    const http = aJob({ id: "hc-http:v1", healthCheck: { type: "http", port: "http", path: "/healthz" } })
+    const tcp = aJob({ id: "hc-tcp:v1", healthCheck: { type: "tcp", port: "http" } })
+    // Healthy only once a file exists that the command creates after a second.
+    const exec = aJob({
+      id: "hc-exec:v1",
+      command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec /serve"],
+      healthCheck: { type: "exec", command: ["test", "-f", "/tmp/ready"] },
+    })
+    for (const job of [http, tcp, exec]) await deploy(fx.log, job, h)
+    for (const job of [http, tcp, exec]) {
+      await running(fx, h, job.id)
+      const states = (await taskEvents(fx.log, h, job.id)).map((e) => e.state)
+      expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "HEALTHCHECKING", "RUNNING"])
+    }
+  })
+})

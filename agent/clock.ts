@@ -1,0 +1,54 @@
+/** Time as the agent sees it; tests may pass their own. Timers stay real (setTimeout). */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number
+}
+
+export const systemClock: Clock = { now: () => Date.now() }
+
+/** A promise that resolves after `ms`, or early (without rejecting) when `signal` aborts. */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const timer = setTimeout(done, Math.max(0, ms))
+    function done() {
+      clearTimeout(timer)
+      signal?.removeEventListener("abort", done)
+      resolve()
+    }
+    signal?.addEventListener("abort", done, { once: true })
+  })
+
+/**
+ * A doorbell: `wait(ms, signal)` resolves after ms, on abort, or when `ring()` is called. A ring
+ * while nobody waits is remembered, so an event between a check and the next wait is not lost.
+ */
+export class Doorbell {
+  private waiter: (() => void) | undefined
+  private rung = false
+
+  ring(): void {
+    if (this.waiter) this.waiter()
+    else this.rung = true
+  }
+
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.rung || signal?.aborted) {
+      this.rung = false
+      return Promise.resolve()
+    }
+    return new Promise((resolve) => {
+      const timer = Number.isFinite(ms) ? setTimeout(done, Math.max(0, ms)) : undefined
+      const self = this
+      function done() {
+        if (timer) clearTimeout(timer)
+        signal?.removeEventListener("abort", done)
+        if (self.waiter === done) self.waiter = undefined
+        self.rung = false
+        resolve()
+      }
+      this.waiter = done
+      signal?.addEventListener("abort", done, { once: true })
+    })
+  }
+}

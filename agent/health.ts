@@ -1,0 +1,108 @@
+import { connect } from "node:net"
+import type { ContainerInfo, ContainerRuntime } from "../core/container-runtime.ts"
+import type { HealthCheck, PortMapping } from "../core/job.ts"
+import { errorText } from "./logger.ts"
+
+/*
+ * Helios's health checks: HTTP (2xx/3xx passes, 500 ms to connect, 10 s in all), TCP (connects
+ * within 500 ms) and exec (`docker exec`, exit 0 passes).
+ *
+ * TCP probes go to the container's own address (bridge network) because a connect to a published
+ * port always succeeds at Docker's userland proxy even when nothing listens inside; HTTP probes
+ * go through the published port, like Helios (the proxy then resets the connection).
+ */
+
+export interface HealthTarget {
+  readonly runtime: ContainerRuntime
+  readonly container: ContainerInfo
+  /** Resolved port mappings (external ports filled in). */
+  readonly ports: Readonly<Record<string, PortMapping>>
+  /** The agent's default bind address for published ports. */
+  readonly bindAddress: string
+}
+
+export interface HealthResult {
+  readonly healthy: boolean
+  readonly reason?: string
+}
+
+export interface HealthTimeouts {
+  readonly connectMs: number
+  readonly totalMs: number
+}
+
+export const DEFAULT_HEALTH_TIMEOUTS: HealthTimeouts = { connectMs: 500, totalMs: 10_000 }
+
+/** 0.0.0.0 / :: mean "every address": probe the loopback one. */
+const reachable = (address: string): string => (address === "0.0.0.0" || address === "" ? "127.0.0.1" : address === "::" ? "::1" : address)
+
+const hostPart = (address: string): string => (address.includes(":") ? `[${address}]` : address)
+
+/** Where a named port can be reached from the agent: through the published port, or directly. */
+export const endpointOf = (
+  target: HealthTarget,
+  portName: string,
+  direct: boolean,
+): { host: string; port: number } | undefined => {
+  const p = target.ports[portName]
+  if (p === undefined) return undefined
+  if (target.container.networkMode === "host") return { host: "127.0.0.1", port: p.internalPort }
+  if (direct && target.container.ipAddress) return { host: target.container.ipAddress, port: p.internalPort }
+  if (p.externalPort === undefined) return undefined
+  return { host: reachable(p.ip ?? target.bindAddress), port: p.externalPort }
+}
+
+const tcpConnect = (host: string, port: number, timeoutMs: number): Promise<HealthResult> =>
+  new Promise((resolve) => {
+    const socket = connect({ host, port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve({ healthy: false, reason: `tcp ${host}:${port}: no connection within ${timeoutMs} ms` })
+    }, timeoutMs)
+    socket.once("connect", () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve({ healthy: true })
+    })
+    socket.once("error", (e) => {
+      clearTimeout(timer)
+      resolve({ healthy: false, reason: `tcp ${host}:${port}: ${e.message}` })
+    })
+  })
+
+export const checkHealth = async (
+  check: HealthCheck,
+  target: HealthTarget,
+  timeouts: HealthTimeouts = DEFAULT_HEALTH_TIMEOUTS,
+): Promise<HealthResult> => {
+  switch (check.type) {
+    case "tcp": {
+      const ep = endpointOf(target, check.port, true)
+      if (ep === undefined) return { healthy: false, reason: `tcp: port ${check.port} is not mapped` }
+      return tcpConnect(ep.host, ep.port, timeouts.connectMs)
+    }
+    case "http": {
+      const ep = endpointOf(target, check.port, false)
+      if (ep === undefined) return { healthy: false, reason: `http: port ${check.port} is not mapped` }
+      // Connect first within the connect timeout, then the request within the total one.
+      const connected = await tcpConnect(ep.host, ep.port, timeouts.connectMs)
+      if (!connected.healthy) return connected
+      const url = `http://${hostPart(ep.host)}:${ep.port}${check.path}`
+      try {
+        const res = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(timeouts.totalMs) })
+        await res.body?.cancel()
+        return res.status >= 200 && res.status < 400 ? { healthy: true } : { healthy: false, reason: `GET ${url}: HTTP ${res.status}` }
+      } catch (e) {
+        return { healthy: false, reason: `GET ${url}: ${errorText((e as { cause?: unknown }).cause ?? e)}` }
+      }
+    }
+    case "exec": {
+      try {
+        const r = await target.runtime.exec(target.container.id, check.command, timeouts.totalMs)
+        return r.exitCode === 0 ? { healthy: true } : { healthy: false, reason: `exec ${check.command.join(" ")}: exit ${r.exitCode}` }
+      } catch (e) {
+        return { healthy: false, reason: `exec ${check.command.join(" ")}: ${errorText(e)}` }
+      }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import type { EventLog, HostStreamEvent, Unsubscribe } from "../core/event-log.ts"
+import type { HostName } from "../core/ids.ts"
+import { applyHostEvent, emptyDesiredState, type DesiredState } from "./desired-state.ts"
+import { errorText, type Logger } from "./logger.ts"
+import { readJson, writeJsonAtomic } from "./state-dir.ts"
+
+/*
+ * Follows this host's stream into the desired-state fold. The fold and its checkpoint are saved in
+ * `<state-dir>/desired.json` after every batch, so a restarted agent works from where it was even
+ * while the log is unreachable, and catches up from the checkpoint when it is back. Live delivery
+ * and explicit catch-ups go through one queue, so events are folded once and in order.
+ */
+
+export interface HostStreamOptions {
+  readonly log: EventLog
+  readonly host: HostName
+  readonly file: string
+  readonly logger: Logger
+  /** Called after each batch with the commandIds it contained (the outbox acknowledges them). */
+  readonly onCommandIds: (ids: ReadonlySet<string>) => void
+  /** Called when the deployments (jobs or goals) or the registration changed. */
+  readonly onDesiredChange: () => void
+}
+
+const SNAPSHOT_FORMAT = 1
+
+export class HostStreamFollower {
+  private current: DesiredState
+  private queue: Promise<void> = Promise.resolve()
+  private unsubscribe: Unsubscribe | undefined
+
+  constructor(private readonly o: HostStreamOptions) {
+    const saved = readJson<{ format: number; state: DesiredState }>(o.file)
+    this.current = saved?.format === SNAPSHOT_FORMAT && saved.state.host === o.host ? saved.state : emptyDesiredState(o.host)
+  }
+
+  get state(): DesiredState {
+    return this.current
+  }
+
+  private apply(events: ReadonlyArray<HostStreamEvent>): void {
+    const before = this.current
+    let next = before
+    const ids = new Set<string>()
+    for (const e of events) {
+      if (e.hostPosition <= next.hostPosition) continue
+      next = applyHostEvent(next, e)
+      if (e.envelope.commandId !== undefined) ids.add(e.envelope.commandId)
+    }
+    if (next === before) return
+    this.current = next
+    try {
+      writeJsonAtomic(this.o.file, { format: SNAPSHOT_FORMAT, state: next })
+    } catch (e) {
+      this.o.logger.log("error", "could not save the desired state", { error: errorText(e) })
+    }
+    if (ids.size > 0) this.o.onCommandIds(ids)
+    if (next.deployments !== before.deployments || next.registeredAgentId !== before.registeredAgentId) this.o.onDesiredChange()
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work)
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    return run
+  }
+
+  /** Starts following live from the checkpoint. */
+  start(): void {
+    this.unsubscribe = this.o.log.subscribeHostStream(this.o.host, this.current.hostPosition, (events) =>
+      this.enqueue(async () => this.apply(events)),
+    )
+  }
+
+  /** Reads everything after the checkpoint now (rejects while the log is unreachable). */
+  catchUp(): Promise<void> {
+    return this.enqueue(async () => {
+      for (;;) {
+        const events = await this.o.log.readHostStream(this.o.host, this.current.hostPosition)
+        if (events.length === 0) return
+        this.apply(events)
+      }
+    })
+  }
+
+  stop(): void {
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
+  }
+}

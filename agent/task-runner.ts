@@ -1,0 +1,214 @@
+import {
+  ImagePullFailed,
+  PortInUse,
+  RuntimeUnavailable,
+  type ContainerInfo,
+  type ContainerRuntime,
+  type ContainerSpec,
+} from "../core/container-runtime.ts"
+import type { TaskState, ThrottleState } from "../core/ids.ts"
+import type { Job, PortMapping } from "../core/job.ts"
+import type { Clock, Doorbell } from "./clock.ts"
+import { checkHealth, type HealthTimeouts } from "./health.ts"
+import { errorText, type Logger } from "./logger.ts"
+import type { TaskStatus } from "./task-reporter.ts"
+
+/*
+ * One run of a job's container (Helios's TaskRunner): adopt the container that is already running,
+ * or pull, create and start a new one; health-check it; then watch it until it exits or the run is
+ * aborted (goal change, agent stop). The supervisor decides what happens next.
+ */
+
+export interface RunnerTuning {
+  readonly pullTimeoutMs: number
+  readonly monitorIntervalMs: number
+  readonly healthCheckInitialBackoffMs: number
+  readonly healthCheckMaxBackoffMs: number
+  readonly healthTimeouts: HealthTimeouts
+}
+
+export interface RunContext {
+  readonly job: Job
+  readonly runtime: ContainerRuntime
+  readonly clock: Clock
+  readonly logger: Logger
+  readonly tuning: RunnerTuning
+  readonly bindAddress: string
+  readonly signal: AbortSignal
+  /** Rung on engine events about this job's containers. */
+  readonly doorbell: Doorbell
+  /** The container this job ran last (persisted), preferred when adopting. */
+  readonly knownContainerId: string | undefined
+  readonly lastReported: () => TaskStatus | undefined
+  readonly ports: () => Readonly<Record<string, PortMapping>>
+  readonly spec: () => ContainerSpec
+  readonly listContainers: () => Promise<ReadonlyArray<ContainerInfo>>
+  /** Reports a state; the supervisor adds goal, throttle, ports and env. */
+  readonly report: (state: TaskState, extra?: { readonly error?: string }) => void
+  readonly setContainer: (id: string | undefined) => void
+  /** The image is there (pulled or local): clears an image throttle. */
+  readonly imageOk: () => void
+  /** The container is running since `startedAt`: lets the supervisor re-evaluate flapping. */
+  readonly running: (startedAt: number) => void
+}
+
+export type RunOutcome =
+  | { readonly kind: "exited"; readonly containerId: string; readonly exitCode?: number; readonly runtimeMs: number }
+  | {
+      readonly kind: "failed"
+      readonly error: string
+      readonly throttle: ThrottleState
+      /** Set when a container had started (counts as a run for flap detection). */
+      readonly runtimeMs?: number
+      readonly portInUse?: boolean
+    }
+  | { readonly kind: "aborted" }
+
+const failed = (error: unknown, extra: { throttle?: ThrottleState; runtimeMs?: number } = {}): RunOutcome => ({
+  kind: "failed",
+  error: errorText(error),
+  throttle: extra.throttle ?? "NO",
+  ...(extra.runtimeMs !== undefined ? { runtimeMs: extra.runtimeMs } : {}),
+  ...(error instanceof PortInUse ? { portInUse: true } : {}),
+})
+
+const ABORTED: RunOutcome = { kind: "aborted" }
+
+export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
+  const { runtime, signal, job } = ctx
+  let containers: ReadonlyArray<ContainerInfo>
+  try {
+    containers = await ctx.listContainers()
+  } catch (e) {
+    return failed(e)
+  }
+  if (signal.aborted) return ABORTED
+  const running = containers.filter((c) => c.running)
+  const adopt = running.find((c) => c.id === ctx.knownContainerId) ?? running[0]
+  for (const c of containers) {
+    if (c === adopt) continue
+    // Leftovers of earlier runs (Helios left them behind; we keep one container per job).
+    await runtime.remove(c.id).catch((e) => ctx.logger.log("warn", "could not remove an old container", { id: c.id, error: errorText(e) }))
+  }
+
+  let containerId: string
+  let startedAt: number
+  if (adopt !== undefined) {
+    containerId = adopt.id
+    ctx.setContainer(containerId)
+    let info: ContainerInfo | undefined
+    try {
+      info = await runtime.inspect(containerId)
+    } catch (e) {
+      return failed(e)
+    }
+    if (info === undefined || !info.running) return { kind: "exited", containerId, ...exitOf(info), runtimeMs: 0 }
+    startedAt = info.startedAt ?? ctx.clock.now()
+    ctx.imageOk()
+    const last = ctx.lastReported()
+    const wasHealthy = last?.containerId === containerId && last.state === "RUNNING"
+    ctx.logger.log("info", "adopted a running container", { job: job.id, containerId })
+    if (job.healthCheck !== undefined && !wasHealthy) {
+      const h = await healthPhase(ctx, containerId, startedAt)
+      if (h !== undefined) return h
+    }
+    ctx.report("RUNNING")
+  } else {
+    ctx.setContainer(undefined)
+    ctx.report("PULLING_IMAGE")
+    try {
+      await runtime.pullImage(job.image, ctx.tuning.pullTimeoutMs)
+    } catch (pullError) {
+      if (pullError instanceof RuntimeUnavailable) return failed(pullError)
+      let local: boolean
+      try {
+        local = await runtime.imageExists(job.image)
+      } catch (e) {
+        return failed(e)
+      }
+      if (!local) {
+        const timedOut = pullError instanceof ImagePullFailed && /timed out/.test(pullError.reason)
+        return failed(pullError, { throttle: timedOut ? "IMAGE_PULL_FAILED" : "IMAGE_MISSING" })
+      }
+      ctx.logger.log("debug", "pull failed, using the local image", { image: job.image, error: errorText(pullError) })
+    }
+    ctx.imageOk()
+    if (signal.aborted) return ABORTED
+
+    ctx.report("CREATING")
+    try {
+      containerId = await runtime.create(ctx.spec())
+    } catch (e) {
+      return failed(e)
+    }
+    ctx.setContainer(containerId)
+    if (signal.aborted) return ABORTED
+
+    ctx.report("STARTING")
+    try {
+      await runtime.start(containerId)
+    } catch (e) {
+      return failed(e)
+    }
+    startedAt = ctx.clock.now()
+    if (job.healthCheck !== undefined) {
+      const h = await healthPhase(ctx, containerId, startedAt)
+      if (h !== undefined) return h
+    }
+    ctx.report("RUNNING")
+  }
+
+  // Watch it: engine events ring the doorbell; a slow poll covers missed events (Helios polled every 5 s).
+  for (;;) {
+    if (signal.aborted) return ABORTED
+    let info: ContainerInfo | undefined
+    try {
+      info = await runtime.inspect(containerId)
+    } catch (e) {
+      if (!(e instanceof RuntimeUnavailable)) ctx.logger.log("warn", "inspect failed", { containerId, error: errorText(e) })
+      // The engine is away: as far as we know the container keeps running.
+      await ctx.doorbell.wait(ctx.tuning.monitorIntervalMs, signal)
+      continue
+    }
+    if (info === undefined || !info.running) {
+      const end = info?.finishedAt ?? ctx.clock.now()
+      const begin = info?.startedAt ?? startedAt
+      return { kind: "exited", containerId, ...exitOf(info), runtimeMs: Math.max(0, end - begin) }
+    }
+    ctx.running(startedAt)
+    await ctx.doorbell.wait(ctx.tuning.monitorIntervalMs, signal)
+  }
+}
+
+const exitOf = (info: ContainerInfo | undefined): { exitCode?: number } =>
+  info?.exitCode !== undefined ? { exitCode: info.exitCode } : {}
+
+/** HEALTHCHECKING until the check passes (undefined), the container dies (FAILED) or the run is aborted. */
+const healthPhase = async (ctx: RunContext, containerId: string, startedAt: number): Promise<RunOutcome | undefined> => {
+  const check = ctx.job.healthCheck!
+  ctx.report("HEALTHCHECKING")
+  let backoff = ctx.tuning.healthCheckInitialBackoffMs
+  let lastReason = ""
+  for (;;) {
+    if (ctx.signal.aborted) return ABORTED
+    let info: ContainerInfo | undefined
+    try {
+      info = await ctx.runtime.inspect(containerId)
+    } catch (e) {
+      if (!(e instanceof RuntimeUnavailable)) return failed(e)
+      await ctx.doorbell.wait(backoff, ctx.signal)
+      continue
+    }
+    if (info === undefined || !info.running) {
+      const code = info?.exitCode !== undefined ? ` (exit code ${info.exitCode})` : ""
+      const runtimeMs = Math.max(0, (info?.finishedAt ?? ctx.clock.now()) - (info?.startedAt ?? startedAt))
+      return failed(new Error(`container exited during the health check${code}${lastReason ? `; last check: ${lastReason}` : ""}`), { runtimeMs })
+    }
+    const r = await checkHealth(check, { runtime: ctx.runtime, container: info, ports: ctx.ports(), bindAddress: ctx.bindAddress }, ctx.tuning.healthTimeouts)
+    if (r.healthy) return undefined
+    lastReason = r.reason ?? ""
+    ctx.logger.log("debug", "health check failed", { job: ctx.job.id, reason: r.reason, nextMs: backoff })
+    await ctx.doorbell.wait(backoff, ctx.signal)
+    backoff = Math.min(ctx.tuning.healthCheckMaxBackoffMs, backoff * 2)
+  }
+}

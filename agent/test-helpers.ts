@@ -1,0 +1,40 @@
+/**
+ * Helpers for the agent's tests: append what a master would, read back what the agent reported.
+ */
+import type { EventLog, HostStreamEvent } from "../core/event-log.ts"
+import type { DomainEvent, EventOf } from "../core/events.ts"
+import type { Goal, HostName } from "../core/ids.ts"
+import type { Job, JobId } from "../core/job.ts"
+import { envelope } from "../test/event-fixtures.ts"
+
+export const deploy = (log: EventLog, job: Job, host: HostName, goal: Goal = "START") =>
+  log.append([envelope({ _tag: "JobDeployed", job, host, goal }, "master")])
+
+export const setGoal = (log: EventLog, job: Job, host: HostName, goal: Goal) =>
+  log.append([envelope({ _tag: "DeploymentGoalChanged", jobId: job.id, host, goal }, "master")])
+
+export const undeploy = (log: EventLog, job: Job, host: HostName) =>
+  log.append([envelope({ _tag: "JobUndeployed", jobId: job.id as JobId, host }, "master")])
+
+export const hostEvents = async (log: EventLog, host: HostName): Promise<HostStreamEvent[]> => {
+  const out: HostStreamEvent[] = []
+  for (;;) {
+    const batch = await log.readHostStream(host, out.at(-1)?.hostPosition ?? 0)
+    if (batch.length === 0) return out
+    out.push(...batch)
+  }
+}
+
+export type TaskEvent = EventOf<"TaskStateChanged">
+
+/** The TaskStateChanged events of one job on one host, in log order. */
+export const taskEvents = async (log: EventLog, host: HostName, jobId: string): Promise<TaskEvent[]> =>
+  (await hostEvents(log, host))
+    .map((e) => e.envelope.event)
+    .filter((e: DomainEvent): e is TaskEvent => e._tag === "TaskStateChanged" && e.jobId === jobId)
+
+export const lastTask = async (log: EventLog, host: HostName, jobId: string): Promise<TaskEvent | undefined> =>
+  (await taskEvents(log, host, jobId)).at(-1)
+
+export const tagsOf = async (log: EventLog, host: HostName): Promise<string[]> =>
+  (await hostEvents(log, host)).map((e) => e.envelope.event._tag)
