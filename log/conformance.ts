@@ -158,6 +158,12 @@ export const eventLogConformance = (name: string, open: () => Promise<LogUnderTe
       const beta = await t.log.readHostStream(host("beta"), 3)
       expect(beta.map((e) => e.hostPosition)).toEqual([4, 5, 6])
       expect(await t.log.readHostStream(host("gamma"), 0)).toEqual([])
+      // A host stream shows a batch's bumps on the last event of that host's slice of the batch.
+      await t.log.append([hostUp("delta", "d1"), hostUp("delta", "d2"), jobRemoved("after-delta")], {
+        expected: { "host:delta": "none" },
+      })
+      const delta = await t.log.readHostStream(host("delta"), 0)
+      expect(delta.map((e) => e.bumped)).toEqual([[], ["host:delta"]])
     })
 
     it("invariant 7 (bounded segments): the log rolls over segments and reads across them, from any position", async () => {

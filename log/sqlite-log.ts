@@ -39,7 +39,7 @@ export class SqliteEventLog implements EventLog {
       CREATE TABLE IF NOT EXISTS events (position INTEGER PRIMARY KEY, bumped TEXT, event BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS streams (id TEXT PRIMARY KEY, version INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS host_events (
-        host TEXT NOT NULL, host_position INTEGER NOT NULL, position INTEGER NOT NULL,
+        host TEXT NOT NULL, host_position INTEGER NOT NULL, position INTEGER NOT NULL, bumped TEXT,
         PRIMARY KEY (host, host_position));
     `)
   }
@@ -57,13 +57,16 @@ export class SqliteEventLog implements EventLog {
       const bumped = JSON.stringify(Object.keys(expected))
       const insert = this.db.prepare("INSERT INTO events (position, bumped, event) VALUES (?, ?, ?)")
       const hostHead = this.db.prepare("SELECT COALESCE(MAX(host_position), 0) AS p FROM host_events WHERE host = ?")
-      const insertHost = this.db.prepare("INSERT INTO host_events (host, host_position, position) VALUES (?, ?, ?)")
+      const insertHost = this.db.prepare("INSERT INTO host_events (host, host_position, position, bumped) VALUES (?, ?, ?, ?)")
+      // The last event of each host's slice of the batch carries the batch's bumps in that host's stream.
+      const lastForHost = new Map<string, number>()
+      envelopes.forEach((e, i) => hostsOf(e.event).forEach((h) => lastForHost.set(h, i)))
       encoded.forEach((bytes, i) => {
         const p = head + 1 + i
         insert.run(p, i === encoded.length - 1 ? bumped : null, bytes)
         for (const host of hostsOf(envelopes[i]!.event)) {
           const hp = (hostHead.get(host) as { p: number }).p
-          insertHost.run(host, hp + 1, p)
+          insertHost.run(host, hp + 1, p, lastForHost.get(host) === i ? bumped : null)
         }
       })
       return { firstPosition: position(head + 1), lastPosition: position(head + encoded.length) }
@@ -103,7 +106,7 @@ export class SqliteEventLog implements EventLog {
   async readHostStream(host: HostName, after: number, limit = 10_000): Promise<ReadonlyArray<HostStreamEvent>> {
     const rows = this.db
       .prepare(
-        `SELECT h.host_position AS hp, e.position, e.bumped, e.event FROM host_events h
+        `SELECT h.host_position AS hp, e.position, h.bumped, e.event FROM host_events h
          JOIN events e ON e.position = h.position
          WHERE h.host = ? AND h.host_position > ? ORDER BY h.host_position LIMIT ?`,
       )

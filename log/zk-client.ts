@@ -41,7 +41,12 @@ export class ZkClient extends EventEmitter {
 
   static async connect(connectString: string, options: ZkClientOptions = {}, timeoutMs = 15_000): Promise<ZkClient> {
     const zk = new ZkClient(connectString, options)
-    await zk.waitConnected(timeoutMs)
+    try {
+      await zk.waitConnected(timeoutMs)
+    } catch (error) {
+      await zk.close() // do not leave a client retrying in the background
+      throw error
+    }
     return zk
   }
 

@@ -298,20 +298,17 @@ export class ZooKeeperEventLog implements EventLog {
 
   async readHostStream(host: HostName, after: number, limit = 10_000): Promise<ReadonlyArray<HostStreamEvent>> {
     const entries = await this.hostChain(host).readEntries(after, limit)
-    const pointers = entries.flatMap(({ start, data }) =>
-      (unpack(data) as HostPointer[]).map(([batchStart, index], i) => ({ hostPosition: start + i, batchStart, index })),
-    )
+    // One entry holds this host's slice of one batch; the slice's last event carries the batch's bumps.
+    const pointers = entries.flatMap(({ start, data }) => {
+      const slice = unpack(data) as HostPointer[]
+      return slice.map(([batchStart, index], i) => ({ hostPosition: start + i, batchStart, index, last: i === slice.length - 1 }))
+    })
     const batches = await this.batchesAt(pointers.map((p) => p.batchStart))
     return pointers
       .filter((p) => p.hostPosition > after)
-      .map(({ hostPosition, batchStart, index }) => {
+      .map(({ hostPosition, batchStart, index, last }) => {
         const batch = batches.get(batchStart)!
-        return {
-          hostPosition,
-          position: position(batchStart + index),
-          envelope: batch.events[index]!,
-          bumped: index === batch.events.length - 1 ? batch.bumped : [],
-        }
+        return { hostPosition, position: position(batchStart + index), envelope: batch.events[index]!, bumped: last ? batch.bumped : [] }
       })
   }
 
