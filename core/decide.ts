@@ -143,3 +143,28 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
     }
   }
 }
+
+/**
+ * The streams a command will read, known before deciding: a master runs commands on the same
+ * streams one at a time, so its own commands never conflict with each other (deploying one job
+ * to a thousand hosts is a queue, not a thousand-way race). Facts from agents read no stream.
+ */
+export const streamsOfCommand = (command: Command): ReadonlyArray<StreamId> => {
+  switch (command._tag) {
+    case "CreateJob":
+      return [jobStream(command.job.id)]
+    case "RemoveJob":
+      return [jobStream(command.jobId)]
+    case "DeployJob":
+    case "UndeployJob":
+      return [jobStream(command.jobId), hostStream(command.host)]
+    case "SetGoal":
+    case "RegisterHost":
+    case "DeregisterHost":
+      return [hostStream(command.host)]
+    case "MarkHostUp":
+    case "MarkHostDown":
+    case "ReportTaskState":
+      return []
+  }
+}

@@ -3,7 +3,8 @@ import { Data, Result } from "effect"
 import { AppendConflict, type EventLog } from "../core/event-log.ts"
 import { EVENT_SCHEMA_VERSION, type EventEnvelope } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
-import { decide } from "../core/decide.ts"
+import { decide, streamsOfCommand } from "../core/decide.ts"
+import { KeyedLock } from "./keyed-lock.ts"
 import type { LiveProjection } from "./live-projection.ts"
 
 /** Other masters kept changing what this command read; it was retried and gave up. */
@@ -22,12 +23,14 @@ export interface CommandBusOptions {
 }
 
 /**
- * read → decide → append with expected versions. On a conflict another master (or agent) changed
- * a stream this decision read: catch up and decide again, a bounded number of times.
+ * read → decide → append with expected versions. Commands on the same streams run one at a time on
+ * this master; on a conflict another master changed a stream this decision read: catch up and
+ * decide again, a bounded number of times.
  */
 export class CommandBus {
   private readonly maxAttempts: number
   private readonly applyTimeoutMs: number
+  private readonly locks = new KeyedLock()
 
   constructor(
     private readonly log: EventLog,
@@ -39,6 +42,10 @@ export class CommandBus {
   }
 
   async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
+    return this.locks.run(streamsOfCommand(command), () => this.decideAndAppend(command, ctx, commandId))
+  }
+
+  private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
     const seen = this.projection.model.commands.get(commandId)
     if (seen !== undefined) return Result.succeed({ position: seen, appended: 0 })
     let caughtUp = false

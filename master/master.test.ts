@@ -264,4 +264,14 @@ describe("master HTTP API on real ZooKeeper", () => {
     const history = await m.call("GET", `/history/jobs/${id}`)
     expect(history.body.audit.filter((e: any) => e.type === "JobDeployed")).toHaveLength(1)
   })
+
+  it("one job deployed to 40 hosts at once through one master: every deploy succeeds, none races another", async () => {
+    const m = await master(uniqueRoot("fanout"), "m-fanout")
+    const hosts = Array.from({ length: 40 }, (_, i) => `fan${i}`)
+    await Promise.all(hosts.map((h) => m.call("PUT", `/hosts/${h}?id=agent-${h}`)))
+    const id = (await m.call("POST", "/jobs", webJob("fan:v1", { ports: {} }))).body.id
+    const results = await Promise.all(hosts.map((h) => m.call("PUT", `/hosts/${h}/jobs/${id}`, { goal: "START" })))
+    expect(results.map((r) => r.body.status)).toEqual(hosts.map(() => "OK"))
+    expect(Object.keys((await m.call("GET", `/jobs/${id}/status`)).body.deployments).sort()).toEqual([...hosts].sort())
+  })
 })
