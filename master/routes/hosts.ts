@@ -77,6 +77,13 @@ export const hostRoutes = (deps: MasterDeps) => {
     return c.json(out)
   })
 
+  /** The host, full job id and token of a /hosts/{host}/jobs/{jobId} request. */
+  const hostJobTarget = (c: Context) => {
+    const parsed = jobIdParam(c, c.req.param("jobId")!)
+    if (!parsed.ok) return parsed
+    return { ok: true as const, host: c.req.param("host")! as HostName, jobId: parsed.id, token: c.req.query("token") }
+  }
+
   const deploymentBody = async (c: Context) => {
     const body = await jsonBody(c)
     if (!body.ok) return { response: body.response }
@@ -88,27 +95,17 @@ export const hostRoutes = (deps: MasterDeps) => {
     return { goal: decoded.success.goal }
   }
 
-  app.put("/hosts/:host/jobs/:jobId", async (c) => {
+  /** PUT deploys, PATCH sets the goal: both take a Deployment body naming the goal. */
+  const withGoal = (tag: "DeployJob" | "SetGoal") => async (c: Context) => {
     const body = await deploymentBody(c)
     if ("response" in body) return body.response
-    const host = c.req.param("host") as HostName
-    const parsed = jobIdParam(c, c.req.param("jobId"))
-    if (!parsed.ok) return parsed.response
-    const jobId = parsed.id
-    const token = c.req.query("token")
-    return runCommand(c, deps, { _tag: "DeployJob", jobId, host, goal: body.goal, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
-  })
-
-  app.patch("/hosts/:host/jobs/:jobId", async (c) => {
-    const body = await deploymentBody(c)
-    if ("response" in body) return body.response
-    const host = c.req.param("host") as HostName
-    const parsed = jobIdParam(c, c.req.param("jobId"))
-    if (!parsed.ok) return parsed.response
-    const jobId = parsed.id
-    const token = c.req.query("token")
-    return runCommand(c, deps, { _tag: "SetGoal", jobId, host, goal: body.goal, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
-  })
+    const target = hostJobTarget(c)
+    if (!target.ok) return target.response
+    const { host, jobId, token } = target
+    return runCommand(c, deps, { _tag: tag, jobId, host, goal: body.goal, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
+  }
+  app.put("/hosts/:host/jobs/:jobId", withGoal("DeployJob"))
+  app.patch("/hosts/:host/jobs/:jobId", withGoal("SetGoal"))
 
   app.get("/hosts/:host/jobs/:jobId", (c) => {
     const d = state().deployments.get(c.req.param("host") as HostName)?.get(c.req.param("jobId"))
@@ -116,11 +113,9 @@ export const hostRoutes = (deps: MasterDeps) => {
   })
 
   app.delete("/hosts/:host/jobs/:jobId", async (c) => {
-    const host = c.req.param("host") as HostName
-    const parsed = jobIdParam(c, c.req.param("jobId"))
-    if (!parsed.ok) return parsed.response
-    const jobId = parsed.id
-    const token = c.req.query("token")
+    const target = hostJobTarget(c)
+    if (!target.ok) return target.response
+    const { host, jobId, token } = target
     return runCommand(c, deps, { _tag: "UndeployJob", jobId, host, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
   })
 
