@@ -77,13 +77,24 @@ class ChainCursor {
     return 0
   }
 
-  /** Takes the next n positions for an append from this process; concurrent callers get consecutive ones. */
-  async claim(n: number): Promise<number> {
-    if (this.next === undefined) {
-      this.loading ??= this.head().finally(() => (this.loading = undefined))
-      const head = await this.loading
-      this.next ??= head + 1
-    }
+  /** Reads the head once (shared by concurrent callers) if this writer does not know it. */
+  async load(): Promise<void> {
+    if (this.next !== undefined) return
+    this.loading ??= this.head().finally(() => (this.loading = undefined))
+    const head = await this.loading
+    this.next ??= head + 1
+  }
+
+  get loaded(): boolean {
+    return this.next !== undefined
+  }
+
+  /**
+   * Takes the next n positions for an append from this process, synchronously: appends from one
+   * process claim in the order they reach ZooKeeper, so pipelined appends chain instead of colliding.
+   */
+  claim(n: number): number {
+    if (this.next === undefined) throw new Error("claim: cursor not loaded")
     const p = this.next
     this.next += n
     return p
@@ -109,25 +120,31 @@ class ChainCursor {
    * When `after` falls inside a batch, the batch's first entry is included too.
    */
   async readEntries(after: number, limit: number): Promise<Array<{ start: number; data: Buffer }>> {
-    // Cheap probe first: a follower that is up to date pays one round trip.
-    if ((await this.zk.exists(this.entry(after + 1))) === undefined) return []
-    const firstSegment = this.segmentOf(after + 1)
-    const segments = (await this.zk.getChildren(this.paths.base))
-      .map(Number)
-      .filter((s) => s >= firstSegment)
-      .sort((a, b) => a - b)
-    const wanted: number[] = []
-    for (const segment of segments) {
-      if (wanted.length >= limit) break
-      const entries = (await this.zk.getChildrenIfExists(this.paths.segment(segment)))
-        .map(Number)
-        .filter((p) => p > after)
-        .sort((a, b) => a - b)
-      wanted.push(...entries.slice(0, limit - wanted.length))
+    // Positions are dense (no holes), so read after+1, after+2, ... until the first missing one:
+    // no segment listing (up to 10,000 names) per read. Reads ramp up from 2 in flight to 256, so a
+    // follower's read of one new event costs one round trip and a catch-up is pipelined.
+    const datas: Buffer[] = []
+    let next = after + 1
+    let stop = after + limit + 1 // exclusive; lowered to the first missing position
+    let workers = 0
+    const running: Array<Promise<void>> = []
+    const worker = async (): Promise<void> => {
+      workers++
+      while (next < stop) {
+        const p = next++
+        const data = await this.zk.getDataIfExists(this.entry(p))
+        if (data === undefined) stop = Math.min(stop, p)
+        else {
+          datas[p - after - 1] = data
+          if (workers < 256 && next < stop) running.push(worker())
+        }
+      }
     }
-    const datas = await mapLimit(wanted, 256, async (p) => (await this.zk.getData(this.entry(p))).data)
+    running.push(worker(), worker())
+    while (running.length > 0) await running.shift()
+    const found = datas.slice(0, stop - after - 1)
     const out: Array<{ start: number; data: Buffer }> = []
-    if (datas.length > 0 && datas[0]!.length === 0) {
+    if (found.length > 0 && found[0]!.length === 0) {
       // Started inside a batch: walk back to its first entry.
       for (let p = after; p >= 1; p--) {
         const { data } = await this.zk.getData(this.entry(p))
@@ -137,8 +154,8 @@ class ChainCursor {
         }
       }
     }
-    wanted.forEach((p, i) => {
-      if (datas[i]!.length > 0) out.push({ start: p, data: datas[i]! })
+    found.forEach((data, i) => {
+      if (data.length > 0) out.push({ start: after + 1 + i, data })
     })
     return out
   }
@@ -211,7 +228,9 @@ export class ZooKeeperEventLog implements EventLog {
     events.forEach((e, i) => {
       for (const host of hostsOf(e.event)) byHost.set(host, [...(byHost.get(host) ?? []), i])
     })
-    const requestBytes = data.length + OP_OVERHEAD_BYTES * (events.length * (1 + byHost.size) + expected.length + 2)
+    // The ops the multi has: a create per event and per host entry, a check per chain, the stream ops.
+    const hostEntries = [...byHost.values()].reduce((n, indices) => n + indices.length, 0)
+    const requestBytes = data.length + OP_OVERHEAD_BYTES * (events.length + hostEntries + byHost.size + 1 + expected.length + 2)
     if (requestBytes > MAX_REQUEST_BYTES) throw new BatchTooLarge({ bytes: requestBytes, limit: MAX_REQUEST_BYTES })
     for (const host of byHost.keys()) {
       if (!this.readyHosts.has(host)) {
@@ -220,7 +239,11 @@ export class ZooKeeperEventLog implements EventLog {
       }
     }
 
+    const chains = [this.global, ...[...byHost.keys()].map((host) => this.hostChain(host))]
     for (let attempt = 0; attempt < this.maxClaimRetries; attempt++) {
+      // Load every cursor first: from the first claim to sending the multi nothing may await, or a
+      // later append could overtake this one and fail its "p-1 exists" check.
+      while (chains.some((c) => !c.loaded)) await Promise.all(chains.map((c) => c.load()))
       const ops: Array<(tx: import("node-zookeeper-client").Transaction) => void> = []
       const kinds: OpKind[] = []
       const mark = (kind: OpKind) => {
@@ -231,14 +254,12 @@ export class ZooKeeperEventLog implements EventLog {
         ops.push(want === "none" ? (tx) => tx.create(path) : (tx) => tx.setData(path, null, want))
         mark({ kind: "stream", stream, expected: want })
       }
-      const first = await this.global.claim(events.length)
+      const first = this.global.claim(events.length)
       this.global.claimOps(first, data, events.length, ops)
-      const touchedChains = [this.global]
       for (const [host, indices] of byHost) {
         const chain = this.hostChain(host)
         const pointers: HostPointer[] = indices.map((i) => [first, i])
-        chain.claimOps(await chain.claim(indices.length), Buffer.from(pack(pointers)), indices.length, ops)
-        touchedChains.push(chain)
+        chain.claimOps(chain.claim(indices.length), Buffer.from(pack(pointers)), indices.length, ops)
       }
       mark({ kind: "chain" })
 
@@ -251,7 +272,7 @@ export class ZooKeeperEventLog implements EventLog {
         await this.zk.waitConnected(this.unknownOutcomeWaitMs).catch(() => {
           throw new LogUnavailable({ reason: `append outcome unknown: ${error.reason}` })
         })
-        touchedChains.forEach((c) => c.invalidate())
+        chains.forEach((c) => c.invalidate())
         const landed = await this.zk.getDataIfExists(this.global.entry(first))
         if (landed !== undefined && landed.length > 0 && decodeOrThrow(landed).batchId === batchId) {
           this.wakeFollowers()
@@ -263,7 +284,7 @@ export class ZooKeeperEventLog implements EventLog {
         this.wakeFollowers()
         return { firstPosition: position(first), lastPosition: position(first + events.length - 1) }
       }
-      touchedChains.forEach((c) => c.invalidate())
+      chains.forEach((c) => c.invalidate())
       const kind = kinds[failure.index]
       if (kind?.kind === "stream") throw new AppendConflict({ stream: kind.stream, expected: kind.expected })
       if (failure.code !== ZK.Exception.NODE_EXISTS && failure.code !== ZK.Exception.NO_NODE)
