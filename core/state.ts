@@ -139,8 +139,21 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
     case "TaskStateChanged": {
       // Late reports about a deployment that is gone stay in history, not in current state.
       if (!state.deployments.get(event.host)?.has(event.jobId)) return
-      const { _tag, ...status } = event
-      inner(state.tasks, event.host).set(event.jobId, { ...status, at, position })
+      // Built field by field: object rest/spread is ~6x slower here, and this is most of a log.
+      const status: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
+        jobId: event.jobId,
+        host: event.host,
+        state: event.state,
+        goal: event.goal,
+        throttled: event.throttled,
+        at,
+        position,
+      }
+      if (event.containerId !== undefined) status.containerId = event.containerId
+      if (event.ports !== undefined) status.ports = event.ports
+      if (event.env !== undefined) status.env = event.env
+      if (event.error !== undefined) status.error = event.error
+      inner(state.tasks, event.host).set(event.jobId, status)
       return
     }
   }

@@ -1,6 +1,6 @@
 import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
 import type { HistoryEntry } from "../projections/history.ts"
-import type { HostName } from "../core/ids.ts"
+import { formatActor, type HostName } from "../core/ids.ts"
 
 /* The master's answers in Helios's JSON shapes (reference §3), plus our additions. */
 
@@ -73,7 +73,7 @@ export const auditJson = (e: HistoryEntry) => {
   const rest: Record<string, unknown> = { ...fields }
   delete rest.host
   if ("job" in rest) rest.job = (rest.job as { id: string }).id
-  return { position: e.position, timestamp: e.at, actor: e.actor, type: _tag, host, ...rest }
+  return { position: e.position, timestamp: e.at, actor: formatActor(e.actor), type: _tag, host, ...rest }
 }
 
 /** Helios's /history/jobs/{id} `events`: task status changes only, oldest first. */

@@ -1,10 +1,12 @@
 import { jobOf, type StoredEvent } from "../core/events.ts"
+import type { Actor } from "../core/ids.ts"
 
 /** One line of a job's audit trail: what happened, where, by whom, when, at which position. */
 export interface HistoryEntry {
   readonly position: number
   readonly at: number
-  readonly actor: string
+  /** Kept as the object; formatted ("user:alice") when served, not once per folded event. */
+  readonly actor: Actor
   readonly event: StoredEvent["envelope"]["event"]
 }
 
@@ -18,8 +20,7 @@ export const applyHistory = (index: HistoryIndex, stored: StoredEvent): HistoryI
   if (jobId === undefined) return index
   let entries = index.get(jobId)
   if (!entries) index.set(jobId, (entries = []))
-  const { actor } = stored.envelope
-  entries.push({ position: stored.position, at: stored.envelope.at, actor: `${actor.kind}:${actor.name}`, event: stored.envelope.event })
+  entries.push({ position: stored.position, at: stored.envelope.at, actor: stored.envelope.actor, event: stored.envelope.event })
   return index
 }
 

@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { stream } from "hono/streaming"
 import type { StoredEvent } from "../../core/events.ts"
 import { jobOf, hostsOf } from "../../core/events.ts"
-import { position } from "../../core/ids.ts"
+import { formatActor, position } from "../../core/ids.ts"
 import { stateAsOf } from "../../projections/read-model.ts"
 import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../responses.ts"
@@ -12,7 +12,7 @@ import { badRequest } from "../http-support.ts"
 const eventJson = (e: StoredEvent) => ({
   position: e.position,
   timestamp: e.envelope.at,
-  actor: `${e.envelope.actor.kind}:${e.envelope.actor.name}`,
+  actor: formatActor(e.envelope.actor),
   commandId: e.envelope.commandId ?? null,
   type: e.envelope.event._tag,
   event: e.envelope.event,
