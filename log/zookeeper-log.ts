@@ -141,7 +141,14 @@ class ChainCursor {
       }
     }
     running.push(worker(), worker())
-    while (running.length > 0) await running.shift()
+    // Wait for every worker (workers spawn workers), so a failure leaves no rejection unobserved.
+    let failure: unknown
+    while (running.length > 0)
+      await running.shift()!.catch((e: unknown) => {
+        failure ??= e
+        stop = next // the other workers stop at their next step
+      })
+    if (failure !== undefined) throw failure
     const found = datas.slice(0, stop - after - 1)
     const out: Array<{ start: number; data: Buffer }> = []
     if (found.length > 0 && found[0]!.length === 0) {
