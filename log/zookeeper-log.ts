@@ -71,8 +71,10 @@ class ChainCursor {
   async head(): Promise<number> {
     const segments = (await this.zk.getChildrenIfExists(this.paths.base)).map(Number).sort((a, b) => b - a)
     for (const segment of segments) {
-      const entries = await this.zk.getChildrenIfExists(this.paths.segment(segment))
-      if (entries.length > 0) return Math.max(...entries.map(Number))
+      // Positions are dense from the segment's first one, so its child count says where it ends:
+      // no listing of up to 10,000 names each time a writer lost a race for the next position.
+      const count = (await this.zk.exists(this.paths.segment(segment)))?.numChildren ?? 0
+      if (count > 0) return (segment === 0 ? 1 : segment * this.segmentSize) + count - 1
     }
     return 0
   }
@@ -357,6 +359,8 @@ export class ZooKeeperEventLog implements EventLog {
     let lastDelivered = after
     const follower: Follower = follow({
       after,
+      // The exists-watch on the next position wakes us; the poll only covers a watch lost with a session.
+      pollMs: 10_000,
       positionOf,
       deliver: (events) => {
         lastDelivered = positionOf(events[events.length - 1]!)
