@@ -1,0 +1,142 @@
+/**
+ * The API clients of bench/fleet.ts, each in its own process (so the figures are the master's, not
+ * those of the busy process that simulates the agents). Forked with a role:
+ *
+ *   deploy   { type: "deploy", url, hosts, jobIds, concurrency }
+ *            PUT /hosts/{h}/jobs/{id} {goal: START} for every (host, job), `concurrency` in flight,
+ *            in an order where consecutive requests name different jobs AND different hosts (the
+ *            master runs commands on the same job or host stream one at a time). 409
+ *            CONCURRENT_CHANGE and 5xx are retried (at most 10 times, 50 ms apart), as a client would.
+ *            → { type: "deployed", startedAt, firstAckAt, lastAckAt, latencies, retries, failures }
+ *   sample   { type: "sample", url, jobIds, endpoints: [{ name, method, path, body?, periodMs }] }
+ *            one request at a time per endpoint, every periodMs, until { type: "stop" }
+ *            → { type: "samples", byEndpoint: { name: { latencies, bytes, errors, at } } }
+ */
+import http from "node:http"
+
+const send = (m: unknown) => process.send?.(m)
+const now = () => performance.now()
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+
+const request = (url: string, method: string, body?: string): Promise<{ status: number; text: string }> =>
+  new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method, agent, headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on("data", (c: Buffer) => chunks.push(c))
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }))
+        res.on("error", reject)
+      },
+    )
+    req.on("error", reject)
+    req.setTimeout(120_000, () => req.destroy(new Error("timeout")))
+    if (body !== undefined) req.write(body)
+    req.end()
+  })
+
+interface DeployMsg {
+  type: "deploy"
+  url: string
+  hosts: string[]
+  jobIds: string[]
+  concurrency: number
+}
+
+const deploy = async (m: DeployMsg) => {
+  const H = m.hosts.length
+  const J = m.jobIds.length
+  const stride = Math.max(1, Math.floor(H / J))
+  const total = H * J
+  const latencies = new Array<number>(total)
+  const failures: Array<{ host: string; job: string; status: number; body: string }> = []
+  let retries = 0
+  let next = 0
+  let firstAckAt: number | undefined
+  let lastAckAt = 0
+  const startedAt = Date.now()
+  const worker = async () => {
+    while (next < total) {
+      const k = next++
+      const r = Math.floor(k / J)
+      const j = k % J
+      const host = m.hosts[(r + j * stride) % H]!
+      const job = m.jobIds[j]!
+      const body = JSON.stringify({ jobId: job, goal: "START" })
+      const t0 = now()
+      for (let attempt = 0; ; attempt++) {
+        let res: { status: number; text: string }
+        try {
+          res = await request(`${m.url}/hosts/${host}/jobs/${encodeURIComponent(job)}`, "PUT", body)
+        } catch (e) {
+          res = { status: 0, text: String(e) }
+        }
+        if (res.status === 200) break
+        const retryable = res.status === 0 || res.status >= 500 || (res.status === 409 && res.text.includes("CONCURRENT_CHANGE"))
+        if (!retryable || attempt >= 10) {
+          failures.push({ host, job, status: res.status, body: res.text.slice(0, 300) })
+          break
+        }
+        retries++
+        await sleep(50)
+      }
+      latencies[k] = now() - t0
+      const at = Date.now()
+      firstAckAt ??= at
+      lastAckAt = at
+    }
+  }
+  await Promise.all(Array.from({ length: m.concurrency }, worker))
+  send({ type: "deployed", startedAt, firstAckAt, lastAckAt, latencies, retries, failures: failures.slice(0, 20), failureCount: failures.length })
+}
+
+interface Endpoint {
+  name: string
+  method: string
+  path: string
+  body?: string
+  periodMs: number
+}
+
+let sampling = true
+const sample = async (m: { url: string; endpoints: Endpoint[] }) => {
+  const byEndpoint: Record<string, { latencies: number[]; bytes: number[]; at: number[]; errors: number; lastError?: string }> = {}
+  await Promise.all(
+    m.endpoints.map(async (e) => {
+      const out = (byEndpoint[e.name] = { latencies: [] as number[], bytes: [] as number[], at: [] as number[], errors: 0 } as (typeof byEndpoint)[string])
+      while (sampling) {
+        const t0 = now()
+        try {
+          const res = await request(`${m.url}${e.path}`, e.method, e.body)
+          const ms = now() - t0
+          if (res.status !== 200) {
+            out.errors++
+            out.lastError = `${res.status} ${res.text.slice(0, 200)}`
+          } else {
+            out.latencies.push(ms)
+            out.bytes.push(Buffer.byteLength(res.text))
+            out.at.push(Date.now())
+          }
+        } catch (err) {
+          out.errors++
+          out.lastError = String(err)
+        }
+        const left = e.periodMs - (now() - t0)
+        if (left > 0) await sleep(left)
+      }
+    }),
+  )
+  send({ type: "samples", byEndpoint })
+}
+
+process.on("message", (m: { type: string } & Record<string, unknown>) => {
+  if (m.type === "deploy") void deploy(m as unknown as DeployMsg)
+  else if (m.type === "sample") void sample(m as unknown as { url: string; endpoints: Endpoint[] })
+  else if (m.type === "stop") sampling = false
+  else if (m.type === "exit") process.exit(0)
+})
+process.on("disconnect", () => process.exit(0))
+send({ type: "ready" })

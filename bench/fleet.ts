@@ -1,0 +1,710 @@
+/**
+ * Fleet simulation: N simulated agents (startAgent with the in-memory runtime, each its own host
+ * name, state dir and log instance, all in this process), a real master (startMaster, HTTP, in its
+ * own process: bench/fleet-master.ts) and a private, fsync'ing ZooKeeper. Every agent is given 10
+ * deployments (10 jobs, each deployed to every host through the master's HTTP API, 64 requests in
+ * flight, from a client process: bench/fleet-client.ts). Measured:
+ *   - time until all N×10 tasks are RUNNING in the master's projection (what its API serves);
+ *   - ZooKeeper writes per deployment: server side from `srvr` (zxid: one per write transaction)
+ *     and `mntr` (znodes, fsyncs), client side by counting every request of the agents' and the
+ *     master's sessions by kind (and the `multi`s ZooKeeper refused: position claim collisions);
+ *   - master API latency of GET /jobs, GET /hosts, GET /jobs/{id}/status and POST /jobs/statuses,
+ *     sampled DURING the rollout by a third process;
+ * at several sizes, to state how each cost grows.
+ *
+ *   npx tsx bench/fleet.ts                     sizes 100, 300, 1000
+ *   FLEET_SIZES=1000 npx tsx bench/fleet.ts    one size
+ *   BENCH_QUICK=1 npx tsx bench/fleet.ts       sizes 20, 50 (→ results/fleet-quick.json)
+ *   FLEET_LOG=one-writer-batched npx tsx bench/fleet.ts   a prototype (see MODES below), written to
+ *                                              bench/results/fleet-<mode>.json
+ *
+ * Topology choices (see the `config` in bench/results/fleet.json):
+ *   - each agent has its OWN ZooKeeperEventLog instance, as separate agent processes would: its
+ *     own position cursors (so agents' appends collide on the global log as they would in
+ *     production) and its own followers (a shared instance would wake all 1,000 host-stream
+ *     followers on every append of any agent). Those instances share a few ZooKeeper sessions
+ *     (one per 125 agents): a session per agent would only add 1,000 TCP connections and
+ *     heartbeats in this one process, and does not change what is written.
+ *   - agents' state dirs live on tmpfs (/dev/shm) when there is one: 1,000 real hosts fsync on
+ *     1,000 disks in parallel; here they would queue on one disk and block this one event loop.
+ *     Their fsyncs are counted (per deployment) instead.
+ *   - periodic reconcile, host-info refresh and the supervisors' monitor poll run every 10 min:
+ *     the host stream and engine events drive the agents.
+ *   - the master and the API clients run in their own processes (4 processes + the JVM on 2 cores).
+ */
+import { fork, type ChildProcess } from "node:child_process"
+import fs, { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { startAgent, type Agent } from "../agent/agent.ts"
+import { ZkHostInfoStore } from "../agent/host-info.ts"
+import { silentLogger } from "../agent/logger.ts"
+import { MemoryRuntime } from "../agent/memory-runtime.ts"
+import { ZkClient } from "../log/zk-client.ts"
+import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { AppendConflict, BatchTooLarge, LogUnavailable, type AppendResult, type EventLog } from "../core/event-log.ts"
+import { ZooKeeperEventLog as ProposedZooKeeperEventLog } from "./fleet-proto-log.ts"
+import { BatchingAppender, withAppender } from "./fleet-writer.ts"
+import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
+import { BENCH_DIR, distribution, line, log, machine, percentile, round, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
+import { addCounts, countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
+
+const QUICK = process.env["BENCH_QUICK"] === "1"
+const SIZES = (process.env["FLEET_SIZES"] ?? (QUICK ? "20,50" : "100,300,1000")).split(",").map(Number)
+const JOBS = 10
+const AGENTS_PER_SESSION = 125
+const DEPLOY_CONCURRENCY = 64
+const ROLLOUT_TIMEOUT_MS = Number(process.env["FLEET_ROLLOUT_TIMEOUT_S"] ?? 120) * 1000
+/** Registration of the whole fleet gets this long (the current log needs far more at 1,000 agents). */
+const REGISTRATION_TIMEOUT_MS = Number(process.env["FLEET_REGISTRATION_TIMEOUT_S"] ?? 90) * 1000
+const ROOT = "/helios"
+const IMAGE = "helios-test/web:latest"
+const TARGET_ROLLOUT_S = 60
+const TARGET_P99_MS = 50
+/**
+ * FLEET_LOG: how the agents reach the log.
+ *   current             each agent its own instance of log/zookeeper-log.ts (as separate processes)
+ *   head-count          the same with the prototype bench/fleet-proto-log.ts (head() from the last
+ *                       segment's child count, no segment listings), agents and master
+ *   one-writer          agents' appends through ONE shared instance (bench/fleet-writer.ts)
+ *   one-writer-batched  the same, group-committed (concurrent appends share one multi)
+ *   master-appends      agents hand their appends to the master process (IPC standing in for an
+ *                       HTTP call), which group-commits them through ITS log instance: one writer
+ *                       for the whole global log
+ */
+const MODES = ["current", "head-count", "one-writer", "one-writer-batched", "master-appends"] as const
+/** e.g. "one-writer-batched+head-count": the prototypes combined. */
+const MODE = process.env["FLEET_LOG"] ?? "current"
+const FLAGS = new Set(MODE.split("+"))
+for (const f of FLAGS) if (!(MODES as ReadonlyArray<string>).includes(f)) throw new Error(`FLEET_LOG: each of "+"-joined ${MODES.join(", ")}`)
+const HEAD_COUNT = FLAGS.has("head-count")
+const ONE_WRITER = FLAGS.has("one-writer") || FLAGS.has("one-writer-batched")
+const BATCHED = FLAGS.has("one-writer-batched")
+const VIA_MASTER = FLAGS.has("master-appends")
+/** bench/results/fleet.json for the default run; other modes and explicit FLEET_SIZES get their own file. */
+const RESULT_NAME = `fleet${MODE === "current" ? "" : `-${[...FLAGS].sort().join("+")}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}`
+const openLog = (zk: ZkClient): Promise<EventLog> =>
+  HEAD_COUNT ? ProposedZooKeeperEventLog.open(zk, { root: ROOT }) : ZooKeeperEventLog.open(zk, { root: ROOT })
+
+// ---------------------------------------------------------------------------------------------
+// fsyncs of the agents' state dirs (agent/state-dir.ts imports fsyncSync from node:fs)
+
+let fsyncs = 0
+const realFsync = fs.fsyncSync
+fs.fsyncSync = (fd: number) => {
+  fsyncs++
+  realFsync(fd)
+}
+syncBuiltinESMExports()
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup, also on signals
+
+const cleanups: Array<() => Promise<void> | void> = []
+const runCleanups = async () => {
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      await c()
+    } catch (e) {
+      log(`cleanup: ${String(e)}`)
+    }
+  }
+}
+let signalled = false
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    if (signalled) return // a second signal (e.g. from npx tsx relaying it) must not cut the cleanup short
+    signalled = true
+    log(`\n${signal}: cleaning up`)
+    void runCleanups().finally(() => process.exit(130))
+  })
+/**
+ * log/zookeeper-log.ts's readEntries leaves some reads' rejections unhandled when one fails (seen
+ * when the agents' sessions are closed while their followers read): count them instead of dying.
+ */
+let unhandled = 0
+process.on("unhandledRejection", (reason) => {
+  if (unhandled++ === 0) log(`  (unhandled rejection, counted and ignored from now on: ${String((reason as { reason?: string })?.reason ?? reason)})`)
+})
+/** Last resort when the process exits anyway: synchronous cleanups (temp dirs, child processes). */
+const exitCleanups: Array<() => void> = []
+process.on("exit", () => {
+  for (const f of exitCleanups.splice(0)) {
+    try {
+      f()
+    } catch {}
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+const mapLimit = async <A, B>(items: ReadonlyArray<A>, limit: number, f: (a: A, i: number) => Promise<B>): Promise<B[]> => {
+  const out = new Array<B>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++
+      out[i] = await f(items[i]!, i)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return out
+}
+
+/** A forked bench process with typed waits on its messages. */
+const child = (file: string, args: string[], execArgv: string[] = process.execArgv) => {
+  const proc: ChildProcess = fork(join(BENCH_DIR, file), args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv })
+  const inbox: Array<{ type: string } & Record<string, any>> = []
+  let wake: (() => void) | undefined
+  /** A listener that returns true consumes the message (it is not kept for next()). */
+  const listeners: Array<(m: { type: string } & Record<string, any>) => boolean | void> = []
+  proc.on("message", (m: { type: string } & Record<string, any>) => {
+    let consumed = false
+    for (const l of listeners) if (l(m) === true) consumed = true
+    if (consumed) return
+    inbox.push(m)
+    wake?.()
+  })
+  let exited = false
+  proc.on("exit", () => {
+    exited = true
+    wake?.()
+  })
+  const next = async (type: string, timeoutMs: number): Promise<{ type: string } & Record<string, any>> => {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const i = inbox.findIndex((m) => m.type === type)
+      if (i >= 0) return inbox.splice(i, 1)[0]!
+      if (exited) throw new Error(`${file} exited while we waited for "${type}"`)
+      if (Date.now() > deadline) throw new Error(`${file}: no "${type}" within ${timeoutMs} ms`)
+      await new Promise<void>((r) => {
+        wake = r
+        setTimeout(r, 200)
+      })
+      wake = undefined
+    }
+  }
+  const kill = () => {
+    if (!exited) proc.kill("SIGKILL")
+  }
+  const waitExit = async (ms: number) => {
+    const deadline = Date.now() + ms
+    while (!exited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  }
+  return { proc, send: (m: unknown) => proc.send(m as never), next, on: (l: (m: { type: string } & Record<string, any>) => boolean | void) => listeners.push(l), kill, waitExit, get exited() { return exited } }
+}
+
+const api = async (url: string, method: string, body?: unknown): Promise<{ status: number; body: any; bytes: number }> => {
+  const res = await fetch(url, { method, headers: body === undefined ? {} : { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+  const text = await res.text()
+  let parsed: unknown = text
+  try {
+    parsed = JSON.parse(text)
+  } catch {}
+  return { status: res.status, body: parsed, bytes: Buffer.byteLength(text) }
+}
+
+const cpuOf = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6
+
+// ---------------------------------------------------------------------------------------------
+// One size
+
+interface SizeResult {
+  agents: number
+  deployments: number
+  sessions: number
+  registrationS: number
+  registered: number
+  /** ZooKeeper during registration (agents' starts until every host is on the master, or the limit). */
+  registration: { txns: number; refusedMultis: number; agentWrites: number; agentReads: number }
+  appenderBatches?: { appends: number; batches: number }
+  rolloutS: number | undefined
+  allRunning: boolean
+  runningAtEnd: number
+  runningViaApi: number
+  deploysAckedS: number
+  deployRatePerS: number
+  deployLatencyMs: ReturnType<typeof distribution>
+  deployRetries: number
+  deployFailures: number
+  events: number
+  server: ServerCounters
+  agentsOps: OpCounts
+  masterOps: OpCounts
+  agentFsyncs: number
+  api: Record<string, { n: number; p50: number; p99: number; max: number; bytesP50: number; errors: number; lastError?: string }>
+  cpuSeconds: { agentsProcess: number; master: number; zookeeper: number }
+  eventLoopDelayMs: { agents: { p50: number; p99: number; max: number }; master: { p50: number; p99: number; max: number } }
+  memoryMiB: { agentsProcessRss: number; masterRss: number }
+  timeline: Array<{ s: number; deployed: number; running: number }>
+}
+
+const runSize = async (n: number): Promise<SizeResult> => {
+  const local: Array<() => Promise<void> | void> = []
+  const atExit = (f: () => Promise<void> | void) => {
+    local.push(f)
+    cleanups.push(f)
+  }
+  try {
+    const t00 = Date.now()
+    const zkServer: ZooKeeperServer = await startZooKeeper({ fsync: true, maxHeap: "1g" })
+    atExit(() => zkServer.destroy())
+    // FLEET_PROFILE=dir: CPU profile of the master process (node --cpu-prof).
+    const profileDir = process.env["FLEET_PROFILE"]
+    const master = child("fleet-master.ts", [zkServer.connectString, ROOT, HEAD_COUNT ? "proposed" : "current"], profileDir ? [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`] : process.execArgv)
+    atExit(() => master.kill())
+    exitCleanups.push(() => master.kill())
+    const ready = await master.next("ready", 60_000)
+    const url = ready["url"] as string
+    const masterPid = ready["pid"] as number
+    const timeline: Array<{ s: number; deployed: number; running: number }> = []
+
+    // ---- agents --------------------------------------------------------------------------
+    const stateBase = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "helios-bench-fleet-"))
+    atExit(() => rmSync(stateBase, { recursive: true, force: true }))
+    exitCleanups.push(() => rmSync(stateBase, { recursive: true, force: true }))
+    const sessionCount = Math.ceil(n / AGENTS_PER_SESSION)
+    const sessions: ZkClient[] = []
+    atExit(async () => {
+      for (const s of sessions) await s.close().catch(() => undefined)
+    })
+    for (let i = 0; i < sessionCount; i++) {
+      const s = await ZkClient.connect(zkServer.connectString, { sessionTimeoutMs: 30_000, operationTimeoutMs: 30_000 })
+      s.setMaxListeners(0)
+      sessions.push(s)
+    }
+    const agentCounts: OpCounts = {}
+    const hosts = Array.from({ length: n }, (_, i) => `fleet-host-${String(i).padStart(5, "0")}`)
+    const logs: EventLog[] = []
+    const agents: Agent[] = []
+    atExit(async () => {
+      // After a failure: cut ZooKeeper first, so agents still retrying (registration) give up fast.
+      for (const s of sessions) await s.close().catch(() => undefined)
+      await mapLimit(agents.splice(0), 100, (a) => Promise.race([a.stop().catch(() => undefined), sleep(10_000)]))
+      for (const l of logs) await l.close().catch(() => undefined)
+    })
+    // The prototypes' single appender (on the first session).
+    let appender: BatchingAppender | undefined
+    let sharedAppend: EventLog["append"] | undefined
+    if (ONE_WRITER) {
+      const shared = await openLog(countingZk(sessions[0]!, agentCounts))
+      logs.push(shared)
+      if (BATCHED) {
+        const a = new BatchingAppender(shared)
+        appender = a
+        sharedAppend = (events, options) => a.append(events, options)
+      } else sharedAppend = (events, options) => shared.append(events, options)
+    } else if (VIA_MASTER) {
+      let nextId = 0
+      const pending = new Map<number, { resolve: (r: AppendResult) => void; reject: (e: unknown) => void }>()
+      master.on((m) => {
+        if (m.type !== "appended" && m.type !== "appendFailed") return false
+        const p = pending.get(m["id"])
+        pending.delete(m["id"])
+        if (m.type === "appended") p?.resolve({ firstPosition: m["first"], lastPosition: m["last"] })
+        else {
+          const e = m["error"]
+          p?.reject(
+            e.tag === "AppendConflict"
+              ? new AppendConflict({ stream: e.stream, expected: e.expected })
+              : e.tag === "BatchTooLarge"
+                ? new BatchTooLarge({ bytes: e.bytes, limit: e.limit })
+                : new LogUnavailable({ reason: e.reason ?? e.message }),
+          )
+        }
+        return true
+      })
+      sharedAppend = (events, options) =>
+        new Promise<AppendResult>((resolve, reject) => {
+          const id = nextId++
+          pending.set(id, { resolve, reject })
+          master.send({ type: "append", id, events, ...(options?.expected ? { expected: options.expected } : {}) })
+        })
+    }
+    const sReg0 = await serverCounters(zkServer.port)
+    const tReg = Date.now()
+    let registered = 0
+    await mapLimit(hosts, 50, async (host, i) => {
+      const session = sessions[i % sessionCount]!
+      const zk = countingZk(session, agentCounts)
+      const own = await openLog(zk)
+      logs.push(own)
+      const agent = await startAgent({
+        log: sharedAppend ? withAppender(own, sharedAppend) : own,
+        hostInfo: new ZkHostInfoStore(zk, ROOT),
+        runtime: new MemoryRuntime({ localImages: [IMAGE], registryImages: [IMAGE] }),
+        zk: session,
+        zkRoot: ROOT,
+        hostName: host,
+        stateDir: join(stateBase, host),
+        bindAddress: "127.0.0.1",
+        portRange: "20000:20100",
+        portProbe: async () => true,
+        reconcileIntervalMs: 600_000,
+        hostInfoIntervalMs: 600_000,
+        startupCatchUpMs: 30_000,
+        tuning: { monitorIntervalMs: 600_000 },
+        logger: silentLogger,
+      })
+      agents.push(agent)
+      void agent.registered.then(() => registered++)
+    })
+    // Registration: every agent registered and its host visible on the master, within the limit.
+    let visible = 0
+    const regDeadline = tReg + REGISTRATION_TIMEOUT_MS
+    let lastNote = Date.now()
+    while (Date.now() < regDeadline) {
+      if (registered >= n) {
+        const r = await api(`${url}/hosts`, "GET")
+        visible = Array.isArray(r.body) ? r.body.length : 0
+        if (visible >= n) break
+      }
+      if (Date.now() - lastNote > 10_000) {
+        lastNote = Date.now()
+        log(`    registration: ${registered} of ${n} agents after ${((Date.now() - tReg) / 1000).toFixed(0)} s`)
+      }
+      await sleep(100)
+    }
+    const registrationS = (Date.now() - tReg) / 1000
+    const sReg1 = await serverCounters(zkServer.port)
+    const registration = {
+      txns: sReg1.txns - sReg0.txns,
+      refusedMultis: agentCounts["multiRefused"] ?? 0,
+      agentWrites: sumOf(agentCounts, WRITE_OPS),
+      agentReads: sumOf(agentCounts, READ_OPS),
+    }
+    if (registered < n || visible < n) {
+      log(`  registration NOT done after ${registrationS.toFixed(0)} s: ${registered} of ${n} agents registered; skipping the rollout`)
+      const s1 = await serverCounters(zkServer.port).catch(() => undefined)
+      return {
+        agents: n, deployments: n * JOBS, sessions: sessionCount, registrationS: round(registrationS, 1), registered, registration,
+        rolloutS: undefined, allRunning: false, runningAtEnd: 0, runningViaApi: 0, deploysAckedS: Number.NaN, deployRatePerS: Number.NaN,
+        deployLatencyMs: distribution([]), deployRetries: 0, deployFailures: 0, events: 0,
+        server: s1 ?? { txns: 0, znodes: 0, fsyncs: 0, updates: 0, packetsReceived: 0, packetsSent: 0 },
+        agentsOps: { ...agentCounts }, masterOps: {}, agentFsyncs: fsyncs, api: {},
+        cpuSeconds: { agentsProcess: Number.NaN, master: Number.NaN, zookeeper: Number.NaN },
+        eventLoopDelayMs: { agents: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN }, master: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN } },
+        memoryMiB: { agentsProcessRss: Math.round(process.memoryUsage().rss / 1024 / 1024), masterRss: Number.NaN },
+        timeline: [],
+      }
+    }
+    log(`  ${n} agents registered and visible on the master in ${registrationS.toFixed(1)} s (${sessionCount} ZooKeeper session(s) for the agents)`)
+
+    // ---- jobs ----------------------------------------------------------------------------
+    const jobIds: string[] = []
+    for (let j = 0; j < JOBS; j++) {
+      const r = await api(`${url}/jobs`, "POST", { id: `fleet-job-${j}:v1`, image: IMAGE, ports: { http: { internalPort: 80, protocol: "tcp" } } })
+      if (r.status !== 200) throw new Error(`POST /jobs: ${r.status} ${JSON.stringify(r.body)}`)
+      jobIds.push(r.body.id as string)
+    }
+
+    // ---- clients -------------------------------------------------------------------------
+    const sampler = child("fleet-client.ts", ["sample"])
+    atExit(() => sampler.kill())
+    const deployer = child("fleet-client.ts", ["deploy"])
+    atExit(() => deployer.kill())
+    exitCleanups.push(() => sampler.kill(), () => deployer.kill())
+    await sampler.next("ready", 30_000)
+    await deployer.next("ready", 30_000)
+
+    // ---- rollout -------------------------------------------------------------------------
+    await sleep(500) // let registration's after-effects (host info writes) settle before counting
+    const s0 = await serverCounters(zkServer.port)
+    for (const k of Object.keys(agentCounts)) delete agentCounts[k]
+    if (appender) appender.appends = appender.batches = 0
+    master.send({ type: "reset" })
+    fsyncs = 0
+    const cpu0 = process.cpuUsage()
+    const zkCpu0 = processCpuSeconds(zkServer.pid ?? 0)
+    const loop = monitorEventLoopDelay({ resolution: 10 })
+    loop.enable()
+    const deployments = n * JOBS
+    master.send({ type: "watch", target: deployments })
+    sampler.send({
+      type: "sample",
+      url,
+      endpoints: [
+        { name: "GET /jobs", method: "GET", path: "/jobs", periodMs: 100 },
+        { name: "GET /hosts", method: "GET", path: "/hosts", periodMs: 100 },
+        { name: `GET /jobs/{id}/status (1 job × ${n} hosts)`, method: "GET", path: `/jobs/${encodeURIComponent(jobIds[0]!)}/status`, periodMs: 250 },
+        { name: `POST /jobs/statuses (${JOBS} jobs × ${n} hosts)`, method: "POST", path: "/jobs/statuses", body: JSON.stringify(jobIds), periodMs: 1000 },
+      ],
+    })
+    const t0 = Date.now()
+    master.on((m) => {
+      if (m.type !== "progress") return false
+      timeline.push({ s: round((m["at"] - t0) / 1000, 1), deployed: m["deployed"], running: m["running"] })
+      return true
+    })
+    deployer.send({ type: "deploy", url, hosts, jobIds, concurrency: DEPLOY_CONCURRENCY })
+    let rolloutS: number | undefined
+    let allRunning = false
+    const ticker = setInterval(() => {
+      const last = timeline[timeline.length - 1]
+      if (last) log(`    ${last.s.toFixed(0).padStart(4)} s: ${last.deployed} deployed, ${last.running} RUNNING (of ${deployments})`)
+    }, 5_000)
+    try {
+      const done = await master.next("allRunning", ROLLOUT_TIMEOUT_MS)
+      rolloutS = (done["at"] - t0) / 1000
+      allRunning = true
+    } catch (e) {
+      log(`  rollout did not finish: ${String(e)}`)
+    } finally {
+      clearInterval(ticker)
+    }
+    const deployed = await deployer.next("deployed", allRunning ? 60_000 : 1_000).catch(() => undefined)
+    sampler.send({ type: "stop" })
+    const samples = await sampler.next("samples", 120_000)
+    loop.disable()
+    const cpuAgents = cpuOf(process.cpuUsage(cpu0))
+    const zkCpu = processCpuSeconds(zkServer.pid ?? 0) - zkCpu0
+    const s1 = await serverCounters(zkServer.port)
+    master.send({ type: "stats" })
+    const mstats = await master.next("stats", 30_000)
+    const agentFsyncs = fsyncs
+    const agentsOps = { ...agentCounts }
+
+    // Check through the API what the projection said.
+    const statuses = await api(`${url}/jobs/statuses`, "POST", jobIds)
+    let runningViaApi = 0
+    for (const s of Object.values(statuses.body as Record<string, { taskStatuses: Record<string, { state: string }> }>))
+      for (const t of Object.values(s.taskStatuses)) if (t.state === "RUNNING") runningViaApi++
+
+    const api_: SizeResult["api"] = {}
+    for (const [name, x] of Object.entries(samples["byEndpoint"] as Record<string, { latencies: number[]; bytes: number[]; errors: number; lastError?: string }>))
+      api_[name] = {
+        n: x.latencies.length,
+        p50: round(percentile(x.latencies, 50), 1),
+        p99: round(percentile(x.latencies, 99), 1),
+        max: round(Math.max(...x.latencies), 1),
+        bytesP50: Math.round(percentile(x.bytes, 50)),
+        errors: x.errors,
+        ...(x.lastError !== undefined ? { lastError: x.lastError } : {}),
+      }
+    const latencies = (deployed?.["latencies"] as number[] | undefined) ?? []
+    const deploysAckedS = deployed ? (deployed["lastAckAt"] - t0) / 1000 : Number.NaN
+    const result: SizeResult = {
+      agents: n,
+      deployments,
+      sessions: sessionCount,
+      registrationS: round(registrationS, 1),
+      registered,
+      registration,
+      ...(appender ? { appenderBatches: { appends: appender.appends, batches: appender.batches } } : {}),
+      ...(VIA_MASTER ? { appenderBatches: mstats["appenderBatches"] } : {}),
+      rolloutS: rolloutS === undefined ? undefined : round(rolloutS, 2),
+      allRunning,
+      runningAtEnd: mstats["running"],
+      runningViaApi,
+      deploysAckedS: round(deploysAckedS, 2),
+      deployRatePerS: round(deployments / deploysAckedS),
+      deployLatencyMs: distribution(latencies.filter((x) => x !== undefined && x !== null)),
+      deployRetries: deployed?.["retries"] ?? 0,
+      deployFailures: deployed?.["failureCount"] ?? 0,
+      events: mstats["applied"],
+      server: counterDelta(s0, s1),
+      agentsOps,
+      masterOps: mstats["counts"],
+      agentFsyncs,
+      api: api_,
+      cpuSeconds: { agentsProcess: round(cpuAgents, 1), master: round(mstats["cpuSeconds"], 1), zookeeper: round(zkCpu, 1) },
+      eventLoopDelayMs: {
+        agents: { p50: round(loop.percentile(50) / 1e6, 1), p99: round(loop.percentile(99) / 1e6, 1), max: round(loop.max / 1e6, 1) },
+        master: { p50: round(mstats["eventLoopDelayMs"].p50, 1), p99: round(mstats["eventLoopDelayMs"].p99, 1), max: round(mstats["eventLoopDelayMs"].max, 1) },
+      },
+      memoryMiB: { agentsProcessRss: Math.round(process.memoryUsage().rss / 1024 / 1024), masterRss: mstats["rssMiB"] },
+      timeline,
+    }
+    if (deployed && deployed["failureCount"] > 0) log(`  ${deployed["failureCount"]} deploys failed, e.g. ${JSON.stringify(deployed["failures"][0])}`)
+
+    // ---- teardown ------------------------------------------------------------------------
+    const tDown = Date.now()
+    sampler.send({ type: "exit" })
+    deployer.send({ type: "exit" })
+    await mapLimit(agents.splice(0), 100, (a) => a.stop().catch(() => undefined))
+    master.send({ type: "stop" })
+    await master.next("stopped", 30_000).catch(() => master.kill())
+    await master.waitExit(10_000)
+    log(`  teardown ${((Date.now() - tDown) / 1000).toFixed(1)} s; this size took ${((Date.now() - t00) / 1000).toFixed(0)} s in all`)
+    return result
+  } finally {
+    for (const f of local.reverse()) {
+      const i = cleanups.indexOf(f)
+      if (i >= 0) cleanups.splice(i, 1)
+      try {
+        await f()
+      } catch (e) {
+        log(`cleanup: ${String(e)}`)
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const main = async () => {
+  const busy = await waitForQuiet(30_000)
+  const m = machine()
+  log(`bench/fleet (FLEET_LOG=${MODE}): sizes ${SIZES.join(", ")} agents × ${JOBS} deployments; CPU busy before start ${Math.round(busy * 100)}%`)
+  log(`machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, node ${m.node}, ZooKeeper ${m.zookeeper}`)
+  const t0 = Date.now()
+  const results: SizeResult[] = []
+  for (const n of SIZES) {
+    log(`\n== ${n} agents × ${JOBS} deployments`)
+    results.push(await runSize(n))
+  }
+  const seconds = round((Date.now() - t0) / 1000, 1)
+
+  // ---- tables ----------------------------------------------------------------------------
+  const per = (x: number, r: SizeResult) => round(x / r.deployments, 2)
+  const writesOf = (c: OpCounts) => sumOf(c, WRITE_OPS)
+  const readsOf = (c: OpCounts) => sumOf(c, READ_OPS)
+  log(`\nFleet rollout (${seconds} s in all; machine: ${m.cpuModel}, ${m.cores} cores)`)
+  log(
+    table(
+      ["agents", "deployments", "registered", "registration s", "all RUNNING s", "acked s", "deploys/s", "PUT p50 ms", "PUT p99 ms", "retries", "failed", "RUNNING (API)"],
+      results.map((r) => [
+        r.agents,
+        r.deployments,
+        r.registered,
+        r.registrationS,
+        r.rolloutS ?? (r.registered < r.agents ? "not started" : `not done (${r.runningAtEnd})`),
+        Number.isFinite(r.deploysAckedS) ? r.deploysAckedS : "",
+        Number.isFinite(r.deployRatePerS) ? r.deployRatePerS : "",
+        r.deployLatencyMs.n > 0 ? r.deployLatencyMs.p50 : "",
+        r.deployLatencyMs.n > 0 ? r.deployLatencyMs.p99 : "",
+        r.deployRetries,
+        r.deployFailures,
+        r.runningViaApi,
+      ]),
+    ),
+  )
+  log(`\nRegistration (every agent starts at once, 50 starting at a time): ZooKeeper write transactions and refused multis`)
+  log(
+    table(
+      ["agents", "registered", "seconds", "write txns", "txns / agent", "refused multis / agent", "agents' reads / agent"],
+      results.map((r) => [r.agents, r.registered, r.registrationS, r.registration.txns, round(r.registration.txns / Math.max(1, r.agents), 1), round(r.registration.refusedMultis / Math.max(1, r.agents), 1), round(r.registration.agentReads / Math.max(1, r.agents), 1)]),
+    ),
+  )
+  log(`\nZooKeeper per deployment (the rollout only; a deployment = 1 JobDeployed + the agent's task transitions)`)
+  log(
+    table(
+      ["agents", "events", "write txns (zxid)", "znodes", "ZK fsyncs", "agents' writes", "refused multis", "master writes", "agents' reads", "master reads", "agent fsyncs"],
+      results.filter((r) => r.registered >= r.agents).map((r) => [
+        r.agents,
+        per(r.events, r),
+        per(r.server.txns, r),
+        per(r.server.znodes, r),
+        per(r.server.fsyncs, r),
+        per(writesOf(r.agentsOps), r),
+        per(r.agentsOps["multiRefused"] ?? 0, r) + per(r.masterOps["multiRefused"] ?? 0, r),
+        per(writesOf(r.masterOps), r),
+        per(readsOf(r.agentsOps), r),
+        per(readsOf(r.masterOps), r),
+        per(r.agentFsyncs, r),
+      ]),
+    ),
+  )
+  const endpoints = [...new Set(results.flatMap((r) => Object.keys(r.api).map((k) => k.replace(/ \(.*\)$/, ""))))]
+  log(`\nMaster API latency sampled during the rollout (ms; p50 / p99; response size p50)`)
+  log(
+    table(
+      ["agents", ...endpoints],
+      results.map((r) => [
+        r.agents,
+        ...endpoints.map((e) => {
+          const x = Object.entries(r.api).find(([k]) => k.startsWith(e))?.[1]
+          return x ? `${x.p50} / ${x.p99} (${Math.round(x.bytesP50 / 1024)} KiB, n=${x.n}${x.errors ? `, ${x.errors} errors` : ""})` : ""
+        }),
+      ]),
+    ),
+  )
+  log(`\nWhere the CPU went during the rollout (seconds) and event-loop delay (p99 / max ms)`)
+  log(
+    table(
+      ["agents", "agents' process CPU", "master CPU", "ZooKeeper CPU", "agents' loop p99", "agents' loop max", "master loop p99", "master loop max", "agents' RSS MiB", "master RSS MiB"],
+      results.map((r) => [r.agents, r.cpuSeconds.agentsProcess, r.cpuSeconds.master, r.cpuSeconds.zookeeper, r.eventLoopDelayMs.agents.p99, r.eventLoopDelayMs.agents.max, r.eventLoopDelayMs.master.p99, r.eventLoopDelayMs.master.max, r.memoryMiB.agentsProcessRss, r.memoryMiB.masterRss]),
+    ),
+  )
+
+  // ---- growth ----------------------------------------------------------------------------
+  const growth: Record<string, number> = {}
+  const done = results.filter((r) => r.allRunning)
+  const first = done[0]
+  const last = done[done.length - 1]
+  if (first && last && last.agents > first.agents) {
+    const exp = (a: number, b: number) => round(Math.log(b / a) / Math.log(last.agents / first.agents), 2)
+    if (first.rolloutS !== undefined && last.rolloutS !== undefined) growth["rolloutTime"] = exp(first.rolloutS, last.rolloutS)
+    growth["zkTxnsPerDeployment"] = exp(first.server.txns / first.deployments, last.server.txns / last.deployments)
+    growth["readsPerDeployment"] = exp((readsOf(first.agentsOps) + readsOf(first.masterOps)) / first.deployments, (readsOf(last.agentsOps) + readsOf(last.masterOps)) / last.deployments)
+    growth["cpuPerDeployment"] = exp(
+      (first.cpuSeconds.agentsProcess + first.cpuSeconds.master + first.cpuSeconds.zookeeper) / first.deployments,
+      (last.cpuSeconds.agentsProcess + last.cpuSeconds.master + last.cpuSeconds.zookeeper) / last.deployments,
+    )
+    for (const e of endpoints) {
+      const a = Object.entries(first.api).find(([k]) => k.startsWith(e))?.[1]
+      const b = Object.entries(last.api).find(([k]) => k.startsWith(e))?.[1]
+      if (a && b) growth[`api p99 ${e}`] = exp(a.p99, b.p99)
+    }
+    log(`\nGrowth from ${first.agents} to ${last.agents} agents, as the exponent k of N^k (1 = linear in the fleet size, 0 = flat):`)
+    log(table(["cost", "k"], Object.entries(growth).map(([k, v]) => [k, v])))
+  }
+
+  // ---- summary ---------------------------------------------------------------------------
+  const summary: SummaryLine[] = []
+  const biggest = results[results.length - 1]
+  if (biggest && biggest !== last)
+    summary.push(line(`fleet ${biggest.agents}×${JOBS}: all RUNNING (${biggest.registered < biggest.agents ? `registration not done: ${biggest.registered} of ${biggest.agents} in ${biggest.registrationS} s` : `not done: ${biggest.runningAtEnd} RUNNING`})`, Number.POSITIVE_INFINITY, "s", { op: "<=", value: TARGET_ROLLOUT_S }))
+  if (last) {
+    summary.push(line(`fleet ${last.agents}×${JOBS}: all RUNNING`, last.rolloutS ?? Number.POSITIVE_INFINITY, "s", { op: "<=", value: TARGET_ROLLOUT_S }))
+    summary.push(line(`fleet ${last.agents}×${JOBS}: ZooKeeper write txns / deployment`, round(last.server.txns / last.deployments, 2), "txns"))
+    for (const [name, x] of Object.entries(last.api)) summary.push(line(`fleet ${last.agents}: API p99 ${name}`, x.p99, "ms", { op: "<=", value: TARGET_P99_MS }))
+  }
+  // Ours against the baselines the issue sets (the targets), per size.
+  log(`\nOurs against the targets (machine: ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, node ${m.node}, ZooKeeper ${m.zookeeper}; FLEET_LOG=${MODE})`)
+  const vsRows: unknown[][] = []
+  for (const r of results) {
+    const t = r.rolloutS ?? Number.POSITIVE_INFINITY
+    vsRows.push([r.agents, `all ${r.deployments} RUNNING (s)`, r.rolloutS ?? (r.registered < r.agents ? `registration not done (${r.registered}/${r.agents} in ${r.registrationS} s)` : `not done (${r.runningAtEnd} RUNNING)`), TARGET_ROLLOUT_S, Number.isFinite(t) ? round(t / TARGET_ROLLOUT_S, 2) : "∞"])
+    for (const [name, x] of Object.entries(r.api)) vsRows.push([r.agents, `API p99 ${name} (ms)`, x.p99, TARGET_P99_MS, round(x.p99 / TARGET_P99_MS, 2)])
+  }
+  log(table(["agents", "metric", "ours", "baseline (target)", "ratio"], vsRows))
+  log("")
+  log(summaryTable(summary))
+  const file = writeResult(RESULT_NAME, {
+    config: {
+      log: MODE,
+      sizes: SIZES,
+      jobsPerAgent: JOBS,
+      agentsPerZooKeeperSession: AGENTS_PER_SESSION,
+      logInstances: "one ZooKeeperEventLog per agent (own cursors and followers), sessions shared by 125 agents",
+      agentStateDirs: existsSync("/dev/shm") ? "/dev/shm (tmpfs); fsyncs counted" : tmpdir(),
+      deployConcurrency: DEPLOY_CONCURRENCY,
+      master: "own process (bench/fleet-master.ts); RUNNING counted from its projection",
+      apiSampling: "own process (bench/fleet-client.ts), one request at a time per endpoint; /jobs and /hosts every 100 ms, /jobs/{id}/status every 250 ms, /jobs/statuses (all jobs) every 1 s",
+      zookeeper: "private, fsync on (forceSync=yes), 1 GiB heap",
+      agentTimers: "reconcile, host-info refresh, supervisor monitor poll: every 10 min",
+    },
+    seconds,
+    unhandledRejections: unhandled,
+    sizes: results,
+    growth,
+    summary,
+  })
+  log(`\nwrote ${file}`)
+}
+
+try {
+  await main()
+} catch (e) {
+  console.error("bench/fleet failed:", e)
+  process.exitCode = 1
+} finally {
+  await runCleanups()
+}
+process.exit(process.exitCode ?? 0)
