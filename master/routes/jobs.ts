@@ -1,7 +1,6 @@
 import { Hono } from "hono"
 import { Result } from "effect"
 import { decodeJob } from "../../core/job.ts"
-import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
 import { jobStatusJson } from "../responses.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
@@ -43,8 +42,9 @@ export const jobRoutes = (deps: MasterDeps) => {
   })
 
   app.get("/jobs/:id", (c) => {
-    const id = c.req.param("id")
-    if (!isJobId(id)) return badRequest(c, "INVALID_ID", [{ field: "id", message: "a full job id name:version:hash is required" }])
+    const parsed = jobIdParam(c, c.req.param("id"))
+    if (!parsed.ok) return parsed.response
+    const id = parsed.id
     const job = state().jobs.get(id)
     return job ? c.json(job) : c.json({ status: "JOB_NOT_FOUND", id }, 404)
   })
