@@ -6,7 +6,8 @@
  *
  *   npm run bench                 all of them
  *   npm run bench -- log          only those whose name contains "log"
- *   BENCH_QUICK=1 npm run bench   small sizes, for checking that the scripts still work
+ *   BENCH_QUICK=1 npm run bench   small sizes, for checking that the scripts still work (results go
+ *                                 to $TMPDIR/helios-bench-quick, not bench/results)
  *
  * Adding a benchmark: create `bench/<name>.bench.ts` (it is picked up automatically, in name order,
  * after the ones in BENCHMARKS below) that

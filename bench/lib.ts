@@ -7,12 +7,13 @@
  */
 import { execFileSync } from "node:child_process"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
-import { cpus, loadavg, totalmem } from "node:os"
+import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
-export const RESULTS_DIR = join(BENCH_DIR, "results")
+/** bench/results, except with BENCH_QUICK=1 (a smoke run must not overwrite the real results). */
+export const RESULTS_DIR = process.env["BENCH_QUICK"] === "1" ? join(tmpdir(), "helios-bench-quick") : join(BENCH_DIR, "results")
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
