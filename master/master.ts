@@ -49,8 +49,10 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
   const projection = new LiveProjection(options.log, snapshot)
   projection.start()
-  // Serve only once the projection holds what the log held at start: no stale answers after a restart.
-  await projection.catchUp(120_000)
+  // Serve only once the projection holds what the log held at start: no stale answers or decisions
+  // after a restart, however long a large log takes to read.
+  while (!(await projection.catchUp(60_000)))
+    console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
   const bus = new CommandBus(options.log, projection)
   const paths = zkPaths(options.zkRoot ?? "/helios")
   const zk = options.zk
