@@ -19,18 +19,17 @@ import { ZkHostInfoStore } from "../agent/host-info.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "../master/master.ts"
-import { ZooKeeperEventLog as ProposedZooKeeperEventLog } from "./fleet-proto-log.ts"
 import { countingZk, type OpCounts } from "./fleet-zk.ts"
 import { BatchingAppender } from "./fleet-writer.ts"
 import type { EventEnvelope } from "../core/events.ts"
 
-const [connectString, root, logKind] = [process.argv[2]!, process.argv[3] ?? "/helios", process.argv[4] ?? "current"]
+const [connectString, root] = [process.argv[2]!, process.argv[3] ?? "/helios"]
 const send = (m: unknown) => process.send?.(m)
 
 const counts: OpCounts = {}
 const session = await ZkClient.connect(connectString, { sessionTimeoutMs: 30_000 })
 const zk = countingZk(session, counts)
-const log = logKind === "proposed" ? await ProposedZooKeeperEventLog.open(zk, { root }) : await ZooKeeperEventLog.open(zk, { root })
+const log = await ZooKeeperEventLog.open(zk, { root })
 const master = await startMaster({ log, zk, zkRoot: root, name: "bench-fleet-master", port: 0, bindAddress: "127.0.0.1", hostInfo: new ZkHostInfoStore(zk, root) })
 
 const running = new Set<string>()

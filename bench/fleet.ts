@@ -45,7 +45,6 @@ import { MemoryRuntime } from "../agent/memory-runtime.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { AppendConflict, BatchTooLarge, LogUnavailable, type AppendResult, type EventLog } from "../core/event-log.ts"
-import { ZooKeeperEventLog as ProposedZooKeeperEventLog } from "./fleet-proto-log.ts"
 import { BatchingAppender, withAppender } from "./fleet-writer.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { BENCH_DIR, distribution, line, log, machine, percentile, round, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
@@ -66,27 +65,23 @@ const TARGET_P99_MS = 50
 /**
  * FLEET_LOG: how the agents reach the log.
  *   current             each agent its own instance of log/zookeeper-log.ts (as separate processes)
- *   head-count          the same with the prototype bench/fleet-proto-log.ts (head() from the last
- *                       segment's child count, no segment listings), agents and master
  *   one-writer          agents' appends through ONE shared instance (bench/fleet-writer.ts)
  *   one-writer-batched  the same, group-committed (concurrent appends share one multi)
  *   master-appends      agents hand their appends to the master process (IPC standing in for an
  *                       HTTP call), which group-commits them through ITS log instance: one writer
  *                       for the whole global log
  */
-const MODES = ["current", "head-count", "one-writer", "one-writer-batched", "master-appends"] as const
-/** e.g. "one-writer-batched+head-count": the prototypes combined. */
+const MODES = ["current", "one-writer", "one-writer-batched", "master-appends"] as const
+/** "+"-joined modes combine the prototypes. (The former head-count prototype is now log/zookeeper-log.ts.) */
 const MODE = process.env["FLEET_LOG"] ?? "current"
 const FLAGS = new Set(MODE.split("+"))
 for (const f of FLAGS) if (!(MODES as ReadonlyArray<string>).includes(f)) throw new Error(`FLEET_LOG: each of "+"-joined ${MODES.join(", ")}`)
-const HEAD_COUNT = FLAGS.has("head-count")
 const ONE_WRITER = FLAGS.has("one-writer") || FLAGS.has("one-writer-batched")
 const BATCHED = FLAGS.has("one-writer-batched")
 const VIA_MASTER = FLAGS.has("master-appends")
 /** bench/results/fleet.json for the default run; other modes and explicit FLEET_SIZES get their own file. */
 const RESULT_NAME = `fleet${MODE === "current" ? "" : `-${[...FLAGS].sort().join("+")}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}`
-const openLog = (zk: ZkClient): Promise<EventLog> =>
-  HEAD_COUNT ? ProposedZooKeeperEventLog.open(zk, { root: ROOT }) : ZooKeeperEventLog.open(zk, { root: ROOT })
+const openLog = (zk: ZkClient): Promise<EventLog> => ZooKeeperEventLog.open(zk, { root: ROOT })
 
 // ---------------------------------------------------------------------------------------------
 // fsyncs of the agents' state dirs (agent/state-dir.ts imports fsyncSync from node:fs)
@@ -256,7 +251,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
     atExit(() => zkServer.destroy())
     // FLEET_PROFILE=dir: CPU profile of the master process (node --cpu-prof).
     const profileDir = process.env["FLEET_PROFILE"]
-    const master = child("fleet-master.ts", [zkServer.connectString, ROOT, HEAD_COUNT ? "proposed" : "current"], profileDir ? [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`] : process.execArgv)
+    const master = child("fleet-master.ts", [zkServer.connectString, ROOT], profileDir ? [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`] : process.execArgv)
     atExit(() => master.kill())
     exitCleanups.push(() => master.kill())
     const ready = await master.next("ready", 60_000)
