@@ -15,7 +15,7 @@ import { startAgent, type Agent, type AgentOptions } from "./agent.ts"
 import { LocalHostInfoStore } from "./host-info.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
 import { StateDirLocked } from "./state-dir.ts"
-import { deploy, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
+import { bareSpec, deploy, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []
@@ -240,36 +240,8 @@ describe("agent (in-memory runtime)", () => {
     const job = aJob({ id: "mem-reap:v1" })
     await deploy(log, job, h)
     await waitFor(async () => ((await lastTask(log, h, job.id))?.state === "RUNNING" ? true : undefined))
-    const orphan = await runtime.create({
-      name: "orphan",
-      image: IMAGE,
-      command: [],
-      env: {},
-      labels: { "helios.agent": agent.agentId, "helios.host": h, "helios.job": "gone:v1:" + "0".repeat(40) },
-      ports: [],
-      binds: [],
-      anonymousVolumes: [],
-      tmpfs: {},
-      capAdd: [],
-      capDrop: [],
-      securityOpt: [],
-      init: true,
-    })
-    const foreign = await runtime.create({
-      name: "foreign",
-      image: IMAGE,
-      command: [],
-      env: {},
-      labels: { "helios.agent": "someone-else", "helios.host": h, "helios.job": "gone:v1:" + "0".repeat(40) },
-      ports: [],
-      binds: [],
-      anonymousVolumes: [],
-      tmpfs: {},
-      capAdd: [],
-      capDrop: [],
-      securityOpt: [],
-      init: true,
-    })
+    const orphan = await runtime.create(bareSpec("orphan", { "helios.agent": agent.agentId, "helios.host": h, "helios.job": "gone:v1:" + "0".repeat(40) }, IMAGE))
+    const foreign = await runtime.create(bareSpec("foreign", { "helios.agent": "someone-else", "helios.host": h, "helios.job": "gone:v1:" + "0".repeat(40) }, IMAGE))
     await agent.reconcile()
     await agent.reconcile()
     const ids = runtime.containers().map((c) => c.id)

@@ -1,6 +1,7 @@
 /**
  * Helpers for the agent's tests: append what a master would, read back what the agent reported.
  */
+import type { ContainerSpec } from "../core/container-runtime.ts"
 import type { EventLog, HostStreamEvent } from "../core/event-log.ts"
 import type { DomainEvent, EventOf } from "../core/events.ts"
 import type { Goal, HostName } from "../core/ids.ts"
@@ -38,3 +39,20 @@ export const lastTask = async (log: EventLog, host: HostName, jobId: string): Pr
 
 export const tagsOf = async (log: EventLog, host: HostName): Promise<string[]> =>
   (await hostEvents(log, host)).map((e) => e.envelope.event._tag)
+
+/** A bare container spec with the given labels (for seeding a runtime with orphans and strangers). */
+export const bareSpec = (name: string, labels: Record<string, string>, image = "helios-test/web:latest"): ContainerSpec => ({
+  name,
+  image,
+  command: [],
+  env: {},
+  labels,
+  ports: [],
+  binds: [],
+  anonymousVolumes: [],
+  tmpfs: {},
+  capAdd: [],
+  capDrop: [],
+  securityOpt: [],
+  init: true,
+})

@@ -14,7 +14,7 @@ import { containerNamePrefix, LABEL_AGENT, LABEL_HOST, LABEL_JOB } from "../agen
 import { LocalHostInfoStore } from "../agent/host-info.ts"
 import { silentLogger } from "../agent/logger.ts"
 import { MemoryRuntime } from "../agent/memory-runtime.ts"
-import { deploy, setGoal, undeploy } from "../agent/test-helpers.ts"
+import { bareSpec, deploy, setGoal, undeploy } from "../agent/test-helpers.ts"
 import { aJob } from "../test/fixtures.ts"
 import { describedAs } from "./arbitraries.ts"
 import { checkAsync, longRun, timeoutFor } from "./support.ts"
@@ -88,21 +88,7 @@ const scenarioArb = fc
   .array(actionArb, { minLength: 3, maxLength: 14 })
   .map((actions) => describedAs(actions, () => `[${actions.map(show).join(" | ")}]`))
 
-const spec = (name: string, labels: Record<string, string>): ContainerSpec => ({
-  name,
-  image: IMAGE,
-  command: [],
-  env: {},
-  labels,
-  ports: [],
-  binds: [],
-  anonymousVolumes: [],
-  tmpfs: {},
-  capAdd: [],
-  capDrop: [],
-  securityOpt: [],
-  init: true,
-})
+const spec = (name: string, labels: Record<string, string>): ContainerSpec => bareSpec(name, labels, IMAGE)
 
 /** Containers that are not this agent's: another agent, another host, no or partial labels, a look-alike name. */
 const FOREIGN: ReadonlyArray<{ readonly spec: ContainerSpec; readonly start: boolean }> = [
