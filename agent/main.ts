@@ -15,6 +15,8 @@ import { DockerRuntime } from "./docker-runtime.ts"
 import { LocalHostInfoStore, ZkHostInfoStore, type HostInfoStore } from "./host-info.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { startAgent } from "./agent.ts"
+import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
+import type { HostName } from "../core/ids.ts"
 import type { EventLog } from "../core/event-log.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
@@ -36,6 +38,9 @@ const USAGE = `usage: agent/main.ts [options]
   --container-label K=V        extra Docker label on every container (HELIOS_CONTAINER_LABELS)
   --reconcile-interval-ms N    default 30000 (HELIOS_RECONCILE_INTERVAL_MS)
   --log-level LEVEL            debug|info|warn|error, default info (HELIOS_AGENT_LOG)
+  --append-direct              append facts to ZooKeeper ourselves instead of through a master
+                               (HELIOS_APPEND_DIRECT=1); by default they go through the masters
+                               announced in ZooKeeper, and directly only when none answers
 `
 
 const fail = (message: string): never => {
@@ -62,6 +67,7 @@ const { values } = (() => {
         "container-label": { type: "string", multiple: true },
         "reconcile-interval-ms": { type: "string" },
         "log-level": { type: "string" },
+        "append-direct": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -126,7 +132,13 @@ const main = async () => {
         logger.log("warn", "ZooKeeper not reachable yet", { zk: zkConnect, error: (e as Error).message })
       }
     }
-    log = await ZooKeeperEventLog.open(zk, { root: zkRoot })
+    const direct = await ZooKeeperEventLog.open(zk, { root: zkRoot })
+    // A fleet's facts reach the log through the masters (one writer, not one per host racing for
+    // the next position): see agent/master-relay.ts.
+    log =
+      values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1"
+        ? direct
+        : new MasterRelayLog({ direct, host: hostName as HostName, masters: zkMasterUrls(zk, zkRoot), logger })
     hostInfo = new ZkHostInfoStore(zk, zkRoot)
   } else {
     log = new SqliteEventLog(sqlite!)

@@ -2,6 +2,7 @@ import { Hono } from "hono"
 import { bodyLimit } from "hono/body-limit"
 import { LogUnavailable, BatchTooLarge } from "../core/event-log.ts"
 import type { MasterDeps } from "./deps.ts"
+import { agentFactRoutes } from "./routes/agent-facts.ts"
 import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
@@ -48,6 +49,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", jobRoutes(deps))
   app.route("/", hostRoutes(deps))
   app.route("/", historyRoutes(deps))
+  app.route("/", agentFactRoutes(deps))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.get("/version", (c) => c.text(JSON.stringify(deps.version)))
   app.get("/healthz", (c) => c.json({ status: "OK", position: deps.projection.position }))

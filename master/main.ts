@@ -1,7 +1,9 @@
 #!/usr/bin/env -S npx tsx
 /*
  * A master on ZooKeeper: `npx tsx master/main.ts --zk 127.0.0.1:2181 [--port 5801] [--name NAME]`.
- * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME, HELIOS_MASTER_STATE_DIR
+ * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME, HELIOS_MASTER_STATE_DIR,
+ * HELIOS_MASTER_ADVERTISED_URL (--advertised-url: where agents reach this master to relay their facts;
+ * default http://<host name>:<port>).
  * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
  */
 import { join } from "node:path"
@@ -18,6 +20,7 @@ const { values } = parseArgs({
     "zk-root": { type: "string", default: process.env.HELIOS_ZK_ROOT ?? "/helios" },
     port: { type: "string", default: process.env.HELIOS_MASTER_PORT ?? "5801" },
     bind: { type: "string", default: "0.0.0.0" },
+    "advertised-url": { type: "string", default: process.env.HELIOS_MASTER_ADVERTISED_URL },
     name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
     "whitelisted-capability": { type: "string", multiple: true, default: [] },
     "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
@@ -44,6 +47,7 @@ const master = await startMaster({
   hostInfo: new ZkHostInfoStore(zk, root),
   whitelistedCapabilities: values["whitelisted-capability"]!,
   ...(values.name ? { name: values.name } : {}),
+  ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),
 })
 console.log(`helios-master ${master.name} serving ${master.url} (log at position ${master.projection.position})`)

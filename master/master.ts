@@ -22,6 +22,11 @@ export interface MasterOptions {
   readonly name?: string
   readonly port?: number
   readonly bindAddress?: string
+  /**
+   * The URL announced in ZooKeeper, where agents relay their facts (POST /hosts/{host}/events).
+   * Default: http://<bind address>:<port>, or http://<this machine's host name>:<port> when bound to 0.0.0.0.
+   */
+  readonly advertisedUrl?: string
   /** The agents' latest-value host facts; also tells whether a host's agent is up. */
   readonly hostInfo?: HostInfoReader
   readonly whitelistedCapabilities?: ReadonlyArray<string>
@@ -75,13 +80,15 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     const s = serve({ fetch: app.fetch, port: options.port ?? 5801, hostname: options.bindAddress ?? "0.0.0.0" }, () => resolve(s))
   })
   const port = (server.address() as AddressInfo).port
-  const url = `http://${options.bindAddress && options.bindAddress !== "0.0.0.0" ? options.bindAddress : "127.0.0.1"}:${port}`
+  const boundToAll = options.bindAddress === undefined || options.bindAddress === "0.0.0.0"
+  const url = `http://${boundToAll ? "127.0.0.1" : options.bindAddress}:${port}`
+  const advertisedUrl = options.advertisedUrl ?? (boundToAll ? `http://${osHostname()}:${port}` : url)
 
   // Announce ourselves (ephemeral: gone with our session) and again after a session expiry.
   const announce = async () => {
     if (!zk) return
     await zk.ensurePath(paths.masters)
-    await zk.create(paths.master(name), Buffer.from(url), ZK.CreateMode.EPHEMERAL).catch(() => {})
+    await zk.create(paths.master(name), Buffer.from(advertisedUrl), ZK.CreateMode.EPHEMERAL).catch(() => {})
   }
   await announce()
   const onExpired = () => void zk?.waitConnected(30_000).then(announce, () => {})

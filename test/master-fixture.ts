@@ -7,6 +7,8 @@ import { zkConnect } from "./services.ts"
 export interface TestMaster extends RunningMaster {
   readonly log: ZooKeeperEventLog
   readonly zk: ZkClient
+  /** The ZooKeeper chroot of this master's cluster. */
+  readonly root: string
   /** fetch against this master, JSON in and out. */
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>
 }
@@ -20,6 +22,7 @@ export const startTestMaster = async (root: string, name: string, connect = zkCo
     ...master,
     log,
     zk,
+    root,
     call: async (method, path, body) => {
       const res = await fetch(master.url + path, {
         method,

@@ -1,0 +1,163 @@
+import { Result, Schema } from "effect"
+import { decodeInput } from "../core/decode.ts"
+import {
+  AppendConflict,
+  BatchTooLarge,
+  LogUnavailable,
+  type AppendOptions,
+  type AppendResult,
+  type EventLog,
+} from "../core/event-log.ts"
+import type { EventEnvelope, StreamId } from "../core/events.ts"
+import { Position, type HostName } from "../core/ids.ts"
+import type { ZkClient } from "../log/zk-client.ts"
+import { zkPaths } from "../log/zk-paths.ts"
+import { errorText, silentLogger, type Logger } from "./logger.ts"
+
+/*
+ * The agent's log with appends relayed through a master (POST /hosts/{host}/events, see
+ * master/routes/agent-facts.ts): one writer for the whole fleet's facts instead of every agent
+ * racing for the log's next position. Reads and follows go to the log directly, as before.
+ *
+ * When no master can take the append (none announced, connection refused, an old master without the
+ * endpoint) the agent appends itself: the relay is an optimisation, never a dependency. When the
+ * outcome is unknown (timeout, reset, 5xx) the append fails with LogUnavailable and nothing is
+ * retried here: the outbox then checks the host stream for its command ids before sending again,
+ * exactly as after a lost ZooKeeper reply.
+ */
+
+export interface MasterRelayOptions {
+  /** Reads, follows, and appends when no master answers. */
+  readonly direct: EventLog
+  readonly host: HostName
+  /** Base URLs of the masters that are up (e.g. zkMasterUrls). */
+  readonly masters: () => Promise<ReadonlyArray<string>>
+  /** How long one relayed append may take before its outcome counts as unknown. Default 30 s. */
+  readonly timeoutMs?: number
+  /** How long a master that failed is passed over. Default 30 s. */
+  readonly avoidMs?: number
+  /** How long the list of masters is reused. Default 30 s. */
+  readonly refreshMs?: number
+  readonly logger?: Logger
+  readonly now?: () => number
+}
+
+// Only the fields the agent needs are decoded: a newer master may answer with more.
+const Appended = Schema.Struct({ firstPosition: Position, lastPosition: Position })
+const Conflict = Schema.Struct({ stream: Schema.String })
+const field = (body: unknown, key: string): unknown => (typeof body === "object" && body !== null ? (body as Record<string, unknown>)[key] : undefined)
+
+/** Connection errors that prove the request never reached a master. */
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"])
+const neverSent = (error: unknown): boolean => {
+  const code = (error as { cause?: { code?: unknown } })?.cause?.code
+  return typeof code === "string" && NOT_SENT.has(code)
+}
+
+/** Spreads agents over masters, and keeps each agent on the same one while it answers. */
+const stableIndex = (key: string, n: number): number => {
+  let h = 2166136261
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619)
+  return (h >>> 0) % n
+}
+
+export class MasterRelayLog implements EventLog {
+  private urls: ReadonlyArray<string> = []
+  private urlsAt = Number.NEGATIVE_INFINITY
+  private readonly avoidUntil = new Map<string, number>()
+  private readonly logger: Logger
+  private readonly now: () => number
+  /** Appends that went through a master, and that the agent made itself (for tests and benchmarks). */
+  readonly counts = { relayed: 0, direct: 0 }
+
+  constructor(private readonly o: MasterRelayOptions) {
+    this.logger = o.logger ?? silentLogger
+    this.now = o.now ?? Date.now
+  }
+
+  async append(events: ReadonlyArray<EventEnvelope>, options?: AppendOptions): Promise<AppendResult> {
+    const tried = new Set<string>()
+    for (let url = await this.pick(tried); url !== undefined; url = await this.pick(tried)) {
+      tried.add(url)
+      const outcome = await this.relay(url, events, options)
+      if (outcome !== "not-sent") {
+        this.counts.relayed++
+        return outcome
+      }
+    }
+    this.counts.direct++
+    return this.o.direct.append(events, options)
+  }
+
+  /** Posts the append to one master: its result, a typed append error, or "not-sent". */
+  private async relay(url: string, events: ReadonlyArray<EventEnvelope>, options?: AppendOptions): Promise<AppendResult | "not-sent"> {
+    const expected = options?.expected
+    let response: Response
+    try {
+      response = await fetch(`${url}/hosts/${encodeURIComponent(this.o.host)}/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ events, ...(expected !== undefined && Object.keys(expected).length > 0 ? { expected } : {}) }),
+        signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000),
+      })
+    } catch (error) {
+      this.avoid(url, error)
+      if (neverSent(error)) return "not-sent"
+      throw new LogUnavailable({ reason: `relay through ${url}: ${errorText(error)}` })
+    }
+    const body: unknown = await response.json().catch(() => undefined)
+    if (response.status === 200) {
+      const r = decodeInput(Appended, { firstPosition: field(body, "firstPosition"), lastPosition: field(body, "lastPosition") })
+      if (Result.isSuccess(r)) return r.success
+      // The master appended but answered nonsense: the outcome is as good as unknown.
+      throw new LogUnavailable({ reason: `relay through ${url}: unreadable answer` })
+    }
+    if (response.status === 409) {
+      const r = decodeInput(Conflict, { stream: field(body, "stream") })
+      const stream = (Result.isSuccess(r) ? r.success.stream : Object.keys(expected ?? {})[0] ?? "") as StreamId
+      throw new AppendConflict({ stream, expected: expected?.[stream] ?? "none" })
+    }
+    if (response.status === 413) throw new BatchTooLarge({ bytes: Number.NaN, limit: Number.NaN })
+    if (response.status >= 400 && response.status < 500) {
+      // A master without the endpoint, or one refusing what we sent: it wrote nothing. Do it ourselves.
+      this.avoid(url, `HTTP ${response.status} ${JSON.stringify(body)}`, 10 * (this.o.avoidMs ?? 30_000))
+      return "not-sent"
+    }
+    this.avoid(url, `HTTP ${response.status}`)
+    throw new LogUnavailable({ reason: `relay through ${url}: HTTP ${response.status}` })
+  }
+
+  private avoid(url: string, why: unknown, forMs = this.o.avoidMs ?? 30_000): void {
+    this.avoidUntil.set(url, this.now() + forMs)
+    this.logger.log("info", "not relaying through this master for now", { master: url, error: errorText(why), seconds: forMs / 1000 })
+  }
+
+  /** The master to try next: this host's usual one if it is healthy and untried, else any other. */
+  private async pick(tried: ReadonlySet<string>): Promise<string | undefined> {
+    if (this.now() - this.urlsAt > (this.o.refreshMs ?? 30_000)) {
+      try {
+        this.urls = [...(await this.o.masters())].sort()
+      } catch (e) {
+        this.logger.log("debug", "masters not listed", { error: errorText(e) })
+      }
+      this.urlsAt = this.now()
+    }
+    const usable = this.urls.filter((u) => !tried.has(u) && (this.avoidUntil.get(u) ?? 0) <= this.now())
+    return usable.length === 0 ? undefined : usable[stableIndex(this.o.host, usable.length)]
+  }
+
+  read: EventLog["read"] = (after, limit) => this.o.direct.read(after, limit)
+  head: EventLog["head"] = () => this.o.direct.head()
+  readHostStream: EventLog["readHostStream"] = (host, after, limit) => this.o.direct.readHostStream(host, after, limit)
+  subscribe: EventLog["subscribe"] = (after, onEvents) => this.o.direct.subscribe(after, onEvents)
+  subscribeHostStream: EventLog["subscribeHostStream"] = (host, after, onEvents) => this.o.direct.subscribeHostStream(host, after, onEvents)
+  close: EventLog["close"] = () => this.o.direct.close()
+}
+
+/** The base URLs the masters announce in ZooKeeper (master/master.ts writes them). */
+export const zkMasterUrls = (zk: ZkClient, root: string) => async (): Promise<string[]> => {
+  const paths = zkPaths(root)
+  const names = await zk.getChildrenIfExists(paths.masters)
+  const urls = await Promise.all(names.map((n) => zk.getDataIfExists(paths.master(n))))
+  return urls.map((b) => b?.toString("utf8") ?? "").filter((u) => /^https?:\/\/[^\s/]+$/.test(u))
+}

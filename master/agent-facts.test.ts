@@ -1,0 +1,74 @@
+/**
+ * POST /hosts/{host}/events: the relay an agent's facts take to the log (master/routes/agent-facts.ts),
+ * on a real master and ZooKeeper. It appends what a host's agent may say about its host, and refuses
+ * everything else with a 400 naming the field, writing nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { EventEnvelope } from "../core/events.ts"
+import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
+import { uniqueRoot } from "../test/services.ts"
+import { fakeJobId, host } from "../test/event-fixtures.ts"
+
+let m: TestMaster
+beforeAll(async () => {
+  m = await startTestMaster(uniqueRoot("agent-facts"), "facts-master")
+})
+afterAll(async () => {
+  await m?.stop()
+})
+
+const fact = (event: EventEnvelope["event"], actorKind: "agent" | "user" = "agent"): EventEnvelope => ({
+  event,
+  schemaVersion: 1,
+  at: 1_700_000_000_000,
+  actor: { kind: actorKind, name: "agent-1" },
+  commandId: `agent-1-${Math.random().toString(36).slice(2)}`,
+})
+const registered = (h: string) => fact({ _tag: "HostRegistered", host: host(h), agentId: "agent-1" as never })
+const running = (h: string) =>
+  fact({ _tag: "TaskStateChanged", jobId: fakeJobId("web"), host: host(h), state: "RUNNING", goal: "START", throttled: "NO" })
+
+describe("POST /hosts/{host}/events", () => {
+  it("appends a host's facts and answers with their positions, which the host stream then shows", async () => {
+    const res = await m.call("POST", "/hosts/relay-h1/events", { events: [registered("relay-h1"), running("relay-h1")], expected: { "host:relay-h1": "none" } })
+    expect(res.status).toBe(200)
+    expect(res.body.lastPosition).toBe(res.body.firstPosition + 1)
+    const stream = await m.log.readHostStream(host("relay-h1"), 0)
+    expect(stream.map((e) => [e.position, e.envelope.event._tag])).toEqual([
+      [res.body.firstPosition, "HostRegistered"],
+      [res.body.lastPosition, "TaskStateChanged"],
+    ])
+  })
+
+  it("answers 409 when the host stream is not at the expected version, and writes nothing", async () => {
+    await m.call("POST", "/hosts/relay-h2/events", { events: [registered("relay-h2")], expected: { "host:relay-h2": "none" } })
+    const head = await m.log.head()
+    const res = await m.call("POST", "/hosts/relay-h2/events", { events: [registered("relay-h2")], expected: { "host:relay-h2": "none" } })
+    expect(res.status).toBe(409)
+    expect(res.body).toMatchObject({ status: "CONCURRENT_CHANGE", stream: "host:relay-h2" })
+    expect(await m.log.head()).toBe(head)
+  })
+
+  it.each([
+    ["a fact about another host", { events: [running("relay-other")] }, "events.0.event.host"],
+    ["a master's event", { events: [fact({ _tag: "JobRemoved", jobId: fakeJobId("web") })] }, "events.0.event._tag"],
+    ["a user speaking for the agent", { events: [{ ...running("relay-h3"), actor: { kind: "user", name: "eve" } }] }, "events.0.actor.kind"],
+    ["a job stream's version", { events: [running("relay-h3")], expected: { "job:web": 0 } }, "expected.job:web"],
+    ["a malformed task state", { events: [{ ...running("relay-h3"), event: { ...running("relay-h3").event, state: "DANCING" } }] }, "events.0.event.state"],
+    ["no events", { events: [] }, "events"],
+    ["an unknown field", { events: [running("relay-h3")], extra: 1 }, "extra"],
+  ])("refuses %s with a 400 naming %s, writing nothing", async (_what, body, field) => {
+    const head = await m.log.head()
+    const res = await m.call("POST", "/hosts/relay-h3/events", body)
+    expect(res.status).toBe(400)
+    expect(JSON.stringify(res.body.errors)).toContain(field)
+    expect(await m.log.head()).toBe(head)
+  })
+
+  it("refuses a body that is not JSON, and a bad host name", async () => {
+    expect((await m.call("POST", "/hosts/relay-h3/events", "{nope")).status).toBe(400)
+    const res = await m.call("POST", `/hosts/${encodeURIComponent("bad host")}/events`, { events: [running("relay-h3")] })
+    expect(res.status).toBe(400)
+    expect(res.body.errors[0]).toMatch(/^host:/)
+  })
+})
