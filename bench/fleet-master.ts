@@ -20,8 +20,6 @@ import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "../master/master.ts"
 import { countingZk, type OpCounts } from "./fleet-zk.ts"
-import { BatchingAppender } from "./fleet-writer.ts"
-import type { EventEnvelope } from "../core/events.ts"
 
 const [connectString, root] = [process.argv[2]!, process.argv[3] ?? "/helios"]
 const send = (m: unknown) => process.send?.(m)
@@ -60,23 +58,8 @@ let cpu = process.cpuUsage()
 const progress = setInterval(() => send({ type: "progress", at: Date.now(), running: running.size, deployed, position: master.projection.position }), 1000)
 progress.unref()
 
-// Prototype FLEET_LOG=master-appends: the agents hand their appends to this process, which
-// group-commits them through the master's own log instance (one writer for the global log).
-const appender = new BatchingAppender(log)
-let agentAppends = 0
-
-process.on("message", async (m: { type: string; target?: number; id?: number; events?: EventEnvelope[]; expected?: Record<string, unknown> }) => {
-  if (m.type === "append") {
-    agentAppends++
-    const id = m.id
-    try {
-      const r = await appender.append(m.events!, m.expected ? { expected: m.expected as never } : undefined)
-      send({ type: "appended", id, first: r.firstPosition, last: r.lastPosition })
-    } catch (e) {
-      const err = e as { _tag?: string; message?: string } & Record<string, unknown>
-      send({ type: "appendFailed", id, error: { ...err, tag: err._tag ?? "Error", message: err.message ?? String(e) } })
-    }
-  } else if (m.type === "watch") {
+process.on("message", async (m: { type: string; target?: number }) => {
+  if (m.type === "watch") {
     target = m.target
     reported = false
     if (target !== undefined && running.size >= target) {
@@ -86,8 +69,6 @@ process.on("message", async (m: { type: string; target?: number; id?: number; ev
   } else if (m.type === "reset") {
     for (const k of Object.keys(counts)) delete counts[k]
     applied = 0
-    agentAppends = 0
-    appender.appends = appender.batches = 0
     loop.reset()
     cpu = process.cpuUsage()
   } else if (m.type === "stats") {
@@ -95,8 +76,6 @@ process.on("message", async (m: { type: string; target?: number; id?: number; ev
     send({
       type: "stats",
       counts: { ...counts },
-      agentAppends,
-      appenderBatches: { appends: appender.appends, batches: appender.batches },
       applied,
       running: running.size,
       deployed,

@@ -15,8 +15,9 @@
  *   npx tsx bench/fleet.ts                     sizes 100, 300, 1000
  *   FLEET_SIZES=1000 npx tsx bench/fleet.ts    one size
  *   BENCH_QUICK=1 npx tsx bench/fleet.ts       sizes 20, 50 (→ results/fleet-quick.json)
- *   FLEET_LOG=one-writer-batched npx tsx bench/fleet.ts   a prototype (see MODES below), written to
- *                                              bench/results/fleet-<mode>.json
+ *   FLEET_LOG=direct npx tsx bench/fleet.ts    agents append to ZooKeeper themselves (the relay's
+ *                                              baseline; see MODES below), written to
+ *                                              bench/results/fleet-direct.json
  *
  * Topology choices (see the `config` in bench/results/fleet.json):
  *   - each agent has its OWN ZooKeeperEventLog instance, as separate agent processes would: its
@@ -44,8 +45,9 @@ import { silentLogger } from "../agent/logger.ts"
 import { MemoryRuntime } from "../agent/memory-runtime.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
-import { AppendConflict, BatchTooLarge, LogUnavailable, type AppendResult, type EventLog } from "../core/event-log.ts"
-import { BatchingAppender, withAppender } from "./fleet-writer.ts"
+import type { EventLog } from "../core/event-log.ts"
+import type { HostName } from "../core/ids.ts"
+import { MasterRelayLog } from "../agent/master-relay.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { BENCH_DIR, distribution, line, log, machine, percentile, round, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { addCounts, countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
@@ -63,24 +65,17 @@ const IMAGE = "helios-test/web:latest"
 const TARGET_ROLLOUT_S = 60
 const TARGET_P99_MS = 50
 /**
- * FLEET_LOG: how the agents reach the log.
- *   current             each agent its own instance of log/zookeeper-log.ts (as separate processes)
- *   one-writer          agents' appends through ONE shared instance (bench/fleet-writer.ts)
- *   one-writer-batched  the same, group-committed (concurrent appends share one multi)
- *   master-appends      agents hand their appends to the master process (IPC standing in for an
- *                       HTTP call), which group-commits them through ITS log instance: one writer
- *                       for the whole global log
+ * FLEET_LOG: how the agents' facts reach the log.
+ *   relay    as Helios does by default: through the master (agent/master-relay.ts → POST
+ *            /hosts/{host}/events), one writer for the whole fleet
+ *   direct   each agent appends itself through its own log instance, racing the others for the
+ *            next position (agent/main.ts --append-direct; the relay's baseline)
  */
-const MODES = ["current", "one-writer", "one-writer-batched", "master-appends"] as const
-/** "+"-joined modes combine the prototypes. (The former head-count prototype is now log/zookeeper-log.ts.) */
-const MODE = process.env["FLEET_LOG"] ?? "current"
-const FLAGS = new Set(MODE.split("+"))
-for (const f of FLAGS) if (!(MODES as ReadonlyArray<string>).includes(f)) throw new Error(`FLEET_LOG: each of "+"-joined ${MODES.join(", ")}`)
-const ONE_WRITER = FLAGS.has("one-writer") || FLAGS.has("one-writer-batched")
-const BATCHED = FLAGS.has("one-writer-batched")
-const VIA_MASTER = FLAGS.has("master-appends")
+const MODES = ["relay", "direct"] as const
+const MODE = process.env["FLEET_LOG"] ?? "relay"
+if (!(MODES as ReadonlyArray<string>).includes(MODE)) throw new Error(`FLEET_LOG: one of ${MODES.join(", ")}`)
 /** bench/results/fleet.json for the default run; other modes and explicit FLEET_SIZES get their own file. */
-const RESULT_NAME = `fleet${MODE === "current" ? "" : `-${[...FLAGS].sort().join("+")}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}`
+const RESULT_NAME = `fleet${MODE === "relay" ? "" : `-${MODE}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}`
 const openLog = (zk: ZkClient): Promise<EventLog> => ZooKeeperEventLog.open(zk, { root: ROOT })
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +212,8 @@ interface SizeResult {
   registered: number
   /** ZooKeeper during registration (agents' starts until every host is on the master, or the limit). */
   registration: { txns: number; refusedMultis: number; agentWrites: number; agentReads: number }
-  appenderBatches?: { appends: number; batches: number }
+  /** Appends the agents made through the master, and by themselves. */
+  agentAppends: { relayed: number; direct: number }
   rolloutS: number | undefined
   allRunning: boolean
   runningAtEnd: number
@@ -283,44 +279,11 @@ const runSize = async (n: number): Promise<SizeResult> => {
       await mapLimit(agents.splice(0), 100, (a) => Promise.race([a.stop().catch(() => undefined), sleep(10_000)]))
       for (const l of logs) await l.close().catch(() => undefined)
     })
-    // The prototypes' single appender (on the first session).
-    let appender: BatchingAppender | undefined
-    let sharedAppend: EventLog["append"] | undefined
-    if (ONE_WRITER) {
-      const shared = await openLog(countingZk(sessions[0]!, agentCounts))
-      logs.push(shared)
-      if (BATCHED) {
-        const a = new BatchingAppender(shared)
-        appender = a
-        sharedAppend = (events, options) => a.append(events, options)
-      } else sharedAppend = (events, options) => shared.append(events, options)
-    } else if (VIA_MASTER) {
-      let nextId = 0
-      const pending = new Map<number, { resolve: (r: AppendResult) => void; reject: (e: unknown) => void }>()
-      master.on((m) => {
-        if (m.type !== "appended" && m.type !== "appendFailed") return false
-        const p = pending.get(m["id"])
-        pending.delete(m["id"])
-        if (m.type === "appended") p?.resolve({ firstPosition: m["first"], lastPosition: m["last"] })
-        else {
-          const e = m["error"]
-          p?.reject(
-            e.tag === "AppendConflict"
-              ? new AppendConflict({ stream: e.stream, expected: e.expected })
-              : e.tag === "BatchTooLarge"
-                ? new BatchTooLarge({ bytes: e.bytes, limit: e.limit })
-                : new LogUnavailable({ reason: e.reason ?? e.message }),
-          )
-        }
-        return true
-      })
-      sharedAppend = (events, options) =>
-        new Promise<AppendResult>((resolve, reject) => {
-          const id = nextId++
-          pending.set(id, { resolve, reject })
-          master.send({ type: "append", id, events, ...(options?.expected ? { expected: options.expected } : {}) })
-        })
-    }
+    const relays: MasterRelayLog[] = []
+    const agentAppends = () => ({
+      relayed: relays.reduce((a, r) => a + r.counts.relayed, 0),
+      direct: relays.reduce((a, r) => a + r.counts.direct, 0),
+    })
     const sReg0 = await serverCounters(zkServer.port)
     const tReg = Date.now()
     let registered = 0
@@ -329,8 +292,13 @@ const runSize = async (n: number): Promise<SizeResult> => {
       const zk = countingZk(session, agentCounts)
       const own = await openLog(zk)
       logs.push(own)
+      const relayed = (direct: EventLog, h: HostName) => {
+        const r = new MasterRelayLog({ direct, host: h, masters: async () => [url] })
+        relays.push(r)
+        return r
+      }
       const agent = await startAgent({
-        log: sharedAppend ? withAppender(own, sharedAppend) : own,
+        log: MODE === "relay" ? relayed(own, host as HostName) : own,
         hostInfo: new ZkHostInfoStore(zk, ROOT),
         runtime: new MemoryRuntime({ localImages: [IMAGE], registryImages: [IMAGE] }),
         zk: session,
@@ -377,7 +345,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
       log(`  registration NOT done after ${registrationS.toFixed(0)} s: ${registered} of ${n} agents registered; skipping the rollout`)
       const s1 = await serverCounters(zkServer.port).catch(() => undefined)
       return {
-        agents: n, deployments: n * JOBS, sessions: sessionCount, registrationS: round(registrationS, 1), registered, registration,
+        agents: n, deployments: n * JOBS, sessions: sessionCount, registrationS: round(registrationS, 1), registered, registration, agentAppends: agentAppends(),
         rolloutS: undefined, allRunning: false, runningAtEnd: 0, runningViaApi: 0, deploysAckedS: Number.NaN, deployRatePerS: Number.NaN,
         deployLatencyMs: distribution([]), deployRetries: 0, deployFailures: 0, events: 0,
         server: s1 ?? { txns: 0, znodes: 0, fsyncs: 0, updates: 0, packetsReceived: 0, packetsSent: 0 },
@@ -411,7 +379,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
     await sleep(500) // let registration's after-effects (host info writes) settle before counting
     const s0 = await serverCounters(zkServer.port)
     for (const k of Object.keys(agentCounts)) delete agentCounts[k]
-    if (appender) appender.appends = appender.batches = 0
+    const appends0 = agentAppends()
     master.send({ type: "reset" })
     fsyncs = 0
     const cpu0 = process.cpuUsage()
@@ -490,8 +458,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
       registrationS: round(registrationS, 1),
       registered,
       registration,
-      ...(appender ? { appenderBatches: { appends: appender.appends, batches: appender.batches } } : {}),
-      ...(VIA_MASTER ? { appenderBatches: mstats["appenderBatches"] } : {}),
+      agentAppends: { relayed: agentAppends().relayed - appends0.relayed, direct: agentAppends().direct - appends0.direct },
       rolloutS: rolloutS === undefined ? undefined : round(rolloutS, 2),
       allRunning,
       runningAtEnd: mstats["running"],
