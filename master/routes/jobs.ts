@@ -2,9 +2,11 @@ import { Hono } from "hono"
 import { Result } from "effect"
 import { decodeJob } from "../../core/job.ts"
 import type { MasterDeps } from "../deps.ts"
-import { jobStatusJson } from "../responses.ts"
+import { jobStatusesText, jobStatusText } from "../status-json.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
+
+const JSON_TYPE = { "content-type": "application/json" }
 
 export const jobRoutes = (deps: MasterDeps) => {
   const app = new Hono()
@@ -58,8 +60,8 @@ export const jobRoutes = (deps: MasterDeps) => {
   })
 
   app.get("/jobs/:id/status", (c) => {
-    const status = jobStatusJson(state(), c.req.param("id"))
-    return status ? c.json(status) : c.json({ status: "JOB_NOT_FOUND", id: c.req.param("id") }, 404)
+    const status = jobStatusText(state(), c.req.param("id"))
+    return status !== undefined ? c.body(status, 200, JSON_TYPE) : c.json({ status: "JOB_NOT_FOUND", id: c.req.param("id") }, 404)
   })
 
   app.post("/jobs/statuses", async (c) => {
@@ -67,12 +69,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     if (!body.ok) return body.response
     if (!Array.isArray(body.value) || !body.value.every((x) => typeof x === "string"))
       return badRequest(c, "INVALID_BODY", [{ field: "(body)", message: "expected an array of job ids" }])
-    const out: Record<string, unknown> = {}
-    for (const id of body.value as string[]) {
-      const s = jobStatusJson(state(), id)
-      if (s) out[id] = s
-    }
-    return c.json(out)
+    return c.body(jobStatusesText(state(), body.value as string[]), 200, JSON_TYPE)
   })
 
   return app

@@ -1,0 +1,99 @@
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import type { DomainEvent, StoredEvent } from "../core/events.ts"
+import type { HostName, Position } from "../core/ids.ts"
+import { applyEvent, emptyState } from "../core/state.ts"
+import { jobStatusJson } from "../master/responses.ts"
+import { jobStatusesText, jobStatusText } from "../master/status-json.ts"
+import { aJob } from "../test/fixtures.ts"
+import { GOALS, TASK_STATES, THROTTLES, UNKNOWN_JOB_ID } from "./arbitraries.ts"
+import { check } from "./support.ts"
+
+/*
+ * The master answers job statuses from JSON fragments cached per state object (master/status-json.ts).
+ * Invariant: at every point of a rollout, the cached text is exactly JSON.stringify of the status
+ * object built from scratch — no fragment outlives the state it rendered, whatever changed it (a
+ * task report, a goal change, an undeploy and redeploy, a job removed and created again).
+ */
+
+const JOBS = [aJob({ id: "a:v1" }), aJob({ id: "b:v1", env: { X: "1" } }), aJob({ id: "c:v1", ports: null })]
+const HOSTS = ["h1", "h2", "h3"] as HostName[]
+
+type Op =
+  | { readonly t: "report"; readonly job: number; readonly host: number; readonly state: number; readonly goal: number; readonly throttled: number; readonly container: boolean }
+  | { readonly t: "goal"; readonly job: number; readonly host: number; readonly goal: number }
+  | { readonly t: "undeploy" | "deploy"; readonly job: number; readonly host: number }
+  | { readonly t: "recreate"; readonly job: number }
+
+const jobArb = fc.nat({ max: JOBS.length - 1 })
+const hostArb = fc.nat({ max: HOSTS.length - 1 })
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 10, arbitrary: fc.record({ t: fc.constant("report" as const), job: jobArb, host: hostArb, state: fc.nat({ max: TASK_STATES.length - 1 }), goal: fc.nat({ max: 1 }), throttled: fc.nat({ max: THROTTLES.length - 1 }), container: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("goal" as const), job: jobArb, host: hostArb, goal: fc.nat({ max: 1 }) }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constantFrom("undeploy" as const, "deploy" as const), job: jobArb, host: hostArb }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant("recreate" as const), job: jobArb }) },
+)
+
+/** The events of an op (undeploying everywhere before a job is removed, as decide would require). */
+const eventsOf = (op: Op): DomainEvent[] => {
+  const job = JOBS[op.job]!
+  switch (op.t) {
+    case "report":
+      return [
+        {
+          _tag: "TaskStateChanged",
+          jobId: job.id,
+          host: HOSTS[op.host]!,
+          state: TASK_STATES[op.state]!,
+          goal: GOALS[op.goal]!,
+          throttled: THROTTLES[op.throttled]!,
+          ...(op.container ? { containerId: `c-${op.job}-${op.host}` } : {}),
+        },
+      ]
+    case "goal":
+      return [{ _tag: "DeploymentGoalChanged", jobId: job.id, host: HOSTS[op.host]!, goal: GOALS[op.goal]! }]
+    case "undeploy":
+      return [{ _tag: "JobUndeployed", jobId: job.id, host: HOSTS[op.host]! }]
+    case "deploy":
+      return [{ _tag: "JobDeployed", job, host: HOSTS[op.host]!, goal: "START" }]
+    case "recreate":
+      return [
+        ...HOSTS.map((host): DomainEvent => ({ _tag: "JobUndeployed", jobId: job.id, host })),
+        { _tag: "JobRemoved", jobId: job.id },
+        { _tag: "JobCreated", job },
+        ...HOSTS.map((host): DomainEvent => ({ _tag: "JobDeployed", job, host, goal: "START" })),
+      ]
+  }
+}
+
+describe("cached status JSON", () => {
+  it("after every event of a rollout, GET /jobs/{id}/status and POST /jobs/statuses text == JSON.stringify of the fresh answer", () => {
+    check(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 80 }), (ops) => {
+        const state = emptyState()
+        let position = 0
+        const apply = (event: DomainEvent) => {
+          position++
+          const stored: StoredEvent = { position: position as Position, envelope: { event, schemaVersion: 1, at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }, bumped: [] }
+          applyEvent(state, stored)
+        }
+        for (const host of HOSTS) apply({ _tag: "HostRegistered", host, agentId: "agent-1" as never })
+        for (const job of JOBS) apply({ _tag: "JobCreated", job })
+        for (const job of JOBS) for (const host of HOSTS) apply({ _tag: "JobDeployed", job, host, goal: "START" })
+        const ids = [...JOBS.map((j) => j.id), UNKNOWN_JOB_ID]
+        for (const op of ops)
+          for (const event of eventsOf(op)) {
+            apply(event)
+            const fresh: Record<string, unknown> = {}
+            for (const id of ids) {
+              const object = jobStatusJson(state, id)
+              expect(jobStatusText(state, id)).toBe(object === undefined ? undefined : JSON.stringify(object))
+              if (object !== undefined) fresh[id] = object
+            }
+            expect(jobStatusesText(state, [...ids, ...ids])).toBe(JSON.stringify(fresh))
+          }
+      }),
+      { runs: 100, seed: 2101 },
+    )
+  })
+})
