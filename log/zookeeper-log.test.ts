@@ -1,14 +1,16 @@
 import { randomUUID } from "node:crypto"
+import type { Transaction } from "node-zookeeper-client"
 import { describe, expect, it, afterAll } from "vitest"
-import { LogUnavailable } from "../core/event-log.ts"
+import { AppendConflict, LogUnavailable, type AppendResult, type EventLog } from "../core/event-log.ts"
 import { MalformedEvent } from "../core/codec.ts"
+import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
-import { hostUp } from "../test/event-fixtures.ts"
+import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
 import { zkConnect } from "../test/services.ts"
 import { startZooKeeper } from "../test/zookeeper.ts"
 import { eventLogConformance } from "./conformance.ts"
-import { ZkClient } from "./zk-client.ts"
-import { ZooKeeperEventLog } from "./zookeeper-log.ts"
+import { ZkClient, type MultiFailure } from "./zk-client.ts"
+import { MAX_REQUEST_BYTES, ZooKeeperEventLog } from "./zookeeper-log.ts"
 import { zkPaths } from "./zk-paths.ts"
 
 const SEGMENT = 4
@@ -128,5 +130,231 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     } finally {
       await server.destroy()
     }
+  })
+})
+
+/** What one multi would write, read off its ops without running them. */
+interface MultiSeen {
+  /** Appends it carries: batch znodes (non-empty entries) it creates in the global log. */
+  readonly appends: number
+  /** Ops on stream version znodes (an append with expected versions). */
+  readonly streamOps: number
+  readonly dataBytes: number
+}
+
+const inspectMulti = (build: Parameters<ZkClient["multi"]>[0], root: string): MultiSeen => {
+  const seen = { appends: 0, streamOps: 0, dataBytes: 0 }
+  const onStream = (path: string) => {
+    if (path.startsWith(`${root}/streams/`)) seen.streamOps++
+  }
+  const tx = {
+    create: (path: string, data?: Buffer) => {
+      if (path.startsWith(`${root}/log/`) && data !== undefined && data.length > 0) seen.appends++
+      seen.dataBytes += data?.length ?? 0
+      onStream(path)
+      return tx
+    },
+    setData: (path: string) => (onStream(path), tx),
+    check: () => tx,
+    remove: () => tx,
+  }
+  build(tx as unknown as Transaction)
+  return seen
+}
+
+/**
+ * The session, with its multis passed through `hook`: it sees what each multi carries and decides
+ * when (or whether) to `send` it, e.g. letting another writer in first or losing the reply.
+ */
+const interceptMultis = (
+  zk: ZkClient,
+  root: string,
+  hook: (seen: MultiSeen, send: () => Promise<MultiFailure | undefined>) => Promise<MultiFailure | undefined>,
+): ZkClient =>
+  new Proxy(zk, {
+    get(target, prop, receiver) {
+      if (prop === "multi") return (build: Parameters<ZkClient["multi"]>[0]) => hook(inspectMulti(build, root), () => target.multi(build))
+      const value = Reflect.get(target, prop, receiver)
+      return typeof value === "function" ? value.bind(target) : value
+    },
+  })
+
+const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
+  const out: StoredEvent[] = []
+  for (;;) {
+    const batch = await log.read(position(out.at(-1)?.position ?? 0), 1000)
+    if (batch.length === 0) return out
+    out.push(...batch)
+  }
+}
+
+/** The log holds positions 1..n, each append's events exactly once, contiguous, where its result says. */
+const expectLanded = (all: ReadonlyArray<StoredEvent>, appends: ReadonlyArray<{ tags: string[]; result: AppendResult }>) => {
+  expect(all.map((e) => e.position)).toEqual(all.map((_, i) => i + 1))
+  const tags = all.map((e) => tagOf(e.envelope))
+  expect(new Set(tags).size).toBe(tags.length)
+  for (const { tags: mine, result } of appends) {
+    expect(result.lastPosition - result.firstPosition + 1).toBe(mine.length)
+    expect(tags.slice(result.firstPosition - 1, result.lastPosition)).toEqual(mine)
+  }
+}
+
+/** A batch of 1-3 events with distinct tags: some for one or two hosts, some for none. */
+const mixedBatch = (i: number, prefix: string): EventEnvelope[] =>
+  Array.from({ length: (i % 3) + 1 }, (_, j) => (j === 1 || i % 5 === 0 ? jobRemoved(`${prefix}${i}-${j}`) : hostUp(`h${(i + j) % 4}`, `${prefix}${i}-${j}`)))
+
+describe("ZooKeeper event log: group commit", () => {
+  it("many concurrent appends from one writer all land once, each contiguous, host streams dense, in fewer multis than appends", async () => {
+    const root = freshRoot()
+    const sizes: number[] = []
+    const zk = interceptMultis(await connect(), root, (seen, send) => {
+      sizes.push(seen.appends)
+      return send()
+    })
+    // Tiny segments: groups also roll segments over.
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+    const batches = Array.from({ length: 150 }, (_, i) => mixedBatch(i, "g"))
+    const results = await Promise.all(batches.map((events) => log.append(events)))
+    const all = await readAll(log)
+    expect(all).toHaveLength(batches.flat().length)
+    expectLanded(all, batches.map((events, i) => ({ tags: events.map(tagOf), result: results[i]! })))
+    expect(sizes.length).toBeLessThan(batches.length / 4)
+    expect(Math.max(...sizes)).toBeGreaterThan(1)
+    // Each host's stream: dense, in log order, exactly the log's events that concern that host.
+    for (const h of ["h0", "h1", "h2", "h3"]) {
+      const stream = await log.readHostStream(host(h), 0)
+      expect(stream.map((e) => e.hostPosition)).toEqual(stream.map((_, i) => i + 1))
+      const expected = all.filter((e) => e.envelope.event._tag === "HostWentUp" && e.envelope.event.host === h)
+      expect(stream.map((e) => [e.position, tagOf(e.envelope)])).toEqual(expected.map((e) => [e.position, tagOf(e.envelope)]))
+    }
+  })
+
+  it("an append with a stale expected version, concurrent with a group, fails alone with AppendConflict; the others land", async () => {
+    const root = freshRoot()
+    const seen: MultiSeen[] = []
+    const zk = interceptMultis(await connect(), root, (s, send) => {
+      seen.push(s)
+      return send()
+    })
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+    await log.append([hostUp("h1", "register")], { expected: { "host:h1": "none" } })
+    const plain = Array.from({ length: 40 }, (_, i) => [hostUp(`h${i % 3}`, `p${i}`)])
+    const outcomes = await Promise.allSettled([
+      ...plain.slice(0, 20).map((events) => log.append(events)),
+      log.append([hostUp("h1", "stale")], { expected: { "host:h1": 5 } }),
+      log.append([hostUp("h1", "fresh")], { expected: { "host:h1": 0 } }),
+      ...plain.slice(20).map((events) => log.append(events)),
+    ])
+    const [stale, fresh] = [outcomes[20]!, outcomes[21]!]
+    expect(stale.status === "rejected" && stale.reason).toBeInstanceOf(AppendConflict)
+    expect(fresh.status).toBe("fulfilled")
+    expect(outcomes.filter((o) => o.status === "rejected")).toHaveLength(1)
+    const tags = (await readAll(log)).map((e) => tagOf(e.envelope))
+    expect(tags).toHaveLength(42)
+    expect(tags).not.toContain("stale")
+    expect(new Set(tags)).toEqual(new Set(["register", "fresh", ...plain.map((events) => tagOf(events[0]!))]))
+    // Appends did share multis, but never one that checks a stream version.
+    expect(Math.max(...seen.map((s) => s.appends))).toBeGreaterThan(1)
+    for (const s of seen) if (s.streamOps > 0) expect(s.appends).toBe(1)
+    // host:h1 was bumped once more (by "fresh"): version 1 is current.
+    await log.append([hostUp("h1", "next")], { expected: { "host:h1": 1 } })
+  })
+
+  it("a group that loses the race for its positions to another writer claims again: every member lands exactly once", async () => {
+    const root = freshRoot()
+    const other = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT })
+    const refusedGroups: Array<MultiFailure | undefined> = []
+    let intrusions = 0
+    const zk = interceptMultis(await connect(), root, async (seen, send) => {
+      if (seen.appends > 1 && intrusions < 3) {
+        // Another writer takes the positions this group claimed before it reaches ZooKeeper.
+        intrusions++
+        await other.append([jobRemoved(`intruder-${intrusions}`), hostUp("h1", `intruder-h-${intrusions}`)])
+        const failure = await send()
+        refusedGroups.push(failure)
+        return failure
+      }
+      return send()
+    })
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+    await log.append([hostUp("h1", "warm")]) // the cursor is loaded, so the group claims right away
+    const batches = Array.from({ length: 60 }, (_, i) => mixedBatch(i, "r"))
+    const results = await Promise.all(batches.map((events) => log.append(events)))
+    expect(refusedGroups.length).toBeGreaterThan(0)
+    expect(refusedGroups.every((f) => f !== undefined)).toBe(true)
+    const all = await readAll(other)
+    expect(all).toHaveLength(1 + batches.flat().length + 2 * intrusions)
+    expectLanded(all, batches.map((events, i) => ({ tags: events.map(tagOf), result: results[i]! })))
+    const h1 = await other.readHostStream(host("h1"), 0)
+    expect(h1.map((e) => e.hostPosition)).toEqual(h1.map((_, i) => i + 1))
+  })
+
+  it("a group whose reply was lost is read back: applied, every member resolves once; never applied, every member lands once", async () => {
+    for (const lose of ["reply", "request"] as const) {
+      const root = freshRoot()
+      let lost = 0
+      const zk = interceptMultis(await connect(), root, async (seen, send) => {
+        if (seen.appends > 1 && lost === 0) {
+          lost++
+          if (lose === "reply") await send()
+          throw new LogUnavailable({ reason: `connection lost (injected, ${lose})` })
+        }
+        return send()
+      })
+      const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+      await log.append([hostUp("h1", "warm")])
+      const batches = Array.from({ length: 40 }, (_, i) => mixedBatch(i, lose))
+      const results = await Promise.all(batches.map((events) => log.append(events)))
+      expect(lost).toBe(1)
+      const all = await readAll(log)
+      expect(all).toHaveLength(1 + batches.flat().length)
+      expectLanded(all, batches.map((events, i) => ({ tags: events.map(tagOf), result: results[i]! })))
+    }
+  })
+
+  it("concurrent appends too large to share one request go out in several multis, none over the request limit, and all land", async () => {
+    const root = freshRoot()
+    const seen: MultiSeen[] = []
+    const zk = interceptMultis(await connect(), root, (s, send) => {
+      seen.push(s)
+      return send()
+    })
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+    const big = (i: number) =>
+      envelope({ _tag: "TaskStateChanged", jobId: fakeJobId(`big${i}`), host: host("h1"), state: "FAILED", goal: "START", throttled: "NO", error: "x".repeat(300_000) })
+    await Promise.all(Array.from({ length: 12 }, (_, i) => log.append([big(i)])))
+    const all = await readAll(log)
+    expect(all.map((e) => (e.envelope.event._tag === "TaskStateChanged" ? e.envelope.event.jobId : "")).sort()).toEqual(
+      Array.from({ length: 12 }, (_, i) => fakeJobId(`big${i}`)).sort(),
+    )
+    expect(Math.max(...seen.map((s) => s.appends))).toBeGreaterThan(1)
+    for (const s of seen) expect(s.dataBytes).toBeLessThanOrEqual(MAX_REQUEST_BYTES)
+  })
+
+  it("an append refused mid-pipeline leaves no hole: the appends claimed behind it claim again, and the log and host stream stay dense", async () => {
+    // The refused append's positions are never created (or, for the global log, are another
+    // writer's); appends sent behind it had claimed the positions after them, so they must fail
+    // their "p-1 exists" check and claim again.
+    const root = freshRoot()
+    const log = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT })
+    const other = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT })
+    await log.append([hostUp("h1", "register")], { expected: { "host:h1": "none" } })
+    const pipelined = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => log.append([hostUp("h1", `${prefix}${i}`)]))
+    // Refused by a conflict: none of its positions exist.
+    const outcomes = await Promise.allSettled([
+      ...pipelined(3, "before"),
+      log.append([hostUp("h1", "stale"), jobRemoved("stale-job")], { expected: { "host:h1": 7 } }),
+      ...pipelined(30, "after"),
+    ])
+    expect(outcomes.map((o) => o.status).filter((s) => s === "rejected")).toHaveLength(1)
+    // Refused because another writer took its global position with an event for no host: the
+    // global log has no hole there, but this writer's next host-stream position is missing.
+    await other.append([jobRemoved("intruder")])
+    await Promise.all(pipelined(10, "late"))
+    const all = await readAll(other)
+    expect(all.map((e) => e.position)).toEqual(Array.from({ length: 45 }, (_, i) => i + 1))
+    const h1 = await other.readHostStream(host("h1"), 0)
+    expect(h1.map((e) => e.hostPosition)).toEqual(Array.from({ length: 44 }, (_, i) => i + 1))
+    expect(h1.map((e) => e.position)).toEqual(all.filter((e) => tagOf(e.envelope) !== "intruder").map((e) => e.position))
   })
 })
