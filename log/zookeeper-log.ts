@@ -25,12 +25,13 @@ import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
  *
  * Positions are claimed, not assigned: an append that takes positions p..p+n-1 creates the znodes
  * named p..p+n-1 (the batch's bytes in p, empty markers after) in one `multi` that also checks
- * that p-1 exists (unless an earlier op of the same multi creates it). So the positions that
- * exist are always a prefix 1..head with no holes
- * (prefix reads), every reader sees one order (total order), a batch lands whole or not at all,
- * and a position is taken by exactly one batch, which makes a retry after a lost connection
- * checkable: read p back and look for our batch id. Positions are known before the write, so the
- * host streams (the same kind of chain under /hosts/H/stream) point straight at them.
+ * that p-1 exists, unless p-1 is known to exist (an earlier op of the same multi creates it, or
+ * this writer has seen it: positions are never deleted). So the positions that exist are always
+ * a prefix 1..head with no holes (prefix reads), every reader sees one order (total order), a
+ * batch lands whole or not at all, and a position is taken by exactly one batch, which makes a
+ * retry after a lost connection checkable: read p back and look for our batch id. Positions are
+ * known before the write, so the host streams (the same kind of chain under /hosts/H/stream)
+ * point straight at them.
  * Segments hold a fixed number of positions (bounded children); a full segment takes no appends.
  * Stream versions are znodes whose data version is checked and bumped in the same `multi`.
  *
@@ -92,6 +93,8 @@ class MultiOps {
 class ChainCursor {
   private next: number | undefined
   private loading: Promise<number> | undefined
+  /** The highest position this writer has seen exist; every position up to it exists (dense, never deleted). */
+  private confirmed = 0
 
   constructor(
     private readonly zk: ZkClient,
@@ -119,7 +122,13 @@ class ChainCursor {
     if (this.next !== undefined) return
     this.loading ??= this.head().finally(() => (this.loading = undefined))
     const head = await this.loading
+    this.confirm(head)
     this.next ??= head + 1
+  }
+
+  /** Position p exists (this writer read it or its multi created it), and so does everything below. */
+  confirm(p: number): void {
+    this.confirmed = Math.max(this.confirmed, p)
   }
 
   get loaded(): boolean {
@@ -144,9 +153,14 @@ class ChainCursor {
 
   /** The ops that take positions p..p+count-1 (`first` in p, empty markers after), guarded by p-1 existing. */
   claimOps(p: number, first: Buffer, count: number, multi: MultiOps): void {
-    // Creating p when p-1 is missing would open a hole, so the multi checks p-1 exists, unless an
-    // earlier op of this same multi creates it (the previous append of a group).
-    if (p > 1 && multi.lastCreated.get(this) !== p - 1) multi.add((tx) => tx.check(this.entry(p - 1), -1))
+    // Creating p when p-1 is missing would open a hole, so the multi checks p-1 exists. The check is
+    // left out only when p-1 is certain to exist when the multi runs: an earlier op of this same
+    // multi creates it (the previous append of a group), or this writer has seen it exist already
+    // (a serial writer's own last append). It stays whenever p-1 was claimed by a multi still in
+    // flight, which may yet fail. Either way the create of p fails if another writer took p.
+    // (This relies on positions never being deleted; retention must only ever trim far below the head.)
+    const known = p - 1 <= this.confirmed || multi.lastCreated.get(this) === p - 1
+    if (!known) multi.add((tx) => tx.check(this.entry(p - 1), -1))
     for (let i = 0; i < count; i++) {
       const q = p + i
       if (q === 1 || q % this.segmentSize === 0) multi.add((tx) => tx.create(this.paths.segment(this.segmentOf(q))))
@@ -424,9 +438,9 @@ export class ZooKeeperEventLog implements EventLog {
     } catch (error) {
       if (!(error instanceof LogUnavailable)) throw error
       const landed = await this.landedDespite(error, appends[0]!.batchId, results[0]!.firstPosition, chains)
-      return landed ? this.landed(results) : { refused: undefined }
+      return landed ? this.landed(multi, results) : { refused: undefined }
     }
-    if (refused === undefined) return this.landed(results)
+    if (refused === undefined) return this.landed(multi, results)
     chains.forEach((c) => c.invalidate())
     return { refused, conflict: multi.conflictAt(refused.index) }
   }
@@ -448,7 +462,9 @@ export class ZooKeeperEventLog implements EventLog {
     return { firstPosition: position(first), lastPosition: position(first + n - 1) }
   }
 
-  private landed(results: ReadonlyArray<AppendResult>): Attempt {
+  /** The multi landed: every position it created exists now, so claims right after them need no check. */
+  private landed(multi: MultiOps, results: ReadonlyArray<AppendResult>): Attempt {
+    for (const [chain, last] of multi.lastCreated) chain.confirm(last)
     this.wakeFollowers()
     return { results }
   }
