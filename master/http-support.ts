@@ -1,4 +1,5 @@
 import type { Context } from "hono"
+import type { IncomingMessage } from "node:http"
 import { Result } from "effect"
 import type { Rejection, Command } from "../core/commands.ts"
 import type { ConcurrentChange, Executed } from "./command-bus.ts"
@@ -75,9 +76,44 @@ export const runCommand = async (
   )
 }
 
+/** Largest request body accepted (a job is far smaller; ZooKeeper's request limit is 1 MB). */
+export const MAX_BODY_BYTES = 512 * 1024
+
+export const bodyTooLarge = (c: Context) => c.json({ status: "BODY_TOO_LARGE", errors: [`(body): larger than ${MAX_BODY_BYTES} bytes`] }, 413)
+
+/** Over the limit: the request was refused while its body was being read. */
+class BodyTooLarge extends Error {}
+
+/**
+ * The request body as text, at most `limit` bytes. Read straight from Node's request stream when
+ * served by @hono/node-server (no web Request and stream built around it), else through hono.
+ */
+export const readBodyText = async (c: Context, limit = MAX_BODY_BYTES): Promise<string> => {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  if (incoming === undefined || incoming.readableEnded) {
+    const text = await c.req.text()
+    if (Buffer.byteLength(text) > limit) throw new BodyTooLarge()
+    return text
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of incoming as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > limit) throw new BodyTooLarge()
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks, size).toString("utf8")
+}
+
 /** Parses a JSON body; undefined (after answering 400) when it is not JSON. */
 export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> => {
-  const text = await c.req.text()
+  let text: string
+  try {
+    text = await readBodyText(c)
+  } catch (e) {
+    if (e instanceof BodyTooLarge) return { ok: false, response: bodyTooLarge(c) }
+    throw e
+  }
   try {
     return { ok: true, value: text.length === 0 ? undefined : JSON.parse(text) }
   } catch (e) {

@@ -187,6 +187,16 @@ describe("master HTTP API on real ZooKeeper", () => {
       expect({ method, path, status: res.status }).toEqual({ method, path, status })
       expect(res.body.errors.join("; ")).toMatch(field)
     }
+    // A body sent in chunks, with no length declared up front, is held to the same limit.
+    const big = JSON.stringify(webJob("web:v9", { env: { big: "x".repeat(600_000) } }))
+    const chunked = await fetch(`${m.url}/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({ start: (ctl) => { for (let i = 0; i < big.length; i += 65_536) ctl.enqueue(new TextEncoder().encode(big.slice(i, i + 65_536))); ctl.close() } }),
+      duplex: "half",
+    } as RequestInit)
+    expect(chunked.status).toBe(413)
+    expect((await chunked.json()).status).toBe("BODY_TOO_LARGE")
     expect(await m.log.head()).toBe(head)
   })
 
