@@ -42,6 +42,8 @@ import { join } from "node:path"
 import http from "node:http"
 import Docker from "dockerode"
 import { startAgent, type Agent } from "../agent/agent.ts"
+import { MasterRelayLog, zkMasterUrls } from "../agent/master-relay.ts"
+import type { HostName } from "../core/ids.ts"
 import { buildContainerSpec } from "../agent/container-spec.ts"
 import { DockerRuntime } from "../agent/docker-runtime.ts"
 import { ZkHostInfoStore } from "../agent/host-info.ts"
@@ -246,7 +248,8 @@ const main = async () => {
     },
   })
   const agent: Agent = await startAgent({
-    log: timedLog(agentLog, marks, "agent"),
+    // As agent/main.ts does: facts go to the log through the master (POST /hosts/{host}/events).
+    log: timedLog(new MasterRelayLog({ direct: agentLog, host: HOST as HostName, masters: zkMasterUrls(agentZk, ROOT) }), marks, "agent"),
     hostInfo: new ZkHostInfoStore(agentZk, ROOT),
     runtime: timedRuntime(prototypeRuntime, marks),
     zk: agentZk,
