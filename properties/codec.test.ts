@@ -2,7 +2,8 @@ import fc from "fast-check"
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeBatch, decodeEvent, encodeBatch, encodeEvent, MalformedEvent } from "../core/codec.ts"
-import { decodeInput } from "../core/decode.ts"
+import { unpack } from "msgpackr"
+import { decodeInput, formatFieldErrors } from "../core/decode.ts"
 import { EventEnvelope } from "../core/events.ts"
 import { decodeJob, Job } from "../core/job.ts"
 import {
@@ -195,6 +196,40 @@ describe("codec laws", () => {
         },
       ),
       { runs: 200, seed: 3002 },
+    )
+  })
+
+  it("decodeEvent answers exactly as the strict schema decode (decodeInput: every problem, excess keys refused) for envelopes with an extra key or a wrong value at any depth: the same success and value, or a MalformedEvent with decodeInput's full report", () => {
+    /** Every object (not array) inside `x`, as paths from the root. */
+    const objectPaths = (x: unknown, path: ReadonlyArray<string> = []): Array<ReadonlyArray<string>> =>
+      x === null || typeof x !== "object"
+        ? []
+        : Array.isArray(x)
+          ? x.flatMap((v, i) => objectPaths(v, [...path, String(i)]))
+          : [path, ...Object.entries(x).flatMap(([k, v]) => objectPaths(v, [...path, k]))]
+    const edit = fc.record({ at: fc.nat(), kind: fc.constantFrom("extra key", "wrong value"), key: fc.constantFrom("extra", "imgae", "hostName", "0", "x.y"), value: fc.constantFrom<unknown>(1, "s", null, {}, [], { a: 1 }) })
+    check(
+      fc.property(envelopeArb, fc.array(edit, { minLength: 1, maxLength: 3 }), (e, edits) => {
+        const raw = unpack(encodeEvent(e)) as Record<string, unknown>
+        for (const { at, kind, key, value } of edits) {
+          const paths = objectPaths(raw)
+          const target = paths[at % paths.length]!.reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, raw)
+          const keys = Object.keys(target)
+          if (kind === "extra key" || keys.length === 0) target[key] = structuredClone(value)
+          else target[keys[at % keys.length]!] = structuredClone(value)
+        }
+        const bytes = encodeEvent(raw as never)
+        const strict = decodeInput(EventEnvelope, unpack(bytes))
+        const decoded = decodeEvent(bytes)
+        if (Result.isSuccess(strict)) {
+          if (Result.isFailure(decoded)) return expect.fail(`decodeInput accepts, decodeEvent refuses: ${decoded.failure.reason}`)
+          expectSame(decoded.success, strict.success)
+        } else {
+          if (Result.isSuccess(decoded)) return expect.fail(`decodeInput refuses (${formatFieldErrors(strict.failure)}), decodeEvent accepts`)
+          expect(decoded.failure.reason).toBe(`event 0: ${formatFieldErrors(strict.failure)}`)
+        }
+      }),
+      { runs: 400, seed: 3008 },
     )
   })
 
