@@ -29,8 +29,13 @@ const normalise = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(normalise)
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {}
-    // defineProperty, not assignment: an own "__proto__" key stays a key instead of a prototype.
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: normalise(v), enumerable: true, writable: true, configurable: true })
+    const from = value as Record<string, unknown>
+    for (const k of Object.keys(from)) {
+      // defineProperty for "__proto__" only (assignment would set the prototype): it is ~10x
+      // slower than assignment, which matters on every append.
+      if (k === "__proto__") Object.defineProperty(out, k, { value: normalise(from[k]), enumerable: true, writable: true, configurable: true })
+      else out[k] = normalise(from[k])
+    }
     return out
   }
   return value
