@@ -14,6 +14,7 @@ import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import type { EventLog } from "../core/event-log.ts"
 import { startMaster } from "../master/master.ts"
+import { historySize } from "../projections/history.ts"
 import { gc, mib, nowMs, round } from "./lib.ts"
 
 type Args = { kind: "zookeeper"; connect: string; root: string } | { kind: "sqlite"; file: string }
@@ -60,7 +61,7 @@ const out = {
     hosts: model.state.hosts.size,
     deployments: [...model.state.deployments.values()].reduce((n, m) => n + m.size, 0),
     tasks: [...model.state.tasks.values()].reduce((n, m) => n + m.size, 0),
-    historyEntries: [...model.history.values()].reduce((n, h) => n + h.length, 0),
+    historyEntries: historySize(model.history),
     commandIds: model.commands.size,
   },
 }

@@ -1,4 +1,4 @@
-import type { DomainEvent, StoredEvent, StreamId } from "./events.ts"
+import type { DomainEvent, EventOf, StoredEvent, StreamId } from "./events.ts"
 import type { AgentId, Goal, HostName, Position, TaskState, ThrottleState } from "./ids.ts"
 import type { Job, JobId, PortMapping } from "./job.ts"
 
@@ -83,7 +83,32 @@ const undeploy = (state: FleetState, host: HostName, jobId: string): void => {
   if (hosts?.size === 0) state.jobHosts.delete(jobId)
 }
 
+/**
+ * An agent's task report: most of a log, so it is tested first (a string switch compares tags in
+ * order) and builds one object.
+ */
+const applyTaskStateChanged = (state: FleetState, event: EventOf<"TaskStateChanged">, at: number, position: Position): void => {
+  // Late reports about a deployment that is gone stay in history, not in current state.
+  if (state.deployments.get(event.host)?.has(event.jobId) !== true) return
+  // Built field by field: object rest/spread is ~6x slower here.
+  const status: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
+    jobId: event.jobId,
+    host: event.host,
+    state: event.state,
+    goal: event.goal,
+    throttled: event.throttled,
+    at,
+    position,
+  }
+  if (event.containerId !== undefined) status.containerId = event.containerId
+  if (event.ports !== undefined) status.ports = event.ports
+  if (event.env !== undefined) status.env = event.env
+  if (event.error !== undefined) status.error = event.error
+  inner(state.tasks, event.host).set(event.jobId, status)
+}
+
 const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, position: Position): void => {
+  if (event._tag === "TaskStateChanged") return applyTaskStateChanged(state, event, at, position)
   switch (event._tag) {
     case "JobCreated":
       state.jobs.set(event.job.id, event.job)
@@ -134,26 +159,6 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
       const h = state.hosts.get(event.host)
       const up = event._tag === "HostWentUp"
       if (h && h.up !== up) state.hosts.set(event.host, { ...h, up, since: at })
-      return
-    }
-    case "TaskStateChanged": {
-      // Late reports about a deployment that is gone stay in history, not in current state.
-      if (!state.deployments.get(event.host)?.has(event.jobId)) return
-      // Built field by field: object rest/spread is ~6x slower here, and this is most of a log.
-      const status: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
-        jobId: event.jobId,
-        host: event.host,
-        state: event.state,
-        goal: event.goal,
-        throttled: event.throttled,
-        at,
-        position,
-      }
-      if (event.containerId !== undefined) status.containerId = event.containerId
-      if (event.ports !== undefined) status.ports = event.ports
-      if (event.env !== undefined) status.env = event.env
-      if (event.error !== undefined) status.error = event.error
-      inner(state.tasks, event.host).set(event.jobId, status)
       return
     }
   }

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { pack } from "msgpackr"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -6,7 +7,7 @@ import { position } from "../core/ids.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { foldReadModel } from "../projections/read-model.ts"
-import { hostUp } from "../test/event-fixtures.ts"
+import { agentId, envelope, host, hostUp } from "../test/event-fixtures.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
 import { startMaster } from "./master.ts"
@@ -33,6 +34,29 @@ describe("master snapshots", () => {
       expect(second.projection.position).toBe(2)
       expect([...second.projection.model.state.hosts]).toEqual([...replay.state.hosts])
       await second.stop()
+    } finally {
+      await zk.close()
+    }
+  })
+
+  it("a snapshot in an older format is ignored (with a line on stderr): the master reads the whole log instead", async () => {
+    const zk = await ZkClient.connect(zkConnect())
+    const root = uniqueRoot("snap-old")
+    const log = await ZooKeeperEventLog.open(zk, { root })
+    const file = join(dir, "old.snapshot")
+    try {
+      await log.append([envelope({ _tag: "HostRegistered", host: host("h1"), agentId: agentId("agent-a") })])
+      // What a master before format 3 wrote at position 0 (the empty log's fingerprint).
+      const format2 = pack({ format: 2, position: 0, jobs: [], hosts: [], deployments: [], jobHosts: [], tasks: [], versions: [], history: [], commands: [] })
+      writeFileSync(file, pack({ fingerprint: "empty", model: format2 }))
+      expect(await loadSnapshot(file, log)).toBeUndefined()
+      const m = await startMaster({ log, zk, zkRoot: root, name: "snap-old", port: 0, bindAddress: "127.0.0.1", snapshotFile: file })
+      expect(m.projection.position).toBe(1)
+      expect([...m.projection.model.state.hosts.keys()]).toEqual(["h1"])
+      const next = await log.append([hostUp("h1", "agent-a")])
+      await m.projection.waitFor(next.lastPosition, 10_000)
+      await m.stop() // writes a snapshot in the current format over the old one
+      expect((await loadSnapshot(file, log))?.state.position).toBe(2)
     } finally {
       await zk.close()
     }

@@ -10,18 +10,87 @@ export interface HistoryEntry {
   readonly event: StoredEvent["envelope"]["event"]
 }
 
-/** jobId → every event that mentions the job, in log order. Uncapped (Helios kept 30 per host). */
-export type HistoryIndex = Map<string, HistoryEntry[]>
+/** Where a job's chain of events ends, and how long it is. */
+interface JobChain {
+  last: number
+  count: number
+}
 
-export const emptyHistory = (): HistoryIndex => new Map()
+const MIN_CAPACITY = 1024
+
+/**
+ * Every event that mentions a job, per job, in log order. Uncapped (Helios kept 30 per host).
+ *
+ * The index holds the stored events themselves (the decoded envelopes, not copies), once, in one
+ * array in log order; each job's events are chained through `previous` (an Int32Array: index of
+ * the job's previous event in `events`, or -1). Folding an event appends it and links it: no
+ * allocation per event, no write into one of thousands of per-job arrays. A job's history is
+ * collected when it is read (`historyOf`), one job at a time; a snapshot takes `events` as it is.
+ */
+export class HistoryIndex {
+  /** Every job event, in log order. */
+  readonly events: StoredEvent[] = []
+  /** jobId → its last event's index in `events` and its number of events, in order of first mention. */
+  readonly jobs = new Map<string, JobChain>()
+  /** previous[i]: index in `events` of the previous event of the same job, or -1. Capacity grows by doubling. */
+  previous = new Int32Array(MIN_CAPACITY)
+
+  /** Adds an event that mentions `jobId`. */
+  add(jobId: string, stored: StoredEvent): void {
+    const i = this.events.length
+    this.events.push(stored)
+    if (i === this.previous.length) {
+      const grown = new Int32Array(2 * i)
+      grown.set(this.previous)
+      this.previous = grown
+    }
+    const chain = this.jobs.get(jobId)
+    if (chain === undefined) {
+      this.previous[i] = -1
+      this.jobs.set(jobId, { last: i, count: 1 })
+    } else {
+      this.previous[i] = chain.last
+      chain.last = i
+      chain.count++
+    }
+  }
+
+  /** A job's events, oldest first. */
+  of(jobId: string): StoredEvent[] {
+    const chain = this.jobs.get(jobId)
+    if (chain === undefined) return []
+    const out = new Array<StoredEvent>(chain.count)
+    for (let i = chain.last, k = chain.count - 1; k >= 0; i = this.previous[i]!, k--) out[k] = this.events[i]!
+    return out
+  }
+
+  clone(): HistoryIndex {
+    const c = new HistoryIndex()
+    c.events.push(...this.events)
+    for (const [jobId, chain] of this.jobs) c.jobs.set(jobId, { ...chain })
+    c.previous = this.previous.slice()
+    return c
+  }
+}
+
+export const emptyHistory = (): HistoryIndex => new HistoryIndex()
 
 export const applyHistory = (index: HistoryIndex, stored: StoredEvent): HistoryIndex => {
-  const jobId = jobOf(stored.envelope.event)
-  if (jobId === undefined) return index
-  let entries = index.get(jobId)
-  if (!entries) index.set(jobId, (entries = []))
-  entries.push({ position: stored.position, at: stored.envelope.at, actor: stored.envelope.actor, event: stored.envelope.event })
+  const event = stored.envelope.event
+  // Task reports are most of a log: name their job without going through jobOf's switch.
+  const jobId = event._tag === "TaskStateChanged" ? event.jobId : jobOf(event)
+  if (jobId !== undefined) index.add(jobId, stored)
   return index
 }
 
-export const historyOf = (index: HistoryIndex, jobId: string): ReadonlyArray<HistoryEntry> => index.get(jobId) ?? []
+const entryOf = (stored: StoredEvent): HistoryEntry => ({
+  position: stored.position,
+  at: stored.envelope.at,
+  actor: stored.envelope.actor,
+  event: stored.envelope.event,
+})
+
+export const historyOf = (index: HistoryIndex, jobId: string): ReadonlyArray<HistoryEntry> => index.of(jobId).map(entryOf)
+
+/** How many events the index holds, over all jobs. */
+export const historySize = (index: HistoryIndex): number => index.events.length

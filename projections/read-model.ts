@@ -6,7 +6,12 @@ import { applyHistory, emptyHistory, type HistoryIndex } from "./history.ts"
 export interface ReadModel {
   readonly state: FleetState
   readonly history: HistoryIndex
-  /** commandId → position of the batch it produced, so a retried command is answered, not redone. */
+  /**
+   * commandId → position of the last event of the batch it produced, so a command retried through
+   * the command bus is answered, not redone. Only commands the command bus runs are kept: those of
+   * users and masters. Agents append their facts directly and recognise their own retries from the
+   * host stream (agent/outbox.ts), so their ids — most of a log — are never looked up here.
+   */
   readonly commands: Map<string, number>
 }
 
@@ -16,13 +21,14 @@ export const emptyReadModel = (): ReadModel => ({ state: emptyState(), history: 
 export const applyToReadModel = (model: ReadModel, stored: StoredEvent): ReadModel => {
   applyEvent(model.state, stored)
   applyHistory(model.history, stored)
-  const commandId = stored.envelope.commandId
-  if (commandId !== undefined) model.commands.set(commandId, stored.position)
+  const envelope = stored.envelope
+  if (envelope.commandId !== undefined && envelope.actor.kind !== "agent") model.commands.set(envelope.commandId, stored.position)
   return model
 }
 
 export const foldReadModel = (events: Iterable<StoredEvent>, from: ReadModel = emptyReadModel()): ReadModel => {
-  for (const e of events) applyToReadModel(from, e)
+  if (Array.isArray(events)) for (let i = 0; i < events.length; i++) applyToReadModel(from, events[i] as StoredEvent)
+  else for (const e of events) applyToReadModel(from, e)
   return from
 }
 
@@ -41,6 +47,6 @@ export const stateAsOf = (
 
 export const cloneReadModel = (m: ReadModel): ReadModel => ({
   state: cloneState(m.state),
-  history: new Map([...m.history].map(([k, v]) => [k, [...v]])),
+  history: m.history.clone(),
   commands: new Map(m.commands),
 })

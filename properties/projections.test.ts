@@ -2,9 +2,10 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { jobOf, type StoredEvent } from "../core/events.ts"
 import { emptyState, evolve, foldEvents, type FleetState } from "../core/state.ts"
-import { historyOf } from "../projections/history.ts"
+import { historyOf, historySize } from "../projections/history.ts"
 import { applyToReadModel, emptyReadModel, foldReadModel, stateAsOf, type ReadModel } from "../projections/read-model.ts"
-import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT } from "../projections/snapshot.ts"
+import { pack, unpack } from "msgpackr"
 import { generatedLogArb, UNKNOWN_JOB_ID } from "./arbitraries.ts"
 import { check } from "./support.ts"
 
@@ -128,10 +129,32 @@ describe("projection laws", () => {
           expect(historyOf(resumed.history, id), `history of ${id} after a snapshot at ${k}`).toEqual(want)
         }
         // Every event that concerns a job is in exactly one job's history.
-        const total = [...model.history.values()].reduce((n, h) => n + h.length, 0)
+        const total = historySize(model.history)
         expect(total).toBe(events.filter((e) => jobOf(e.envelope.event) !== undefined).length)
       }),
       { runs: 150, seed: 2005 },
     )
+  })
+
+  it("the command index holds exactly the command ids of users' and masters' events, each at the position of the last event carrying it (the batch's last), also after snapshot + tail; agents' ids are not commands", () => {
+    check(
+      fc.property(logArb, fc.nat(), ({ events }, split) => {
+        const want = new Map<string, number>()
+        for (const e of events) if (e.envelope.commandId !== undefined && e.envelope.actor.kind !== "agent") want.set(e.envelope.commandId, e.position)
+        const k = events.length === 0 ? 0 : split % (events.length + 1)
+        expect(foldReadModel(events).commands).toEqual(want)
+        expect(foldReadModel(events.slice(k), snapshotRoundTrip(foldReadModel(events.slice(0, k)))).commands).toEqual(want)
+      }),
+      { runs: 100, seed: 2006 },
+    )
+  })
+
+  it("decodeSnapshot refuses a snapshot of any other format (the previous format 2, a newer one, not a snapshot), so the master starts from the log instead", () => {
+    const m = foldReadModel([])
+    const format2 = pack({ format: 2, position: 0, jobs: [], hosts: [], deployments: [], jobHosts: [], tasks: [], versions: [], history: [], commands: [] })
+    expect(() => decodeSnapshot(format2)).toThrow("unknown snapshot format 2")
+    const newer = pack({ ...(unpack(encodeSnapshot(m)) as object), format: SNAPSHOT_FORMAT + 1 })
+    expect(() => decodeSnapshot(newer)).toThrow(`unknown snapshot format ${SNAPSHOT_FORMAT + 1}`)
+    expect(() => decodeSnapshot(pack([1, 2, 3]))).toThrow("unknown snapshot format")
   })
 })
