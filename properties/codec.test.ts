@@ -233,6 +233,24 @@ describe("codec laws", () => {
     )
   })
 
+  it("decoding shares what repeats: equal actors and equal jobs of events read back are one object; a job with the same id but other content is not taken for it", () => {
+    check(
+      fc.property(storedJobArb, fc.constantFrom("alice", "h1"), (job, name) => {
+        const at = (event: EventEnvelope["event"]): EventEnvelope => ({ event, schemaVersion: 1, at: 0, actor: { kind: "user", name } })
+        const created = decodeEvent(encodeEvent(at({ _tag: "JobCreated", job })))
+        const deployed = decodeBatch(encodeBatch({ batchId: "b", bumped: [], events: [at({ _tag: "JobDeployed", job, host: "h1" as never, goal: "START" })] }))
+        if (Result.isFailure(created) || Result.isFailure(deployed)) return expect.fail("round trip refused")
+        const [d] = deployed.success.events
+        expect(d!.actor).toBe(created.success.actor)
+        expect((d!.event as { job: unknown }).job).toBe((created.success.event as { job: unknown }).job)
+        const other = decodeEvent(encodeEvent(at({ _tag: "JobCreated", job: { ...job, image: `${job.image}x` } })))
+        if (Result.isFailure(other)) return
+        expect((other.success.event as { job: Job }).job.image).toBe(`${job.image}x`)
+      }),
+      { runs: 50, seed: 3009 },
+    )
+  })
+
   it("a map key __proto__ anywhere in a job (env, labels, metadata, volumes, ramdisks, ports, registration, a registration's ports) is refused by decodeJob with an error on that field, by the stored-job schema, and inside JobCreated/JobDeployed by the envelope schema: never silently mangled", () => {
     check(
       fc.property(jobInputArb, storedJobArb, fc.constantFrom(...JOB_MAPS), (input, stored, [path, entry]) => {
