@@ -36,7 +36,7 @@
 import { fork, type ChildProcess } from "node:child_process"
 import fs, { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { syncBuiltinESMExports } from "node:module"
-import { getPriority, setPriority, tmpdir } from "node:os"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { startAgent, type Agent } from "../agent/agent.ts"
@@ -374,14 +374,6 @@ const runSize = async (n: number): Promise<SizeResult> => {
     exitCleanups.push(() => sampler.kill(), () => deployer.kill())
     await sampler.next("ready", 30_000)
     await deployer.next("ready", 30_000)
-    // The 1,000 simulated agents stand for 1,000 machines; here they share 2 cores with the master,
-    // ZooKeeper and the clients. During the rollout their process runs at the lowest CPU priority
-    // (nice 19, FLEET_AGENTS_NICE) so the simulation does not take the master's CPU. Every other
-    // process was started before (children inherit the nice value).
-    const agentsNice = Number(process.env["FLEET_AGENTS_NICE"] ?? 19)
-    const niceBefore = getPriority()
-    setPriority(agentsNice)
-    atExit(() => setPriority(niceBefore))
 
     // ---- rollout -------------------------------------------------------------------------
     await sleep(500) // let registration's after-effects (host info writes) settle before counting
@@ -659,7 +651,6 @@ const main = async () => {
       apiSampling: "own process (bench/fleet-client.ts), one request at a time per endpoint; /jobs and /hosts every 100 ms, /jobs/{id}/status every 250 ms, /jobs/statuses (all jobs) every 1 s",
       zookeeper: "private, fsync on (forceSync=yes), 1 GiB heap",
       agentTimers: "reconcile, host-info refresh, supervisor monitor poll: every 10 min",
-      agentsProcessNice: `${process.env["FLEET_AGENTS_NICE"] ?? 19} during the rollout (the simulated fleet yields the CPU to the master, ZooKeeper and the clients)`,
     },
     seconds,
     unhandledRejections: unhandled,
