@@ -32,6 +32,7 @@ import { decodeBatch, encodeBatch } from "../core/codec.ts"
 import { hostsOf, type EventEnvelope, type StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { applyEvent, foldEvents } from "../core/state.ts"
+import { CommandIndex } from "../projections/commands.ts"
 import { applyHistory, emptyHistory, historySize } from "../projections/history.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { ZkClient } from "../log/zk-client.ts"
@@ -389,7 +390,7 @@ const main = async () => {
       /** The same snapshot without the history index (what it would weigh were history capped or kept elsewhere). */
       const light = encodeSnapshot({ ...model, history: emptyHistory() })
       const stateOnlyEnc = nowMs()
-      const stateOnly = encodeSnapshot({ ...model, history: emptyHistory(), commands: new Map() })
+      const stateOnly = encodeSnapshot({ ...model, history: emptyHistory(), commands: new CommandIndex() })
       const stateOnlyEncodeMs = nowMs() - stateOnlyEnc
       snapshotRows.push({
         position: p,

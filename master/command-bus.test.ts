@@ -1,7 +1,8 @@
 /**
  * The command bus's idempotent retries (Helios-Command-Id), on the embedded log: a command id the
  * read model knows is answered with its first outcome's position and nothing is appended again;
- * only users' and masters' commands count, not the ids agents put on their facts.
+ * only users' and masters' commands count, not the ids agents put on their facts; the read model
+ * knows ids by hash, and the bus confirms a candidate by the id its event carries.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -10,6 +11,7 @@ import { Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import type { CommandContext } from "../core/commands.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
+import { commandHash } from "../projections/commands.ts"
 import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
 import { agentId, envelope, host } from "../test/event-fixtures.ts"
 import { CommandBus } from "./command-bus.ts"
@@ -53,10 +55,29 @@ describe("command bus: idempotent retries", () => {
       const fact = { ...envelope({ _tag: "HostRegistered", host: host("h1"), agentId: agentId("a1") }), actor: { kind: "agent", name: "h1" }, commandId: "h1-1-1" } as const
       const appended = await log.append([fact])
       await projection.waitFor(appended.lastPosition, 5_000)
-      expect(projection.model.commands.has("h1-1-1")).toBe(false)
+      expect(projection.model.commands.candidates("h1-1-1")).toEqual([])
       const r = await bus.execute({ _tag: "MarkHostUp", host: host("h1"), agentId: agentId("a1") }, ctx, "h1-1-1")
       if (Result.isFailure(r)) return expect.fail(String(r.failure))
       expect(r.success.appended).toBe(1)
+    } finally {
+      projection.stop()
+      await log.close()
+    }
+  })
+
+  it("two command ids with the same hash are two commands: the second is executed, and each retry is answered with its own first outcome", async () => {
+    const { log, projection, bus } = await started("collision")
+    try {
+      // Two ids whose 32-bit hashes (projections/commands.ts) are equal.
+      const [a, b] = ["retry-1149599", "retry-1312382"]
+      expect(commandHash(a)).toBe(commandHash(b))
+      const up = { _tag: "RegisterHost", host: host("h1"), agentId: agentId("a1") } as const
+      const first = await bus.execute(up, ctx, a)
+      const second = await bus.execute({ _tag: "MarkHostUp", host: host("h1"), agentId: agentId("a1") }, ctx, b)
+      if (Result.isFailure(first) || Result.isFailure(second)) return expect.fail("refused")
+      expect(second.success).toEqual({ position: first.success.position + 1, appended: 1 })
+      expect(await bus.execute(up, ctx, a)).toEqual(Result.succeed({ position: first.success.position, appended: 0 }))
+      expect(await bus.execute(up, ctx, b)).toEqual(Result.succeed({ position: second.success.position, appended: 0 }))
     } finally {
       projection.stop()
       await log.close()

@@ -4,6 +4,7 @@ import { AppendConflict, type EventLog } from "../core/event-log.ts"
 import { EVENT_SCHEMA_VERSION, type EventEnvelope } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
 import { decide, streamsOfCommand } from "../core/decide.ts"
+import { position } from "../core/ids.ts"
 import { KeyedLock } from "./keyed-lock.ts"
 import type { LiveProjection } from "./live-projection.ts"
 
@@ -45,8 +46,24 @@ export class CommandBus {
     return this.locks.run(streamsOfCommand(command), () => this.decideAndAppend(command, ctx, commandId))
   }
 
+  /**
+   * The position of the last event of the command with this id that the log holds (as far as this
+   * master has applied it), if any: a retry. The read model knows the ids by hash only; a candidate
+   * is confirmed by the id its event carries, read from the history in memory (job events) or from
+   * the log (host events).
+   */
+  private async retried(commandId: string): Promise<number | undefined> {
+    const { commands, history } = this.projection.model
+    for (const p of commands.candidates(commandId)) {
+      let event = history.at(p)
+      if (event === undefined) [event] = await this.log.read(position(p - 1), 1)
+      if (event?.position === p && event.envelope.commandId === commandId) return p
+    }
+    return undefined
+  }
+
   private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
-    const seen = this.projection.model.commands.get(commandId)
+    const seen = await this.retried(commandId)
     if (seen !== undefined) return Result.succeed({ position: seen, appended: 0 })
     let caughtUp = false
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {

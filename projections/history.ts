@@ -64,6 +64,20 @@ export class HistoryIndex {
     return out
   }
 
+  /** The job event at `position`, if there is one (binary search: `events` is in log order). */
+  at(position: number): StoredEvent | undefined {
+    let lo = 0
+    let hi = this.events.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const p = this.events[mid]!.position
+      if (p === position) return this.events[mid]
+      if (p < position) lo = mid + 1
+      else hi = mid - 1
+    }
+    return undefined
+  }
+
   clone(): HistoryIndex {
     const c = new HistoryIndex()
     c.events.push(...this.events)

@@ -1,5 +1,6 @@
 import type { StoredEvent } from "../core/events.ts"
 import { applyEvent, cloneState, emptyState, type FleetState } from "../core/state.ts"
+import { CommandIndex } from "./commands.ts"
 import { applyHistory, emptyHistory, type HistoryIndex } from "./history.ts"
 
 /** Everything the master's read API serves: the fleet state and every job's history. */
@@ -7,22 +8,23 @@ export interface ReadModel {
   readonly state: FleetState
   readonly history: HistoryIndex
   /**
-   * commandId → position of the last event of the batch it produced, so a command retried through
-   * the command bus is answered, not redone. Only commands the command bus runs are kept: those of
-   * users and masters. Agents append their facts directly and recognise their own retries from the
-   * host stream (agent/outbox.ts), so their ids — most of a log — are never looked up here.
+   * The command ids of the log (by hash, with the positions of their events), so a command retried
+   * through the command bus is answered, not redone. Only commands the command bus runs are kept:
+   * those of users and masters. Agents append their facts themselves (or through a master's relay)
+   * and recognise their own retries from the host stream (agent/outbox.ts), so their ids — most of
+   * a log — are never looked up here.
    */
-  readonly commands: Map<string, number>
+  readonly commands: CommandIndex
 }
 
-export const emptyReadModel = (): ReadModel => ({ state: emptyState(), history: emptyHistory(), commands: new Map() })
+export const emptyReadModel = (): ReadModel => ({ state: emptyState(), history: emptyHistory(), commands: new CommandIndex() })
 
 /** Applies one event to a read model the caller owns. */
 export const applyToReadModel = (model: ReadModel, stored: StoredEvent): ReadModel => {
   applyEvent(model.state, stored)
   applyHistory(model.history, stored)
   const envelope = stored.envelope
-  if (envelope.commandId !== undefined && envelope.actor.kind !== "agent") model.commands.set(envelope.commandId, stored.position)
+  if (envelope.commandId !== undefined && envelope.actor.kind !== "agent") model.commands.add(envelope.commandId, stored.position)
   return model
 }
 
@@ -48,5 +50,5 @@ export const stateAsOf = (
 export const cloneReadModel = (m: ReadModel): ReadModel => ({
   state: cloneState(m.state),
   history: m.history.clone(),
-  commands: new Map(m.commands),
+  commands: m.commands.clone(),
 })
