@@ -72,10 +72,10 @@ const ZK_LARGE_BUDGET_S = 300
 const FOLD_BUDGET_S = Number(process.env["BENCH_FOLD_BUDGET_S"] ?? 300)
 /**
  * Time for what follows the ZooKeeper cold starts (SQLite at 1e6, the folds, the snapshots) on a
- * quiet machine (~100 s measured), scaled by how slow this run is (the workload generation takes
+ * quiet machine (~105 s measured), scaled by how slow this run is (the workload generation takes
  * ~16 s for 1e6 events on a quiet machine), when deciding the above.
  */
-const REST_ALLOWANCE_S = 100
+const REST_ALLOWANCE_S = 110
 const QUIET_GENERATION_S_PER_MILLION = 16
 
 const elapsed = (t0: number) => round((nowMs() - t0) / 1000, 1)
@@ -244,8 +244,9 @@ const main = async () => {
         }
         const small = await runZk(zkSmall)
         if (LARGEST > zkSmall) {
-          // what is left to write, and a cold start of the whole log
-          const projected = (small.writeSeconds * (LARGEST - zkSmall) + small.catchUpSeconds * LARGEST) / zkSmall
+          // what is left to write, and a cold start of the whole log (which reads ~1.25x slower per
+          // event than the small one: 13.5k vs 16.7k events/s measured)
+          const projected = (small.writeSeconds * (LARGEST - zkSmall) + 1.25 * small.catchUpSeconds * LARGEST) / zkSmall
           const heapOk = (small.zkDataMiB * LARGEST) / zkSmall < 1_000
           const left = FOLD_BUDGET_S - (nowMs() - t0) / 1000
           const fits = projected + REST_ALLOWANCE_S * slowness <= left
