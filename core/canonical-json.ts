@@ -86,7 +86,11 @@ export const jacksonQuote = (s: string): string => {
 }
 
 /** True when `s` holds a UTF-16 surrogate without its partner (not encodable as UTF-8). */
-export const hasLoneSurrogate = (s: string): boolean => /\p{Cs}/u.test(s)
+// String.prototype.isWellFormed (ES2024, Node >= 20) is false exactly when a lone surrogate is present,
+// and ~10x cheaper than the /\p{Cs}/u regex it replaces (29% of an event's schema decode).
+const isWellFormed = (String.prototype as unknown as { isWellFormed?: () => boolean }).isWellFormed
+export const hasLoneSurrogate: (s: string) => boolean =
+  isWellFormed !== undefined ? (s) => !isWellFormed.call(s) : (s) => /\p{Cs}/u.test(s)
 
 const writeNumber = (n: number): string => {
   // Every number a job holds is a Java int or long; Jackson writes those as plain digits.
