@@ -70,6 +70,9 @@ export const EventEnvelope = Schema.Struct({
 })
 export type EventEnvelope = typeof EventEnvelope.Type
 
+/** The `bumped` of every event but a batch's last: one shared frozen array, not one per event. */
+export const NO_STREAMS: ReadonlyArray<StreamId> = Object.freeze([])
+
 /** A stream whose version guards optimistic concurrency: one job's configuration, or one host's. */
 export type StreamId = `job:${string}` | `host:${string}`
 export const jobStream = (jobId: string): StreamId => `job:${jobId}`

@@ -10,7 +10,7 @@ import {
   type HostStreamEvent,
   type Unsubscribe,
 } from "../core/event-log.ts"
-import { hostsOf, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
+import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
 
@@ -88,7 +88,7 @@ export class SqliteEventLog implements EventLog {
     return {
       position: position(row.position),
       envelope: decoded.success,
-      bumped: row.bumped === null ? [] : (JSON.parse(row.bumped) as StreamId[]),
+      bumped: row.bumped === null ? NO_STREAMS : (JSON.parse(row.bumped) as StreamId[]),
     }
   }
 

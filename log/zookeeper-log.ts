@@ -14,7 +14,7 @@ import {
   type HostStreamEvent,
   type Unsubscribe,
 } from "../core/event-log.ts"
-import { hostsOf, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
+import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
 import { ZK, type MultiFailure, type ZkClient } from "./zk-client.ts"
@@ -494,7 +494,7 @@ export class ZooKeeperEventLog implements EventLog {
       const batch = decodeOrThrow(data)
       batch.events.forEach((envelope, i) => {
         if (start + i > after)
-          out.push({ position: position(start + i), envelope, bumped: i === batch.events.length - 1 ? batch.bumped : [] })
+          out.push({ position: position(start + i), envelope, bumped: i === batch.events.length - 1 ? batch.bumped : NO_STREAMS })
       })
     }
     return out
@@ -516,7 +516,7 @@ export class ZooKeeperEventLog implements EventLog {
       .filter((p) => p.hostPosition > after)
       .map(({ hostPosition, batchStart, index, last }) => {
         const batch = batches.get(batchStart)!
-        return { hostPosition, position: position(batchStart + index), envelope: batch.events[index]!, bumped: last ? batch.bumped : [] }
+        return { hostPosition, position: position(batchStart + index), envelope: batch.events[index]!, bumped: last ? batch.bumped : NO_STREAMS }
       })
   }
 
