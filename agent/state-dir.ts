@@ -99,10 +99,21 @@ export const acquireLock = (dir: string): (() => void) => {
 }
 
 /** Writes JSON so that a crash leaves either the old or the new content: temp file, fsync, rename. */
+/** Opens `tmp` for writing, creating its directory when it is missing (not on every write: a mkdir per
+ * state write was a tenth of a thousand simulated agents' CPU). */
+const openCreating = (tmp: string): number => {
+  try {
+    return openSync(tmp, "w", 0o644)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+    mkdirSync(dirname(tmp), { recursive: true })
+    return openSync(tmp, "w", 0o644)
+  }
+}
+
 export const writeJsonAtomic = (file: string, value: unknown): void => {
-  mkdirSync(dirname(file), { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
-  const fd = openSync(tmp, "w", 0o644)
+  const fd = openCreating(tmp)
   try {
     writeSync(fd, JSON.stringify(value))
     fsyncSync(fd)
