@@ -117,7 +117,12 @@ export class MasterRelayLog implements EventLog {
       const stream = (Result.isSuccess(r) ? r.success.stream : Object.keys(expected ?? {})[0] ?? "") as StreamId
       throw new AppendConflict({ stream, expected: expected?.[stream] ?? "none" })
     }
-    if (response.status === 413) throw new BatchTooLarge({ bytes: Number.NaN, limit: Number.NaN })
+    if (response.status === 413) {
+      // Over the master's HTTP body limit (smaller than ZooKeeper's request limit): nothing was
+      // written, and the log itself may still take it. Over the log's limit: a real BatchTooLarge.
+      if (field(body, "status") === "BODY_TOO_LARGE") return "not-sent"
+      throw new BatchTooLarge({ bytes: Number(field(body, "bytes") ?? Number.NaN), limit: Number(field(body, "limit") ?? Number.NaN) })
+    }
     if (response.status >= 400 && response.status < 500) {
       // A master without the endpoint, or one refusing what we sent: it wrote nothing. Do it ourselves.
       this.avoid(url, `HTTP ${response.status} ${JSON.stringify(body)}`, 10 * (this.o.avoidMs ?? 30_000))

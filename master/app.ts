@@ -53,7 +53,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
   app.onError((error, c) => {
     if (error instanceof LogUnavailable) return c.json({ status: "UNAVAILABLE", message: `event log unavailable: ${error.reason}` }, 503)
-    if (error instanceof BatchTooLarge) return c.json({ status: "TOO_LARGE", message: `command too large: ${error.bytes} bytes > ${error.limit}` }, 413)
+    if (error instanceof BatchTooLarge)
+      return c.json({ status: "TOO_LARGE", message: `command too large: ${error.bytes} bytes > ${error.limit}`, bytes: error.bytes, limit: error.limit }, 413)
     console.error("master: unexpected error", error)
     return c.json({ status: "INTERNAL_ERROR", message: String(error) }, 500)
   })
