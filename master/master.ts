@@ -11,6 +11,7 @@ import { LiveProjection } from "./live-projection.ts"
 import { masterApp } from "./app.ts"
 import type { HostInfoReader } from "../agent/host-info.ts"
 import { hostDetailsFrom } from "./host-details.ts"
+import { WatchedHostLiveness } from "./host-liveness.ts"
 import { HELIOS_VERSION } from "./version.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
 
@@ -65,6 +66,8 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const bus = new CommandBus(options.log, projection)
   const paths = zkPaths(options.zkRoot ?? "/helios")
   const zk = options.zk
+  // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
+  const liveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, options.zkRoot ?? "/helios", options.hostInfo) : options.hostInfo
 
   const masters = async (): Promise<string[]> => (zk ? (await zk.getChildrenIfExists(paths.masters)).sort() : [name])
 
@@ -115,7 +118,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const housekeeping = async () => {
     if (!(await isLeader())) return
     const state = projection.model.state
-    const hostInfo = options.hostInfo
+    const hostInfo = liveness
     if (hostInfo) {
       // Host liveness: the agent's up mark (a ZooKeeper ephemeral node) is the truth; record
       // transitions as events.
@@ -162,6 +165,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       if (options.snapshotFile && projection.position > snapshotAt)
         await saveSnapshot(options.snapshotFile, options.log, projection.model).catch(() => {})
       zk?.off("expired", onExpired)
+      if (liveness instanceof WatchedHostLiveness) liveness.close()
       projection.stop()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       if (zk) {
