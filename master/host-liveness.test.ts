@@ -7,6 +7,7 @@ import { ZkHostInfoStore } from "../agent/host-info.ts"
 import { ZK, ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
 import { uniqueRoot, waitFor, zkConnect } from "../test/services.ts"
+import { startTestMaster } from "../test/master-fixture.ts"
 import { WatchedHostLiveness } from "./host-liveness.ts"
 
 const sessions: ZkClient[] = []
@@ -44,5 +45,24 @@ describe("host liveness from watches", () => {
     expect(await Promise.all(hosts.map((h) => liveness.isUp(h)))).toEqual([false, false, false])
     expect(reads).toBe(5)
     liveness.close()
+  })
+
+  it("makes the leader record a host going UP and DOWN as its agent's session comes and goes", async () => {
+    const m = await startTestMaster(uniqueRoot("liveness-master"), "liveness-m")
+    try {
+      expect((await m.call("PUT", "/hosts/live-h1?id=agent-1")).status).toBe(200)
+      const agentSession = await ZkClient.connect(zkConnect())
+      sessions.push(agentSession)
+      await agentSession.ensurePath(zkPaths(m.root).host("live-h1"))
+      await agentSession.create(zkPaths(m.root).hostUp("live-h1"), Buffer.from("{}"), ZK.CreateMode.EPHEMERAL)
+      const statusIs = (want: string) => async () => ((await m.call("GET", "/hosts/live-h1/status")).body?.status === want ? true : undefined)
+      await waitFor(statusIs("UP"), { what: "UP" })
+      await agentSession.close()
+      await waitFor(statusIs("DOWN"), { what: "DOWN" })
+      const events = await m.log.readHostStream("live-h1" as never, 0)
+      expect(events.map((e) => e.envelope.event._tag)).toEqual(["HostRegistered", "HostWentUp", "HostWentDown"])
+    } finally {
+      await m.stop()
+    }
   })
 })
