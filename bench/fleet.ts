@@ -50,6 +50,7 @@ import type { HostName } from "../core/ids.ts"
 import { MasterRelayLog } from "../agent/master-relay.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { BENCH_DIR, distribution, line, log, machine, percentile, round, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
+import { mapLimit } from "../log/map-limit.ts"
 import { addCounts, countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
@@ -133,18 +134,6 @@ process.on("exit", () => {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-const mapLimit = async <A, B>(items: ReadonlyArray<A>, limit: number, f: (a: A, i: number) => Promise<B>): Promise<B[]> => {
-  const out = new Array<B>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await f(items[i]!, i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 /** A forked bench process with typed waits on its messages. */
 const child = (file: string, args: string[], execArgv: string[] = process.execArgv) => {

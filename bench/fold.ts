@@ -58,7 +58,8 @@ import {
   type SummaryLine,
 } from "./lib.ts"
 import { generateWorkload, mixOf } from "./workload.ts"
-import { mapLimit, startBenchZooKeeper, zkFigures } from "./zk-bench.ts"
+import { mapLimit } from "../log/map-limit.ts"
+import { startBenchZooKeeper, zkFigures } from "./zk-bench.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
 const SIZES = QUICK ? [10_000, 100_000] : [100_000, 1_000_000]

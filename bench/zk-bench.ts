@@ -5,6 +5,7 @@
  */
 import type { EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
+import { mapLimit } from "../log/map-limit.ts"
 import { position } from "../core/ids.ts"
 import { ZK, type ZkClient } from "../log/zk-client.ts"
 import { fourLetterWord, startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
@@ -46,18 +47,6 @@ export const counting = (target: ZkClient): CountingClient => {
   }
 }
 
-export const mapLimit = async <A, B>(items: ReadonlyArray<A>, limit: number, f: (a: A, i: number) => Promise<B>): Promise<B[]> => {
-  const out = new Array<B>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await f(items[i]!, i)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 /** The raw baseline's append: one PERSISTENT_SEQUENTIAL znode per event under `dir`. */
 export const rawCreate = (zk: ZkClient, dir: string, data: Buffer): Promise<string> =>

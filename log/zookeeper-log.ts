@@ -17,6 +17,7 @@ import {
 import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
+import { mapLimit } from "./map-limit.ts"
 import { ZK, type MultiFailure, type ZkClient } from "./zk-client.ts"
 import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
 
@@ -222,18 +223,6 @@ class ChainCursor {
   }
 }
 
-const mapLimit = async <A, B>(items: ReadonlyArray<A>, limit: number, f: (a: A) => Promise<B>): Promise<B[]> => {
-  const out = new Array<B>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await f(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 const decodeOrThrow = (data: Buffer): EncodedBatch => {
   const r = decodeBatch(data)
