@@ -1,6 +1,6 @@
-import type { EventEnvelope } from "../core/events.ts"
-import type { AgentId, Goal, HostName, TaskState, ThrottleState } from "../core/ids.ts"
-import type { JobId, PortMapping } from "../core/job.ts"
+import type { EventEnvelope, TaskReport } from "../core/events.ts"
+import type { AgentId, HostName } from "../core/ids.ts"
+import type { JobId } from "../core/job.ts"
 import type { Clock } from "./clock.ts"
 import { readJson, writeJsonAtomic } from "./state-dir.ts"
 
@@ -10,15 +10,7 @@ import { readJson, writeJsonAtomic } from "./state-dir.ts"
  * become TaskStateChanged events (queued in the outbox).
  */
 
-export interface TaskStatus {
-  readonly state: TaskState
-  readonly goal: Goal
-  readonly throttled: ThrottleState
-  readonly containerId?: string
-  readonly ports?: Readonly<Record<string, PortMapping>>
-  readonly env?: Readonly<Record<string, string>>
-  readonly error?: string
-}
+export type TaskStatus = TaskReport
 
 export const isTransition = (prev: TaskStatus | undefined, next: TaskStatus): boolean =>
   prev === undefined ||

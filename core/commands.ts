@@ -1,6 +1,7 @@
 import { Data } from "effect"
-import type { Actor, AgentId, Goal, HostName, ThrottleState, TaskState } from "./ids.ts"
-import type { Job, JobId, PortMapping } from "./job.ts"
+import type { Actor, AgentId, Goal, HostName } from "./ids.ts"
+import type { TaskReport } from "./events.ts"
+import type { Job, JobId } from "./job.ts"
 
 /** What users (through a master) and agents ask for. Each is decided against the fleet state. */
 export type Command =
@@ -13,18 +14,7 @@ export type Command =
   | { readonly _tag: "DeregisterHost"; readonly host: HostName }
   | { readonly _tag: "MarkHostUp"; readonly host: HostName; readonly agentId: AgentId }
   | { readonly _tag: "MarkHostDown"; readonly host: HostName }
-  | {
-      readonly _tag: "ReportTaskState"
-      readonly jobId: JobId
-      readonly host: HostName
-      readonly state: TaskState
-      readonly goal: Goal
-      readonly throttled: ThrottleState
-      readonly containerId?: string
-      readonly ports?: Readonly<Record<string, PortMapping>>
-      readonly env?: Readonly<Record<string, string>>
-      readonly error?: string
-    }
+  | ({ readonly _tag: "ReportTaskState"; readonly jobId: JobId; readonly host: HostName } & TaskReport)
 
 /** Who asks, and when: passed in, so deciding stays pure. */
 export interface CommandContext {

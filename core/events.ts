@@ -54,6 +54,8 @@ export const DomainEvent = Schema.Union([
 export type DomainEvent = typeof DomainEvent.Type
 export type EventType = DomainEvent["_tag"]
 export type EventOf<T extends EventType> = Extract<DomainEvent, { _tag: T }>
+/** What an agent reports about one task (TaskStateChanged without its tag, job and host). */
+export type TaskReport = Omit<EventOf<"TaskStateChanged">, "_tag" | "jobId" | "host">
 
 /** The current schema version of every event type; older versions are upcast on read (codec.ts). */
 export const EVENT_SCHEMA_VERSION = 1

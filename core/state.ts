@@ -1,6 +1,6 @@
 import type { DomainEvent, EventOf, StoredEvent, StreamId } from "./events.ts"
-import type { AgentId, Goal, HostName, Position, TaskState, ThrottleState } from "./ids.ts"
-import type { Job, JobId, PortMapping } from "./job.ts"
+import type { AgentId, Goal, HostName, Position } from "./ids.ts"
+import type { Job, JobId } from "./job.ts"
 
 /*
  * The fleet as the master sees it: the fold of the whole log. `decide` reads it; projections
@@ -27,16 +27,8 @@ export interface HostRecord {
   readonly since: number
 }
 
-export interface TaskStatus {
-  readonly jobId: JobId
-  readonly host: HostName
-  readonly state: TaskState
-  readonly goal: Goal
-  readonly throttled: ThrottleState
-  readonly containerId?: string
-  readonly ports?: Readonly<Record<string, PortMapping>>
-  readonly env?: Readonly<Record<string, string>>
-  readonly error?: string
+/** A task's last report, with when and where in the log it was made. */
+export type TaskStatus = Omit<EventOf<"TaskStateChanged">, "_tag"> & {
   readonly at: number
   readonly position: Position
 }
