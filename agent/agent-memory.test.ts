@@ -15,7 +15,7 @@ import { startAgent, type Agent, type AgentOptions } from "./agent.ts"
 import { LocalHostInfoStore } from "./host-info.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
 import { StateDirLocked } from "./state-dir.ts"
-import { bareSpec, deploy, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
+import { bareSpec, deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []
@@ -23,13 +23,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-const fast = {
-  reconcileIntervalMs: 200,
-  restartDelays: { minimumMs: 20, normalMs: 20, flappingMs: 300, imageMissingMs: 300, imagePullFailedMs: 300 },
-  tuning: { monitorIntervalMs: 100, healthCheckInitialBackoffMs: 20, defaultStopTimeoutSeconds: 1 },
-  portProbe: async () => true,
-  startupCatchUpMs: 500,
-} satisfies Partial<AgentOptions>
 
 const setup = (runtime = new MemoryRuntime({ localImages: [IMAGE] })) => {
   const dir = mkdtempSync(join(tmpdir(), "helios-agent-mem-"))

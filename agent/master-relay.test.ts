@@ -15,11 +15,11 @@ import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot, waitFor } from "../test/services.ts"
-import { startAgent, type AgentOptions } from "./agent.ts"
+import { startAgent } from "./agent.ts"
 import { ZkHostInfoStore } from "./host-info.ts"
 import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
-import { deploy, hostEvents, lastTask } from "./test-helpers.ts"
+import { deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask } from "./test-helpers.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []
@@ -27,12 +27,6 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-const fast = {
-  reconcileIntervalMs: 200,
-  tuning: { monitorIntervalMs: 100, defaultStopTimeoutSeconds: 1 },
-  portProbe: async () => true,
-  startupCatchUpMs: 500,
-} satisfies Partial<AgentOptions>
 
 const setup = async (name: string) => {
   const master = await startTestMaster(uniqueRoot(name), `${name}-master`)

@@ -7,6 +7,16 @@ import type { DomainEvent, EventOf } from "../core/events.ts"
 import type { Goal, HostName } from "../core/ids.ts"
 import type { Job, JobId } from "../core/job.ts"
 import { envelope } from "../test/event-fixtures.ts"
+import type { AgentOptions } from "./agent.ts"
+
+/** Agent settings for the in-memory runtime that keep tests quick without changing behaviour. */
+export const FAST_IN_MEMORY = {
+  reconcileIntervalMs: 200,
+  restartDelays: { minimumMs: 20, normalMs: 20, flappingMs: 300, imageMissingMs: 300, imagePullFailedMs: 300 },
+  tuning: { monitorIntervalMs: 100, healthCheckInitialBackoffMs: 20, defaultStopTimeoutSeconds: 1 },
+  portProbe: async () => true,
+  startupCatchUpMs: 500,
+} satisfies Partial<AgentOptions>
 
 export const deploy = (log: EventLog, job: Job, host: HostName, goal: Goal = "START") =>
   log.append([envelope({ _tag: "JobDeployed", job, host, goal }, "master")])

@@ -179,6 +179,16 @@ const interceptMultis = (
     },
   })
 
+/** A session whose multis are all sent, each recorded in `seen`. */
+const recordingMultis = async (root: string) => {
+  const seen: MultiSeen[] = []
+  const zk = interceptMultis(await connect(), root, (s, send) => {
+    seen.push(s)
+    return send()
+  })
+  return { zk, seen }
+}
+
 const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
   const out: StoredEvent[] = []
   for (;;) {
@@ -231,11 +241,7 @@ describe("ZooKeeper event log: group commit", () => {
 
   it("an append with a stale expected version, concurrent with a group, fails alone with AppendConflict; the others land", async () => {
     const root = freshRoot()
-    const seen: MultiSeen[] = []
-    const zk = interceptMultis(await connect(), root, (s, send) => {
-      seen.push(s)
-      return send()
-    })
+    const { zk, seen } = await recordingMultis(root)
     const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
     await log.append([hostUp("h1", "register")], { expected: { "host:h1": "none" } })
     const plain = Array.from({ length: 40 }, (_, i) => [hostUp(`h${i % 3}`, `p${i}`)])
@@ -314,11 +320,7 @@ describe("ZooKeeper event log: group commit", () => {
 
   it("concurrent appends too large to share one request go out in several multis, none over the request limit, and all land", async () => {
     const root = freshRoot()
-    const seen: MultiSeen[] = []
-    const zk = interceptMultis(await connect(), root, (s, send) => {
-      seen.push(s)
-      return send()
-    })
+    const { zk, seen } = await recordingMultis(root)
     const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
     const big = (i: number) =>
       envelope({ _tag: "TaskStateChanged", jobId: fakeJobId(`big${i}`), host: host("h1"), state: "FAILED", goal: "START", throttled: "NO", error: "x".repeat(300_000) })
