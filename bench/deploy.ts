@@ -54,7 +54,7 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
 import { ensureTestImage, removeContainersByLabel, TEST_IMAGE, TEST_IMAGE_TEXT } from "../test/docker.ts"
 import { freePort, startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
-import { distribution, line, log, machine, percentile, round, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
+import { benchCleanups, distribution, line, log, machine, percentile, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { dockerCli, Marks, now, sleep, timedLog, timedRuntime, waitForHttp, waitPortFree, type Mark } from "./deploy-probe.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
@@ -86,30 +86,10 @@ interface OursRound {
 // ---------------------------------------------------------------------------------------------
 // Cleanup, also on signals
 
-const cleanups: Array<() => Promise<void>> = []
-let cleaning: Promise<void> | undefined
-const cleanup = (): Promise<void> =>
-  (cleaning ??= (async () => {
-    for (const c of cleanups.splice(0).reverse()) {
-      try {
-        await c()
-      } catch (e) {
-        log(`cleanup: ${String(e)}`)
-      }
-    }
-    cleanedUp = true
-  })())
-let signalled = false
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.on(signal, () => {
-    if (signalled) return // a second signal (e.g. from npx tsx relaying it) must not cut the cleanup short
-    signalled = true
-    log(`\n${signal}: cleaning up`)
-    void cleanup().finally(() => process.exit(130))
-  })
+let cleanedUp = false
+const { cleanups, run: cleanup } = benchCleanups(() => (cleanedUp = true))
 
 /** Last resort if the process exits before cleanup() finished: the same, synchronously. */
-let cleanedUp = false
 let swarmLeaveAtExit = false
 let tmpAtExit: string | undefined
 process.on("exit", () => {
@@ -594,12 +574,4 @@ const main = async () => {
   log(`\nwrote ${file}`)
 }
 
-try {
-  await main()
-} catch (e) {
-  console.error("bench/deploy failed:", e)
-  process.exitCode = 1
-} finally {
-  await cleanup()
-}
-process.exit(process.exitCode ?? 0)
+await runBench("deploy", main, cleanup)

@@ -49,7 +49,7 @@ import type { EventLog } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
 import { MasterRelayLog } from "../agent/master-relay.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
-import { BENCH_DIR, distribution, line, log, machine, percentile, round, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
+import { BENCH_DIR, benchCleanups, distribution, line, log, machine, percentile, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { mapLimit } from "../log/map-limit.ts"
 import { addCounts, countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
 
@@ -93,24 +93,7 @@ syncBuiltinESMExports()
 // ---------------------------------------------------------------------------------------------
 // Cleanup, also on signals
 
-const cleanups: Array<() => Promise<void> | void> = []
-const runCleanups = async () => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c()
-    } catch (e) {
-      log(`cleanup: ${String(e)}`)
-    }
-  }
-}
-let signalled = false
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.on(signal, () => {
-    if (signalled) return // a second signal (e.g. from npx tsx relaying it) must not cut the cleanup short
-    signalled = true
-    log(`\n${signal}: cleaning up`)
-    void runCleanups().finally(() => process.exit(130))
-  })
+const { cleanups, run: runCleanups } = benchCleanups()
 /**
  * log/zookeeper-log.ts's readEntries leaves some reads' rejections unhandled when one fails (seen
  * when the agents' sessions are closed while their followers read): count them instead of dying.
@@ -650,12 +633,4 @@ const main = async () => {
   log(`\nwrote ${file}`)
 }
 
-try {
-  await main()
-} catch (e) {
-  console.error("bench/fleet failed:", e)
-  process.exitCode = 1
-} finally {
-  await runCleanups()
-}
-process.exit(process.exitCode ?? 0)
+await runBench("fleet", main, runCleanups)

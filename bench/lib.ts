@@ -298,3 +298,45 @@ export const summaryTable = (lines: ReadonlyArray<SummaryLine>): string =>
   )
 
 export const log = (...args: unknown[]): void => console.log(...args)
+
+/**
+ * A benchmark's cleanups (containers, servers, temp dirs), run once in reverse order: at the end of
+ * the run, or on SIGINT/SIGTERM (then the process exits 130). `done` runs after them.
+ */
+export const benchCleanups = (done: () => void = () => {}) => {
+  const cleanups: Array<() => Promise<void> | void> = []
+  let running: Promise<void> | undefined
+  const run = (): Promise<void> =>
+    (running ??= (async () => {
+      for (const c of cleanups.splice(0).reverse()) {
+        try {
+          await c()
+        } catch (e) {
+          log(`cleanup: ${String(e)}`)
+        }
+      }
+      done()
+    })())
+  let signalled = false
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.on(signal, () => {
+      if (signalled) return // a second signal (e.g. from npx tsx relaying it) must not cut the cleanup short
+      signalled = true
+      log(`\n${signal}: cleaning up`)
+      void run().finally(() => process.exit(130))
+    })
+  return { cleanups, run }
+}
+
+/** Runs a benchmark's main, then its cleanups whatever happened, and exits (1 if main failed). */
+export const runBench = async (name: string, main: () => Promise<void>, cleanup: () => Promise<void>): Promise<never> => {
+  try {
+    await main()
+  } catch (e) {
+    console.error(`bench/${name} failed:`, e)
+    process.exitCode = 1
+  } finally {
+    await cleanup()
+  }
+  process.exit(process.exitCode ?? 0)
+}
