@@ -158,7 +158,8 @@ const child = (file: string, args: string[], execArgv: string[] = process.execAr
     const deadline = Date.now() + ms
     while (!exited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
   }
-  return { proc, send: (m: unknown) => proc.send(m as never), next, on: (l: (m: { type: string } & Record<string, any>) => boolean | void) => listeners.push(l), kill, waitExit, get exited() { return exited } }
+  // After a signal the cleanup may have killed the child while main still talks to it: drop the message.
+  return { proc, send: (m: unknown) => void (proc.connected && proc.send(m as never)), next, on: (l: (m: { type: string } & Record<string, any>) => boolean | void) => listeners.push(l), kill, waitExit, get exited() { return exited } }
 }
 
 const api = async (url: string, method: string, body?: unknown): Promise<{ status: number; body: any; bytes: number }> => {
