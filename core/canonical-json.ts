@@ -85,12 +85,12 @@ export const jacksonQuote = (s: string): string => {
   return out + s.slice(start) + '"'
 }
 
-/** True when `s` holds a UTF-16 surrogate without its partner (not encodable as UTF-8). */
-// String.prototype.isWellFormed (ES2024, Node >= 20) is false exactly when a lone surrogate is present,
-// and ~10x cheaper than the /\p{Cs}/u regex it replaces (29% of an event's schema decode).
-const isWellFormed = (String.prototype as unknown as { isWellFormed?: () => boolean }).isWellFormed
-export const hasLoneSurrogate: (s: string) => boolean =
-  isWellFormed !== undefined ? (s) => !isWellFormed.call(s) : (s) => /\p{Cs}/u.test(s)
+/**
+ * True when `s` holds a UTF-16 surrogate without its partner (not encodable as UTF-8).
+ * String.prototype.isWellFormed (ES2024; every Node this project supports has it) is ~10x cheaper
+ * than a /\p{Cs}/u regex, which was 29% of an event's schema decode. ES2022's lib lacks its type.
+ */
+export const hasLoneSurrogate = (s: string): boolean => !(s as unknown as { isWellFormed(): boolean }).isWellFormed()
 
 const writeNumber = (n: number): string => {
   // Every number a job holds is a Java int or long; Jackson writes those as plain digits.
