@@ -67,7 +67,8 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const paths = zkPaths(options.zkRoot ?? "/helios")
   const zk = options.zk
   // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
-  const liveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, options.zkRoot ?? "/helios", options.hostInfo) : options.hostInfo
+  const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, options.zkRoot ?? "/helios", options.hostInfo) : undefined
+  const liveness = watchedLiveness ?? options.hostInfo
 
   const masters = async (): Promise<string[]> => (zk ? (await zk.getChildrenIfExists(paths.masters)).sort() : [name])
 
@@ -165,7 +166,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       if (options.snapshotFile && projection.position > snapshotAt)
         await saveSnapshot(options.snapshotFile, options.log, projection.model).catch(() => {})
       zk?.off("expired", onExpired)
-      if (liveness instanceof WatchedHostLiveness) liveness.close()
+      watchedLiveness?.close()
       projection.stop()
       await new Promise<void>((resolve) => server.close(() => resolve()))
       if (zk) {
