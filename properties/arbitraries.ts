@@ -3,7 +3,7 @@ import { Result } from "effect"
 import type { Command, CommandContext } from "../core/commands.ts"
 import { decide, type Decision } from "../core/decide.ts"
 import type { DomainEvent, EventEnvelope, StoredEvent, StreamId } from "../core/events.ts"
-import type { Actor, AgentId, Goal, HostName, Position, TaskState, ThrottleState } from "../core/ids.ts"
+import { Goal, TaskState, ThrottleState, type Actor, type AgentId, type HostName, type Position } from "../core/ids.ts"
 import { decodeJob, formatExpires, type Job, type JobId, type JobInput, type PortMapping } from "../core/job.ts"
 import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
 import type { Rejection } from "../core/commands.ts"
@@ -43,19 +43,10 @@ export const EXPIRES_PAST = "2001-01-01T00:00:00Z"
 export const EXPIRES_FUTURE = "2999-01-01T00:00:00Z"
 export const EXPIRES_PAST_MS = Date.parse(EXPIRES_PAST)
 
-export const TASK_STATES: ReadonlyArray<TaskState> = [
-  "PULLING_IMAGE",
-  "CREATING",
-  "STARTING",
-  "HEALTHCHECKING",
-  "RUNNING",
-  "EXITED",
-  "STOPPING",
-  "STOPPED",
-  "FAILED",
-]
-export const THROTTLES: ReadonlyArray<ThrottleState> = ["NO", "FLAPPING", "IMAGE_MISSING", "IMAGE_PULL_FAILED"]
-export const GOALS: ReadonlyArray<Goal> = ["START", "STOP"]
+// Every value the schemas allow, taken from them (a new state is generated without touching this file).
+export const TASK_STATES: ReadonlyArray<TaskState> = TaskState.literals
+export const THROTTLES: ReadonlyArray<ThrottleState> = ThrottleState.literals
+export const GOALS: ReadonlyArray<Goal> = Goal.literals
 
 /** Map keys that break naive code: prototype names, numeric-looking, dotted, unicode, empty. */
 export const AWKWARD_KEYS = [
