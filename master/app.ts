@@ -6,6 +6,9 @@ import { agentFactRoutes } from "./routes/agent-facts.ts"
 import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
+import { versionRoutes } from "./routes/version.ts"
+import { parsePomVersion } from "./version-compat.ts"
+import { versionHeaders } from "./version-header.ts"
 
 const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 /** Longest a read waits for `?after=` to be applied. */
@@ -13,12 +16,14 @@ export const MAX_READ_WAIT_MS = 10_000
 
 export const masterApp = (deps: MasterDeps): Hono => {
   const app = new Hono()
+  const serverVersion = parsePomVersion(deps.version)
+  if (serverVersion === undefined) throw new Error(`this build's version is not MAJOR.MINOR.PATCH[-SNAPSHOT]: ${deps.version}`)
 
   app.use("*", async (c, next) => {
-    c.header("Helios-Server-Version", deps.version)
     c.header("Access-Control-Allow-Origin", "*")
     await next()
   })
+  app.use("*", versionHeaders(serverVersion))
   // A declared length over the limit is refused before routing; a chunked body is held to the same
   // limit while it is read (readBodyText). Not hono's bodyLimit: it builds a web Request (abort
   // signal, web stream) for every request, a tenth of a busy master's CPU.
@@ -47,7 +52,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", historyRoutes(deps))
   app.route("/", agentFactRoutes(deps))
   app.get("/masters", async (c) => c.json(await deps.masters()))
-  app.get("/version", (c) => c.text(JSON.stringify(deps.version)))
+  app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => c.json({ status: "OK", position: deps.projection.position }))
 
   app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
