@@ -24,8 +24,12 @@ const accept = (events: ReadonlyArray<DomainEvent>, streams: ReadonlyArray<Strea
 
 const nothing = Result.succeed<Decision>({ events: [], expected: {} })
 
-/** Helios's "insecure access token": protects against accidents, not attackers. */
-const tokenMatches = (job: Job, token: string | undefined) => !job.token || job.token === token
+/**
+ * Helios's "insecure access token" (protects against accidents, not attackers): the token given
+ * must equal the job's, both empty when absent — so a token sent for a job that has none is
+ * refused too, as Helios refuses it.
+ */
+const tokenMatches = (job: Job, token: string | undefined) => (job.token ?? "") === (token ?? "")
 
 /** Static external ports a job would take on a host, keyed by port/protocol. */
 const staticPorts = (job: Job): string[] =>

@@ -91,8 +91,8 @@ export class FleetModel {
   }
 
   private tokenOk(jobId: string, token: string | undefined): boolean {
-    const required = this.jobs.get(jobId)?.token
-    return required === undefined || required === "" || required === token
+    // Helios's rule: the given token equals the job's, both empty when absent.
+    return (this.jobs.get(jobId)?.token ?? "") === (token ?? "")
   }
 
   private portsClash(job: Job, host: string): boolean {
