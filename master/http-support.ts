@@ -42,8 +42,19 @@ export const commandIdOf = (c: Context): string | undefined => {
   return id && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? id : undefined
 }
 
-export const badRequest = (c: Context, status: string, errors: ReadonlyArray<{ field: string; message: string }>) =>
-  c.json({ status, errors: errors.map((e) => `${e.field}: ${e.message}`), fieldErrors: errors }, 400)
+export const badRequest = (
+  c: Context,
+  status: string,
+  errors: ReadonlyArray<{ field: string; message: string }>,
+  extra: Record<string, unknown> = {},
+) => c.json({ status, ...extra, errors: errors.map((e) => `${e.field}: ${e.message}`), fieldErrors: errors }, 400)
+
+/**
+ * The name an endpoint's Helios response gives a refusal, where it differs from the decision's:
+ * Helios's JobUndeployResponse says JOB_NOT_FOUND for a job not deployed on the host, and its
+ * HostDeregisterResponse says NOT_FOUND for an unknown host. The HTTP code stays the decision's.
+ */
+export type StatusNames = Partial<Record<Rejection["status"], string>>
 
 /** Runs a command and answers in Helios's `{status, ...}` shape with our `position` added. */
 export const runCommand = async (
@@ -51,6 +62,7 @@ export const runCommand = async (
   deps: MasterDeps,
   command: Command,
   okBody: Record<string, unknown>,
+  statusNames: StatusNames = {},
 ): Promise<Response> => {
   const result: Result.Result<Executed, Rejection | ConcurrentChange> = await deps.bus.execute(
     command,
@@ -67,7 +79,7 @@ export const runCommand = async (
   return c.json(
     {
       ...okBody,
-      status: failure.status,
+      status: statusNames[failure.status] ?? failure.status,
       message: failure.message,
       errors: (failure.errors ?? []).map((e) => `${e.field}: ${e.message}`),
       fieldErrors: failure.errors ?? [],
@@ -122,7 +134,11 @@ export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown }
 }
 
 /** A full job id from a path parameter (Helios requires full ids on every job endpoint). */
-export const jobIdParam = (c: Context, raw: string): { ok: true; id: JobId } | { ok: false; response: Response } =>
+export const jobIdParam = (
+  c: Context,
+  raw: string,
+  extra: Record<string, unknown> = {},
+): { ok: true; id: JobId } | { ok: false; response: Response } =>
   isJobId(raw)
     ? { ok: true, id: raw }
-    : { ok: false, response: badRequest(c, "INVALID_ID", [{ field: "jobId", message: `not a full job id name:version:hash: ${raw}` }]) }
+    : { ok: false, response: badRequest(c, "INVALID_ID", [{ field: "jobId", message: `not a full job id name:version:hash: ${raw}` }], extra) }

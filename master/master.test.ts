@@ -76,7 +76,7 @@ describe("master HTTP API on real ZooKeeper", () => {
 
     expect((await m.call("DELETE", `/hosts/h1/jobs/${id}?user=carol`)).body.status).toBe("OK")
     const twice = await m.call("DELETE", `/hosts/h1/jobs/${id}`)
-    expect([twice.status, twice.body.status]).toEqual([404, "JOB_NOT_DEPLOYED"])
+    expect([twice.status, twice.body.status]).toEqual([404, "JOB_NOT_FOUND"]) // Helios's JobUndeployResponse name
     expect((await m.call("DELETE", `/jobs/${id}?user=carol`)).body.status).toBe("OK")
     expect((await m.call("GET", `/jobs/${id}`)).status).toBe(404)
     expect((await m.call("DELETE", `/jobs/${id}`)).status).toBe(404)

@@ -51,7 +51,7 @@ export const hostRoutes = (deps: MasterDeps) => {
 
   app.delete("/hosts/:host", async (c) => {
     const host = c.req.param("host")
-    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName }, { host })
+    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName }, { host }, { HOST_NOT_FOUND: "NOT_FOUND" })
   })
 
   const hostStatus = async (host: string, filter: string | undefined) => {
@@ -77,9 +77,9 @@ export const hostRoutes = (deps: MasterDeps) => {
     return c.json(out)
   })
 
-  /** The host, full job id and token of a /hosts/{host}/jobs/{jobId} request. */
+  /** The host, full job id and token of a /hosts/{host}/jobs/{jobId} request (INVALID_ID names both, as Helios does). */
   const hostJobTarget = (c: Context) => {
-    const parsed = jobIdParam(c, c.req.param("jobId")!)
+    const parsed = jobIdParam(c, c.req.param("jobId")!, { host: c.req.param("host"), job: c.req.param("jobId") })
     if (!parsed.ok) return parsed
     return { ok: true as const, host: c.req.param("host")! as HostName, jobId: parsed.id, token: c.req.query("token") }
   }
@@ -108,6 +108,8 @@ export const hostRoutes = (deps: MasterDeps) => {
   app.patch("/hosts/:host/jobs/:jobId", withGoal("SetGoal"))
 
   app.get("/hosts/:host/jobs/:jobId", (c) => {
+    const target = hostJobTarget(c)
+    if (!target.ok) return target.response
     const d = state().deployments.get(c.req.param("host") as HostName)?.get(c.req.param("jobId"))
     return d ? c.json(deploymentJson(d)) : c.json({ status: "JOB_NOT_DEPLOYED" }, 404)
   })
@@ -116,7 +118,13 @@ export const hostRoutes = (deps: MasterDeps) => {
     const target = hostJobTarget(c)
     if (!target.ok) return target.response
     const { host, jobId, token } = target
-    return runCommand(c, deps, { _tag: "UndeployJob", jobId, host, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
+    return runCommand(
+      c,
+      deps,
+      { _tag: "UndeployJob", jobId, host, ...(token !== undefined ? { token } : {}) },
+      { host, job: jobId },
+      { JOB_NOT_DEPLOYED: "JOB_NOT_FOUND" },
+    )
   })
 
   return app

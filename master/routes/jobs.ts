@@ -1,6 +1,7 @@
 import { Hono } from "hono"
 import { Result } from "effect"
 import { decodeJob } from "../../core/job.ts"
+import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
 import { jobStatusesText, jobStatusText } from "../status-json.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
@@ -60,8 +61,10 @@ export const jobRoutes = (deps: MasterDeps) => {
   })
 
   app.get("/jobs/:id/status", (c) => {
-    const status = jobStatusText(state(), c.req.param("id"))
-    return status !== undefined ? c.body(status, 200, JSON_TYPE) : c.json({ status: "JOB_NOT_FOUND", id: c.req.param("id") }, 404)
+    const parsed = jobIdParam(c, c.req.param("id"))
+    if (!parsed.ok) return parsed.response
+    const status = jobStatusText(state(), parsed.id)
+    return status !== undefined ? c.body(status, 200, JSON_TYPE) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
   app.post("/jobs/statuses", async (c) => {
@@ -69,6 +72,10 @@ export const jobRoutes = (deps: MasterDeps) => {
     if (!body.ok) return body.response
     if (!Array.isArray(body.value) || !body.value.every((x) => typeof x === "string"))
       return badRequest(c, "INVALID_BODY", [{ field: "(body)", message: "expected an array of job ids" }])
+    // Helios refuses a partial id here rather than answering as if the job did not exist.
+    const partial = (body.value as string[]).findIndex((id) => !isJobId(id))
+    if (partial !== -1)
+      return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
     return c.body(jobStatusesText(state(), body.value as string[]), 200, JSON_TYPE)
   })
 
