@@ -6,7 +6,9 @@ import { ApiError, CliError, UnreachableError, oneLine } from "./errors.ts"
  * (and sticks to the first that answers), sends `?user=` and `Helios-Version` on every request,
  * tags every write with a fresh `Helios-Command-Id` (so a write retried on another master is not
  * applied twice), and remembers the position of its last write: later reads carry it as
- * `?after=`, so they see that write even on another master (read-your-writes).
+ * `?after=`, so they see that write even on another master (read-your-writes). A master of another
+ * major version refuses every request (426, Helios-Version-Status INCOMPATIBLE): that becomes one
+ * clear error naming both versions; a master older than the client (MAYBE) gets one warning.
  */
 
 export type Query = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
@@ -17,6 +19,8 @@ export interface ClientOptions {
   readonly version: string
   /** Per-request timeout in ms (not applied to streams). */
   readonly timeoutMs?: number
+  /** Where a warning goes (a master older than this client); once per client. Default: none. */
+  readonly warn?: (message: string) => void
 }
 
 export interface RequestOptions {
@@ -47,6 +51,28 @@ const describeApiFailure = (code: number, body: unknown): { status: string; deta
   return { status, detail: oneLine(detail) }
 }
 
+/**
+ * A master of another major version refuses every request with 426 (Helios-Version-Status
+ * INCOMPATIBLE): say so plainly, naming both versions, rather than as a failed request.
+ */
+const incompatibleError = async (response: Response, base: string, clientVersion: string): Promise<ApiError> => {
+  const text = await response.text().catch(() => "")
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // not JSON: the message below says enough
+  }
+  const serverVersion = response.headers.get("Helios-Server-Version") ?? "unknown"
+  return new ApiError(
+    `this helios client (version ${clientVersion}) is incompatible with the master at ${base} (version ${serverVersion}): ` +
+      `their major versions differ; use a client of the master's major version`,
+    response.status,
+    "INCOMPATIBLE",
+    typeof body === "object" && body !== null ? body : { status: "INCOMPATIBLE", clientVersion, serverVersion },
+  )
+}
+
 /** The ApiError for a non-2xx answer: its Helios status name and errors (or message), on one line. */
 const apiError = async (response: Response): Promise<ApiError> => {
   const text = await response.text().catch(() => "")
@@ -64,6 +90,7 @@ export class HeliosClient {
   /** Highest position returned by a write of this client (0: none yet). */
   position = 0
   private current = 0
+  private warnedNewer = false
 
   constructor(readonly options: ClientOptions) {
     if (options.endpoints.length === 0) throw new CliError("no masters specified")
@@ -97,21 +124,37 @@ export class HeliosClient {
       const i = (this.current + n) % endpoints.length
       const base = endpoints[i]!
       const signals = [options.signal, options.stream ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined)
+      let response: Response
       try {
-        const response = await fetch(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
+        response = await fetch(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
           method,
           headers,
           ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
           ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}),
         })
-        this.current = i
-        return response
       } catch (e) {
         if (options.signal?.aborted) throw e
         failures.push(`${base}: ${connectionProblem(e)}`)
+        continue
       }
+      this.current = i
+      return this.checkVersion(response, base)
     }
     throw new UnreachableError(`cannot reach master at ${failures.join("; at ")}`)
+  }
+
+  /** Refuses the answer of a master of another major version; warns once about an older one. */
+  private async checkVersion(response: Response, base: string): Promise<Response> {
+    const status = response.headers.get("Helios-Version-Status")
+    if (response.status === 426 || status === "INCOMPATIBLE") throw await incompatibleError(response, base, this.options.version)
+    if (status === "MAYBE" && !this.warnedNewer) {
+      this.warnedNewer = true
+      this.options.warn?.(
+        `warning: this helios client (version ${this.options.version}) is newer than the master at ${base} ` +
+          `(version ${response.headers.get("Helios-Server-Version") ?? "unknown"}); it will probably work, but what the master lacks will fail`,
+      )
+    }
+    return response
   }
 
   /** A JSON request; a non-2xx answer throws an ApiError naming its status and errors. */

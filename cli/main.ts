@@ -93,6 +93,7 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
           endpoints: resolveEndpoints(list(args, "master"), io.env),
           user,
           version: HELIOS_VERSION,
+          warn: (message) => io.stderr(message + "\n"),
           ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
         }),
     })
