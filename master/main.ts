@@ -5,12 +5,15 @@
  * HELIOS_MASTER_ADVERTISED_URL (--advertised-url: where agents reach this master to relay their facts;
  * default http://<host name>:<port>).
  * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
+ * --agent-reaping-timeout HOURS (HELIOS_AGENT_REAPING_TIMEOUT): the leader deregisters hosts DOWN
+ * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
  */
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
+import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { ZkHostInfoStore } from "../agent/host-info.ts"
 import { hostDetailsFrom } from "./host-details.ts"
 
@@ -24,12 +27,18 @@ const { values } = parseArgs({
     name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
     "whitelisted-capability": { type: "string", multiple: true, default: [] },
     "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
+    "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
   },
 })
 
 const port = Number(values.port)
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`helios-master: --port: not a port: ${values.port}`)
+  process.exit(1)
+}
+const reapingHours = Number(values["agent-reaping-timeout"])
+if (values["agent-reaping-timeout"]!.trim() === "" || !Number.isFinite(reapingHours) || reapingHours < 0) {
+  console.error(`helios-master: --agent-reaping-timeout: expected a number of hours (0 disables), got ${values["agent-reaping-timeout"]}`)
   process.exit(1)
 }
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
@@ -46,6 +55,7 @@ const master = await startMaster({
   bindAddress: values.bind!,
   hostInfo: new ZkHostInfoStore(zk, root),
   whitelistedCapabilities: values["whitelisted-capability"]!,
+  agentReapingTimeoutMs: reapingHours * HOUR_MS,
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),

@@ -14,6 +14,8 @@ import { hostDetailsFrom } from "./host-details.ts"
 import { WatchedHostLiveness } from "./host-liveness.ts"
 import { HELIOS_VERSION } from "./version.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
+import { AgentReaper } from "./agent-reaper.ts"
+import { Result } from "effect"
 
 export interface MasterOptions {
   readonly log: EventLog
@@ -34,6 +36,8 @@ export interface MasterOptions {
   readonly now?: () => number
   /** How often the leader checks host liveness and expired jobs, in ms. */
   readonly housekeepingIntervalMs?: number
+  /** Deregister hosts DOWN longer than this (Helios's --agent-reaping-timeout); absent or 0: never. */
+  readonly agentReapingTimeoutMs?: number
   /** Where this master keeps a snapshot of its read model, so a restart reads only the log's tail. */
   readonly snapshotFile?: string
   /**
@@ -105,6 +109,16 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const asMaster = { now: now(), actor: { kind: "master" as const, name }, master: name }
   const run = (command: Command) => bus.execute(command, { ...asMaster, now: now() }).catch(() => undefined)
 
+  const reaper = new AgentReaper({
+    timeoutMs: options.agentReapingTimeoutMs ?? 0,
+    ...(liveness ? { isUp: (host) => liveness.isUp(host), agentReported: async (host) => (await liveness.get(host)) !== undefined } : {}),
+    run: async (command) => {
+      const result = await run(command)
+      return result !== undefined && Result.isSuccess(result)
+    },
+    log: (line) => console.log(line),
+  })
+
   /** Only the master holding the lowest election node does background work. */
   let electionNode: string | undefined
   const isLeader = async (): Promise<boolean> => {
@@ -129,6 +143,8 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
           await run(up ? { _tag: "MarkHostUp", host, agentId: record.agentId } : { _tag: "MarkHostDown", host })
       }
     }
+    // Hosts DOWN too long: deregistered (Helios's DeadAgentReaper).
+    await reaper.reap(projection.model.state.hosts.values(), now())
     // Expired jobs: undeploy everywhere, then remove (Helios's ExpiredJobReaper).
     for (const job of [...state.jobs.values()]) {
       if (!isExpired(job, now())) continue
