@@ -144,7 +144,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       }
     }
     // Hosts DOWN too long: deregistered (Helios's DeadAgentReaper).
-    await reaper.reap(projection.model.state.hosts.values(), now())
+    await reaper.reap(projection.model.state.hosts.values(), now()).catch((e: unknown) => console.error(`helios-master: agent reaper: ${String(e)}`))
     // Expired jobs: undeploy everywhere, then remove (Helios's ExpiredJobReaper).
     for (const job of [...state.jobs.values()]) {
       if (!isExpired(job, now())) continue
