@@ -186,8 +186,10 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       allocator,
       logger,
       desired: () => follower.state.deployments,
-      // The host belongs to another agent id: touch nothing until we hold it again.
-      paused: () => follower.state.registeredAgentId !== undefined && follower.state.registeredAgentId !== agentId,
+      // The host belongs to another agent id, or what it should run is unknown (no saved desired
+      // state, log not read yet): touch nothing until that changes.
+      paused: () =>
+        !follower.desiredKnown || (follower.state.registeredAgentId !== undefined && follower.state.registeredAgentId !== agentId),
       supervisorDeps: { runtime: o.runtime, reporter, settings, tuning, clock, logger },
     })
     const rec = reconciler
@@ -197,6 +199,10 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
     // Catch up first when the log answers quickly, so goals changed while we were down apply
     // before anything is adopted; otherwise work from the saved state and catch up later.
     await Promise.race([follower.catchUp().catch(() => undefined), sleep(o.startupCatchUpMs ?? 3_000)])
+    if (!follower.desiredKnown)
+      logger.log("warn", "desired state unknown (no desired.json, the log has not answered): no container is stopped or removed until the log answers", {
+        stateDir: o.stateDir,
+      })
     follower.start()
     cleanups.push(() => follower.stop())
     if (follower.state.registeredAgentId === agentId) box.setEnabled(true)
