@@ -66,6 +66,8 @@ export interface AgentOptions {
   readonly hostInfoIntervalMs?: number
   /** How long a host held by another agent id must have been silent before we take it over. Default 10 min. */
   readonly registrationTtlMs?: number
+  /** Bounds of the queue of facts not yet in the log (default 100,000 events, 64 MiB); see agent/outbox.ts. */
+  readonly outbox?: { readonly maxEvents?: number; readonly maxBytes?: number }
   /** How long start-up waits to catch up with the host stream before acting on the saved state. Default 3 s. */
   readonly startupCatchUpMs?: number
   readonly restartDelays?: Partial<RestartDelays>
@@ -163,6 +165,7 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       log: o.log,
       logger,
       idPrefix: agentId,
+      ...o.outbox,
       // After an append with an unknown outcome: catching up acknowledges whatever landed.
       landed: async () => {
         await follower.catchUp()
