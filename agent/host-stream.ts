@@ -70,7 +70,12 @@ export class HostStreamFollower {
     this.current = next
     // Acknowledge before saving the checkpoint: a crash between the two refolds these events on
     // restart (harmless), where the other order would leave landed facts queued to be sent again.
-    if (ids.size > 0) this.o.onCommandIds(ids)
+    if (ids.size > 0)
+      try {
+        this.o.onCommandIds(ids)
+      } catch (e) {
+        this.o.logger.log("error", "could not record acknowledged facts", { error: errorText(e) })
+      }
     this.save(next)
     if (next.deployments !== before.deployments || next.registeredAgentId !== before.registeredAgentId) this.o.onDesiredChange()
   }
