@@ -168,7 +168,7 @@ export class Outbox {
     this.fileBytes = this.liveBytes
   }
 
-  /** Records removals in the journal, compacting when most of it is dead. */
+  /** Records removals in the journal, compacting when most of it is dead (making room: a fact follows at once). */
   private removed(seqs: ReadonlyArray<number>, makingRoom = false): void {
     if (seqs.length === 0) return
     if (this.live.size === 0) {
@@ -183,7 +183,7 @@ export class Outbox {
       this.o.logger.log("info", "outbox below its bound again", { events: this.live.size, bytes: this.liveBytes, ...this.full })
       this.full = undefined
     }
-    if (this.live.size === 0) {
+    if (!makingRoom && this.live.size === 0) {
       const waiters = this.drainedWaiters
       this.drainedWaiters = []
       for (const w of waiters) w()
