@@ -1,19 +1,18 @@
 /**
  * Solo mode on a failing disk, for real: the SQLite log on its own small tmpfs, filled up, or
  * remounted read-only; a real master on it answers 503 naming the reason and writes nothing.
- * Needs root (mount); skipped otherwise.
+ * Needs root (mount); skipped where tmpfs cannot be mounted.
  */
-import { execFileSync, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { spawnSync } from "node:child_process"
+import { rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { startMaster, type RunningMaster } from "../master/master.ts"
+import { canMountTmpfs, fillDisk, mountSmallDisk, remountReadOnly } from "../test/tmpfs.ts"
 import { SqliteEventLog } from "./sqlite-log.ts"
 
 const repo = fileURLToPath(new URL("..", import.meta.url))
-const isRoot = process.getuid?.() === 0
 
 const cleanups: Array<() => unknown> = []
 afterEach(async () => {
@@ -26,28 +25,11 @@ afterEach(async () => {
   }
 })
 
-/** A fresh tmpfs of `size` at a new temp dir; unmounted and removed after the test, even on failure. */
+/** A fresh tmpfs of `size`; unmounted and removed after the test, even on failure. */
 const smallDisk = (size: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), "helios-disk-"))
-  cleanups.push(() => rmdirSync(dir))
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])
-  cleanups.push(() => execFileSync("umount", ["-l", dir]))
-  return dir
-}
-
-/** Writes a file until the disk refuses another byte. */
-const fill = (dir: string): void => {
-  let n = 0
-  for (const chunk of [64 * 1024, 4096, 512, 1])
-    for (;;) {
-      try {
-        writeFileSync(join(dir, `filler-${n}`), Buffer.alloc(chunk, 1))
-        n++
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e
-        break
-      }
-    }
+  const disk = mountSmallDisk(size)
+  cleanups.push(() => disk.remove())
+  return disk.dir
 }
 
 const masterOn = async (log: SqliteEventLog): Promise<RunningMaster & { call: (m: string, p: string, b?: unknown) => Promise<{ status: number; body: any }> }> => {
@@ -67,7 +49,7 @@ const masterOn = async (log: SqliteEventLog): Promise<RunningMaster & { call: (m
 
 const job = (id: string) => ({ id, image: "helios-test/web:latest", env: { PAD: "x".repeat(4000) } })
 
-describe.skipIf(!isRoot)("SQLite log on a failing disk", () => {
+describe.skipIf(!canMountTmpfs)("SQLite log on a failing disk", () => {
   it("disk full: POST /jobs answers 503 naming it, writes nothing, and works again once space is freed", async () => {
     const dir = smallDisk("1m")
     const log = new SqliteEventLog(join(dir, "events.db"))
@@ -76,14 +58,14 @@ describe.skipIf(!isRoot)("SQLite log on a failing disk", () => {
     expect((await m.call("POST", "/jobs", job("before:v1"))).status).toBe(200)
     const head = await log.head()
 
-    fill(dir)
+    const fillers = fillDisk(dir)
     const refused = await m.call("POST", "/jobs", job("full:v1"))
     expect(refused.status).toBe(503)
     expect(refused.body).toMatchObject({ status: "LOG_UNAVAILABLE", reason: "disk full", code: "SQLITE_FULL" })
     expect(await log.head()).toBe(head)
     expect(Object.keys((await m.call("GET", "/jobs")).body)).toEqual([expect.stringMatching(/^before:v1:/)])
 
-    for (let n = 0; existsSync(join(dir, `filler-${n}`)); n++) rmSync(join(dir, `filler-${n}`))
+    for (const f of fillers) rmSync(f)
     expect((await m.call("POST", "/jobs", job("after:v1"))).status).toBe(200)
     expect(await log.head()).toBe(head + 1)
   })
@@ -110,7 +92,7 @@ describe.skipIf(!isRoot)("SQLite log on a failing disk", () => {
     )
     expect(crashed.signal, crashed.stderr).toBe("SIGKILL")
     // The kernel would refuse this remount while a process has a file open for writing there (EBUSY).
-    execFileSync("mount", ["-o", "remount,ro", dir])
+    remountReadOnly(dir)
 
     const log = new SqliteEventLog(file)
     cleanups.push(() => log.close())

@@ -1,5 +1,4 @@
-import { execFileSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { pack } from "msgpackr"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,6 +12,7 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { foldReadModel } from "../projections/read-model.ts"
 import { agentId, envelope, host, hostUp } from "../test/event-fixtures.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
+import { canMountTmpfs, fillDisk, mountSmallDisk } from "../test/tmpfs.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
 import { startMaster } from "./master.ts"
 
@@ -109,21 +109,15 @@ describe("master snapshots", () => {
     }
   })
 
-  it.skipIf(process.getuid?.() !== 0)("on a full disk a snapshot write rejects with StorageFailed, keeping the old snapshot and no temp file", async () => {
-    const disk = mkdtempSync(join(tmpdir(), "helios-snap-disk-"))
+  it.skipIf(!canMountTmpfs)("on a full disk a snapshot write rejects with StorageFailed, keeping the old snapshot and no temp file", async () => {
     const log = new SqliteEventLog(":memory:")
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk])
+    const { dir: disk, remove } = mountSmallDisk("256k")
     try {
       const file = join(disk, "m.snapshot")
       await saveSnapshot(file, log, foldReadModel([]))
       const before = readFileSync(file)
       await log.append([hostUp("h1", "agent-a")])
-      for (let n = 0; ; n++)
-        try {
-          writeFileSync(join(disk, `filler-${n}`), Buffer.alloc(4096, 1))
-        } catch {
-          break
-        }
+      fillDisk(disk)
       const failed = await saveSnapshot(file, log, foldReadModel(await log.read(position(0)))).catch((e: unknown) => e)
       expect(failed).toBeInstanceOf(StorageFailed)
       expect(failed).toMatchObject({ reason: "disk full", code: "ENOSPC" })
@@ -131,8 +125,7 @@ describe("master snapshots", () => {
       expect(readdirSync(disk).filter((f) => f.includes(".tmp"))).toEqual([])
     } finally {
       await log.close()
-      execFileSync("umount", ["-l", disk])
-      if (existsSync(disk)) rmdirSync(disk)
+      remove()
     }
   })
 })
