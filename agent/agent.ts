@@ -66,6 +66,8 @@ export interface AgentOptions {
   readonly hostInfoIntervalMs?: number
   /** How long a host held by another agent id must have been silent before we take it over. Default 10 min. */
   readonly registrationTtlMs?: number
+  /** Bounds of the queue of facts not yet in the log (default 100,000 events, 64 MiB); see agent/outbox.ts. */
+  readonly outbox?: { readonly maxEvents?: number; readonly maxBytes?: number }
   /** How long start-up waits to catch up with the host stream before acting on the saved state. Default 3 s. */
   readonly startupCatchUpMs?: number
   readonly restartDelays?: Partial<RestartDelays>
@@ -163,6 +165,7 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       log: o.log,
       logger,
       idPrefix: agentId,
+      ...o.outbox,
       // After an append with an unknown outcome: catching up acknowledges whatever landed.
       landed: async () => {
         await follower.catchUp()
@@ -186,8 +189,10 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       allocator,
       logger,
       desired: () => follower.state.deployments,
-      // The host belongs to another agent id: touch nothing until we hold it again.
-      paused: () => follower.state.registeredAgentId !== undefined && follower.state.registeredAgentId !== agentId,
+      // The host belongs to another agent id, or what it should run is unknown (no saved desired
+      // state, log not read yet): touch nothing until that changes.
+      paused: () =>
+        !follower.desiredKnown || (follower.state.registeredAgentId !== undefined && follower.state.registeredAgentId !== agentId),
       supervisorDeps: { runtime: o.runtime, reporter, settings, tuning, clock, logger },
     })
     const rec = reconciler
@@ -197,6 +202,10 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
     // Catch up first when the log answers quickly, so goals changed while we were down apply
     // before anything is adopted; otherwise work from the saved state and catch up later.
     await Promise.race([follower.catchUp().catch(() => undefined), sleep(o.startupCatchUpMs ?? 3_000)])
+    if (!follower.desiredKnown)
+      logger.log("warn", "desired state unknown (no desired.json, the log has not answered): no container is stopped or removed until the log answers", {
+        stateDir: o.stateDir,
+      })
     follower.start()
     cleanups.push(() => follower.stop())
     if (follower.state.registeredAgentId === agentId) box.setEnabled(true)

@@ -9,6 +9,10 @@ import { readJson, writeJsonAtomic } from "./state-dir.ts"
  * `<state-dir>/desired.json` after every batch, so a restarted agent works from where it was even
  * while the log is unreachable, and catches up from the checkpoint when it is back. Live delivery
  * and explicit catch-ups go through one queue, so events are folded once and in order.
+ *
+ * Without a saved fold the desired state is unknown until a catch-up has read the stream to its
+ * end: a partial or empty fold would make every running container look unwanted, so the agent
+ * keeps its hands off (see `desiredKnown`) until then.
  */
 
 export interface HostStreamOptions {
@@ -28,14 +32,29 @@ export class HostStreamFollower {
   private current: DesiredState
   private queue: Promise<void> = Promise.resolve()
   private unsubscribe: Unsubscribe | undefined
+  private known: boolean
 
   constructor(private readonly o: HostStreamOptions) {
     const saved = readJson<{ format: number; state: DesiredState }>(o.file)
-    this.current = saved?.format === SNAPSHOT_FORMAT && saved.state.host === o.host ? saved.state : emptyDesiredState(o.host)
+    this.known = saved?.format === SNAPSHOT_FORMAT && saved.state.host === o.host
+    this.current = this.known ? saved!.state : emptyDesiredState(o.host)
   }
 
   get state(): DesiredState {
     return this.current
+  }
+
+  /** Whether the fold is one the agent may act on: loaded from the state dir or caught up with the log. */
+  get desiredKnown(): boolean {
+    return this.known
+  }
+
+  private save(state: DesiredState): void {
+    try {
+      writeJsonAtomic(this.o.file, { format: SNAPSHOT_FORMAT, state })
+    } catch (e) {
+      this.o.logger.log("error", "could not save the desired state", { error: errorText(e) })
+    }
   }
 
   private apply(events: ReadonlyArray<HostStreamEvent>): void {
@@ -49,12 +68,15 @@ export class HostStreamFollower {
     }
     if (next === before) return
     this.current = next
-    try {
-      writeJsonAtomic(this.o.file, { format: SNAPSHOT_FORMAT, state: next })
-    } catch (e) {
-      this.o.logger.log("error", "could not save the desired state", { error: errorText(e) })
-    }
-    if (ids.size > 0) this.o.onCommandIds(ids)
+    // Acknowledge before saving the checkpoint: a crash between the two refolds these events on
+    // restart (harmless), where the other order would leave landed facts queued to be sent again.
+    if (ids.size > 0)
+      try {
+        this.o.onCommandIds(ids)
+      } catch (e) {
+        this.o.logger.log("error", "could not record acknowledged facts", { error: errorText(e) })
+      }
+    this.save(next)
     if (next.deployments !== before.deployments || next.registeredAgentId !== before.registeredAgentId) this.o.onDesiredChange()
   }
 
@@ -79,8 +101,14 @@ export class HostStreamFollower {
     return this.enqueue(async () => {
       for (;;) {
         const events = await this.o.log.readHostStream(this.o.host, this.current.hostPosition)
-        if (events.length === 0) return
+        if (events.length === 0) break
         this.apply(events)
+      }
+      if (!this.known) {
+        this.known = true
+        this.save(this.current) // known from now on, even if the next start finds the log away
+        this.o.logger.log("info", "desired state read from the log; reconciling", { hostPosition: this.current.hostPosition })
+        this.o.onDesiredChange()
       }
     })
   }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto"
+import { appendFileSync, existsSync, readFileSync, truncateSync } from "node:fs"
 import { BatchTooLarge, LogUnavailable, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope } from "../core/events.ts"
+import { replaceFileDurably } from "../log/durable-file.ts"
 import { errorText, type Logger } from "./logger.ts"
-import { appendJsonLine, readJsonLines, writeJsonLinesAtomic } from "./state-dir.ts"
 
 /*
  * The agent's facts on their way to the log. Every envelope is written to `<state-dir>/outbox.jsonl`
@@ -10,12 +11,35 @@ import { appendJsonLine, readJsonLines, writeJsonLinesAtomic } from "./state-dir
  * lost while ZooKeeper is away or the agent restarts. Each envelope carries a unique commandId:
  * after an append whose outcome is unknown, the outbox asks whether those ids already reached the
  * host stream before retrying, so a retry never writes a fact twice.
+ *
+ * The file is a journal: entry lines `{"seq","envelope"}` and acknowledgement lines `{"ack":[seq…]}`,
+ * so enqueueing and acknowledging write only what is new. Once everything is acknowledged the file
+ * is truncated; when acknowledged lines are more than half
+ * of the file (and it is past `compactAtBytes`), the live entries are rewritten into a fresh file
+ * (temp file, fsync, rename, fsync of the dir): total bytes written stay linear in the facts. A crash
+ * mid-line leaves a torn last line, which is dropped (and the file rewritten) at the next start;
+ * an acknowledgement lost that way only makes the start-up `landed` check ask about that fact again.
+ *
+ * Bounded (`maxEvents`, `maxBytes`): at the bound, the oldest unsent TaskStateChanged of a job that
+ * has a newer one queued (or arriving) is dropped, since a task's latest state is what users need;
+ * a fact that supersedes nothing while the outbox is full is refused with an error line.
  */
 
 interface Entry {
   readonly seq: number
   readonly envelope: EventEnvelope & { readonly commandId: string }
 }
+
+interface Live {
+  readonly entry: Entry
+  /** Length of its journal line in bytes. */
+  readonly bytes: number
+  /** host + job for task states (what a newer state of the same task supersedes). */
+  readonly task: string | undefined
+}
+
+export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000
+export const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024
 
 export interface OutboxOptions {
   readonly file: string
@@ -30,11 +54,31 @@ export interface OutboxOptions {
   /** Retry backoff bounds, ms. */
   readonly retryMinMs?: number
   readonly retryMaxMs?: number
+  /** Most facts queued. Default 100,000. */
+  readonly maxEvents?: number
+  /** Most bytes of queued facts (journal lines). Default 64 MiB. */
+  readonly maxBytes?: number
+  /** The journal is compacted only past this size. Default 64 KiB. */
+  readonly compactAtBytes?: number
 }
 
+const taskOf = (e: EventEnvelope): string | undefined =>
+  e.event._tag === "TaskStateChanged" ? `${e.event.host}\u0000${e.event.jobId}` : undefined
+
+const lineOf = (value: unknown): string => JSON.stringify(value) + "\n"
+
 export class Outbox {
-  private entries: Entry[]
+  /** Unacknowledged entries by seq, oldest first (a Map keeps insertion order). */
+  private readonly live = new Map<number, Live>()
+  private readonly seqOf = new Map<string, number>()
+  /** Queued facts per task (host + job). */
+  private readonly perTask = new Map<string, number>()
+  private liveBytes = 0
+  private fileBytes = 0
   private nextSeq: number
+  private readonly maxEvents: number
+  private readonly maxBytes: number
+  private full: { superseded: number; refused: number } | undefined
   private readonly instance = randomBytes(4).toString("hex")
   private flushing: Promise<void> | undefined
   private again = false
@@ -46,28 +90,158 @@ export class Outbox {
   private drainedWaiters: Array<() => void> = []
 
   constructor(private readonly o: OutboxOptions) {
-    this.entries = readJsonLines<Entry>(o.file).filter((e) => typeof e?.envelope?.commandId === "string")
-    this.nextSeq = this.entries.reduce((m, e) => Math.max(m, e.seq), 0) + 1
+    this.maxEvents = Math.max(1, o.maxEvents ?? DEFAULT_OUTBOX_MAX_EVENTS)
+    this.maxBytes = Math.max(1, o.maxBytes ?? DEFAULT_OUTBOX_MAX_BYTES)
+    this.nextSeq = this.load() + 1
     this.backoffMs = o.retryMinMs ?? 200
-    if (this.entries.length === 0) this.uncertain = false
+    if (this.live.size === 0) this.uncertain = false
+  }
+
+  /** Reads the journal; returns the highest seq seen. Rewrites it when it holds more than live entries. */
+  private load(): number {
+    if (!existsSync(this.o.file)) return 0
+    const text = readFileSync(this.o.file, "utf8")
+    let maxSeq = 0
+    let clean = text === "" || text.endsWith("\n")
+    const acked = new Set<number>()
+    const entries: Entry[] = []
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue
+      let value: unknown
+      try {
+        value = JSON.parse(line)
+      } catch {
+        clean = false // a torn write (the last line after a crash)
+        continue
+      }
+      const v = value as Partial<Entry> & { ack?: unknown }
+      if (Array.isArray(v.ack)) {
+        for (const seq of v.ack)
+          if (typeof seq === "number") {
+            acked.add(seq)
+            maxSeq = Math.max(maxSeq, seq)
+          }
+      } else if (typeof v.seq === "number" && typeof v.envelope?.commandId === "string") {
+        entries.push(v as Entry)
+        maxSeq = Math.max(maxSeq, v.seq)
+      } else clean = false
+    }
+    for (const e of entries) if (!acked.has(e.seq)) this.add(e, Buffer.byteLength(lineOf(e)))
+    this.fileBytes = Buffer.byteLength(text)
+    // Start from a file of whole live lines: a torn tail must not swallow the next append.
+    if (!clean || acked.size > 0 || this.fileBytes !== this.liveBytes) this.compact()
+    if (this.live.size > 0) this.o.logger.log("info", "outbox: facts queued from before the restart", { events: this.live.size, bytes: this.liveBytes })
+    return maxSeq
+  }
+
+  private add(entry: Entry, bytes: number): void {
+    const task = taskOf(entry.envelope)
+    this.live.set(entry.seq, { entry, bytes, task })
+    this.seqOf.set(entry.envelope.commandId, entry.seq)
+    if (task !== undefined) this.perTask.set(task, (this.perTask.get(task) ?? 0) + 1)
+    this.liveBytes += bytes
+  }
+
+  private remove(seq: number): boolean {
+    const l = this.live.get(seq)
+    if (l === undefined) return false
+    this.live.delete(seq)
+    this.seqOf.delete(l.entry.envelope.commandId)
+    if (l.task !== undefined) {
+      const n = (this.perTask.get(l.task) ?? 1) - 1
+      if (n === 0) this.perTask.delete(l.task)
+      else this.perTask.set(l.task, n)
+    }
+    this.liveBytes -= l.bytes
+    return true
+  }
+
+  private append(text: string): void {
+    appendFileSync(this.o.file, text)
+    this.fileBytes += Buffer.byteLength(text)
+  }
+
+  private compact(): void {
+    let text = ""
+    for (const l of this.live.values()) text += lineOf(l.entry)
+    replaceFileDurably(this.o.file, text)
+    this.fileBytes = this.liveBytes
+  }
+
+  /** Records removals in the journal, compacting when most of it is dead (making room: a fact follows at once). */
+  private removed(seqs: ReadonlyArray<number>, makingRoom = false): void {
+    if (seqs.length === 0) return
+    if (this.live.size === 0) {
+      // Nothing left: empty the file (a crash or power loss leaves it whole or empty, both right).
+      truncateSync(this.o.file, 0)
+      this.fileBytes = 0
+    } else {
+      this.append(lineOf({ ack: seqs }))
+      if (this.fileBytes >= (this.o.compactAtBytes ?? 64 * 1024) && this.fileBytes - this.liveBytes > this.fileBytes / 2) this.compact()
+    }
+    if (!makingRoom && this.full !== undefined && this.live.size < this.maxEvents * 0.9 && this.liveBytes < this.maxBytes * 0.9) {
+      this.o.logger.log("info", "outbox below its bound again", { events: this.live.size, bytes: this.liveBytes, ...this.full })
+      this.full = undefined
+    }
+    if (!makingRoom && this.live.size === 0) {
+      const waiters = this.drainedWaiters
+      this.drainedWaiters = []
+      for (const w of waiters) w()
+    }
   }
 
   get size(): number {
-    return this.entries.length
+    return this.live.size
   }
 
   /** The envelopes not yet known to be in the log, oldest first. */
   pending(): ReadonlyArray<EventEnvelope> {
-    return this.entries.map((e) => e.envelope)
+    return [...this.live.values()].map((l) => l.entry.envelope)
   }
 
-  /** Queues a fact (durably) and schedules a flush. */
+  /** Queues a fact (durably) and schedules a flush. At the bound, see the header. */
   enqueue(envelope: EventEnvelope): void {
     const seq = this.nextSeq++
     const entry: Entry = { seq, envelope: { ...envelope, commandId: `${this.o.idPrefix}-${this.instance}-${seq}` } }
-    appendJsonLine(this.o.file, entry)
-    this.entries.push(entry)
+    const line = lineOf(entry)
+    const bytes = Buffer.byteLength(line)
+    if (!this.makeRoom(taskOf(entry.envelope), bytes)) return
+    this.append(line)
+    this.add(entry, bytes)
     this.kick()
+  }
+
+  /** Drops superseded task states until one more fact of `bytes` fits; false if it cannot. */
+  private makeRoom(task: string | undefined, bytes: number): boolean {
+    const fits = () => this.live.size + 1 <= this.maxEvents && this.liveBytes + bytes <= this.maxBytes
+    if (fits()) return true
+    if (this.full === undefined) {
+      this.full = { superseded: 0, refused: 0 }
+      this.o.logger.log("error", "outbox full (the log has been unreachable for long): older unsent task states are replaced by newer ones of the same job, other new facts are refused", {
+        events: this.live.size,
+        bytes: this.liveBytes,
+        maxEvents: this.maxEvents,
+        maxBytes: this.maxBytes,
+      })
+    }
+    const dropped: number[] = []
+    for (const [seq, l] of this.live) {
+      if (fits()) break
+      if (l.task === undefined) continue
+      if ((this.perTask.get(l.task) ?? 0) + (l.task === task ? 1 : 0) < 2) continue
+      this.remove(seq)
+      dropped.push(seq)
+    }
+    this.full.superseded += dropped.length
+    this.removed(dropped, true)
+    if (fits()) return true
+    this.full.refused++
+    this.o.logger.log("error", "outbox full: fact refused", {
+      fact: task === undefined ? "not a task state" : task.replace("\u0000", " "),
+      events: this.live.size,
+      bytes: this.liveBytes,
+    })
+    return false
   }
 
   /** Appends are allowed (the host is registered to us); until then facts only queue up. */
@@ -78,10 +252,13 @@ export class Outbox {
 
   /** The host stream showed these commandIds: they are in the log. */
   acknowledge(commandIds: ReadonlySet<string>): void {
-    if (commandIds.size === 0 || this.entries.length === 0) return
-    const before = this.entries.length
-    this.entries = this.entries.filter((e) => !commandIds.has(e.envelope.commandId))
-    if (this.entries.length !== before) this.persist()
+    if (commandIds.size === 0 || this.live.size === 0) return
+    const seqs: number[] = []
+    for (const id of commandIds) {
+      const seq = this.seqOf.get(id)
+      if (seq !== undefined && this.remove(seq)) seqs.push(seq)
+    }
+    this.removed(seqs)
   }
 
   /** Flush now (e.g. ZooKeeper came back). */
@@ -106,31 +283,31 @@ export class Outbox {
 
   /** Resolves when the outbox is empty (for tests and graceful stops). */
   drained(): Promise<void> {
-    if (this.entries.length === 0) return Promise.resolve()
+    if (this.live.size === 0) return Promise.resolve()
     return new Promise((resolve) => this.drainedWaiters.push(resolve))
   }
 
-  private persist(): void {
-    writeJsonLinesAtomic(this.o.file, this.entries)
-    if (this.entries.length === 0) {
-      const waiters = this.drainedWaiters
-      this.drainedWaiters = []
-      for (const w of waiters) w()
+  private oldest(n: number): Entry[] {
+    const out: Entry[] = []
+    for (const l of this.live.values()) {
+      if (out.length >= n) break
+      out.push(l.entry)
     }
+    return out
   }
 
   private async flushLoop(): Promise<void> {
     const maxBatch = this.o.maxBatch ?? 64
     let batchSize = maxBatch
-    while (!this.closed && this.enabled && this.entries.length > 0) {
+    while (!this.closed && this.enabled && this.live.size > 0) {
       try {
         if (this.uncertain) {
-          const ids = new Set(this.entries.map((e) => e.envelope.commandId))
+          const ids = new Set(this.seqOf.keys())
           this.acknowledge(await this.o.landed(ids))
           this.uncertain = false
           continue
         }
-        const batch = this.entries.slice(0, batchSize)
+        const batch = this.oldest(batchSize)
         await this.o.log.append(batch.map((e) => e.envelope))
         this.acknowledge(new Set(batch.map((e) => e.envelope.commandId)))
         batchSize = maxBatch
@@ -141,7 +318,7 @@ export class Outbox {
             batchSize = Math.max(1, Math.floor(batchSize / 2))
             continue
           }
-          const dropped = this.entries[0]!
+          const dropped = this.oldest(1)[0]!
           this.o.logger.log("error", "dropping a fact too large for the log", { commandId: dropped.envelope.commandId, bytes: error.bytes })
           this.acknowledge(new Set([dropped.envelope.commandId]))
           continue
@@ -172,3 +349,4 @@ export class Outbox {
     await this.flushing?.catch(() => undefined)
   }
 }
+

@@ -33,7 +33,37 @@ export class BatchTooLarge extends Data.TaggedError("BatchTooLarge")<{ readonly 
 /** The log's store cannot be reached right now; the append may be retried. */
 export class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly reason: string }> {}
 
-export type AppendError = AppendConflict | BatchTooLarge | LogUnavailable
+/** Why a store refused a write, in the words an operator searches for. */
+export type StorageFailureReason = "disk full" | "read-only file system" | "disk quota exceeded" | "I/O error"
+
+/**
+ * The disk under the log (or a master's snapshot) refused a write: full, read-only, over quota or
+ * failing. Nothing was written; retrying helps only once an operator has fixed the disk.
+ */
+export class StorageFailed extends Data.TaggedError("StorageFailed")<{
+  readonly reason: StorageFailureReason
+  /** The error code as the store gave it (SQLITE_FULL, ENOSPC, ...). */
+  readonly code: string
+}> {}
+
+/** The StorageFailed an error from SQLite or node:fs stands for, if it is one of a failing disk. */
+export const storageFailureOf = (error: unknown): StorageFailed | undefined => {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined
+  if (typeof code !== "string") return undefined
+  const reason: StorageFailureReason | undefined =
+    code === "SQLITE_FULL" || code === "ENOSPC"
+      ? "disk full"
+      : code.startsWith("SQLITE_READONLY") || code === "EROFS"
+        ? "read-only file system"
+        : code === "EDQUOT"
+          ? "disk quota exceeded"
+          : code.startsWith("SQLITE_IOERR") || code === "EIO"
+            ? "I/O error"
+            : undefined
+  return reason === undefined ? undefined : new StorageFailed({ reason, code })
+}
+
+export type AppendError = AppendConflict | BatchTooLarge | LogUnavailable | StorageFailed
 
 export type Unsubscribe = () => void
 

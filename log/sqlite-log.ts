@@ -4,6 +4,7 @@ import { decodeEvent, encodeEvent } from "../core/codec.ts"
 import {
   AppendConflict,
   BatchTooLarge,
+  storageFailureOf,
   type AppendOptions,
   type AppendResult,
   type EventLog,
@@ -23,9 +24,19 @@ interface EventRow {
   event: Buffer
 }
 
+/** Runs a statement; a failing disk (SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR...) becomes StorageFailed. */
+const onDisk = <T>(run: () => T): T => {
+  try {
+    return run()
+  } catch (error) {
+    throw storageFailureOf(error) ?? error
+  }
+}
+
 /**
  * The embedded event log for solo mode: one SQLite file, written in WAL mode with full fsync so an
- * acknowledged append survives a crash of the process or the machine.
+ * acknowledged append survives a crash of the process or the machine. A disk that is full,
+ * read-only or failing rejects with StorageFailed (the transaction rolled back: nothing written).
  */
 export class SqliteEventLog implements EventLog {
   private readonly db: Database.Database
@@ -77,7 +88,7 @@ export class SqliteEventLog implements EventLog {
     const encoded = events.map((e) => Buffer.from(encodeEvent(e)))
     const bytes = encoded.reduce((n, b) => n + b.length, 0)
     if (bytes > MAX_BATCH_BYTES) throw new BatchTooLarge({ bytes, limit: MAX_BATCH_BYTES })
-    const result = this.appendTx(encoded, events, options?.expected ?? {})
+    const result = onDisk(() => this.appendTx(encoded, events, options?.expected ?? {}))
     for (const f of this.followers) f.wake()
     return result
   }
@@ -93,24 +104,27 @@ export class SqliteEventLog implements EventLog {
   }
 
   async read(after: Position, limit = 10_000): Promise<ReadonlyArray<StoredEvent>> {
-    const rows = this.db
-      .prepare("SELECT position, bumped, event FROM events WHERE position > ? ORDER BY position LIMIT ?")
-      .all(after, limit) as EventRow[]
+    const rows = onDisk(
+      () => this.db.prepare("SELECT position, bumped, event FROM events WHERE position > ? ORDER BY position LIMIT ?").all(after, limit) as EventRow[],
+    )
     return rows.map((r) => this.toStored(r))
   }
 
   async head(): Promise<Position> {
-    return position((this.db.prepare("SELECT COALESCE(MAX(position), 0) AS p FROM events").get() as { p: number }).p)
+    return position(onDisk(() => this.db.prepare("SELECT COALESCE(MAX(position), 0) AS p FROM events").get() as { p: number }).p)
   }
 
   async readHostStream(host: HostName, after: number, limit = 10_000): Promise<ReadonlyArray<HostStreamEvent>> {
-    const rows = this.db
-      .prepare(
-        `SELECT h.host_position AS hp, e.position, h.bumped, e.event FROM host_events h
-         JOIN events e ON e.position = h.position
-         WHERE h.host = ? AND h.host_position > ? ORDER BY h.host_position LIMIT ?`,
-      )
-      .all(host, after, limit) as Array<EventRow & { hp: number }>
+    const rows = onDisk(
+      () =>
+        this.db
+          .prepare(
+            `SELECT h.host_position AS hp, e.position, h.bumped, e.event FROM host_events h
+             JOIN events e ON e.position = h.position
+             WHERE h.host = ? AND h.host_position > ? ORDER BY h.host_position LIMIT ?`,
+          )
+          .all(host, after, limit) as Array<EventRow & { hp: number }>,
+    )
     return rows.map((r) => ({ ...this.toStored(r), hostPosition: r.hp }))
   }
 

@@ -1,5 +1,5 @@
 import { Hono } from "hono"
-import { LogUnavailable, BatchTooLarge } from "../core/event-log.ts"
+import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.ts"
 import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readBodyText } from "./http-support.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
@@ -58,6 +58,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
   app.onError((error, c) => {
     if (error instanceof LogUnavailable) return c.json({ status: "UNAVAILABLE", message: `event log unavailable: ${error.reason}` }, 503)
+    if (error instanceof StorageFailed)
+      return c.json({ status: "LOG_UNAVAILABLE", reason: error.reason, code: error.code, message: `event log cannot write: ${error.reason} (${error.code}); nothing was written` }, 503)
     if (error instanceof BatchTooLarge)
       return c.json({ status: "TOO_LARGE", message: `command too large: ${error.bytes} bytes > ${error.limit}`, bytes: error.bytes, limit: error.limit }, 413)
     console.error("master: unexpected error", error)

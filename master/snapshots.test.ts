@@ -1,14 +1,18 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { pack } from "msgpackr"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { position } from "../core/ids.ts"
+import { StorageFailed } from "../core/event-log.ts"
+import { nodeFs, type DurableFs } from "../log/durable-file.ts"
+import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { foldReadModel } from "../projections/read-model.ts"
 import { agentId, envelope, host, hostUp } from "../test/event-fixtures.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
+import { canMountTmpfs, fillDisk, mountSmallDisk } from "../test/tmpfs.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
 import { startMaster } from "./master.ts"
 
@@ -75,6 +79,53 @@ describe("master snapshots", () => {
       expect(await loadSnapshot(file, logB)).toBeUndefined()
     } finally {
       await zk.close()
+    }
+  })
+
+  it("a snapshot is fsynced before it is renamed into place, and its directory after", async () => {
+    const log = new SqliteEventLog(":memory:")
+    await log.append([hostUp("h1", "agent-a")])
+    const file = join(dir, "sub", "synced.snapshot")
+    const calls: string[] = []
+    const fds = new Map<number, string>()
+    const name = (path: string) => (path === file ? "snapshot" : path === join(dir, "sub") ? "dir" : path.startsWith(`${file}.tmp`) ? "temp" : path)
+    const recording: DurableFs = {
+      ...nodeFs,
+      openSync: (path, flags, mode) => {
+        const fd = nodeFs.openSync(path, flags, mode)
+        fds.set(fd, name(path))
+        return fd
+      },
+      writeFileSync: (fd, data) => (calls.push(`write ${fds.get(fd)}`), nodeFs.writeFileSync(fd, data)),
+      fsyncSync: (fd) => (calls.push(`fsync ${fds.get(fd)}`), nodeFs.fsyncSync(fd)),
+      renameSync: (from, to) => (calls.push(`rename ${name(from)} ${name(to)}`), nodeFs.renameSync(from, to)),
+    }
+    try {
+      await saveSnapshot(file, log, foldReadModel(await log.read(position(0))), recording)
+      expect(calls).toEqual(["write temp", "fsync temp", "rename temp snapshot", "fsync dir"])
+      expect((await loadSnapshot(file, log))?.state.position).toBe(1)
+    } finally {
+      await log.close()
+    }
+  })
+
+  it.skipIf(!canMountTmpfs)("on a full disk a snapshot write rejects with StorageFailed, keeping the old snapshot and no temp file", async () => {
+    const log = new SqliteEventLog(":memory:")
+    const { dir: disk, remove } = mountSmallDisk("256k")
+    try {
+      const file = join(disk, "m.snapshot")
+      await saveSnapshot(file, log, foldReadModel([]))
+      const before = readFileSync(file)
+      await log.append([hostUp("h1", "agent-a")])
+      fillDisk(disk)
+      const failed = await saveSnapshot(file, log, foldReadModel(await log.read(position(0)))).catch((e: unknown) => e)
+      expect(failed).toBeInstanceOf(StorageFailed)
+      expect(failed).toMatchObject({ reason: "disk full", code: "ENOSPC" })
+      expect(readFileSync(file)).toEqual(before)
+      expect(readdirSync(disk).filter((f) => f.includes(".tmp"))).toEqual([])
+    } finally {
+      await log.close()
+      remove()
     }
   })
 })

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto"
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from "node:fs"
-import { dirname } from "node:path"
+import { existsSync, readFileSync } from "node:fs"
 import { pack, unpack } from "msgpackr"
-import type { EventLog } from "../core/event-log.ts"
+import { storageFailureOf, type EventLog } from "../core/event-log.ts"
 import { position } from "../core/ids.ts"
 import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
 import type { ReadModel } from "../projections/read-model.ts"
+import { nodeFs, replaceFileDurably, type DurableFs } from "../log/durable-file.ts"
 
 /*
  * A master's local snapshot of its read model, so a restart reads the log's tail only. The log is
@@ -33,14 +33,21 @@ export const loadSnapshot = async (file: string, log: EventLog): Promise<ReadMod
   }
 }
 
-export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel): Promise<void> => {
+/**
+ * Writes the snapshot durably (temp file fsynced, renamed, directory fsynced): after a crash the
+ * file holds the old snapshot or the new one, whole. A full, read-only or failing disk rejects with
+ * StorageFailed, leaving the old snapshot and no temp file.
+ */
+export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel, io: DurableFs = nodeFs): Promise<void> => {
   // Encode first, in one synchronous step, so the model cannot move under us; then write atomically.
   const at = model.state.position
   const encoded = encodeSnapshot(model)
   const fingerprint = await fingerprintAt(log, at)
   if (fingerprint === undefined) return
   const bytes = pack({ fingerprint, model: encoded })
-  mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(`${file}.tmp`, bytes)
-  renameSync(`${file}.tmp`, file)
+  try {
+    replaceFileDurably(file, bytes, io)
+  } catch (error) {
+    throw storageFailureOf(error) ?? error
+  }
 }
