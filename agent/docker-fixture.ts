@@ -14,7 +14,7 @@ import { docker, removeContainersByLabel } from "../test/docker.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
 import { startAgent, type Agent, type AgentOptions } from "./agent.ts"
 import { DockerRuntime } from "./docker-runtime.ts"
-import { ZkHostInfoStore } from "./host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 
 export const RUN_LABEL_KEY = "helios-test-run"
 

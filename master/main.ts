@@ -11,7 +11,7 @@ import { parseArgs } from "node:util"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
-import { ZkHostInfoStore } from "../agent/host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { hostDetailsFrom } from "./host-details.ts"
 
 const { values } = parseArgs({
