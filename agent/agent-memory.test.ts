@@ -15,7 +15,7 @@ import { startAgent, type Agent, type AgentOptions } from "./agent.ts"
 import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
 import { StateDirLocked } from "./state-dir.ts"
-import { bareSpec, deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
+import { bareSpec, deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "../test/agent-helpers.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []

@@ -17,8 +17,8 @@ import { HELIOS_VERSION } from "../master/version.ts"
 import { removeContainersByLabel, TEST_IMAGE, TEST_LABEL } from "../test/docker.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
 import { HeliosClient } from "./client.ts"
-import { okLines, userFlow } from "./e2e-flow.ts"
-import { freePort, spawnCli, tempDir, removeTempDirs } from "./test-helpers.ts"
+import { okLines, userFlow } from "../test/e2e-flow.ts"
+import { freePort, spawnCli, tempDir, removeTempDirs } from "../test/cli-helpers.ts"
 
 const suffix = randomBytes(4).toString("hex")
 const root = uniqueRoot("cli-e2e")

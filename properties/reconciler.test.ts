@@ -14,7 +14,7 @@ import { containerNamePrefix, LABEL_AGENT, LABEL_HOST, LABEL_JOB } from "../agen
 import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
 import { silentLogger } from "../agent/logger.ts"
 import { MemoryRuntime } from "../agent/memory-runtime.ts"
-import { bareSpec, deploy, setGoal, undeploy } from "../agent/test-helpers.ts"
+import { bareSpec, deploy, setGoal, undeploy } from "../test/agent-helpers.ts"
 import { aJob } from "../test/fixtures.ts"
 import { describedAs } from "./arbitraries.ts"
 import { checkAsync, longRun, timeoutFor } from "./support.ts"

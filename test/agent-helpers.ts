@@ -6,8 +6,8 @@ import type { EventLog, HostStreamEvent } from "../core/event-log.ts"
 import type { DomainEvent, EventOf } from "../core/events.ts"
 import type { Goal, HostName } from "../core/ids.ts"
 import type { Job, JobId } from "../core/job.ts"
-import { envelope } from "../test/event-fixtures.ts"
-import type { AgentOptions } from "./agent.ts"
+import { envelope } from "./event-fixtures.ts"
+import type { AgentOptions } from "../agent/agent.ts"
 
 /** Agent settings for the in-memory runtime that keep tests quick without changing behaviour. */
 export const FAST_IN_MEMORY = {
