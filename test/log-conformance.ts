@@ -2,7 +2,7 @@ import { describe, expect, it, afterEach } from "vitest"
 import { AppendConflict, BatchTooLarge, type EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
-import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
+import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "./event-fixtures.ts"
 
 /**
  * The behaviour every EventLog adapter owes (design.md §3), one named test per invariant.
