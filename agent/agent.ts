@@ -23,7 +23,7 @@ import type { SupervisorTuning } from "./supervisor.ts"
 import { TaskReporter, type TaskStatus } from "./task-reporter.ts"
 
 /*
- * The agent, wired together (design.md §4):
+ * The agent, wired together (README, "The agent"):
  *
  *   host stream ──▶ HostStreamFollower (fold → desired state, checkpoint in the state dir)
  *                          │ change

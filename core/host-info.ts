@@ -2,7 +2,7 @@ import { Result, Schema } from "effect"
 import { decodeInput, formatFieldErrors } from "./decode.ts"
 
 /*
- * Latest-value facts about a host (design.md §2: periodic measurements are not events): what
+ * Latest-value facts about a host (periodic measurements, not events): what
  * `helios hosts` shows (cpus, memory, load, OS, Docker and agent versions, labels) and whether the
  * host is up. The agent writes them through a HostInfoStore; the master reads them through a
  * HostInfoReader. Two implementations beside the log adapters: ZooKeeper (log/zk-host-info-store.ts:

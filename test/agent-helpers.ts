@@ -47,9 +47,6 @@ export const taskEvents = async (log: EventLog, host: HostName, jobId: string): 
 export const lastTask = async (log: EventLog, host: HostName, jobId: string): Promise<TaskEvent | undefined> =>
   (await taskEvents(log, host, jobId)).at(-1)
 
-export const tagsOf = async (log: EventLog, host: HostName): Promise<string[]> =>
-  (await hostEvents(log, host)).map((e) => e.envelope.event._tag)
-
 /** A bare container spec with the given labels (for seeding a runtime with orphans and strangers). */
 export const bareSpec = (name: string, labels: Record<string, string>, image = "helios-test/web:latest"): ContainerSpec => ({
   name,

@@ -5,7 +5,7 @@ import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "./event-fixtures.ts"
 
 /**
- * The behaviour every EventLog adapter owes (design.md §3), one named test per invariant.
+ * The behaviour every EventLog adapter owes (the README's "The event log on ZooKeeper"), one named test per invariant.
  * `open` gives a fresh, empty log; `openAnother` a second independent client of the same log
  * (a second master); `reopen` closes everything and opens the same log again (a crash/restart).
  */
