@@ -12,8 +12,8 @@ import { docker, TEST_IMAGE_TEXT } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor, zkConnect } from "../test/services.ts"
-import { dockerAgentFixture, httpGet, RUN_LABEL_KEY, type DockerAgentFixture } from "./docker-fixture.ts"
-import { deploy, hostEvents, lastTask, setGoal, taskEvents } from "./test-helpers.ts"
+import { dockerAgentFixture, httpGet, RUN_LABEL_KEY, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { deploy, hostEvents, lastTask, setGoal, taskEvents } from "../test/agent-helpers.ts"
 
 const repo = fileURLToPath(new URL("..", import.meta.url))
 

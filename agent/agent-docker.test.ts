@@ -8,8 +8,8 @@ import { docker, TEST_IMAGE_TEXT } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
-import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "./docker-fixture.ts"
-import { deploy, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
+import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { deploy, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "../test/agent-helpers.ts"
 
 let fx: DockerAgentFixture | undefined
 afterEach(async () => {

@@ -10,8 +10,8 @@ import { envelope, host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
 import type { Agent } from "./agent.ts"
-import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "./docker-fixture.ts"
-import { lastTask } from "./test-helpers.ts"
+import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { lastTask } from "../test/agent-helpers.ts"
 
 let fx: DockerAgentFixture | undefined
 afterAll(async () => {

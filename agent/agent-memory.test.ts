@@ -12,10 +12,10 @@ import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
 import { startAgent, type Agent, type AgentOptions } from "./agent.ts"
-import { LocalHostInfoStore } from "./host-info.ts"
+import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
 import { StateDirLocked } from "./state-dir.ts"
-import { bareSpec, deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "./test-helpers.ts"
+import { bareSpec, deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask, setGoal, taskEvents, undeploy } from "../test/agent-helpers.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []

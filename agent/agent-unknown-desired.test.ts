@@ -14,9 +14,9 @@ import { docker } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor, zkConnect } from "../test/services.ts"
-import { dockerAgentFixture, type DockerAgentFixture } from "./docker-fixture.ts"
+import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
 import type { Logger } from "./logger.ts"
-import { deploy, lastTask, undeploy } from "./test-helpers.ts"
+import { deploy, lastTask, undeploy } from "../test/agent-helpers.ts"
 
 /** A TCP forwarder to 127.0.0.1:upstream that can be shut (connections cut, new ones closed at once). */
 const tcpGate = async (upstream: number) => {

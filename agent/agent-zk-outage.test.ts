@@ -20,8 +20,8 @@ import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { zkPaths } from "../log/zk-paths.ts"
-import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "./docker-fixture.ts"
-import { deploy, hostEvents, lastTask, taskEvents } from "./test-helpers.ts"
+import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { deploy, hostEvents, lastTask, taskEvents } from "../test/agent-helpers.ts"
 
 let server: ZooKeeperServer | undefined
 let gate: TcpGate | undefined

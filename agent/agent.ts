@@ -4,6 +4,7 @@ import type { ContainerRuntime, Unwatch } from "../core/container-runtime.ts"
 import { decodeInput, formatFieldErrors } from "../core/decode.ts"
 import { AppendConflict, type EventLog } from "../core/event-log.ts"
 import { hostStream, type DomainEvent, type EventEnvelope } from "../core/events.ts"
+import { HostHeldByAnotherAgent, type HostInfoStore } from "../core/host-info.ts"
 import { HostName, type AgentId } from "../core/ids.ts"
 import type { ZkClient } from "../log/zk-client.ts"
 import { sleep, systemClock, type Clock } from "./clock.ts"
@@ -11,7 +12,7 @@ import { namespaceLabels, type ContainerSettings } from "./container-spec.ts"
 import { hostStreamVersion, type DesiredState } from "./desired-state.ts"
 import { DEFAULT_FLAP_CONFIG, DEFAULT_RESTART_DELAYS, type FlapConfig, type RestartDelays } from "./flapping.ts"
 import { DEFAULT_HEALTH_TIMEOUTS, type HealthTimeouts } from "./health.ts"
-import { collectHostInfo, HostHeldByAnotherAgent, type HostInfoStore } from "./host-info.ts"
+import { collectHostInfo } from "./host-info.ts"
 import { HostStreamFollower } from "./host-stream.ts"
 import { defaultLogger, errorText, type Logger } from "./logger.ts"
 import { Outbox } from "./outbox.ts"
@@ -22,7 +23,7 @@ import type { SupervisorTuning } from "./supervisor.ts"
 import { TaskReporter, type TaskStatus } from "./task-reporter.ts"
 
 /*
- * The agent, wired together (design.md §4):
+ * The agent, wired together (README, "The agent"):
  *
  *   host stream ──▶ HostStreamFollower (fold → desired state, checkpoint in the state dir)
  *                          │ change

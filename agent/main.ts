@@ -12,15 +12,17 @@
 import os from "node:os"
 import { parseArgs } from "node:util"
 import { DockerRuntime } from "./docker-runtime.ts"
-import { LocalHostInfoStore, ZkHostInfoStore, type HostInfoStore } from "./host-info.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { startAgent } from "./agent.ts"
 import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
 import type { HostName } from "../core/ids.ts"
 import type { EventLog } from "../core/event-log.ts"
+import type { HostInfoStore } from "../core/host-info.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
+import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 
 const USAGE = `usage: agent/main.ts [options]
   --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble (HELIOS_ZK)

@@ -16,10 +16,10 @@ import { aJob } from "../test/fixtures.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot, waitFor } from "../test/services.ts"
 import { startAgent } from "./agent.ts"
-import { ZkHostInfoStore } from "./host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
-import { deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask } from "./test-helpers.ts"
+import { deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask } from "../test/agent-helpers.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []

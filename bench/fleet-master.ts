@@ -15,7 +15,7 @@
  * TaskStateChanged is RUNNING), the same model its API answers from.
  */
 import { monitorEventLoopDelay } from "node:perf_hooks"
-import { ZkHostInfoStore } from "../agent/host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "../master/master.ts"

@@ -218,21 +218,3 @@ export const mixOf = (events: ReadonlyArray<StoredEvent>): Record<string, number
   for (const e of events) mix[e.envelope.event._tag] = (mix[e.envelope.event._tag] ?? 0) + 1
   return mix
 }
-
-/** A typical agent report (~200 bytes encoded): a task of `host` went RUNNING. */
-export const taskRunning = (host: string, i: number, jobId = "web:v1:3b4ee8f2e9d1c0a5b6c7d8e9f0a1b2c3d4e5f6a7"): EventEnvelope => ({
-  event: {
-    _tag: "TaskStateChanged",
-    jobId: jobId as JobId,
-    host: host as HostName,
-    state: "RUNNING",
-    goal: "START",
-    throttled: "NO",
-    containerId: (i.toString(16).padStart(8, "0") + "c0ffee".repeat(10)).slice(0, 64),
-    ports: { http: { internalPort: 8080, externalPort: 20000 + (i % 10000), protocol: "tcp" } },
-  },
-  schemaVersion: EVENT_SCHEMA_VERSION,
-  at: Date.UTC(2026, 0, 1) + i,
-  actor: { kind: "agent", name: host },
-  commandId: `${host}-1-${i}`,
-})

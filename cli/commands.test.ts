@@ -11,7 +11,7 @@ import type { HostName } from "../core/ids.ts"
 import type { JobId } from "../core/job-id.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
-import { cells, freePort, lines, runInProcess, spawnCli, tempDir, removeTempDirs, type CliResult } from "./test-helpers.ts"
+import { cells, freePort, lines, runInProcess, spawnCli, tempDir, removeTempDirs, type CliResult } from "../test/cli-helpers.ts"
 
 let master: RunningMaster
 let log: SqliteEventLog

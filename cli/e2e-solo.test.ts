@@ -9,8 +9,8 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { removeContainersByLabel, TEST_LABEL } from "../test/docker.ts"
 import { waitFor } from "../test/services.ts"
-import { okLines, runningContainers, userFlow, waitForRunning } from "./e2e-flow.ts"
-import { BIN, freePort, spawnCli, tempDir, removeTempDirs } from "./test-helpers.ts"
+import { okLines, runningContainers, userFlow, waitForRunning } from "../test/e2e-flow.ts"
+import { BIN, freePort, spawnCli, tempDir, removeTempDirs } from "../test/cli-helpers.ts"
 
 const suffix = randomBytes(4).toString("hex")
 const host = `cli-solo-${suffix}`

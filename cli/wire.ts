@@ -1,10 +1,8 @@
 import type { DomainEvent } from "../core/events.ts"
-import type { auditJson, deploymentJson, heliosHistoryJson, hostStatusJson, jobStatusJson, taskStatusJson } from "../master/responses.ts"
+import type { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../master/responses.ts"
 
 /* The master's JSON answers, typed from the functions that produce them (master/responses.ts). */
 
-export type DeploymentJson = ReturnType<typeof deploymentJson>
-export type TaskStatusJson = ReturnType<typeof taskStatusJson>
 export type JobStatusJson = NonNullable<ReturnType<typeof jobStatusJson>>
 export type HostStatusJson = NonNullable<ReturnType<typeof hostStatusJson>>
 export type AuditJson = ReturnType<typeof auditJson>

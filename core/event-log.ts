@@ -69,7 +69,7 @@ export type Unsubscribe = () => void
 
 /**
  * The event log port. Both adapters (ZooKeeper, embedded SQLite) hold the invariants of
- * design.md §3 and pass one conformance suite (log/conformance.ts).
+ * the README's "The event log on ZooKeeper" and pass one conformance suite (test/log-conformance.ts).
  */
 export interface EventLog {
   /** Appends the events of one command all-or-nothing, contiguously. Rejects with an AppendError. */

@@ -258,11 +258,6 @@ export const JobInput = Schema.Struct({
 /** The JSON shape of a submitted job. */
 export type JobInput = typeof JobInput.Encoded
 
-/** Drop-in names for the placeholder core/job-schemas.ts. */
-export const JobSchema = Job
-export const PortMappingSchema = PortMapping
-export const JobIdSchema = JobId
-
 // ---------------------------------------------------------------------------------------------
 // Docker image references (JobValidator.validateImageReference)
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll } from "vitest"
-import { eventLogConformance } from "./conformance.ts"
+import { eventLogConformance } from "../test/log-conformance.ts"
 import { SqliteEventLog } from "./sqlite-log.ts"
 
 const dirs: string[] = []

@@ -22,7 +22,7 @@ import { ZK, type MultiFailure, type ZkClient } from "./zk-client.ts"
 import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
 
 /*
- * The log on ZooKeeper (design.md §3).
+ * The log on ZooKeeper (its invariants: the README's "The event log on ZooKeeper").
  *
  * Positions are claimed, not assigned: an append that takes positions p..p+n-1 creates the znodes
  * named p..p+n-1 (the batch's bytes in p, empty markers after) in one `multi` that also checks

@@ -4,7 +4,8 @@
  * and a pre-registered host whose agent never reported alone.
  */
 import { afterAll, describe, expect, it } from "vitest"
-import { ZkHostInfoStore, type HostInfo } from "../agent/host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import type { HostInfo } from "../core/host-info.ts"
 import type { Command } from "../core/commands.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 import type { HostRecord } from "../core/state.ts"

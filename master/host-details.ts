@@ -1,4 +1,4 @@
-import type { HostInfoReader } from "../agent/host-info.ts"
+import type { HostInfoReader } from "../core/host-info.ts"
 import type { HostName } from "../core/ids.ts"
 import type { HostDetails } from "./responses.ts"
 

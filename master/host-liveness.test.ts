@@ -3,7 +3,7 @@
  * follow the up marks as they appear and go, while asking ZooKeeper once per change, not per round.
  */
 import { afterAll, describe, expect, it } from "vitest"
-import { ZkHostInfoStore } from "../agent/host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { ZK, ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
 import { uniqueRoot, waitFor, zkConnect } from "../test/services.ts"

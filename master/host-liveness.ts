@@ -1,4 +1,4 @@
-import type { HostInfo, HostInfoReader } from "../agent/host-info.ts"
+import type { HostInfo, HostInfoReader } from "../core/host-info.ts"
 import type { ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
 

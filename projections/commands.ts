@@ -43,13 +43,6 @@ export class CommandIndex {
     return out.sort((a, b) => b - a)
   }
 
-  clone(): CommandIndex {
-    const c = new CommandIndex()
-    c.table = this.table.slice()
-    c.size = this.size
-    return c
-  }
-
   private put(h: number, position: number): void {
     const mask = this.table.length / 2 - 1
     let i = h & mask

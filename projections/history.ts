@@ -77,14 +77,6 @@ export class HistoryIndex {
     }
     return undefined
   }
-
-  clone(): HistoryIndex {
-    const c = new HistoryIndex()
-    c.events.push(...this.events)
-    for (const [jobId, chain] of this.jobs) c.jobs.set(jobId, { ...chain })
-    c.previous = this.previous.slice()
-    return c
-  }
 }
 
 export const emptyHistory = (): HistoryIndex => new HistoryIndex()

@@ -1,5 +1,5 @@
 import type { StoredEvent } from "../core/events.ts"
-import { applyEvent, cloneState, emptyState, type FleetState } from "../core/state.ts"
+import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
 import { CommandIndex } from "./commands.ts"
 import { applyHistory, emptyHistory, type HistoryIndex } from "./history.ts"
 
@@ -47,8 +47,3 @@ export const stateAsOf = (
   return state
 }
 
-export const cloneReadModel = (m: ReadModel): ReadModel => ({
-  state: cloneState(m.state),
-  history: m.history.clone(),
-  commands: m.commands.clone(),
-})

@@ -41,7 +41,6 @@ export const STEP_MS = 500
 /** `expires` values: one long past, one far in the future (relative to T0 + any run). */
 export const EXPIRES_PAST = "2001-01-01T00:00:00Z"
 export const EXPIRES_FUTURE = "2999-01-01T00:00:00Z"
-export const EXPIRES_PAST_MS = Date.parse(EXPIRES_PAST)
 
 // Every value the schemas allow, taken from them (a new state is generated without touching this file).
 export const TASK_STATES: ReadonlyArray<TaskState> = TaskState.literals

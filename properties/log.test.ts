@@ -23,7 +23,7 @@ import { checkAsync, timeoutFor } from "./support.ts"
  * Two writers (separate log instances / ZooKeeper sessions) each run a random list of appends,
  * concurrently. An append lists some streams with an expected version: one it just read from the
  * log ("fresh", which another writer may invalidate before the append lands) or a fixed guess.
- * Afterwards a third instance reads everything back and we check the laws of design.md §3.
+ * Afterwards a third instance reads everything back and we check the laws of the README's "The event log on ZooKeeper".
  */
 
 const STREAMS: ReadonlyArray<StreamId> = ["job:a:v1", "job:b:v1", "host:h1", "host:h2"]
@@ -139,7 +139,7 @@ const runPlan = async (
   return outcomes
 }
 
-/** The laws of design.md §3 that concurrent appends must keep. */
+/** The laws of the README's "The event log on ZooKeeper" that concurrent appends must keep. */
 const verify = async (outcomes: Map<string, Outcome>, logs: { readonly writer: EventLog; readonly reader: EventLog }) => {
   const seen = await readAll(logs.writer)
   const seenByOther = await readAll(logs.reader)

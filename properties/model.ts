@@ -5,7 +5,7 @@ import type { Job } from "../core/job.ts"
 
 /*
  * A plain model of the master's state machine, written from the spec (Helios's behaviour and
- * design.md), NOT from core/state.ts or core/decide.ts: a few Maps and Sets, and a function that
+ * the README), NOT from core/state.ts or core/decide.ts: a few Maps and Sets, and a function that
  * says what each command must do. The model-based test runs the same commands against the model
  * and against decide + applyEvent and compares after every step.
  *

@@ -1,7 +1,7 @@
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
-import { ZkHostInfoStore } from "../agent/host-info.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { zkConnect } from "./services.ts"
 
 export interface TestMaster extends RunningMaster {

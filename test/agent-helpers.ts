@@ -6,8 +6,8 @@ import type { EventLog, HostStreamEvent } from "../core/event-log.ts"
 import type { DomainEvent, EventOf } from "../core/events.ts"
 import type { Goal, HostName } from "../core/ids.ts"
 import type { Job, JobId } from "../core/job.ts"
-import { envelope } from "../test/event-fixtures.ts"
-import type { AgentOptions } from "./agent.ts"
+import { envelope } from "./event-fixtures.ts"
+import type { AgentOptions } from "../agent/agent.ts"
 
 /** Agent settings for the in-memory runtime that keep tests quick without changing behaviour. */
 export const FAST_IN_MEMORY = {
@@ -46,9 +46,6 @@ export const taskEvents = async (log: EventLog, host: HostName, jobId: string): 
 
 export const lastTask = async (log: EventLog, host: HostName, jobId: string): Promise<TaskEvent | undefined> =>
   (await taskEvents(log, host, jobId)).at(-1)
-
-export const tagsOf = async (log: EventLog, host: HostName): Promise<string[]> =>
-  (await hostEvents(log, host)).map((e) => e.envelope.event._tag)
 
 /** A bare container spec with the given labels (for seeding a runtime with orphans and strangers). */
 export const bareSpec = (name: string, labels: Record<string, string>, image = "helios-test/web:latest"): ContainerSpec => ({

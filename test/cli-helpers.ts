@@ -5,8 +5,8 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { CliIo } from "./command.ts"
-import { run } from "./main.ts"
+import type { CliIo } from "../cli/command.ts"
+import { run } from "../cli/main.ts"
 
 export const BIN = fileURLToPath(new URL("../bin/helios.js", import.meta.url))
 

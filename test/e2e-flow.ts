@@ -4,9 +4,9 @@
  * whole story. Shared by the solo and the ZooKeeper end-to-end tests.
  */
 import { expect } from "vitest"
-import { docker, TEST_IMAGE, TEST_IMAGE_TEXT } from "../test/docker.ts"
-import { waitFor } from "../test/services.ts"
-import { cells, lines, type CliResult } from "./test-helpers.ts"
+import { docker, TEST_IMAGE, TEST_IMAGE_TEXT } from "./docker.ts"
+import { waitFor } from "./services.ts"
+import { cells, lines, type CliResult } from "./cli-helpers.ts"
 
 export type Cli = (args: ReadonlyArray<string>) => Promise<CliResult>
 

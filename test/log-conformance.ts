@@ -2,10 +2,10 @@ import { describe, expect, it, afterEach } from "vitest"
 import { AppendConflict, BatchTooLarge, type EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
-import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
+import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "./event-fixtures.ts"
 
 /**
- * The behaviour every EventLog adapter owes (design.md §3), one named test per invariant.
+ * The behaviour every EventLog adapter owes (the README's "The event log on ZooKeeper"), one named test per invariant.
  * `open` gives a fresh, empty log; `openAnother` a second independent client of the same log
  * (a second master); `reopen` closes everything and opens the same log again (a crash/restart).
  */
