@@ -1,5 +1,5 @@
 import {
-  ImagePullFailed,
+  ImageNotFound,
   PortInUse,
   RuntimeUnavailable,
   type ContainerInfo,
@@ -126,10 +126,9 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
       } catch (e) {
         return failed(e)
       }
-      if (!local) {
-        const timedOut = pullError instanceof ImagePullFailed && /timed out/.test(pullError.reason)
-        return failed(pullError, { throttle: timedOut ? "IMAGE_PULL_FAILED" : "IMAGE_MISSING" })
-      }
+      // Helios: IMAGE_MISSING (2 min) when the registry says there is no such image, and
+      // IMAGE_PULL_FAILED (30 s) when the pull itself failed (unreachable registry, 5xx, auth, timeout).
+      if (!local) return failed(pullError, { throttle: pullError instanceof ImageNotFound ? "IMAGE_MISSING" : "IMAGE_PULL_FAILED" })
       ctx.logger.log("debug", "pull failed, using the local image", { image: job.image, error: errorText(pullError) })
     }
     ctx.imageOk()
