@@ -46,8 +46,14 @@ const spawnAgent = (f: DockerAgentFixture, name: string): AgentProcess => {
       name,
       "--state-dir",
       f.stateDir(name),
-      "--bind",
+      "--bind-address",
       "127.0.0.1",
+      "--dns",
+      "10.9.8.7",
+      "--add-host",
+      "db.helios-test:10.1.2.3",
+      "--bind",
+      `${f.tmp}:/agent-bind:ro`,
       "--container-label",
       `${RUN_LABEL_KEY}=${f.runId}`,
       "--reconcile-interval-ms",
@@ -93,11 +99,20 @@ describe("agent survives kill -9", () => {
       return t?.state === "RUNNING" ? t : undefined
     })
     const containerId = status.containerId!
-    const startedAt = (await docker().getContainer(containerId).inspect()).State.StartedAt
+    const created = await docker().getContainer(containerId).inspect()
+    const startedAt = created.State.StartedAt
+    // The agent's --dns, --add-host and --bind flags reached the container.
+    expect([created.HostConfig.Dns, created.HostConfig.ExtraHosts, created.HostConfig.Binds]).toEqual([
+      ["10.9.8.7"],
+      ["db.helios-test:10.1.2.3"],
+      [`${f.tmp}:/agent-bind:ro`],
+    ])
     const eventsBefore = (await taskEvents(f.log, h, job.id)).length
     expect(eventsBefore).toBe(4)
 
     const cycle: number[] = []
+    const registeredCycle: number[] = []
+    const bootToAdopt: number[] = []
     for (let i = 0; i < 10; i++) {
       agent.child.kill("SIGKILL")
       await agent.exited
@@ -106,12 +121,17 @@ describe("agent survives kill -9", () => {
       await saw(agent, (l) => l["msg"] === "adopted a running container" && l["containerId"] === containerId, "adoption")
       cycle.push(performance.now() - t0)
       await saw(agent, (l) => l["event"] === "registered", "registered again")
+      registeredCycle.push(performance.now() - t0)
+      const first = agent.lines[0]?.["seenAt"] as number
+      const adoptedAt = agent.lines.find((l) => l["msg"] === "adopted a running container")?.["seenAt"] as number
+      bootToAdopt.push(adoptedAt - first)
       const info = await docker().getContainer(containerId).inspect()
       expect(info.State.Running).toBe(true)
       expect(info.State.StartedAt).toBe(startedAt) // not restarted
       expect(await f.containers()).toHaveLength(1) // no extra container
     }
     console.log(`kill -9 → restarted agent adopted the container: median ${median(cycle).toFixed(0)} ms (max ${Math.max(...cycle).toFixed(0)})`)
+    console.log(`registered: median ${median(registeredCycle).toFixed(0)} ms; first output line → adoption: median ${median(bootToAdopt).toFixed(0)} ms`)
     expect(await httpGet(status.ports!["http"]!.externalPort!)).toContain(TEST_IMAGE_TEXT)
     // No transitions were reported: the task was RUNNING all along.
     expect((await taskEvents(f.log, h, job.id)).length).toBe(eventsBefore)

@@ -3,7 +3,9 @@
  * image. Each test has its own ZooKeeper root, host names and Docker label; containers are removed
  * in afterEach even when a test fails.
  */
+import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { docker, TEST_IMAGE_TEXT } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
@@ -154,10 +156,18 @@ describe("agent on Docker", () => {
     }
   })
 
-  it("builds the container from every job field", async () => {
+  it("builds the container from every job field and the agent's --dns, --add-host and --bind", async () => {
     fx = await dockerAgentFixture("agent-config")
     const h = host("config-h1")
-    await fx.start(h, { env: { FROM_AGENT: "yes" } })
+    // Agent-wide decorations (Helios's --dns, --add-host, --bind) reach every container.
+    mkdirSync(join(fx.tmp, "extra"))
+    writeFileSync(join(fx.tmp, "extra", "note"), "from the agent's --bind\n")
+    await fx.start(h, {
+      env: { FROM_AGENT: "yes" },
+      dns: ["10.9.8.7", "10.9.8.6"],
+      extraHosts: ["db.helios-test:10.1.2.3", "cache.helios-test:10.1.2.4"],
+      extraBinds: [`${join(fx.tmp, "extra")}:/extra:ro`],
+    })
     const job = aJob({
       id: "config:v1",
       command: ["sh", "-c", "echo $HELIOS_PORT_http > /tmp/ram/port; exec /serve"],
@@ -181,7 +191,13 @@ describe("agent on Docker", () => {
     expect(info.Config.Env).toEqual(expect.arrayContaining(["FROM_AGENT=yes", "FROM_JOB=yes", `HELIOS_PORT_http=${h}:${status.ports!["http"]!.externalPort}`]))
     expect(info.Config.Hostname).toBe("config-box")
     expect(info.Config.Labels).toMatchObject({ team: "agents", "helios.job": job.id })
-    expect(info.HostConfig.Binds).toEqual([`${fx.tmp}:/data:ro`])
+    expect(info.HostConfig.Binds).toEqual([`${fx.tmp}:/data:ro`, `${join(fx.tmp, "extra")}:/extra:ro`])
+    const inside = async (...command: string[]) => (await fx!.runtime.exec(status.containerId!, command, 5_000)).output
+    expect(await inside("cat", "/etc/hosts")).toMatch(/^10\.1\.2\.3\s+db\.helios-test$/m)
+    expect(await inside("cat", "/etc/hosts")).toMatch(/^10\.1\.2\.4\s+cache\.helios-test$/m)
+    expect((await inside("cat", "/etc/resolv.conf")).match(/^nameserver .*$/gm)).toEqual(["nameserver 10.9.8.7", "nameserver 10.9.8.6"])
+    expect(await inside("cat", "/extra/note")).toBe("from the agent's --bind\n")
+    expect((await fx.runtime.exec(status.containerId!, ["touch", "/extra/x"], 5_000)).exitCode).not.toBe(0) // read-only
     expect(Object.keys(info.Config.Volumes ?? {})).toEqual(["/scratch"])
     expect(info.HostConfig.Tmpfs).toEqual({ "/tmp/ram": "rw,size=1m" })
     expect(info.HostConfig.NetworkMode).toBe("bridge")

@@ -185,6 +185,8 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.cpuShares !== undefined ? { CpuShares: spec.cpuShares } : {}),
         ...(spec.cpuset !== undefined ? { CpusetCpus: spec.cpuset } : {}),
         ...(spec.runtime !== undefined ? { Runtime: spec.runtime } : {}),
+        ...(spec.dns !== undefined ? { Dns: [...spec.dns] } : {}),
+        ...(spec.extraHosts !== undefined ? { ExtraHosts: [...spec.extraHosts] } : {}),
       },
     }
     return this.call("create", async (abortSignal) => (await this.docker.createContainer({ ...options, abortSignal })).id)
