@@ -6,7 +6,8 @@
  * comma-separated list in the environment, e.g. HELIOS_LABELS=role=web,zone=a.
  *
  * Prints one JSON line on stdout when started (`{"event":"started",...}`) and one when registered
- * (`{"event":"registered",...}`); logs JSON lines on stderr. SIGTERM/SIGINT stop it gracefully
+ * (`{"event":"registered",...}`), each with `at` (epoch ms) and `sinceStartMs` (since the program's
+ * code began to run, module loading excluded); logs JSON lines on stderr. SIGTERM/SIGINT stop it gracefully
  * (containers keep running).
  */
 import { isIP } from "node:net"
@@ -142,6 +143,7 @@ if (zkConnect === undefined && sqlite === undefined) fail("give --zk (or --sqlit
 const zkRoot = pick(values["zk-root"], "HELIOS_ZK_ROOT") ?? "/helios"
 
 const main = async () => {
+  const mainStartedAt = Date.now()
   let zk: ZkClient | undefined
   let log: EventLog
   let hostInfo: HostInfoStore
@@ -195,7 +197,9 @@ const main = async () => {
     ...(reconcileIntervalMs !== undefined ? { reconcileIntervalMs } : {}),
   })
   const say = (event: string, extra: Record<string, unknown> = {}) =>
-    process.stdout.write(JSON.stringify({ event, agentId: agent.agentId, host: agent.hostName, pid: process.pid, ...extra }) + "\n")
+    process.stdout.write(
+      JSON.stringify({ event, agentId: agent.agentId, host: agent.hostName, pid: process.pid, at: Date.now(), sinceStartMs: Date.now() - mainStartedAt, ...extra }) + "\n",
+    )
   say("started")
   void agent.registered.then(() => say("registered"))
 
