@@ -165,7 +165,7 @@ describe("agent on Docker", () => {
     await fx.start(h, {
       env: { FROM_AGENT: "yes" },
       dns: ["10.9.8.7", "10.9.8.6"],
-      extraHosts: ["db.helios-test:10.1.2.3", "cache.helios-test:10.1.2.4"],
+      extraHosts: ["db.helios-test:10.1.2.3", "cache.helios-test:10.1.2.4", "gw.helios-test:host-gateway"],
       extraBinds: [`${join(fx.tmp, "extra")}:/extra:ro`],
     })
     const job = aJob({
@@ -195,6 +195,7 @@ describe("agent on Docker", () => {
     const inside = async (...command: string[]) => (await fx!.runtime.exec(status.containerId!, command, 5_000)).output
     expect(await inside("cat", "/etc/hosts")).toMatch(/^10\.1\.2\.3\s+db\.helios-test$/m)
     expect(await inside("cat", "/etc/hosts")).toMatch(/^10\.1\.2\.4\s+cache\.helios-test$/m)
+    expect(await inside("cat", "/etc/hosts")).toMatch(/^\d+\.\d+\.\d+\.\d+\s+gw\.helios-test$/m) // Docker's host-gateway
     expect((await inside("cat", "/etc/resolv.conf")).match(/^nameserver .*$/gm)).toEqual(["nameserver 10.9.8.7", "nameserver 10.9.8.6"])
     expect(await inside("cat", "/extra/note")).toBe("from the agent's --bind\n")
     expect((await fx.runtime.exec(status.containerId!, ["touch", "/extra/x"], 5_000)).exitCode).not.toBe(0) // read-only

@@ -10,13 +10,13 @@ describe("the agent's --dns, --add-host and --bind", () => {
   it("accepts IPs, HOST:IP (IPv6 too) and absolute bind mounts with an optional mode", () => {
     const r = decodeContainerFlags({
       dns: ["10.0.0.2", "fd00::53"],
-      addHost: ["db.internal:10.0.0.5", "v6-host:fd00::1"],
+      addHost: ["db.internal:10.0.0.5", "v6-host:fd00::1", "host.docker.internal:host-gateway"],
       bind: ["/etc/ssl/certs:/etc/ssl/certs:ro", "/var/log/app:/logs", "/a:/b:rw"],
     })
     expect(r).toEqual(
       Result.succeed({
         dns: ["10.0.0.2", "fd00::53"],
-        extraHosts: ["db.internal:10.0.0.5", "v6-host:fd00::1"],
+        extraHosts: ["db.internal:10.0.0.5", "v6-host:fd00::1", "host.docker.internal:host-gateway"],
         extraBinds: ["/etc/ssl/certs:/etc/ssl/certs:ro", "/var/log/app:/logs", "/a:/b:rw"],
       }),
     )

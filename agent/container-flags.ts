@@ -16,11 +16,15 @@ export const DnsServer = stringWhere((s) => isIP(s) !== 0, (s) => `"${s}" is not
 
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
-/** `name:ip`, a line in every container's /etc/hosts (Docker's `--add-host`); the ip may be IPv6. */
+/**
+ * `name:ip`, a line in every container's /etc/hosts (Docker's `--add-host`); the ip may be IPv6,
+ * or Docker's `host-gateway` (the engine's bridge gateway, i.e. this host).
+ */
 export const ExtraHost = stringWhere((s) => {
   const i = s.indexOf(":")
-  return i > 0 && HOST_NAME.test(s.slice(0, i)) && isIP(s.slice(i + 1)) !== 0
-}, (s) => `"${s}" is not HOST:IP (e.g. db.internal:10.0.0.5)`)
+  const ip = s.slice(i + 1)
+  return i > 0 && HOST_NAME.test(s.slice(0, i)) && (isIP(ip) !== 0 || ip === "host-gateway")
+}, (s) => `"${s}" is not HOST:IP (e.g. db.internal:10.0.0.5, or NAME:host-gateway)`)
 
 /** `/host/path:/container/path[:ro|rw]`, mounted into every container (Helios's `--bind`). */
 export const ExtraBind = stringWhere(
