@@ -15,8 +15,9 @@ import type { TaskStatus } from "./task-reporter.ts"
 
 /*
  * One run of a job's container (Helios's TaskRunner): adopt the container that is already running,
- * or pull, create and start a new one; health-check it; then watch it until it exits or the run is
- * aborted (goal change, agent stop). The supervisor decides what happens next.
+ * or pull, create and start a new one; health-check it; then watch it until it exits, fails its
+ * liveness check (the job's `livenessCheck`: stopped, FAILED) or the run is aborted (goal change,
+ * agent stop). The supervisor decides what happens next.
  */
 
 export interface RunnerTuning {
