@@ -3,6 +3,9 @@
  * image. Each test has its own ZooKeeper root, host names and Docker label; containers are removed
  * in afterEach even when a test fails.
  */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { createServer, type Server } from "node:http"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { docker, TEST_IMAGE_TEXT } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
@@ -122,29 +125,49 @@ describe("agent on Docker", () => {
     console.log(`undeploy → container removed: ${(performance.now() - t1).toFixed(0)} ms`)
   })
 
-  it("a job whose image is missing → FAILED with IMAGE_MISSING and the error text", async () => {
+  it("a pull the registry answers with 'manifest unknown' → IMAGE_MISSING; a refused or failing registry → IMAGE_PULL_FAILED", async () => {
     fx = await dockerAgentFixture("agent-missing")
     const h = host("missing-h1")
     await fx.start(h)
-    const job = aJob({ id: "missing:v1", image: "helios-test/no-such-image:1" })
-    await deploy(fx.log, job, h)
-    const failed = await waitFor(
-      async () => {
-        const t = await lastTask(fx!.log, h, job.id)
-        return t?.state === "FAILED" ? t : undefined
-      },
-      { what: "FAILED" },
-    )
-    expect(failed.throttled).toBe("IMAGE_MISSING")
-    expect(failed.error).toMatch(/registry|not found|no such host|pull/i)
-    expect((await taskEvents(fx.log, h, job.id)).map((e) => e.state)).toEqual(["PULLING_IMAGE", "FAILED"])
-    expect(await fx.containers()).toHaveLength(0)
+    const registry = await fakeRegistry()
+    try {
+      const closedPort = await freePort()
+      const missing = aJob({ id: "missing:v1", image: `127.0.0.1:${registry.port}/helios-test/missing:1` })
+      const broken = aJob({ id: "broken:v1", image: `127.0.0.1:${registry.port}/helios-test/error500:1` })
+      const refused = aJob({ id: "refused:v1", image: `127.0.0.1:${closedPort}/helios-test/x:1` })
+      for (const job of [missing, broken, refused]) await deploy(fx.log, job, h)
+      const failure = (jobId: string) =>
+        waitFor(
+          async () => {
+            const t = await lastTask(fx!.log, h, jobId)
+            return t?.state === "FAILED" ? t : undefined
+          },
+          { what: `${jobId} FAILED` },
+        )
+      const [m, b, r] = [await failure(missing.id), await failure(broken.id), await failure(refused.id)]
+      expect([m.throttled, m.error]).toEqual(["IMAGE_MISSING", expect.stringMatching(/manifest unknown/)])
+      expect([b.throttled, b.error]).toEqual(["IMAGE_PULL_FAILED", expect.stringMatching(/500 Internal Server Error/)])
+      expect([r.throttled, r.error]).toEqual(["IMAGE_PULL_FAILED", expect.stringMatching(/connection refused/)])
+      for (const job of [missing, broken, refused])
+        expect((await taskEvents(fx.log, h, job.id)).map((e) => e.state)).toEqual(["PULLING_IMAGE", "FAILED"])
+      expect(await fx.containers()).toHaveLength(0)
+    } finally {
+      await registry.close()
+    }
   })
 
-  it("builds the container from every job field", async () => {
+  it("builds the container from every job field and the agent's --dns, --add-host and --bind", async () => {
     fx = await dockerAgentFixture("agent-config")
     const h = host("config-h1")
-    await fx.start(h, { env: { FROM_AGENT: "yes" } })
+    // Agent-wide decorations (Helios's --dns, --add-host, --bind) reach every container.
+    mkdirSync(join(fx.tmp, "extra"))
+    writeFileSync(join(fx.tmp, "extra", "note"), "from the agent's --bind\n")
+    await fx.start(h, {
+      env: { FROM_AGENT: "yes" },
+      dns: ["10.9.8.7", "10.9.8.6"],
+      extraHosts: ["db.helios-test:10.1.2.3", "cache.helios-test:10.1.2.4", "gw.helios-test:host-gateway"],
+      extraBinds: [`${join(fx.tmp, "extra")}:/extra:ro`],
+    })
     const job = aJob({
       id: "config:v1",
       command: ["sh", "-c", "echo $HELIOS_PORT_http > /tmp/ram/port; exec /serve"],
@@ -168,7 +191,14 @@ describe("agent on Docker", () => {
     expect(info.Config.Env).toEqual(expect.arrayContaining(["FROM_AGENT=yes", "FROM_JOB=yes", `HELIOS_PORT_http=${h}:${status.ports!["http"]!.externalPort}`]))
     expect(info.Config.Hostname).toBe("config-box")
     expect(info.Config.Labels).toMatchObject({ team: "agents", "helios.job": job.id })
-    expect(info.HostConfig.Binds).toEqual([`${fx.tmp}:/data:ro`])
+    expect(info.HostConfig.Binds).toEqual([`${fx.tmp}:/data:ro`, `${join(fx.tmp, "extra")}:/extra:ro`])
+    const inside = async (...command: string[]) => (await fx!.runtime.exec(status.containerId!, command, 5_000)).output
+    expect(await inside("cat", "/etc/hosts")).toMatch(/^10\.1\.2\.3\s+db\.helios-test$/m)
+    expect(await inside("cat", "/etc/hosts")).toMatch(/^10\.1\.2\.4\s+cache\.helios-test$/m)
+    expect(await inside("cat", "/etc/hosts")).toMatch(/^\d+\.\d+\.\d+\.\d+\s+gw\.helios-test$/m) // Docker's host-gateway
+    expect((await inside("cat", "/etc/resolv.conf")).match(/^nameserver .*$/gm)).toEqual(["nameserver 10.9.8.7", "nameserver 10.9.8.6"])
+    expect(await inside("cat", "/extra/note")).toBe("from the agent's --bind\n")
+    expect((await fx.runtime.exec(status.containerId!, ["touch", "/extra/x"], 5_000)).exitCode).not.toBe(0) // read-only
     expect(Object.keys(info.Config.Volumes ?? {})).toEqual(["/scratch"])
     expect(info.HostConfig.Tmpfs).toEqual({ "/tmp/ram": "rw,size=1m" })
     expect(info.HostConfig.NetworkMode).toBe("bridge")
@@ -206,3 +236,29 @@ describe("agent on Docker", () => {
     }
   })
 })
+
+/**
+ * A registry that speaks just enough of the distribution API for the engine to ask it for a
+ * manifest: `/v2/` answers, a repository ending in `error500` gets a 500, every other manifest is
+ * unknown (404 MANIFEST_UNKNOWN). The engine pulls from 127.0.0.0/8 over plain HTTP by default.
+ */
+const fakeRegistry = async (): Promise<{ port: number; close(): Promise<void> }> => {
+  const headers = { "Docker-Distribution-API-Version": "registry/2.0", "Content-Type": "application/json" }
+  const server: Server = createServer((req, res) => {
+    if (req.url === "/v2/") return void res.writeHead(200, headers).end("{}")
+    if (req.url?.includes("error500")) return void res.writeHead(500).end("boom")
+    res.writeHead(404, headers).end(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown", detail: {} }] }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as { port: number }).port
+  return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+const freePort = async (): Promise<number> => {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}

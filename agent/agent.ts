@@ -61,6 +61,12 @@ export interface AgentOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Extra Docker labels on every container this agent creates (e.g. a test run's label). */
   readonly containerLabels?: Readonly<Record<string, string>>
+  /** DNS servers for every container (Helios's `--dns`). */
+  readonly dns?: ReadonlyArray<string>
+  /** `name:ip` lines for every container's /etc/hosts (Helios's `--add-host`). */
+  readonly extraHosts?: ReadonlyArray<string>
+  /** `/host:/container[:ro|rw]` mounts for every container (Helios's `--bind`). */
+  readonly extraBinds?: ReadonlyArray<string>
   /** Periodic reconcile. Default 30 s. */
   readonly reconcileIntervalMs?: number
   /** Host info refresh. Default 60 s. */
@@ -138,6 +144,9 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
     bindAddress,
     agentEnv: o.env ?? {},
     extraLabels: o.containerLabels ?? {},
+    dns: o.dns ?? [],
+    extraHosts: o.extraHosts ?? [],
+    extraBinds: o.extraBinds ?? [],
   }
   const envelope = (event: DomainEvent): EventEnvelope => ({
     event,

@@ -91,6 +91,16 @@ describe("container spec from a job", () => {
     expect(spec.networkMode).toBeUndefined()
     expect(spec.memory).toBeUndefined()
     expect(spec.runtime).toBeUndefined()
+    expect(spec.dns).toBeUndefined()
+    expect(spec.extraHosts).toBeUndefined()
+  })
+
+  it("adds the agent's --dns, --add-host and --bind to every container, after the job's own binds", () => {
+    const decorated = { ...settings, dns: ["10.0.0.2"], extraHosts: ["db:10.0.0.3"], extraBinds: ["/etc/ssl/certs:/etc/ssl/certs:ro"] }
+    const spec = buildContainerSpec(aJob({ id: "dec:v1", volumes: { "/a": "/host/a" } }), {}, decorated)
+    expect(spec.dns).toEqual(["10.0.0.2"])
+    expect(spec.extraHosts).toEqual(["db:10.0.0.3"])
+    expect(spec.binds).toEqual(["/host/a:/a", "/etc/ssl/certs:/etc/ssl/certs:ro"])
   })
 
   it("splits volumes into binds and anonymous volumes", () => {

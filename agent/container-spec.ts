@@ -42,6 +42,10 @@ export interface ContainerSettings {
   readonly agentEnv: Readonly<Record<string, string>>
   /** Extra Docker labels on every container (e.g. for test cleanup). The agent's own labels win. */
   readonly extraLabels: Readonly<Record<string, string>>
+  /** Agent-wide decorations of every container (Helios's `--dns`, `--add-host`, `--bind`). */
+  readonly dns?: ReadonlyArray<string>
+  readonly extraHosts?: ReadonlyArray<string>
+  readonly extraBinds?: ReadonlyArray<string>
 }
 
 /** Port name → the mapping with its external port filled in from the allocation. */
@@ -108,7 +112,7 @@ export const buildContainerSpec = (
     labels: { ...s.extraLabels, ...(job.labels ?? {}), ...namespaceLabels(s.agentId, s.host), [LABEL_JOB]: job.id },
     ...(job.hostname !== undefined && job.hostname !== "" ? { hostname: job.hostname } : {}),
     ports: bindings,
-    binds,
+    binds: [...binds, ...(s.extraBinds ?? [])],
     anonymousVolumes: anonymous,
     tmpfs: { ...(job.ramdisks ?? {}) },
     ...(job.networkMode !== undefined ? { networkMode: job.networkMode } : {}),
@@ -120,6 +124,8 @@ export const buildContainerSpec = (
     ...(r?.cpuShares !== undefined ? { cpuShares: r.cpuShares } : {}),
     ...(r?.cpuset !== undefined && r.cpuset !== "" ? { cpuset: r.cpuset } : {}),
     ...(job.runtime !== undefined && job.runtime !== "" ? { runtime: job.runtime } : {}),
+    ...(s.dns !== undefined && s.dns.length > 0 ? { dns: [...s.dns] } : {}),
+    ...(s.extraHosts !== undefined && s.extraHosts.length > 0 ? { extraHosts: [...s.extraHosts] } : {}),
     init: true,
   }
 }

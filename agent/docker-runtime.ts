@@ -61,6 +61,22 @@ export const toRuntimeError = (operation: string, error: unknown, id?: string): 
   return new RuntimeFailure({ operation, reason, ...(e.statusCode !== undefined ? { statusCode: e.statusCode } : {}) })
 }
 
+/*
+ * The engine's words for "the registry answered: no such image or tag" (distribution's
+ * MANIFEST_UNKNOWN / NAME_UNKNOWN / DENIED, which the engine reports as 404 "manifest for … not
+ * found", "repository … not found", "pull access denied … repository does not exist"). Older
+ * engines answer 500 for everything and errors inside the progress stream carry no status, so the
+ * text counts too.
+ */
+const MISSING_IMAGE_TEXT = /manifest unknown|name unknown|manifest for \S+ not found|repository \S+ not found|repository does not exist|pull access denied/i
+
+/**
+ * Whether a failed pull means the image does not exist (IMAGE_MISSING) or the pull itself failed
+ * (IMAGE_PULL_FAILED: registry unreachable, refused, unknown host, 5xx, authentication, timeout).
+ */
+export const classifyPullError = (statusCode: number | undefined, message: string): "missing" | "failed" =>
+  statusCode === 404 || MISSING_IMAGE_TEXT.test(message) ? "missing" : "failed"
+
 const toMs = (iso: string | undefined): number | undefined => {
   if (iso === undefined || iso.startsWith("0001-")) return undefined
   const t = Date.parse(iso)
@@ -104,8 +120,7 @@ export class DockerRuntime implements ContainerRuntime {
         throw new ImagePullFailed({ image, reason: `pull timed out after ${timeoutMs} ms` })
       if (e.code !== undefined && CONNECTION_CODES.has(e.code)) throw toRuntimeError("pull", error)
       const reason = messageOf(e)
-      if (e.statusCode === 404 || /not found|does not exist|manifest unknown/i.test(reason)) throw new ImageNotFound({ image, reason })
-      throw new ImagePullFailed({ image, reason })
+      throw classifyPullError(e.statusCode, reason) === "missing" ? new ImageNotFound({ image, reason }) : new ImagePullFailed({ image, reason })
     }
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(new ImagePullFailed({ image, reason: `pull timed out after ${timeoutMs} ms` }))
@@ -118,7 +133,7 @@ export class DockerRuntime implements ContainerRuntime {
           if (err) reject(new ImagePullFailed({ image, reason: messageOf(err as DockerError) }))
           else if (failed) {
             const reason = failed.errorDetail?.message ?? failed.error ?? "pull failed"
-            reject(/not found|does not exist|manifest unknown/i.test(reason) ? new ImageNotFound({ image, reason }) : new ImagePullFailed({ image, reason }))
+            reject(classifyPullError(undefined, reason) === "missing" ? new ImageNotFound({ image, reason }) : new ImagePullFailed({ image, reason }))
           } else resolve()
         },
       )
@@ -170,6 +185,8 @@ export class DockerRuntime implements ContainerRuntime {
         ...(spec.cpuShares !== undefined ? { CpuShares: spec.cpuShares } : {}),
         ...(spec.cpuset !== undefined ? { CpusetCpus: spec.cpuset } : {}),
         ...(spec.runtime !== undefined ? { Runtime: spec.runtime } : {}),
+        ...(spec.dns !== undefined ? { Dns: [...spec.dns] } : {}),
+        ...(spec.extraHosts !== undefined ? { ExtraHosts: [...spec.extraHosts] } : {}),
       },
     }
     return this.call("create", async (abortSignal) => (await this.docker.createContainer({ ...options, abortSignal })).id)

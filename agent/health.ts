@@ -1,6 +1,12 @@
 import { connect } from "node:net"
 import type { ContainerInfo, ContainerRuntime } from "../core/container-runtime.ts"
-import type { HealthCheck, PortMapping } from "../core/job.ts"
+import {
+  DEFAULT_LIVENESS_FAILURE_THRESHOLD,
+  DEFAULT_LIVENESS_INTERVAL_SECONDS,
+  type HealthCheck,
+  type LivenessCheck,
+  type PortMapping,
+} from "../core/job.ts"
 import { errorText } from "./logger.ts"
 
 /*
@@ -104,5 +110,40 @@ export const checkHealth = async (
         return { healthy: false, reason: `exec ${check.command.join(" ")}: ${errorText(e)}` }
       }
     }
+  }
+}
+
+/**
+ * The bookkeeping of a liveness check (the job's `livenessCheck`, beyond Helios): when the next
+ * check is due, and the consecutive failures so far. `record` answers the reason to restart once
+ * they reach the threshold.
+ */
+export class LivenessProbe {
+  private readonly intervalMs: number
+  private readonly threshold: number
+  failures = 0
+  nextAt: number
+
+  constructor(check: LivenessCheck, startedAt: number) {
+    this.intervalMs = (check.intervalSeconds ?? DEFAULT_LIVENESS_INTERVAL_SECONDS) * 1000
+    this.threshold = check.failureThreshold ?? DEFAULT_LIVENESS_FAILURE_THRESHOLD
+    this.nextAt = startedAt + this.intervalMs
+  }
+
+  due(now: number): boolean {
+    return now >= this.nextAt
+  }
+
+  /** Counts one check's result; the restart reason once `failureThreshold` checks in a row failed. */
+  record(result: HealthResult, now: number): string | undefined {
+    this.nextAt = now + this.intervalMs
+    if (result.healthy) {
+      this.failures = 0
+      return undefined
+    }
+    this.failures++
+    if (this.failures < this.threshold) return undefined
+    const times = this.failures === 1 ? "once" : `${this.failures} times in a row`
+    return `liveness check failed ${times}, container restarted: ${result.reason ?? "unhealthy"}`
   }
 }

@@ -6,11 +6,15 @@
  * comma-separated list in the environment, e.g. HELIOS_LABELS=role=web,zone=a.
  *
  * Prints one JSON line on stdout when started (`{"event":"started",...}`) and one when registered
- * (`{"event":"registered",...}`); logs JSON lines on stderr. SIGTERM/SIGINT stop it gracefully
+ * (`{"event":"registered",...}`), each with `at` (epoch ms) and `sinceStartMs` (since the program's
+ * code began to run, module loading excluded); logs JSON lines on stderr. SIGTERM/SIGINT stop it gracefully
  * (containers keep running).
  */
+import { isIP } from "node:net"
 import os from "node:os"
 import { parseArgs } from "node:util"
+import { Result } from "effect"
+import { decodeContainerFlags } from "./container-flags.ts"
 import { DockerRuntime } from "./docker-runtime.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { startAgent } from "./agent.ts"
@@ -33,7 +37,11 @@ const USAGE = `usage: agent/main.ts [options]
   --id ID                      pin the agent id (HELIOS_ID)
   --state-dir DIR              default /var/lib/helios-agent (HELIOS_STATE_DIR)
   --port-range START:END       dynamic ports, end exclusive, default 20000:32768 (HELIOS_PORT_RANGE)
-  --bind ADDRESS               where published ports listen, default 0.0.0.0 (HELIOS_BIND)
+  --bind-address ADDRESS       where published ports listen, default 0.0.0.0 (HELIOS_BIND_ADDRESS)
+  --dns IP                     DNS server for every container, repeatable (HELIOS_DNS=ip,ip2)
+  --add-host HOST:IP           /etc/hosts entry for every container, repeatable (HELIOS_ADD_HOSTS)
+  --bind /HOST:/CONTAINER[:ro|rw]
+                               bind mount for every container, repeatable (HELIOS_BINDS)
   --advertised-host HOST       host in HELIOS_PORT_*, default the name (HELIOS_ADVERTISED_HOST)
   --label K=V                  agent label, repeatable (HELIOS_LABELS=k=v,k2=v2)
   --env K=V                    env for every container, repeatable (HELIOS_ENV=k=v,...)
@@ -62,7 +70,10 @@ const { values } = (() => {
         id: { type: "string" },
         "state-dir": { type: "string" },
         "port-range": { type: "string" },
-        bind: { type: "string" },
+        "bind-address": { type: "string" },
+        dns: { type: "string", multiple: true },
+        "add-host": { type: "string", multiple: true },
+        bind: { type: "string", multiple: true },
         "advertised-host": { type: "string" },
         label: { type: "string", multiple: true },
         env: { type: "string", multiple: true },
@@ -109,6 +120,21 @@ const int = (text: string | undefined, what: string): number | undefined => {
   return n
 }
 
+const list = (flags: string[] | undefined, envName: string): string[] | undefined => flags ?? env(envName)?.split(",")
+
+// Helios's `--bind` is an extra bind mount; an address there is the old meaning of this flag.
+if (env("HELIOS_BIND") !== undefined) fail("HELIOS_BIND is no longer read: the published ports' address is HELIOS_BIND_ADDRESS")
+for (const b of values.bind ?? [])
+  if (isIP(b) !== 0) fail(`bad --bind "${b}": --bind is a bind mount for every container (Helios); the published ports' address is --bind-address`)
+const decorations = (() => {
+  const r = decodeContainerFlags({
+    dns: list(values.dns, "HELIOS_DNS"),
+    addHost: list(values["add-host"], "HELIOS_ADD_HOSTS"),
+    bind: list(values.bind, "HELIOS_BINDS"),
+  })
+  return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
+})()
+
 const level = (pick(values["log-level"], "HELIOS_AGENT_LOG") ?? "info") as LogLevel
 if (!["debug", "info", "warn", "error"].includes(level)) fail(`bad log level "${level}"`)
 const hostName = pick(values.name, "HELIOS_NAME") ?? os.hostname()
@@ -119,6 +145,7 @@ if (zkConnect === undefined && sqlite === undefined) fail("give --zk (or --sqlit
 const zkRoot = pick(values["zk-root"], "HELIOS_ZK_ROOT") ?? "/helios"
 
 const main = async () => {
+  const mainStartedAt = Date.now()
   let zk: ZkClient | undefined
   let log: EventLog
   let hostInfo: HostInfoStore
@@ -148,7 +175,7 @@ const main = async () => {
   }
   const reconcileIntervalMs = int(pick(values["reconcile-interval-ms"], "HELIOS_RECONCILE_INTERVAL_MS"), "reconcile interval")
   const portRange = pick(values["port-range"], "HELIOS_PORT_RANGE")
-  const bindAddress = pick(values.bind, "HELIOS_BIND")
+  const bindAddress = pick(values["bind-address"], "HELIOS_BIND_ADDRESS")
   const advertisedHost = pick(values["advertised-host"], "HELIOS_ADVERTISED_HOST")
   const agentId = pick(values.id, "HELIOS_ID")
   const agent = await startAgent({
@@ -161,6 +188,9 @@ const main = async () => {
     labels: pairs(values.label, "HELIOS_LABELS", "label"),
     env: pairs(values.env, "HELIOS_ENV", "env"),
     containerLabels: pairs(values["container-label"], "HELIOS_CONTAINER_LABELS", "container label"),
+    dns: decorations.dns,
+    extraHosts: decorations.extraHosts,
+    extraBinds: decorations.extraBinds,
     ...(zk !== undefined ? { zk, zkRoot } : {}),
     ...(agentId !== undefined ? { agentId } : {}),
     ...(portRange !== undefined ? { portRange } : {}),
@@ -169,7 +199,9 @@ const main = async () => {
     ...(reconcileIntervalMs !== undefined ? { reconcileIntervalMs } : {}),
   })
   const say = (event: string, extra: Record<string, unknown> = {}) =>
-    process.stdout.write(JSON.stringify({ event, agentId: agent.agentId, host: agent.hostName, pid: process.pid, ...extra }) + "\n")
+    process.stdout.write(
+      JSON.stringify({ event, agentId: agent.agentId, host: agent.hostName, pid: process.pid, at: Date.now(), sinceStartMs: Date.now() - mainStartedAt, ...extra }) + "\n",
+    )
   say("started")
   void agent.registered.then(() => say("registered"))
 

@@ -1,5 +1,5 @@
 import {
-  ImagePullFailed,
+  ImageNotFound,
   PortInUse,
   RuntimeUnavailable,
   type ContainerInfo,
@@ -9,14 +9,15 @@ import {
 import type { TaskState, ThrottleState } from "../core/ids.ts"
 import type { Job, PortMapping } from "../core/job.ts"
 import type { Clock, Doorbell } from "./clock.ts"
-import { checkHealth, type HealthTimeouts } from "./health.ts"
+import { checkHealth, LivenessProbe, type HealthTimeouts } from "./health.ts"
 import { errorText, type Logger } from "./logger.ts"
 import type { TaskStatus } from "./task-reporter.ts"
 
 /*
  * One run of a job's container (Helios's TaskRunner): adopt the container that is already running,
- * or pull, create and start a new one; health-check it; then watch it until it exits or the run is
- * aborted (goal change, agent stop). The supervisor decides what happens next.
+ * or pull, create and start a new one; health-check it; then watch it until it exits, fails its
+ * liveness check (the job's `livenessCheck`: stopped, FAILED) or the run is aborted (goal change,
+ * agent stop). The supervisor decides what happens next.
  */
 
 export interface RunnerTuning {
@@ -25,6 +26,8 @@ export interface RunnerTuning {
   readonly healthCheckInitialBackoffMs: number
   readonly healthCheckMaxBackoffMs: number
   readonly healthTimeouts: HealthTimeouts
+  /** `docker stop` grace period when the job sets no secondsToWaitBeforeKill (liveness restarts). */
+  readonly defaultStopTimeoutSeconds: number
 }
 
 export interface RunContext {
@@ -126,10 +129,9 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
       } catch (e) {
         return failed(e)
       }
-      if (!local) {
-        const timedOut = pullError instanceof ImagePullFailed && /timed out/.test(pullError.reason)
-        return failed(pullError, { throttle: timedOut ? "IMAGE_PULL_FAILED" : "IMAGE_MISSING" })
-      }
+      // Helios: IMAGE_MISSING (2 min) when the registry says there is no such image, and
+      // IMAGE_PULL_FAILED (30 s) when the pull itself failed (unreachable registry, 5xx, auth, timeout).
+      if (!local) return failed(pullError, { throttle: pullError instanceof ImageNotFound ? "IMAGE_MISSING" : "IMAGE_PULL_FAILED" })
       ctx.logger.log("debug", "pull failed, using the local image", { image: job.image, error: errorText(pullError) })
     }
     ctx.imageOk()
@@ -159,6 +161,7 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
   }
 
   // Watch it: engine events ring the doorbell; a slow poll covers missed events (Helios polled every 5 s).
+  const liveness = job.livenessCheck === undefined ? undefined : new LivenessProbe(job.livenessCheck, ctx.clock.now())
   for (;;) {
     if (signal.aborted) return ABORTED
     let info: ContainerInfo | undefined
@@ -176,8 +179,27 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
       return { kind: "exited", containerId, ...exitOf(info), runtimeMs: Math.max(0, end - begin) }
     }
     ctx.running(startedAt)
-    await ctx.doorbell.wait(ctx.tuning.monitorIntervalMs, signal)
+    if (liveness?.due(ctx.clock.now())) {
+      const r = await checkHealth(job.livenessCheck!, { runtime, container: info, ports: ctx.ports(), bindAddress: ctx.bindAddress }, ctx.tuning.healthTimeouts)
+      if (signal.aborted) return ABORTED
+      const verdict = liveness.record(r, ctx.clock.now())
+      if (!r.healthy) ctx.logger.log("info", "liveness check failed", { job: job.id, containerId, reason: r.reason, failures: liveness.failures })
+      if (verdict !== undefined) return restartUnhealthy(ctx, containerId, startedAt, verdict)
+    }
+    const untilCheck = liveness === undefined ? Infinity : Math.max(0, liveness.nextAt - ctx.clock.now())
+    await ctx.doorbell.wait(Math.min(ctx.tuning.monitorIntervalMs, untilCheck), signal)
   }
+}
+
+/** The container failed its liveness check too often: stop it and fail the run with the reason (the supervisor restarts it). */
+const restartUnhealthy = async (ctx: RunContext, containerId: string, startedAt: number, reason: string): Promise<RunOutcome> => {
+  ctx.logger.log("warn", "liveness check failed, restarting the container", { job: ctx.job.id, containerId, reason })
+  try {
+    await ctx.runtime.stop(containerId, ctx.job.secondsToWaitBeforeKill ?? ctx.tuning.defaultStopTimeoutSeconds)
+  } catch (e) {
+    ctx.logger.log("warn", "could not stop the unhealthy container", { containerId, error: errorText(e) })
+  }
+  return failed(new Error(reason), { runtimeMs: Math.max(0, ctx.clock.now() - startedAt) })
 }
 
 const exitOf = (info: ContainerInfo | undefined): { exitCode?: number } =>

@@ -79,12 +79,19 @@ export const parseVolumeFlag = (spec: string): [string, string] => {
 }
 
 /** At most one of `--http-check port:/path`, `--tcp-check port`, `--exec-check "cmd args"`. */
-export const parseHealthCheck = (http: string | undefined, tcp: string | undefined, exec: string | undefined): JsonObject | undefined => {
+export const parseHealthCheck = (
+  http: string | undefined,
+  tcp: string | undefined,
+  exec: string | undefined,
+  flagPrefix = "",
+  what = "health check",
+): JsonObject | undefined => {
   const given = [http, tcp, exec].filter((c) => c !== undefined && c !== "")
-  if (given.length > 1) throw new CliError("Only one health check may be specified (--http-check, --tcp-check or --exec-check)")
+  const names = `--${flagPrefix}http-check, --${flagPrefix}tcp-check or --${flagPrefix}exec-check`
+  if (given.length > 1) throw new CliError(`Only one ${what} may be specified (${names})`)
   if (http) {
     const colon = http.indexOf(":")
-    if (colon <= 0) throw new CliError(`Invalid HTTP health check: '${http}' (expected PORT_NAME:/path, e.g. http:/healthz)`)
+    if (colon <= 0) throw new CliError(`Invalid HTTP ${what}: '${http}' (expected PORT_NAME:/path, e.g. http:/healthz)`)
     return { type: "http", port: http.slice(0, colon), path: http.slice(colon + 1) }
   }
   if (tcp) return { type: "tcp", port: tcp }
@@ -115,6 +122,31 @@ export interface CreateFlags {
   readonly httpCheck?: string
   readonly tcpCheck?: string
   readonly execCheck?: string
+  /** The job's `livenessCheck` (beyond Helios): same forms as the health check flags. */
+  readonly livenessHttpCheck?: string
+  readonly livenessTcpCheck?: string
+  readonly livenessExecCheck?: string
+  readonly livenessInterval?: string
+  readonly livenessFailureThreshold?: string
+}
+
+const wholeNumber = (flag: string, text: string): number => {
+  if (!/^\d+$/.test(text)) throw new CliError(`--${flag}: expected a whole number, got '${text}'`)
+  return Number(text)
+}
+
+/** `--liveness-*-check` (replaces the base's), then `--liveness-interval` and `--liveness-failure-threshold` on it. */
+const mergeLivenessCheck = (base: unknown, f: CreateFlags): JsonObject | undefined => {
+  const check = parseHealthCheck(f.livenessHttpCheck, f.livenessTcpCheck, f.livenessExecCheck, "liveness-", "liveness check")
+  const options: JsonObject = {}
+  if (f.livenessInterval !== undefined) options["intervalSeconds"] = wholeNumber("liveness-interval", f.livenessInterval)
+  if (f.livenessFailureThreshold !== undefined)
+    options["failureThreshold"] = wholeNumber("liveness-failure-threshold", f.livenessFailureThreshold)
+  if (check === undefined && Object.keys(options).length === 0) return undefined
+  const on = check ?? (isObject(base) ? base : undefined)
+  if (on === undefined)
+    throw new CliError("--liveness-interval and --liveness-failure-threshold need a liveness check (--liveness-http-check, --liveness-tcp-check or --liveness-exec-check)")
+  return { ...on, ...options }
 }
 
 const isObject = (x: unknown): x is JsonObject => typeof x === "object" && x !== null && !Array.isArray(x)
@@ -157,5 +189,7 @@ export const mergeCreateFlags = (base: JsonObject, f: CreateFlags, env: Readonly
   }
   const healthCheck = parseHealthCheck(f.httpCheck, f.tcpCheck, f.execCheck)
   if (healthCheck !== undefined) job["healthCheck"] = healthCheck
+  const livenessCheck = mergeLivenessCheck(base["livenessCheck"], f)
+  if (livenessCheck !== undefined) job["livenessCheck"] = livenessCheck
   return job
 }

@@ -47,6 +47,10 @@ export interface ContainerSpec {
   readonly cpuset?: string
   /** OCI runtime, e.g. `nvidia`. */
   readonly runtime?: string
+  /** DNS servers for the container's /etc/resolv.conf; absent: the engine's. */
+  readonly dns?: ReadonlyArray<string>
+  /** `name:ip` entries added to the container's /etc/hosts. */
+  readonly extraHosts?: ReadonlyArray<string>
   /** Run an init process as PID 1 (forwards signals, reaps zombies). */
   readonly init: boolean
 }

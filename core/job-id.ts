@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { Schema } from "effect"
 import { Bean, canonicalJson, javaHashSetOrder, type CanonicalValue } from "./canonical-json.ts"
-import type { HealthCheck, Job, PortMapping, RolloutOptions, ServicePorts } from "./job.ts"
+import type { HealthCheck, Job, LivenessCheck, PortMapping, RolloutOptions, ServicePorts } from "./job.ts"
 
 /*
  * Job ids are `name:version:hash`. The hash is Helios's: SHA-1 hex of `name:version:configHashHex`,
@@ -100,6 +100,14 @@ const healthCheckBean = (hc: HealthCheck) => {
   }
 }
 
+// Not Helios's: hashed only when set (NON_EMPTY leaves it out otherwise), so existing ids stay.
+const livenessCheckBean = (lc: LivenessCheck) =>
+  new Bean({
+    ...healthCheckBean(lc).properties,
+    intervalSeconds: lc.intervalSeconds,
+    failureThreshold: lc.failureThreshold,
+  })
+
 const rolloutBean = (r: RolloutOptions) =>
   new Bean({
     timeout: r.timeout,
@@ -142,6 +150,7 @@ const hashedParameters = (job: JobDraft, name: string, version: string): Bean =>
     expires: job.expires,
     token: job.token,
     healthCheck: job.healthCheck === undefined ? undefined : healthCheckBean(job.healthCheck),
+    livenessCheck: job.livenessCheck === undefined ? undefined : livenessCheckBean(job.livenessCheck),
     securityOpt: job.securityOpt,
     networkMode: job.networkMode,
     metadata: job.metadata,

@@ -156,6 +156,30 @@ export const HealthCheck = Schema.Union([HttpHealthCheck, TcpHealthCheck, ExecHe
 })
 export type HealthCheck = typeof HealthCheck.Type
 
+/*
+ * Beyond Helios (its issue #414): a health check that keeps running once the task is RUNNING. The
+ * same three kinds as `healthCheck`, plus how often it runs and after how many consecutive failures
+ * the agent restarts the container (the task becomes FAILED with the reason, then starts again).
+ */
+export const DEFAULT_LIVENESS_INTERVAL_SECONDS = 10
+export const DEFAULT_LIVENESS_FAILURE_THRESHOLD = 3
+const LivenessOptions = {
+  /** Seconds between checks. Default 10. */
+  intervalSeconds: Schema.optionalKey(intIn(1, 86_400)),
+  /** Consecutive failures that restart the container. Default 3. */
+  failureThreshold: Schema.optionalKey(intIn(1, 1_000)),
+}
+/** `healthCheck`'s shape plus optional `intervalSeconds` and `failureThreshold`. */
+export const LivenessCheck = Schema.Union([
+  Schema.Struct({ ...HttpHealthCheck.fields, ...LivenessOptions }),
+  Schema.Struct({ ...TcpHealthCheck.fields, ...LivenessOptions }),
+  Schema.Struct({ ...ExecHealthCheck.fields, ...LivenessOptions }),
+]).annotate({
+  expected:
+    'a liveness check {"type":"http","port","path"} | {"type":"tcp","port"} | {"type":"exec","command":[...]}, each with optional "intervalSeconds" and "failureThreshold"',
+})
+export type LivenessCheck = typeof LivenessCheck.Type
+
 /** Docker resource limits (passed through, not scheduled). memorySwap -1 means unlimited swap. */
 export const Resources = Schema.Struct({
   memory: Schema.optionalKey(longFrom(0)),
@@ -210,6 +234,7 @@ export const Job = Schema.Struct({
   ramdisks: Schema.optionalKey(StringMap),
   expires: Schema.optionalKey(Expires),
   healthCheck: Schema.optionalKey(HealthCheck),
+  livenessCheck: Schema.optionalKey(LivenessCheck),
   securityOpt: Schema.optionalKey(Strings),
   networkMode: Schema.optionalKey(NetworkMode),
   addCapabilities: Schema.optionalKey(Capabilities),
@@ -243,6 +268,7 @@ export const JobInput = Schema.Struct({
   ramdisks: nullable(StringMap),
   expires: nullable(ExpiresInput),
   healthCheck: nullable(HealthCheck),
+  livenessCheck: nullable(LivenessCheck),
   securityOpt: nullable(Strings),
   networkMode: nullable(NetworkMode),
   addCapabilities: nullable(Capabilities),
@@ -544,15 +570,17 @@ const crossFieldProblems = (input: unknown): FieldError[] => {
     if (p !== undefined) out.push(problem(["ramdisks", mountPoint], p))
   }
 
-  const hc = input.healthCheck
-  if (isObject(hc) && (hc.type === "http" || hc.type === "tcp") && typeof hc.port === "string" && hc.port !== "")
-    if (!portNames.has(hc.port))
-      out.push(
-        problem(
-          ["healthCheck", "port"],
-          `Health check port '${hc.port}' not defined in the job. Known ports are '${[...portNames].join(", ")}'`,
-        ),
-      )
+  for (const [field, what] of [["healthCheck", "Health check"], ["livenessCheck", "Liveness check"]] as const) {
+    const hc = input[field]
+    if (isObject(hc) && (hc.type === "http" || hc.type === "tcp") && typeof hc.port === "string" && hc.port !== "")
+      if (!portNames.has(hc.port))
+        out.push(
+          problem(
+            [field, "port"],
+            `${what} port '${hc.port}' not defined in the job. Known ports are '${[...portNames].join(", ")}'`,
+          ),
+        )
+  }
   return out
 }
 
