@@ -9,9 +9,9 @@ import { docker } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
-import { dockerAgentFixture, type DockerAgentFixture } from "./docker-fixture.ts"
+import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
 import { LivenessProbe } from "./health.ts"
-import { deploy, lastTask, taskEvents } from "./test-helpers.ts"
+import { deploy, lastTask, taskEvents } from "../test/agent-helpers.ts"
 
 describe("LivenessProbe", () => {
   it("is due every interval and gives a reason after failureThreshold failures in a row", () => {
