@@ -102,6 +102,69 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
   })
 
+  it("sync() is answered by the server (patched client, opcode 9) and fails cleanly on a closed client", async () => {
+    const zk = await ZkClient.connect(zkConnect())
+    try {
+      await zk.sync("/")
+      // A read after it still works: the reply was decoded in place, the connection was not reset.
+      expect(await zk.exists("/")).toBeDefined()
+      expect(zk.isConnected).toBe(true)
+    } finally {
+      await zk.close()
+    }
+    await expect(zk.sync("/")).rejects.toBeInstanceOf(LogUnavailable)
+  })
+
+  it("invariant 8 on an ensemble: the read-back after a lost reply is preceded by a sync, and the batch is not written twice", async () => {
+    const root = freshRoot()
+    const zk = await connect()
+    const calls: string[] = []
+    let drops = 1
+    const lossy = new Proxy(zk, {
+      get(target, prop, receiver) {
+        if (prop === "multi")
+          return async (build: Parameters<ZkClient["multi"]>[0]) => {
+            const result = await target.multi(build)
+            calls.push("multi")
+            if (drops-- > 0) throw new LogUnavailable({ reason: "connection lost (injected)" })
+            return result
+          }
+        if (prop === "sync" || prop === "getDataIfExists")
+          return async (path: string) => {
+            calls.push(prop)
+            return (target[prop] as (path: string) => Promise<unknown>).call(target, path)
+          }
+        const value = Reflect.get(target, prop, receiver)
+        return typeof value === "function" ? value.bind(target) : value
+      },
+    })
+    const log = await ZooKeeperEventLog.open(lossy, { root, segmentSize: SEGMENT })
+    await log.append([hostUp("h1", "a")])
+    calls.length = 0
+    drops = 1
+    const result = await log.append([hostUp("h1", "once")])
+    expect(result.firstPosition).toBe(2)
+    // The lost reply, then sync, then the read of the claimed position: in that order.
+    expect(calls.slice(0, 3)).toEqual(["multi", "sync", "getDataIfExists"])
+    expect(calls.filter((c) => c === "multi")).toHaveLength(1)
+    expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
+  })
+
+  it("after a reconnect the writer checks the position below its claim again: positions lost meanwhile are claimed again, no hole", async () => {
+    const root = freshRoot()
+    const zk = await connect()
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+    for (let i = 1; i <= 3; i++) await log.append([hostUp("h1", `d${i}`)])
+    // ZooKeeper loses positions 2 and 3 (issue 17); the writer reconnects (simulated by the event).
+    const paths = zkPaths(root)
+    await zk.remove(paths.log.entry(0, 3))
+    await zk.remove(paths.log.entry(0, 2))
+    zk.emit("connected")
+    const result = await log.append([hostUp("h1", "after")])
+    expect(result.firstPosition).toBe(2)
+    expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
+  })
+
   it("a batch that cannot be decoded is a typed MalformedEvent, not a crash", async () => {
     const root = freshRoot()
     const zk = await connect()
