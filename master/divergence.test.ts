@@ -36,19 +36,20 @@ const connect = async (server: ZooKeeperServer): Promise<ZkClient> => {
   return zk
 }
 
-/** A copy of the server's data as it is now (the server is stopped for the copy, then started again). */
-const backUp = async (server: ZooKeeperServer): Promise<string> => {
+/**
+ * A copy of the server's data as it is now, taken while it runs: what a crash at this instant
+ * would leave on disk (the copy reads the same page cache), which ZooKeeper recovers from.
+ */
+const backUp = (server: ZooKeeperServer): string => {
   const dir = mkdtempSync(join(tmpdir(), "helios-zk-backup-"))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-  await server.stop()
   cpSync(join(server.dataDir, "data"), dir, { recursive: true })
-  await server.start()
   return dir
 }
 
-/** ZooKeeper restarted from an older copy of its data: every write since the copy is gone. */
+/** ZooKeeper crashed and came back with an older copy of its data: every write since the copy is gone. */
 const restore = async (server: ZooKeeperServer, backup: string): Promise<void> => {
-  await server.stop()
+  await server.kill()
   rmSync(join(server.dataDir, "data"), { recursive: true, force: true })
   cpSync(backup, join(server.dataDir, "data"), { recursive: true })
   await server.start()
@@ -67,7 +68,7 @@ const restoreWithOtherWrites = async (server: ZooKeeperServer, backup: string, w
   try {
     await write(sideServer.connectString)
   } finally {
-    await sideServer.stop()
+    await sideServer.kill()
   }
   await restore(server, join(side, "data"))
 }
@@ -160,8 +161,7 @@ const masterAheadOfBackup = async (options: { withSession: boolean; checkInterva
   })
   for (const n of [1, 2, 3]) await register(master, n)
   const backupPosition = master.projection.position
-  const backup = await backUp(server)
-  await zk.waitConnected(30_000)
+  const backup = backUp(server)
   for (const n of [4, 5, 6]) await register(master, n)
   const applied = master.projection.position
   expect(applied).toBeGreaterThan(backupPosition)

@@ -22,6 +22,14 @@ export interface LiveProjectionOptions {
   readonly checkIntervalMs?: number
 }
 
+/** What a check verifies, taken when it was asked for. */
+interface CheckCapture {
+  readonly trigger: string
+  readonly generation: number
+  readonly applied: number
+  readonly probes: ReadonlyArray<{ readonly p: number; readonly envelope: EventEnvelope | undefined }>
+}
+
 /** How many of the last applied events are remembered to compare with the log (bounded memory). */
 const RECENT = 1024
 
@@ -62,7 +70,10 @@ export class LiveProjection {
   private rebuilding: { model: ReadModel; target: number | undefined } | undefined
   /** Bumped on every (re)subscription: deliveries and checks of an older one are dropped. */
   private generation = 0
+  /** The checks waiting (see check), whether they are being run, and when that run ends. */
   private checking = false
+  private checksDone: Promise<void> = Promise.resolve()
+  private pendingChecks: CheckCapture[] = []
   /** The applied position the last passing check verified: the next check verifies it again. */
   private checkpoint = 0
   private timer: NodeJS.Timeout | undefined
@@ -115,7 +126,7 @@ export class LiveProjection {
     const first = events[0]!.position
     if (first !== model.state.position + 1) {
       const what = first <= model.state.position ? "again" : "after a gap"
-      this.diverge(first - 1, `the log delivered position ${first} ${what} (applied up to ${model.state.position})`)
+      this.diverge(model.state.position, `the log delivered position ${first} ${what} (applied up to ${model.state.position})`)
       return
     }
     for (let i = 0; i < events.length; i++) {
@@ -151,26 +162,42 @@ export class LiveProjection {
    * cannot be reached is checked at the next occasion.
    */
   check(trigger: string): Promise<void> {
-    if (this.checking || this.divergence) return Promise.resolve()
-    this.checking = true
-    const generation = this.generation
+    if (this.divergence) return Promise.resolve()
     const applied = this.position
     const probes = [...new Set([applied, this.checkpoint])]
       .filter((p) => p > 0)
       .map((p) => ({ p, envelope: this.recentAt(p) }))
-    return this.verify(trigger, generation, applied, probes)
-      .catch((error: unknown) => {
-        if (!(error instanceof LogUnavailable)) console.error(`helios-master: could not check the event log (${trigger}): ${String(error)}`)
-      })
-      .finally(() => (this.checking = false))
+    const capture: CheckCapture = { trigger, generation: this.generation, applied, probes }
+    // The oldest capture not verified yet stays first (it is the one from before a loss); the
+    // newest request replaces any other waiting one.
+    if (this.pendingChecks.length < 2) this.pendingChecks.push(capture)
+    else this.pendingChecks[1] = capture
+    if (!this.checking) {
+      this.checking = true
+      this.checksDone = this.runChecks()
+    }
+    return this.checksDone
   }
 
-  private async verify(
-    trigger: string,
-    generation: number,
-    applied: number,
-    probes: ReadonlyArray<{ p: number; envelope: EventEnvelope | undefined }>,
-  ): Promise<void> {
+  private async runChecks(): Promise<void> {
+    try {
+      while (this.pendingChecks.length > 0 && !this.divergence) {
+        const capture = this.pendingChecks[0]!
+        try {
+          if (capture.generation === this.generation) await this.verify(capture)
+        } catch (error) {
+          // ZooKeeper away: keep it for the next occasion (the reconnect triggers one).
+          if (error instanceof LogUnavailable) return
+          console.error(`helios-master: could not check the event log (${capture.trigger}): ${String(error)}`)
+        }
+        this.pendingChecks.shift()
+      }
+    } finally {
+      this.checking = false
+    }
+  }
+
+  private async verify({ trigger, generation, applied, probes }: CheckCapture): Promise<void> {
     const logPosition = await this.log.head()
     if (generation !== this.generation) return
     if (logPosition < applied)
@@ -248,6 +275,7 @@ export class LiveProjection {
         `Health is 503 and writes are refused until the projection is rebuilt from the log.`,
     )
     this.unsubscribe?.()
+    this.pendingChecks = []
     this.recentPositions.fill(-1)
     this.recentEnvelopes.fill(undefined)
     this.checkpoint = 0
