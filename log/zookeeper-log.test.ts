@@ -6,7 +6,7 @@ import { MalformedEvent } from "../core/codec.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
-import { zkConnect } from "../test/services.ts"
+import { waitFor, zkConnect } from "../test/services.ts"
 import { startZooKeeper } from "../test/zookeeper.ts"
 import { eventLogConformance } from "./conformance.ts"
 import { ZkClient, type MultiFailure } from "./zk-client.ts"
@@ -163,6 +163,45 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     const result = await log.append([hostUp("h1", "after")])
     expect(result.firstPosition).toBe(2)
     expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
+  })
+
+  it("after a real session expiry (ZooKeeper frozen past the session timeout) a follower reads new events at once, not at its 10 s poll", async () => {
+    const server = await startZooKeeper()
+    try {
+      const zk = await connect(server.connectString, { sessionTimeoutMs: 2000, operationTimeoutMs: 2000 })
+      const log = await ZooKeeperEventLog.open(zk, { root: "/helios", segmentSize: SEGMENT })
+      await log.append([hostUp("h1", "a")])
+      const seen: number[] = []
+      const unsubscribe = log.subscribe(position(0), (events) => {
+        for (const e of events) seen.push(e.position)
+      })
+      try {
+        await waitFor(() => (seen.length === 1 ? true : undefined))
+        const expired = new Promise((resolve) => zk.once("expired", resolve))
+        process.kill(server.pid!, "SIGSTOP")
+        try {
+          // The client notices the silent server by its read timeout (2/3 of the session timeout, patched in).
+          await waitFor(() => (zk.isConnected ? undefined : true), { timeoutMs: 10_000 })
+          // Frozen for longer than the session timeout: the server expires the session on resuming.
+          await new Promise((resolve) => setTimeout(resolve, 3000))
+        } finally {
+          process.kill(server.pid!, "SIGCONT")
+        }
+        await expired
+        await zk.waitConnected(30_000)
+        const writer = await connect(server.connectString)
+        const other = await ZooKeeperEventLog.open(writer, { root: "/helios", segmentSize: SEGMENT })
+        const appendedAt = Date.now()
+        await other.append([hostUp("h1", "b")])
+        await waitFor(() => (seen.length === 2 ? true : undefined), { timeoutMs: 15_000 })
+        expect(Date.now() - appendedAt).toBeLessThan(3000)
+        expect(seen).toEqual([1, 2])
+      } finally {
+        unsubscribe()
+      }
+    } finally {
+      await server.destroy()
+    }
   })
 
   it("a batch that cannot be decoded is a typed MalformedEvent, not a crash", async () => {
