@@ -176,8 +176,11 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       logger,
       idPrefix: agentId,
       ...o.outbox,
-      // After an append with an unknown outcome: catching up acknowledges whatever landed.
+      // After an append with an unknown outcome: catching up acknowledges whatever landed. head()
+      // first: on ZooKeeper it syncs, so the catch-up cannot read a lagging follower and retry a
+      // fact that did land.
       landed: async () => {
+        await o.log.head()
         await follower.catchUp()
         return new Set()
       },

@@ -40,6 +40,8 @@ declare module "node-zookeeper-client" {
     getChildren(path: string, watcher: Watcher | undefined, callback: (error: ZkException | Error | null, children?: string[], stat?: Stat) => void): void
     remove(path: string, version: number, callback: (error: ZkException | Error | null) => void): void
     mkdirp(path: string, callback: (error: ZkException | Error | null, path?: string) => void): void
+    /** Added by patches/node-zookeeper-client+1.1.3.patch (ZooKeeper's sync, opcode 9). */
+    sync(path: string, callback: (error: ZkException | Error | null, path?: string) => void): void
     transaction(): Transaction
   }
   export function createClient(connectionString: string, options?: { sessionTimeout?: number; spinDelay?: number; retries?: number }): Client

@@ -138,6 +138,16 @@ export class ZkClient extends EventEmitter {
     }
   }
 
+  /**
+   * Makes the server this session is connected to catch up with the leader: a read issued after it
+   * resolves sees every write the ensemble acknowledged before the call. An ensemble follower may
+   * lag, so every read that decides something (did an append land? is the log behind what we
+   * applied?) is preceded by one. ZooKeeper syncs the whole server; `path` only names the request.
+   */
+  async sync(path: string): Promise<void> {
+    await this.call<string | undefined>(`sync ${path}`, (c, done) => c.sync(path, (e, p) => done(e, p)))
+  }
+
   setData(path: string, data: Buffer, version = -1): Promise<Stat> {
     return this.call(`setData ${path}`, (c, done) => c.setData(path, data, version, (e, s) => done(e, s)))
   }

@@ -6,7 +6,7 @@ import { MalformedEvent } from "../core/codec.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
-import { zkConnect } from "../test/services.ts"
+import { waitFor, zkConnect } from "../test/services.ts"
 import { startZooKeeper } from "../test/zookeeper.ts"
 import { eventLogConformance } from "../test/log-conformance.ts"
 import { ZkClient, type MultiFailure } from "./zk-client.ts"
@@ -100,6 +100,108 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     await log.append([hostUp("h1", "a")])
     await log.append([hostUp("h1", "b")])
     expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
+  })
+
+  it("sync() is answered by the server (patched client, opcode 9) and fails cleanly on a closed client", async () => {
+    const zk = await ZkClient.connect(zkConnect())
+    try {
+      await zk.sync("/")
+      // A read after it still works: the reply was decoded in place, the connection was not reset.
+      expect(await zk.exists("/")).toBeDefined()
+      expect(zk.isConnected).toBe(true)
+    } finally {
+      await zk.close()
+    }
+    await expect(zk.sync("/")).rejects.toBeInstanceOf(LogUnavailable)
+  })
+
+  it("invariant 8 on an ensemble: the read-back after a lost reply is preceded by a sync, and the batch is not written twice", async () => {
+    const root = freshRoot()
+    const zk = await connect()
+    const calls: string[] = []
+    let drops = 1
+    const lossy = new Proxy(zk, {
+      get(target, prop, receiver) {
+        if (prop === "multi")
+          return async (build: Parameters<ZkClient["multi"]>[0]) => {
+            const result = await target.multi(build)
+            calls.push("multi")
+            if (drops-- > 0) throw new LogUnavailable({ reason: "connection lost (injected)" })
+            return result
+          }
+        if (prop === "sync" || prop === "getDataIfExists")
+          return async (path: string) => {
+            calls.push(prop)
+            return (target[prop] as (path: string) => Promise<unknown>).call(target, path)
+          }
+        const value = Reflect.get(target, prop, receiver)
+        return typeof value === "function" ? value.bind(target) : value
+      },
+    })
+    const log = await ZooKeeperEventLog.open(lossy, { root, segmentSize: SEGMENT })
+    await log.append([hostUp("h1", "a")])
+    calls.length = 0
+    drops = 1
+    const result = await log.append([hostUp("h1", "once")])
+    expect(result.firstPosition).toBe(2)
+    // The lost reply, then sync, then the read of the claimed position: in that order.
+    expect(calls.slice(0, 3)).toEqual(["multi", "sync", "getDataIfExists"])
+    expect(calls.filter((c) => c === "multi")).toHaveLength(1)
+    expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
+  })
+
+  it("after a reconnect the writer checks the position below its claim again: positions lost meanwhile are claimed again, no hole", async () => {
+    const root = freshRoot()
+    const zk = await connect()
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
+    for (let i = 1; i <= 3; i++) await log.append([hostUp("h1", `d${i}`)])
+    // ZooKeeper loses positions 2 and 3 (issue 17); the writer reconnects (simulated by the event).
+    const paths = zkPaths(root)
+    await zk.remove(paths.log.entry(0, 3))
+    await zk.remove(paths.log.entry(0, 2))
+    zk.emit("connected")
+    const result = await log.append([hostUp("h1", "after")])
+    expect(result.firstPosition).toBe(2)
+    expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
+  })
+
+  it("after a real session expiry (ZooKeeper frozen past the session timeout) a follower reads new events at once, not at its 10 s poll", async () => {
+    const server = await startZooKeeper()
+    try {
+      const zk = await connect(server.connectString, { sessionTimeoutMs: 2000, operationTimeoutMs: 2000 })
+      const log = await ZooKeeperEventLog.open(zk, { root: "/helios", segmentSize: SEGMENT })
+      await log.append([hostUp("h1", "a")])
+      const seen: number[] = []
+      const unsubscribe = log.subscribe(position(0), (events) => {
+        for (const e of events) seen.push(e.position)
+      })
+      try {
+        await waitFor(() => (seen.length === 1 ? true : undefined))
+        const expired = new Promise((resolve) => zk.once("expired", resolve))
+        process.kill(server.pid!, "SIGSTOP")
+        try {
+          // The client notices the silent server by its read timeout (2/3 of the session timeout, patched in).
+          await waitFor(() => (zk.isConnected ? undefined : true), { timeoutMs: 10_000 })
+          // Frozen for longer than the session timeout: the server expires the session on resuming.
+          await new Promise((resolve) => setTimeout(resolve, 3000))
+        } finally {
+          process.kill(server.pid!, "SIGCONT")
+        }
+        await expired
+        await zk.waitConnected(30_000)
+        const writer = await connect(server.connectString)
+        const other = await ZooKeeperEventLog.open(writer, { root: "/helios", segmentSize: SEGMENT })
+        const appendedAt = Date.now()
+        await other.append([hostUp("h1", "b")])
+        await waitFor(() => (seen.length === 2 ? true : undefined), { timeoutMs: 15_000 })
+        expect(Date.now() - appendedAt).toBeLessThan(3000)
+        expect(seen).toEqual([1, 2])
+      } finally {
+        unsubscribe()
+      }
+    } finally {
+      await server.destroy()
+    }
   })
 
   it("a batch that cannot be decoded is a typed MalformedEvent, not a crash", async () => {

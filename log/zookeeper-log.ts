@@ -132,6 +132,15 @@ class ChainCursor {
     this.confirmed = Math.max(this.confirmed, p)
   }
 
+  /**
+   * The session reconnected, perhaps to a server that lost what this writer saw (a ZooKeeper that
+   * drops committed transactions, issue 17): check p-1 again before claiming p, so an append
+   * cannot land above a hole; a collision then re-reads the head.
+   */
+  distrust(): void {
+    this.confirmed = 0
+  }
+
   get loaded(): boolean {
     return this.next !== undefined
   }
@@ -230,6 +239,11 @@ const decodeOrThrow = (data: Buffer): EncodedBatch => {
   return r.success
 }
 
+/** A follower of one chain; `rearm` forgets its watch (the session was re-established) and reads now. */
+interface ChainFollower extends Follower {
+  rearm(): void
+}
+
 /** Host stream entries point into the global log: [[batch start position, index in batch], ...]. */
 type HostPointer = [number, number]
 
@@ -278,13 +292,15 @@ export class ZooKeeperEventLog implements EventLog {
   private readonly global: ChainCursor
   private readonly hostChains = new Map<string, ChainCursor>()
   private readonly readyHosts = new Set<string>()
-  private readonly followers = new Set<Follower>()
+  private readonly followers = new Set<ChainFollower>()
   private readonly segmentSize: number
   private readonly maxClaimRetries: number
   private readonly unknownOutcomeWaitMs: number
   /** Group commit: appends waiting for a shared multi, and how many multis of theirs are in flight. */
   private readonly waiting: WaitingAppend[] = []
   private groupsInFlight = 0
+  /** Called when the session (re)connects: see onReconnected. */
+  private readonly reconnected = () => this.onReconnected()
 
   private constructor(
     private readonly zk: ZkClient,
@@ -300,7 +316,19 @@ export class ZooKeeperEventLog implements EventLog {
   static async open(zk: ZkClient, options: ZooKeeperLogOptions = {}): Promise<ZooKeeperEventLog> {
     const log = new ZooKeeperEventLog(zk, options)
     for (const path of [log.paths.log.base, log.paths.streams, log.paths.hosts]) await zk.ensurePath(path)
+    zk.on("connected", log.reconnected)
     return log
+  }
+
+  /**
+   * After a reconnect (or a new session) this writer trusts nothing it saw before: the server may
+   * be another one, and one that lost data. Followers re-arm their watches and read at once
+   * (a watch set by an expired session is gone; one on a lost position would never fire).
+   */
+  private onReconnected(): void {
+    this.global.distrust()
+    for (const chain of this.hostChains.values()) chain.distrust()
+    for (const f of this.followers) f.rearm()
   }
 
   private hostChain(host: string): ChainCursor {
@@ -467,6 +495,9 @@ export class ZooKeeperEventLog implements EventLog {
       throw new LogUnavailable({ reason: `append outcome unknown: ${error.reason}` })
     })
     chains.forEach((c) => c.invalidate())
+    // The session may have moved to a follower that has not applied our multi yet: reading there
+    // would say "not landed" for a batch that did land, and the retry would write it twice.
+    await this.zk.sync(this.paths.log.base)
     const data = await this.zk.getDataIfExists(this.global.entry(first))
     return data !== undefined && data.length > 0 && decodeOrThrow(data).batchId === batchId
   }
@@ -489,7 +520,9 @@ export class ZooKeeperEventLog implements EventLog {
     return out
   }
 
+  /** The log's last position as the ensemble's leader knows it (sync first: a follower may lag). */
   async head(): Promise<Position> {
+    await this.zk.sync(this.paths.log.base)
     return position(await this.global.head())
   }
 
@@ -557,10 +590,18 @@ export class ZooKeeperEventLog implements EventLog {
         return events
       },
     })
-    this.followers.add(follower)
+    const chainFollower: ChainFollower = {
+      wake: () => follower.wake(),
+      rearm: () => {
+        armed = undefined
+        follower.wake()
+      },
+      stop: () => follower.stop(),
+    }
+    this.followers.add(chainFollower)
     return () => {
       follower.stop()
-      this.followers.delete(follower)
+      this.followers.delete(chainFollower)
     }
   }
 
@@ -577,6 +618,7 @@ export class ZooKeeperEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
+    this.zk.off("connected", this.reconnected)
     for (const f of this.followers) f.stop()
     this.followers.clear()
   }

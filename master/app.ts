@@ -53,7 +53,13 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", agentFactRoutes(deps))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.route("/", versionRoutes(serverVersion))
-  app.get("/healthz", (c) => c.json({ status: "OK", position: deps.projection.position }))
+  app.get("/healthz", (c) => {
+    // Never OK on a projection that disagrees with the log (lost ZooKeeper data): 503 until rebuilt.
+    const d = deps.projection.diverged
+    if (d === undefined) return c.json({ status: "OK", position: deps.projection.position })
+    const body = { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition }
+    return c.json(body, 503)
+  })
 
   app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
   app.onError((error, c) => {

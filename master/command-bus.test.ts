@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import type { CommandContext } from "../core/commands.ts"
+import type { EventLog } from "../core/event-log.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { commandHash } from "../projections/commands.ts"
 import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
@@ -80,6 +81,45 @@ describe("command bus: idempotent retries", () => {
       expect(await bus.execute(up, ctx, b)).toEqual(Result.succeed({ position: second.success.position, appended: 0 }))
     } finally {
       projection.stop()
+      await log.close()
+    }
+  })
+
+  it("a retry on a master that lags behind the first attempt is answered with the first outcome once a conflict made it catch up", async () => {
+    const a = await started("lagging")
+    // Master B follows the same log, but its projection applies nothing until its bus first appends.
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const log = a.log
+    const lagging: EventLog = {
+      append: async (events, options) => {
+        release()
+        return log.append(events, options)
+      },
+      read: (after, limit) => log.read(after, limit),
+      head: () => log.head(),
+      readHostStream: (h, after, limit) => log.readHostStream(h, after, limit),
+      subscribe: (after, onEvents) =>
+        log.subscribe(after, async (events) => {
+          await gate
+          await onEvents(events)
+        }),
+      subscribeHostStream: (h, after, onEvents) => log.subscribeHostStream(h, after, onEvents),
+      close: async () => {},
+    }
+    const projection = new LiveProjection(lagging)
+    projection.start()
+    try {
+      const register = { _tag: "RegisterHost", host: host("h1"), agentId: agentId("a1") } as const
+      const first = await a.bus.execute(register, ctx, "cmd-1")
+      if (Result.isFailure(first)) return expect.fail(String(first.failure))
+      await a.bus.execute({ _tag: "MarkHostUp", host: host("h1"), agentId: agentId("a1") }, ctx, "cmd-2")
+      const b = new CommandBus(lagging, projection, { applyTimeoutMs: 5_000 })
+      expect(await b.execute(register, ctx, "cmd-1")).toEqual(Result.succeed({ position: first.success.position, appended: 0 }))
+      expect(await log.head()).toBe(first.success.position + 1)
+    } finally {
+      projection.stop()
+      a.projection.stop()
       await log.close()
     }
   })

@@ -74,6 +74,8 @@ export class CommandBus {
         if (caughtUp || decision.failure.status === "INVALID_JOB_DEFINITION") return Result.fail(decision.failure)
         caughtUp = await this.projection.catchUp(this.applyTimeoutMs)
         if (!caughtUp) return Result.fail(decision.failure)
+        const retry = await this.retried(commandId)
+        if (retry !== undefined) return Result.succeed({ position: retry, appended: 0 })
         continue
       }
       if (decision.success.events.length === 0) return Result.succeed({ position: this.projection.position, appended: 0 })
@@ -92,6 +94,10 @@ export class CommandBus {
       } catch (error) {
         if (!(error instanceof AppendConflict)) throw error
         await this.projection.catchUp(this.applyTimeoutMs)
+        // The projection may have lagged behind this very command's first attempt (retried on
+        // another master, or read from a lagging ZooKeeper follower): now caught up, look again.
+        const retry = await this.retried(commandId)
+        if (retry !== undefined) return Result.succeed({ position: retry, appended: 0 })
       }
     }
     return Result.fail(new ConcurrentChange({ message: `gave up after ${this.maxAttempts} concurrent changes` }))

@@ -46,6 +46,8 @@ export interface MasterOptions {
    * grows with the log and the cost per event stays bounded; a restart reads at most that tail.
    */
   readonly snapshotEveryEvents?: number
+  /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
+  readonly divergenceCheckIntervalMs?: number
 }
 
 export interface RunningMaster {
@@ -61,13 +63,18 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const name = options.name ?? osHostname()
   const now = options.now ?? Date.now
   const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
-  const projection = new LiveProjection(options.log, snapshot)
+  const projection = new LiveProjection(options.log, snapshot, {
+    ...(options.divergenceCheckIntervalMs !== undefined ? { checkIntervalMs: options.divergenceCheckIntervalMs } : {}),
+  })
   projection.start()
+  // Appends go through the projection's guard: refused while it disagrees with the log, and each
+  // result checked against what it applied (the log giving out again positions it lost).
+  const log = projection.guard(options.log)
   // Serve only once the projection holds what the log held at start: no stale answers or decisions
   // after a restart, however long a large log takes to read.
   while (!(await projection.catchUp(60_000)))
     console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
-  const bus = new CommandBus(options.log, projection)
+  const bus = new CommandBus(log, projection)
   const paths = zkPaths(options.zkRoot ?? "/helios")
   const zk = options.zk
   // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
@@ -79,7 +86,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const app = masterApp({
     name,
     version: HELIOS_VERSION,
-    log: options.log,
+    log,
     projection,
     bus,
     now,
@@ -105,6 +112,10 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   await announce()
   const onExpired = () => void zk?.waitConnected(30_000).then(announce, () => {})
   zk?.on("expired", onExpired)
+  // A ZooKeeper that lost acknowledged data is only met after a reconnect (a server that changes
+  // its view drops its clients): check at once that the log still holds what we applied.
+  const onReconnected = () => void projection.check("ZooKeeper session re-established")
+  zk?.on("connected", onReconnected)
 
   const asMaster = { now: now(), actor: { kind: "master" as const, name }, master: name }
   const run = (command: Command) => bus.execute(command, { ...asMaster, now: now() }).catch(() => undefined)
@@ -156,6 +167,8 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   let snapshotAt = projection.position
   const maybeSnapshot = async () => {
     const every = options.snapshotEveryEvents ?? Math.max(10_000, Math.floor(projection.position / 10))
+    if (projection.diverged) return
+    snapshotAt = Math.min(snapshotAt, projection.position) // rebuilt after a divergence: count from there
     if (!options.snapshotFile || projection.position - snapshotAt < every) return
     snapshotAt = projection.position
     await saveSnapshot(options.snapshotFile, options.log, projection.model)
@@ -179,9 +192,10 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     stop: async () => {
       clearInterval(timer)
-      if (options.snapshotFile && projection.position > snapshotAt)
+      if (options.snapshotFile && projection.position > snapshotAt && !projection.diverged)
         await saveSnapshot(options.snapshotFile, options.log, projection.model).catch(() => {})
       zk?.off("expired", onExpired)
+      zk?.off("connected", onReconnected)
       watchedLiveness?.close()
       projection.stop()
       await new Promise<void>((resolve) => server.close(() => resolve()))
