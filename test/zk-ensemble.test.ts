@@ -158,7 +158,7 @@ describe("ZooKeeper ensemble harness", () => {
     await gate.close()
   })
 
-  it("a gate frozen past the session timeout expires its client's session: its ephemeral node goes, and the client learns it on restore", async () => {
+  it("a gate frozen past the session timeout expires its client's session: its ephemeral node goes, the client disconnects, and learns of the expiry on restore", async () => {
     const gate = await zk.gate()
     const sessionTimeoutMs = 2_000
     const gated = await client(gate.connectString, sessionTimeoutMs)
@@ -167,6 +167,7 @@ describe("ZooKeeper ensemble harness", () => {
     await observer.create(root)
     await gated.create(`${root}/mine`, null, ZK.CreateMode.EPHEMERAL)
     const expired = new Promise<void>((resolve) => gated.once("expired", resolve))
+    const disconnected = new Promise<void>((resolve) => gated.once("disconnected", resolve))
 
     gate.freeze()
     const frozenAt = performance.now()
@@ -175,6 +176,9 @@ describe("ZooKeeper ensemble harness", () => {
       what: "the server expiring the frozen session",
     })
     expect(performance.now() - frozenAt).toBeGreaterThanOrEqual(sessionTimeoutMs - 500)
+    // Unanswered pings tell the client too, before the gate opens again.
+    await within(disconnected, 10_000, "the frozen client's disconnect")
+    expect(gated.isConnected).toBe(false)
 
     gate.restore()
     await within(expired, 15_000, "the client's session expiry")
