@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir, totalmem } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { installedZooKeeperVersion, zooKeeperLib } from "../test/zookeeper.ts"
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url))
 /** bench/results, except with BENCH_QUICK=1 (a smoke run must not overwrite the real results). */
@@ -211,14 +212,13 @@ export const machine = (): Machine => {
     const m = /^PRETTY_NAME="?([^"\n]+)"?$/m.exec(readFileSync("/etc/os-release", "utf8"))
     if (m) os = m[1]!
   } catch {}
-  const zkPackage = tryRun("dpkg-query", ["-W", "-f=${Version}", "zookeeper"])
   machineCache = {
     cpuModel,
     cores: cpus().length,
     memoryGiB: round(totalmem() / 1024 ** 3, 1),
     node: process.version,
     os,
-    zookeeper: zkPackage ? `3.8.0 (Debian ${zkPackage})` : "3.8.0",
+    zookeeper: installedZooKeeperVersion() ?? `none in ${zooKeeperLib()}`,
     docker: tryRun("docker", ["version", "--format", "{{.Server.Version}}"]),
   }
   return machineCache

@@ -6,6 +6,7 @@ import { createRequire } from "node:module"
 import { afterAll, describe, expect, it } from "vitest"
 import { docker, removeContainersByLabel, TEST_IMAGE, TEST_IMAGE_TEXT } from "./docker.ts"
 import { uniqueRoot, waitFor, zkConnect } from "./services.ts"
+import { serverVersion } from "./zookeeper.ts"
 
 // node-zookeeper-client ships no types; this test only needs a few calls.
 type Callback<T> = (error: Error | null, result: T) => void
@@ -39,7 +40,23 @@ function connectZk(connectString: string): Promise<ZkClient> {
 const call = <T>(fn: (cb: (error: Error | null, result: T) => void) => void): Promise<T> =>
   new Promise((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result))))
 
+/** "3.9.5" -> [3, 9, 5] compared part by part. */
+const atLeast = (version: string, minimum: string): boolean => {
+  const a = version.split(".").map(Number)
+  const b = minimum.split(".").map(Number)
+  for (let i = 0; i < b.length; i++) if ((a[i] ?? 0) !== b[i]) return (a[i] ?? 0) > b[i]!
+  return true
+}
+
 describe("ZooKeeper from global setup", () => {
+  it("is 3.9.5 or newer (3.8 loses committed transactions when servers crash during sync)", async () => {
+    const port = Number(zkConnect().split(":")[1])
+    const version = await serverVersion(port)
+    expect(atLeast(version, "3.9.5"), `ZooKeeper ${version}`).toBe(true)
+    expect(atLeast("3.8.0", "3.9.5")).toBe(false) // the comparison itself tells 3.8 apart
+    expect(atLeast("3.10.0", "3.9.5")).toBe(true)
+  })
+
   it("creates and reads a node under a unique root", async () => {
     const root = uniqueRoot("harness")
     expect(root).toMatch(/^\/t-harness-[0-9a-f]{12}$/)

@@ -1,5 +1,6 @@
 /**
- * A real standalone ZooKeeper (Debian's `zookeeper` package, 3.8) for tests and benchmarks.
+ * A real standalone ZooKeeper (3.9.5 from Maven Central, installed by scripts/setup.sh into
+ * $HELIOS_ZK_LIB, default /opt/helios/zookeeper-3.9.5/lib) for tests and benchmarks.
  *
  *   const zk = await startZooKeeper()        // free port on 127.0.0.1, fresh temp data dir
  *   zk.connectString                         // "127.0.0.1:PORT"
@@ -8,14 +9,14 @@
  *   await zk.stop()                          // SIGTERM (SIGKILL after 5 s)
  *   await zk.destroy()                       // kill and delete the data dir if we created it
  *
- * The JVM's output goes to files in the data dir (`zookeeper.log` via log4j, `zookeeper.out` for
+ * The JVM's output goes to files in the data dir (`zookeeper.log` via logback, `zookeeper.out` for
  * stdout/stderr), never to the test output. Every server still running when the Node process exits
  * is SIGKILLed from a process 'exit' handler (which also deletes the temp data dirs it created,
  * unless HELIOS_KEEP_ZK is set); in addition the JVM is started through `setpriv --pdeathsig KILL`,
  * so the kernel kills it even if Node itself is SIGKILLed (measured: no orphan left).
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { createServer, connect } from "node:net"
 import { tmpdir } from "node:os"
@@ -55,17 +56,71 @@ export interface ZooKeeperServer {
   destroy(): Promise<void>
 }
 
-const ZK_CLASSPATH = [
-  "/usr/share/java/zookeeper.jar",
-  "/usr/share/java/zookeeper-jute.jar",
-  "/usr/share/java/slf4j-log4j12.jar",
-  "/usr/share/java/log4j-1.2.jar",
-]
+/** The ZooKeeper release scripts/setup.sh installs (also in scripts/zookeeper/pom.xml). */
+export const ZK_VERSION = "3.9.5"
+
+/** Directory holding the ZooKeeper server jar and its runtime jars (the same default as scripts/setup.sh). */
+export function zooKeeperLib(): string {
+  return process.env["HELIOS_ZK_LIB"] || `/opt/helios/zookeeper-${ZK_VERSION}/lib`
+}
+
+/** Version of the ZooKeeper jar in zooKeeperLib() (e.g. "3.9.5"), undefined when none is installed. */
+export function installedZooKeeperVersion(): string | undefined {
+  try {
+    for (const name of readdirSync(zooKeeperLib())) {
+      const m = /^zookeeper-(\d+\.\d+\.\d+)\.jar$/.exec(name)
+      if (m) return m[1]
+    }
+  } catch {
+    // no such directory
+  }
+  return undefined
+}
+
+/** The java command line's classpath: every jar in zooKeeperLib(); throws if ZK_VERSION is not there. */
+function zooKeeperClasspath(): string {
+  const lib = zooKeeperLib()
+  if (!existsSync(join(lib, `zookeeper-${ZK_VERSION}.jar`))) {
+    throw new Error(`ZooKeeper ${ZK_VERSION} is not installed in ${lib}: run scripts/setup.sh (or set HELIOS_ZK_LIB)`)
+  }
+  return join(lib, "*")
+}
+
+/** A logback configuration sending everything at INFO and above to `logFile`. */
+function logbackConfig(logFile: string): string {
+  const xmlText = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+  return [
+    "<configuration>",
+    '  <appender name="FILE" class="ch.qos.logback.core.FileAppender">',
+    `    <file>${xmlText(logFile)}</file>`,
+    "    <append>true</append>",
+    "    <encoder><pattern>%d{ISO8601} %-5level [%thread:%logger{0}] - %msg%n</pattern></encoder>",
+    "  </appender>",
+    '  <root level="INFO"><appender-ref ref="FILE"/></root>',
+    "</configuration>",
+    "",
+  ].join("\n")
+}
 
 /** All servers currently running in this process, killed on process exit. */
 const live = new Set<ChildProcess>()
 /** Temp data dirs created here and not destroyed yet, removed on process exit (unless HELIOS_KEEP_ZK). */
 const ownDirs = new Set<string>()
+
+/** A fresh temp dir that is removed on process exit (unless HELIOS_KEEP_ZK) if removeTempDir has not removed it. */
+export async function makeTempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  ownDirs.add(dir)
+  installExitHook()
+  return dir
+}
+
+/** Remove a dir from makeTempDir (kept with HELIOS_KEEP_ZK, like the exit hook does). */
+export async function removeTempDir(dir: string): Promise<void> {
+  ownDirs.delete(dir)
+  if (process.env["HELIOS_KEEP_ZK"]) return
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 })
+}
 let exitHookInstalled = false
 function installExitHook(): void {
   if (exitHookInstalled) return
@@ -120,6 +175,20 @@ export function fourLetterWord(port: number, command: string, timeoutMs = 2_000,
   })
 }
 
+/** The server's version from `srvr` ("Zookeeper version: 3.9.5-<commit>, built on ..."), e.g. "3.9.5". */
+export async function serverVersion(port: number, host = "127.0.0.1"): Promise<string> {
+  const answer = await fourLetterWord(port, "srvr", 2_000, host)
+  const m = /^Zookeeper version: (\d+\.\d+\.\d+)/m.exec(answer)
+  if (!m) throw new Error(`no version in srvr's answer: ${JSON.stringify(answer.slice(0, 200))}`)
+  return m[1]!
+}
+
+/** The server's role from `srvr`: "leader", "follower", "standalone"...; undefined while it serves no requests. */
+export async function serverMode(port: number, host = "127.0.0.1"): Promise<string | undefined> {
+  const answer = await fourLetterWord(port, "srvr", 1_000, host)
+  return /^Mode: (\S+)/m.exec(answer)?.[1]
+}
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 function tail(file: string, lines = 30): string {
@@ -131,13 +200,10 @@ function tail(file: string, lines = 30): string {
 }
 
 export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<ZooKeeperServer> {
-  for (const jar of ZK_CLASSPATH) {
-    if (!existsSync(jar)) throw new Error(`${jar} is missing: install Debian's zookeeper package (scripts/setup.sh)`)
-  }
+  const classpath = zooKeeperClasspath()
   const port = opts.port ?? (await freePort())
   const ownDir = opts.dataDir === undefined
-  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "helios-zk-")))
-  if (ownDir) ownDirs.add(dataDir)
+  const dataDir = opts.dataDir ?? (await makeTempDir("helios-zk-"))
   installExitHook()
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000
   mkdirSync(join(dataDir, "data"), { recursive: true })
@@ -160,29 +226,18 @@ export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<ZooKe
   const cfgFile = join(dataDir, "zoo.cfg")
   writeFileSync(cfgFile, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join("\n") + "\n")
   const logFile = join(dataDir, "zookeeper.log")
-  const log4jFile = join(dataDir, "log4j.properties")
-  writeFileSync(
-    log4jFile,
-    [
-      "log4j.rootLogger=INFO, FILE",
-      "log4j.appender.FILE=org.apache.log4j.FileAppender",
-      `log4j.appender.FILE.File=${logFile}`,
-      "log4j.appender.FILE.Append=true",
-      "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout",
-      "log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n",
-      "",
-    ].join("\n"),
-  )
+  const logbackFile = join(dataDir, "logback.xml")
+  writeFileSync(logbackFile, logbackConfig(logFile))
   const outFile = join(dataDir, "zookeeper.out")
 
   const javaArgs = [
     `-Xmx${opts.maxHeap ?? "256m"}`,
     "-XX:+UseSerialGC",
     "-Djava.net.preferIPv4Stack=true",
-    `-Dlog4j.configuration=file:${log4jFile}`,
+    `-Dlogback.configurationFile=${logbackFile}`,
     "-Dzookeeper.admin.enableServer=false",
     "-cp",
-    [dataDir, ...ZK_CLASSPATH].join(":"),
+    classpath,
     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
     cfgFile,
   ]
