@@ -1,7 +1,7 @@
 import os from "node:os"
 import type { ContainerRuntime } from "../core/container-runtime.ts"
 import type { EventLog } from "../core/event-log.ts"
-import type { DomainEvent, EventEnvelope } from "../core/events.ts"
+import type { EventEnvelope } from "../core/events.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 import type { ZkClient } from "../log/zk-client.ts"
@@ -108,12 +108,6 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
   const startTime = clock.now()
   const bindAddress = o.bindAddress ?? "0.0.0.0"
   const portRange = portRangeOf(o)
-  const envelope = (event: DomainEvent): EventEnvelope => ({
-    event,
-    schemaVersion: 1,
-    at: clock.now(),
-    actor: { kind: "agent", name: agentId },
-  })
   // Undo steps of what started, run newest first by stop() or a failed start.
   const undo: Array<() => void> = []
   let registration: Registration | undefined
@@ -165,7 +159,6 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       hostName,
       agentId,
       ttlMs: o.registrationTtlMs ?? 10 * 60_000,
-      envelope,
       clock,
       logger,
       onRegistered: () => {

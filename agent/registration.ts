@@ -1,5 +1,6 @@
 import { AppendConflict, type EventLog } from "../core/event-log.ts"
-import { hostStream, type DomainEvent, type EventEnvelope } from "../core/events.ts"
+import { envelopeOf } from "../core/envelope.ts"
+import { hostStream, type DomainEvent } from "../core/events.ts"
 import { HostHeldByAnotherAgent, type HostInfoStore } from "../core/host-info.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 import { sleep, type Clock } from "./clock.ts"
@@ -22,7 +23,6 @@ export interface RegistrationOptions {
   readonly agentId: AgentId
   /** How long a host held by another agent id must have been silent before we take it over. */
   readonly ttlMs: number
-  readonly envelope: (event: DomainEvent) => EventEnvelope
   readonly clock: Clock
   readonly logger: Logger
   /** After each successful registration (the host is this agent's and up). */
@@ -76,7 +76,8 @@ export class Registration {
   }
 
   private async registerOnce(): Promise<void> {
-    const { log, hostInfo, follower, hostName, agentId, clock, logger, envelope } = this.o
+    const { log, hostInfo, follower, hostName, agentId, clock, logger } = this.o
+    const envelope = (event: DomainEvent) => envelopeOf(event, { at: clock.now(), actor: { kind: "agent", name: agentId } })
     for (let attempt = 0; ; attempt++) {
       await follower.catchUp()
       const s = follower.state
