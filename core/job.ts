@@ -23,8 +23,7 @@ import { crossFieldProblems } from "./job-rules.ts"
 import { SafeRecord } from "./safe-text.ts"
 
 /*
- * A Helios job as it travels over HTTP/JSON, with Helios's field names (reference §2, Job.java,
- * JobValidator.java). Two schemas:
+ * A Helios job as it travels over HTTP/JSON, with Helios's field names (Job.java, JobValidator.java). Two schemas:
  *
  * - `JobInput`: what a client may send. The id may lack its hash, `null` stands for "absent" (Java
  *   Helios writes nulls), `expires` is any ISO-8601 date or epoch milliseconds, a port's protocol
