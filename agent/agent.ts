@@ -1,39 +1,31 @@
 import os from "node:os"
-import { Result } from "effect"
-import type { ContainerRuntime, Unwatch } from "../core/container-runtime.ts"
-import { decodeInput, formatFieldErrors } from "../core/decode.ts"
-import { AppendConflict, type EventLog } from "../core/event-log.ts"
-import { hostStream, type DomainEvent, type EventEnvelope } from "../core/events.ts"
-import { HostHeldByAnotherAgent, type HostInfoStore } from "../core/host-info.ts"
-import { HostName, type AgentId } from "../core/ids.ts"
+import type { ContainerRuntime } from "../core/container-runtime.ts"
+import type { EventLog } from "../core/event-log.ts"
+import type { EventEnvelope } from "../core/events.ts"
+import type { HostInfoStore } from "../core/host-info.ts"
+import type { AgentId, HostName } from "../core/ids.ts"
 import type { ZkClient } from "../log/zk-client.ts"
-import { sleep, systemClock, type Clock } from "./clock.ts"
-import { namespaceLabels, type ContainerSettings } from "./container-spec.ts"
-import { hostStreamVersion, type DesiredState } from "./desired-state.ts"
-import { DEFAULT_FLAP_CONFIG, DEFAULT_RESTART_DELAYS, type FlapConfig, type RestartDelays } from "./flapping.ts"
-import { DEFAULT_HEALTH_TIMEOUTS, type HealthTimeouts } from "./health.ts"
-import { collectHostInfo } from "./host-info.ts"
-import { HostStreamFollower } from "./host-stream.ts"
-import { defaultLogger, errorText, type Logger } from "./logger.ts"
-import { Outbox } from "./outbox.ts"
-import { canBind, DEFAULT_PORT_RANGE, parsePortRange, PortAllocator, type PortProbe, type PortRange } from "./ports.ts"
-import { Reconciler, type Execution } from "./reconciler.ts"
+import { containerSettings, parseHostName, portRangeOf, supervisorTuning } from "./agent-settings.ts"
+import { systemClock, type Clock } from "./clock.ts"
+import { startControlLoop, wireControlLoop } from "./control-loop.ts"
+import type { DesiredState } from "./desired-state.ts"
+import type { FlapConfig, RestartDelays } from "./flapping.ts"
+import { startHostInfoRefresh } from "./host-info-refresh.ts"
+import { defaultLogger, type Logger } from "./logger.ts"
+import type { PortProbe, PortRange } from "./ports.ts"
+import type { Execution } from "./reconciler.ts"
+import { Registration } from "./registration.ts"
 import { openStateDir } from "./state-dir.ts"
 import type { SupervisorTuning } from "./supervisor.ts"
-import { TaskReporter, type TaskStatus } from "./task-reporter.ts"
+import type { TaskStatus } from "./task-reporter.ts"
+import { followZkSession } from "./zk-session.ts"
 
 /*
- * The agent, wired together (README, "The agent"):
- *
- *   host stream ──▶ HostStreamFollower (fold → desired state, checkpoint in the state dir)
- *                          │ change
- *   engine events ──▶  Reconciler (executions, ports, reaping) ──▶ Supervisor per job ──▶ engine
- *   every 30 s    ──▶      ▲                                          │ transitions
- *                                                   TaskReporter ─▶ Outbox (state dir) ─▶ log
- *
- * plus registration (HostRegistered / up mark / HostWentUp, again after every reconnect) and the
- * host info refresh. The embedder owns the log, the host info store, the runtime and the ZooKeeper
- * client; stop() leaves containers running.
+ * The agent, wired together (README, "The agent"): the control loop from the host stream to the
+ * containers and back to the log as facts (control-loop.ts), registration (registration.ts, again
+ * after every ZooKeeper reconnect: zk-session.ts) and the host info refresh (host-info-refresh.ts).
+ * The embedder owns the log, the host info store, the runtime and the ZooKeeper client; stop()
+ * leaves containers running.
  */
 
 export interface AgentOptions {
@@ -107,21 +99,6 @@ export interface Agent {
   stop(): Promise<void>
 }
 
-const DEFAULT_TUNING: Omit<SupervisorTuning, "restartDelays" | "flapping"> = {
-  pullTimeoutMs: 10 * 60_000,
-  monitorIntervalMs: 5_000,
-  healthCheckInitialBackoffMs: 1_000,
-  healthCheckMaxBackoffMs: 30_000,
-  healthTimeouts: DEFAULT_HEALTH_TIMEOUTS as HealthTimeouts,
-  defaultStopTimeoutSeconds: 120,
-}
-
-const parseHostName = (name: string): HostName => {
-  const r = decodeInput(HostName, name)
-  if (Result.isFailure(r)) throw new Error(`invalid host name "${name}": ${formatFieldErrors(r.failure)}`)
-  return r.success
-}
-
 export const startAgent = async (o: AgentOptions): Promise<Agent> => {
   const hostName = parseHostName(o.hostName ?? os.hostname())
   const stateDir = openStateDir(o.stateDir, o.agentId)
@@ -130,219 +107,86 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
   const logger = o.logger ?? defaultLogger({ host: hostName })
   const startTime = clock.now()
   const bindAddress = o.bindAddress ?? "0.0.0.0"
-  const range = typeof o.portRange === "string" ? parsePortRange(o.portRange) : (o.portRange ?? DEFAULT_PORT_RANGE)
-  const tuning: SupervisorTuning = {
-    ...DEFAULT_TUNING,
-    ...o.tuning,
-    restartDelays: { ...DEFAULT_RESTART_DELAYS, ...o.restartDelays },
-    flapping: { ...DEFAULT_FLAP_CONFIG, ...o.flapping },
-  }
-  const settings: ContainerSettings = {
-    agentId,
-    host: hostName,
-    advertisedHost: o.advertisedHost ?? hostName,
-    bindAddress,
-    agentEnv: o.env ?? {},
-    extraLabels: o.containerLabels ?? {},
-    dns: o.dns ?? [],
-    extraHosts: o.extraHosts ?? [],
-    extraBinds: o.extraBinds ?? [],
-  }
-  const envelope = (event: DomainEvent): EventEnvelope => ({
-    event,
-    schemaVersion: 1,
-    at: clock.now(),
-    actor: { kind: "agent", name: agentId },
-  })
-  let stopped = false
-  const stopping = new AbortController()
-  const cleanups: Array<() => void | Promise<void>> = []
+  const portRange = portRangeOf(o)
+  // Undo steps of what started, run newest first by stop() or a failed start.
+  const undo: Array<() => void> = []
+  let registration: Registration | undefined
 
   try {
-    // ---- the pieces ---------------------------------------------------------------------------
-    let reconciler: Reconciler | undefined
-    let outbox: Outbox | undefined
-    const follower = new HostStreamFollower({
+    const loop = wireControlLoop({
       log: o.log,
-      host: hostName,
-      file: stateDir.file("desired.json"),
+      runtime: o.runtime,
+      stateDir,
+      agentId,
+      hostName,
+      settings: containerSettings(o, agentId, hostName, bindAddress),
+      tuning: supervisorTuning(o),
+      portRange,
+      portProbe: o.portProbe,
+      outbox: o.outbox,
+      clock,
       logger,
-      onCommandIds: (ids) => outbox?.acknowledge(ids),
-      onDesiredChange: () => reconciler?.trigger(),
     })
-    outbox = new Outbox({
-      file: stateDir.file("outbox.jsonl"),
-      log: o.log,
+    await startControlLoop(loop, {
+      runtime: o.runtime,
+      agentId,
+      hostName,
+      startupCatchUpMs: o.startupCatchUpMs ?? 3_000,
+      reconcileIntervalMs: o.reconcileIntervalMs ?? 30_000,
       logger,
-      idPrefix: agentId,
-      ...o.outbox,
-      // After an append with an unknown outcome: catching up acknowledges whatever landed. head()
-      // first: on ZooKeeper it syncs, so the catch-up cannot read a lagging follower and retry a
-      // fact that did land.
-      landed: async () => {
-        await o.log.head()
-        await follower.catchUp()
-        return new Set()
+      stateDir: o.stateDir,
+      onStop: (step) => undo.push(step),
+    })
+
+    const hostInfo = startHostInfoRefresh({
+      store: o.hostInfo,
+      runtime: o.runtime,
+      hostName,
+      agentId,
+      startTime,
+      labels: o.labels ?? {},
+      environment: o.env ?? {},
+      intervalMs: o.hostInfoIntervalMs ?? 60_000,
+      clock,
+      logger,
+    })
+    undo.push(() => hostInfo.stop())
+
+    const reg = new Registration({
+      log: o.log,
+      hostInfo: o.hostInfo,
+      follower: loop.follower,
+      hostName,
+      agentId,
+      ttlMs: o.registrationTtlMs ?? 10 * 60_000,
+      clock,
+      logger,
+      onRegistered: () => {
+        loop.outbox.setEnabled(true)
+        void hostInfo.refresh()
       },
     })
-    const reporter = new TaskReporter({
-      file: stateDir.file("task-status.json"),
-      host: hostName,
-      agentId,
-      clock,
-      emit: (e) => outbox!.enqueue(e),
-      logged: (jobId) => follower.state.lastStatus[jobId],
-    })
-    const allocator = new PortAllocator(range, o.portProbe ?? ((port, protocol) => canBind(bindAddress, port, protocol)))
-    reconciler = new Reconciler({
-      file: stateDir.file("executions.json"),
-      agentId,
-      host: hostName,
-      runtime: o.runtime,
-      allocator,
-      logger,
-      desired: () => follower.state.deployments,
-      // The host belongs to another agent id, or what it should run is unknown (no saved desired
-      // state, log not read yet): touch nothing until that changes.
-      paused: () =>
-        !follower.desiredKnown || (follower.state.registeredAgentId !== undefined && follower.state.registeredAgentId !== agentId),
-      supervisorDeps: { runtime: o.runtime, reporter, settings, tuning, clock, logger },
-    })
-    const rec = reconciler
-    const box = outbox
+    registration = reg
+    void reg.register()
+    if (o.zk !== undefined)
+      undo.push(
+        followZkSession(o.zk, o.zkRoot, logger, () => {
+          void reg.register()
+          loop.outbox.kick()
+        }),
+      )
 
-    // ---- start-up -----------------------------------------------------------------------------
-    // Catch up first when the log answers quickly, so goals changed while we were down apply
-    // before anything is adopted; otherwise work from the saved state and catch up later.
-    await Promise.race([follower.catchUp().catch(() => undefined), sleep(o.startupCatchUpMs ?? 3_000)])
-    if (!follower.desiredKnown)
-      logger.log("warn", "desired state unknown (no desired.json, the log has not answered): no container is stopped or removed until the log answers", {
-        stateDir: o.stateDir,
-      })
-    follower.start()
-    cleanups.push(() => follower.stop())
-    if (follower.state.registeredAgentId === agentId) box.setEnabled(true)
+    logger.log("info", "agent started", { agentId, stateDir: o.stateDir, bindAddress, portRange })
 
-    const unwatch: Unwatch = o.runtime.watch(
-      namespaceLabels(agentId, hostName),
-      (e) => rec.containerEvent(e),
-      () => rec.trigger(),
-    )
-    cleanups.push(unwatch)
-    rec.trigger()
-    const tick = setInterval(() => rec.trigger(), o.reconcileIntervalMs ?? 30_000)
-    tick.unref()
-    cleanups.push(() => clearInterval(tick))
-
-    // ---- host info ----------------------------------------------------------------------------
-    const putHostInfo = async () => {
-      try {
-        const info = await collectHostInfo({
-          runtime: o.runtime,
-          agentId,
-          startTime,
-          now: clock.now(),
-          labels: o.labels ?? {},
-          environment: o.env ?? {},
-        })
-        await o.hostInfo.put(hostName, info)
-      } catch (e) {
-        logger.log("debug", "host info not written", { error: errorText(e) })
-      }
-    }
-    const infoTimer = setInterval(() => void putHostInfo(), o.hostInfoIntervalMs ?? 60_000)
-    infoTimer.unref()
-    cleanups.push(() => clearInterval(infoTimer))
-
-    // ---- registration -------------------------------------------------------------------------
-    const registerOnce = async (): Promise<void> => {
-      for (let attempt = 0; ; attempt++) {
-        await follower.catchUp()
-        const s = follower.state
-        if (s.registeredAgentId === agentId) break
-        if (s.registeredAgentId !== undefined) {
-          const [up, info] = await Promise.all([o.hostInfo.isUp(hostName), o.hostInfo.get(hostName)])
-          const ttl = o.registrationTtlMs ?? 10 * 60_000
-          const recent = info !== undefined && info.agentId === s.registeredAgentId && clock.now() - info.updatedAt < ttl
-          if (up || recent) throw new HostHeldByAnotherAgent(hostName, s.registeredAgentId)
-          logger.log("warn", "taking over a host registered to another agent", { previous: s.registeredAgentId })
-        }
-        try {
-          await o.log.append([envelope({ _tag: "HostRegistered", host: hostName, agentId })], {
-            expected: { [hostStream(hostName)]: hostStreamVersion(s) },
-          })
-          break
-        } catch (e) {
-          // Someone else touched the host meanwhile (or our retried append landed): look again.
-          if (!(e instanceof AppendConflict) || attempt >= 20) throw e
-        }
-      }
-      const created = await o.hostInfo.markUp(hostName, agentId)
-      await follower.catchUp()
-      if (created || follower.state.upAgentId !== agentId)
-        await o.log.append([envelope({ _tag: "HostWentUp", host: hostName, agentId })])
-      box.setEnabled(true)
-      void putHostInfo()
-      logger.log("info", "registered", { agentId, created })
-    }
-
-    let registering: Promise<void> | undefined
-    let registerAgain = false
-    let resolveRegistered!: () => void
-    const registered = new Promise<void>((r) => (resolveRegistered = r))
-    const register = (): Promise<void> => {
-      if (registering) {
-        registerAgain = true
-        return registering
-      }
-      registering = (async () => {
-        let backoff = 250
-        while (!stopped) {
-          try {
-            registerAgain = false
-            await registerOnce()
-            resolveRegistered()
-            if (!registerAgain) return
-          } catch (e) {
-            logger.log(e instanceof HostHeldByAnotherAgent ? "error" : "info", "registration pending", { error: errorText(e) })
-            await sleep(backoff, stopping.signal)
-            backoff = Math.min(5_000, backoff * 2)
-          }
-        }
-      })().finally(() => (registering = undefined))
-      return registering
-    }
-    void register()
-
-    if (o.zk !== undefined) {
-      const zk = o.zk
-      const onConnected = () => {
-        logger.log("info", "ZooKeeper connected", { root: o.zkRoot })
-        void register()
-        box.kick()
-      }
-      const onExpired = () => logger.log("warn", "ZooKeeper session expired", { root: o.zkRoot })
-      const onDisconnected = () => logger.log("info", "ZooKeeper disconnected", { root: o.zkRoot })
-      zk.on("connected", onConnected)
-      zk.on("expired", onExpired)
-      zk.on("disconnected", onDisconnected)
-      cleanups.push(() => {
-        zk.off("connected", onConnected)
-        zk.off("expired", onExpired)
-        zk.off("disconnected", onDisconnected)
-      })
-    }
-
-    logger.log("info", "agent started", { agentId, stateDir: o.stateDir, bindAddress, portRange: range })
-
+    let stopped = false
     const stop = async () => {
       if (stopped) return
       stopped = true
-      stopping.abort()
-      for (const c of cleanups.reverse()) await c()
-      await rec.close()
-      await box.close()
-      await registering?.catch(() => undefined)
+      const registrationOver = reg.stop()
+      for (const step of undo.reverse()) step()
+      await loop.reconciler.close()
+      await loop.outbox.close()
+      await registrationOver
       await o.hostInfo.markDown(hostName).catch(() => undefined)
       stateDir.release()
       logger.log("info", "agent stopped")
@@ -351,18 +195,18 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
     return {
       agentId,
       hostName,
-      registered,
-      desired: () => follower.state,
-      executions: () => rec.snapshot(),
-      statuses: () => reporter.all(),
-      pendingEvents: () => box.pending(),
-      reconcile: () => rec.nextPass(),
-      flushed: () => box.drained(),
+      registered: reg.registered,
+      desired: () => loop.follower.state,
+      executions: () => loop.reconciler.snapshot(),
+      statuses: () => loop.reporter.all(),
+      pendingEvents: () => loop.outbox.pending(),
+      reconcile: () => loop.reconciler.nextPass(),
+      flushed: () => loop.outbox.drained(),
       stop,
     }
   } catch (e) {
-    stopped = true
-    for (const c of cleanups.reverse()) await c()
+    void registration?.stop()
+    for (const step of undo.reverse()) step()
     stateDir.release()
     throw e
   }

@@ -12,7 +12,7 @@ const stringWhere = (test: (s: string) => boolean, message: (s: string) => strin
   Schema.String.check(Schema.makeFilter((s: string) => test(s) || message(s)))
 
 /** A DNS server address for every container's /etc/resolv.conf (Docker's `--dns`). */
-export const DnsServer = stringWhere((s) => isIP(s) !== 0, (s) => `"${s}" is not an IP address`)
+const DnsServer = stringWhere((s) => isIP(s) !== 0, (s) => `"${s}" is not an IP address`)
 
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
 
@@ -20,14 +20,14 @@ const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?
  * `name:ip`, a line in every container's /etc/hosts (Docker's `--add-host`); the ip may be IPv6,
  * or Docker's `host-gateway` (the engine's bridge gateway, i.e. this host).
  */
-export const ExtraHost = stringWhere((s) => {
+const ExtraHost = stringWhere((s) => {
   const i = s.indexOf(":")
   const ip = s.slice(i + 1)
   return i > 0 && HOST_NAME.test(s.slice(0, i)) && (isIP(ip) !== 0 || ip === "host-gateway")
 }, (s) => `"${s}" is not HOST:IP (e.g. db.internal:10.0.0.5, or NAME:host-gateway)`)
 
 /** `/host/path:/container/path[:ro|rw]`, mounted into every container (Helios's `--bind`). */
-export const ExtraBind = stringWhere(
+const ExtraBind = stringWhere(
   (s) => /^\/[^:]*:\/[^:]*(?::(?:ro|rw))?$/.test(s),
   (s) => `"${s}" is not /HOST/PATH:/CONTAINER/PATH[:ro|rw] (both paths absolute)`,
 )

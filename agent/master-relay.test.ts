@@ -9,7 +9,7 @@ import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import type { EventEnvelope } from "../core/events.ts"
+import { envelopeOf } from "../core/envelope.ts"
 import type { HostName } from "../core/ids.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
@@ -135,13 +135,10 @@ describe("a relayed append over the master's body limit", () => {
     const { master, root } = await setup("relay-big")
     const h = host("relay-big-h1")
     const relay = new MasterRelayLog({ direct: master.log, host: h, masters: zkMasterUrls(master.zk, root) })
-    const big: EventEnvelope = {
-      event: { _tag: "TaskStateChanged", jobId: aJob().id, host: h, state: "FAILED", goal: "START", throttled: "NO", error: "x".repeat(600_000) },
-      schemaVersion: 1,
-      at: 1_700_000_000_000,
-      actor: { kind: "agent", name: "agent-big" },
-      commandId: "agent-big-1",
-    }
+    const big = envelopeOf(
+      { _tag: "TaskStateChanged", jobId: aJob().id, host: h, state: "FAILED", goal: "START", throttled: "NO", error: "x".repeat(600_000) },
+      { at: 1_700_000_000_000, actor: { kind: "agent", name: "agent-big" }, commandId: "agent-big-1" },
+    )
     const r = await relay.append([big])
     expect(relay.counts).toEqual({ relayed: 0, direct: 1 })
     const stream = await hostEvents(master.log, h)

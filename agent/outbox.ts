@@ -38,8 +38,8 @@ interface Live {
   readonly task: string | undefined
 }
 
-export const DEFAULT_OUTBOX_MAX_EVENTS = 100_000
-export const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024
+const DEFAULT_OUTBOX_MAX_EVENTS = 100_000
+const DEFAULT_OUTBOX_MAX_BYTES = 64 * 1024 * 1024
 
 export interface OutboxOptions {
   readonly file: string

@@ -151,19 +151,6 @@ export const readJsonLines = <T>(file: string): T[] => {
   return out
 }
 
-/** Replaces a JSON-lines file atomically. */
-export const writeJsonLinesAtomic = (file: string, values: ReadonlyArray<unknown>): void => {
-  const tmp = `${file}.tmp-${process.pid}`
-  const fd = openSync(tmp, "w", 0o644)
-  try {
-    writeSync(fd, values.map((v) => JSON.stringify(v) + "\n").join(""))
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, file)
-}
-
 const AGENT_ID = /^[0-9a-f]{40}$/
 
 /** The agent id in `<dir>/id`: 20 random bytes in hex, created on first start. */

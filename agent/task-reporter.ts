@@ -1,3 +1,4 @@
+import { envelopeOf } from "../core/envelope.ts"
 import type { EventEnvelope, TaskReport } from "../core/events.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 import type { JobId } from "../core/job.ts"
@@ -59,8 +60,8 @@ export class TaskReporter {
     }
     this.last.set(jobId, status)
     this.persist()
-    this.o.emit({
-      event: {
+    this.o.emit(envelopeOf(
+      {
         _tag: "TaskStateChanged",
         jobId: jobId as JobId,
         host: this.o.host,
@@ -72,10 +73,8 @@ export class TaskReporter {
         ...(status.env !== undefined ? { env: status.env } : {}),
         ...(status.error !== undefined ? { error: status.error } : {}),
       },
-      schemaVersion: 1,
-      at: this.o.clock.now(),
-      actor: { kind: "agent", name: this.o.agentId },
-    })
+      { at: this.o.clock.now(), actor: { kind: "agent", name: this.o.agentId } },
+    ))
     return true
   }
 

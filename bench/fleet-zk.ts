@@ -37,12 +37,6 @@ export const countingZk = (target: ZkClient, counts: OpCounts): ZkClient =>
     },
   })
 
-export const addCounts = (...all: OpCounts[]): OpCounts => {
-  const out: OpCounts = {}
-  for (const c of all) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0) + v
-  return out
-}
-
 export const sumOf = (c: OpCounts, keys: ReadonlyArray<string>): number => keys.reduce((a, k) => a + (c[k] ?? 0), 0)
 
 export interface ServerCounters {

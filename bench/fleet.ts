@@ -51,7 +51,7 @@ import { MasterRelayLog } from "../agent/master-relay.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { BENCH_DIR, benchCleanups, distribution, line, log, machine, percentile, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { mapLimit } from "../log/map-limit.ts"
-import { addCounts, countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
+import { countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
 const SIZES = (process.env["FLEET_SIZES"] ?? (QUICK ? "20,50" : "100,300,1000")).split(",").map(Number)
@@ -225,7 +225,6 @@ const runSize = async (n: number): Promise<SizeResult> => {
     exitCleanups.push(() => master.kill())
     const ready = await master.next("ready", 60_000)
     const url = ready["url"] as string
-    const masterPid = ready["pid"] as number
     const timeline: Array<{ s: number; deployed: number; running: number }> = []
 
     // ---- agents --------------------------------------------------------------------------

@@ -18,7 +18,8 @@
  */
 import { Result } from "effect"
 import { decodeBatch, encodeBatch } from "../core/codec.ts"
-import { EVENT_SCHEMA_VERSION, type EventEnvelope } from "../core/events.ts"
+import { envelopeOf } from "../core/envelope.ts"
+import type { EventEnvelope } from "../core/events.ts"
 import { position, type HostName } from "../core/ids.ts"
 import type { JobId } from "../core/job.ts"
 import { ZkClient } from "../log/zk-client.ts"
@@ -68,8 +69,8 @@ const hostName = (i: number) => `host-${String(i % HOSTS).padStart(4, "0")}` as 
 /** A typical small agent report: 232 B as an event, 274 B as the one-event batch our znode holds. */
 const smallEvent = (i: number): EventEnvelope => {
   const host = hostName(i)
-  return {
-    event: {
+  return envelopeOf(
+    {
       _tag: "TaskStateChanged",
       jobId: "web:v1:3b4ee8f2e9d1c0a5b6c7d8e9f0a1b2c3d4e5f6a7" as JobId,
       host,
@@ -77,20 +78,19 @@ const smallEvent = (i: number): EventEnvelope => {
       goal: "START",
       throttled: "NO",
     },
-    schemaVersion: EVENT_SCHEMA_VERSION,
-    at: Date.UTC(2026, 0, 1) + i,
-    actor: { kind: "agent", name: host },
-    commandId: `${host}-1-${i}`,
-  }
+    { at: Date.UTC(2026, 0, 1) + i, actor: { kind: "agent", name: host }, commandId: `${host}-1-${i}` },
+  )
 }
 /** An event that concerns no host (a job removal): no host-stream ops in its append. */
-const hostlessEvent = (i: number): EventEnvelope => ({
-  event: { _tag: "JobRemoved", jobId: `web-${i}:v1:3b4ee8f2e9d1c0a5b6c7d8e9f0a1b2c3d4e5f6a7` as JobId },
-  schemaVersion: EVENT_SCHEMA_VERSION,
-  at: Date.UTC(2026, 0, 1) + i,
-  actor: { kind: "user", name: "alice" },
-  commandId: `8c5e3b1a-2f44-4c1e-9d6a-${String(i).padStart(12, "0")}`,
-})
+const hostlessEvent = (i: number): EventEnvelope =>
+  envelopeOf(
+    { _tag: "JobRemoved", jobId: `web-${i}:v1:3b4ee8f2e9d1c0a5b6c7d8e9f0a1b2c3d4e5f6a7` as JobId },
+    {
+      at: Date.UTC(2026, 0, 1) + i,
+      actor: { kind: "user", name: "alice" },
+      commandId: `8c5e3b1a-2f44-4c1e-9d6a-${String(i).padStart(12, "0")}`,
+    },
+  )
 /** One event in MIXED_EVERY concerns no host, as job creations/removals do among agents' reports. */
 const MIXED_EVERY = 8
 const MIXED_N = QUICK ? 300 : 1_000

@@ -10,7 +10,8 @@
 import { Result } from "effect"
 import type { Command, CommandContext } from "../core/commands.ts"
 import { decide } from "../core/decide.ts"
-import { EVENT_SCHEMA_VERSION, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
+import { envelopeOf } from "../core/envelope.ts"
+import type { StoredEvent, StreamId } from "../core/events.ts"
 import type { AgentId, HostName, TaskState } from "../core/ids.ts"
 import { position } from "../core/ids.ts"
 import { decodeJob, type Job, type JobId } from "../core/job.ts"
@@ -96,7 +97,7 @@ export const generateWorkload = (
     const first = events.length + 1
     const evs = decided.success.events.slice(0, n - events.length)
     evs.forEach((event, i) => {
-      const envelope: EventEnvelope = { event, schemaVersion: EVENT_SCHEMA_VERSION, at, actor, commandId }
+      const envelope = envelopeOf(event, { at, actor, commandId })
       const stored: StoredEvent = { position: position(first + i), envelope, bumped: i === evs.length - 1 ? bumped : [] }
       applyEvent(state, stored)
       events.push(stored)

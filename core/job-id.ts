@@ -9,23 +9,12 @@ import type { HealthCheck, Job, LivenessCheck, PortMapping, RolloutOptions, Serv
  * meta parameters `created` and `creatingUser`, with `name` and `version` in place of `id`.
  */
 
-/** Job names and versions: Helios's `[0-9a-zA-Z-_.]+`. */
-export const JOB_NAME_PATTERN = /^[0-9a-zA-Z_.-]+$/
-export const JOB_VERSION_PATTERN = JOB_NAME_PATTERN
-/** A full job hash: 40 lower-case hex digits (SHA-1). */
-export const JOB_HASH_PATTERN = /^[0-9a-f]{40}$/
-
+// Names and versions are Helios's `[0-9a-zA-Z-_.]+`; the hash is 40 lower-case hex digits (SHA-1).
 const FULL_ID = /^([0-9a-zA-Z_.-]+):([0-9a-zA-Z_.-]+):([0-9a-f]{40})$/
 const ID_INPUT = /^([0-9a-zA-Z_.-]+):([0-9a-zA-Z_.-]+)(?::([0-9a-f]{40}))?$/
 
 const stringMatching = (re: RegExp, message: string) =>
   Schema.String.check(Schema.makeFilter((s: string) => re.test(s) || message))
-
-export const JobName = stringMatching(JOB_NAME_PATTERN, "a job name may only contain [0-9a-zA-Z-_.] and must not be empty")
-export const JobVersion = stringMatching(
-  JOB_VERSION_PATTERN,
-  "a job version may only contain [0-9a-zA-Z-_.] and must not be empty",
-)
 
 /** A fully qualified job id, `name:version:hash`. */
 export const JobId = stringMatching(

@@ -3,7 +3,10 @@ import { describe, expect, it } from "vitest"
 import { aJob } from "../test/fixtures.ts"
 import { decodeInput, type FieldError } from "./decode.ts"
 import { computeJobHash, parseJobId } from "./job-id.ts"
-import { decodeJob, imageReferenceProblems, isExpired, Job, validateJob } from "./job.ts"
+import { imageReferenceProblems } from "./image-reference.ts"
+import { isExpired } from "./job-expiry.ts"
+import { validateJob } from "./job-rules.ts"
+import { decodeJob, Job } from "./job.ts"
 
 const base = { id: "web:v1", image: "helios-test/web:latest", ports: { http: { internalPort: 80 } } }
 

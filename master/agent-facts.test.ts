@@ -4,6 +4,7 @@
  * everything else with a 400 naming the field, writing nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { envelopeOf } from "../core/envelope.ts"
 import type { EventEnvelope } from "../core/events.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot } from "../test/services.ts"
@@ -17,13 +18,12 @@ afterAll(async () => {
   await m?.stop()
 })
 
-const fact = (event: EventEnvelope["event"], actorKind: "agent" | "user" = "agent"): EventEnvelope => ({
-  event,
-  schemaVersion: 1,
-  at: 1_700_000_000_000,
-  actor: { kind: actorKind, name: "agent-1" },
-  commandId: `agent-1-${Math.random().toString(36).slice(2)}`,
-})
+const fact = (event: EventEnvelope["event"], actorKind: "agent" | "user" = "agent"): EventEnvelope =>
+  envelopeOf(event, {
+    at: 1_700_000_000_000,
+    actor: { kind: actorKind, name: "agent-1" },
+    commandId: `agent-1-${Math.random().toString(36).slice(2)}`,
+  })
 const registered = (h: string) => fact({ _tag: "HostRegistered", host: host(h), agentId: "agent-1" as never })
 const running = (h: string) =>
   fact({ _tag: "TaskStateChanged", jobId: fakeJobId("web"), host: host(h), state: "RUNNING", goal: "START", throttled: "NO" })

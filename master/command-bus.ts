@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto"
 import { Data, Result } from "effect"
 import { AppendConflict, type EventLog } from "../core/event-log.ts"
-import { EVENT_SCHEMA_VERSION, type EventEnvelope } from "../core/events.ts"
+import { envelopeOf } from "../core/envelope.ts"
+import type { EventEnvelope } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
 import { decide, streamsOfCommand } from "../core/decide.ts"
 import { position } from "../core/ids.ts"
@@ -79,13 +80,9 @@ export class CommandBus {
         continue
       }
       if (decision.success.events.length === 0) return Result.succeed({ position: this.projection.position, appended: 0 })
-      const envelopes: EventEnvelope[] = decision.success.events.map((event) => ({
-        event,
-        schemaVersion: EVENT_SCHEMA_VERSION,
-        at: ctx.now,
-        actor: ctx.actor,
-        commandId,
-      }))
+      const envelopes: EventEnvelope[] = decision.success.events.map((event) =>
+        envelopeOf(event, { at: ctx.now, actor: ctx.actor, commandId }),
+      )
       try {
         const appended = await this.log.append(envelopes, { expected: decision.success.expected })
         // Answer only once our own projection shows the write: read-your-writes on this master.

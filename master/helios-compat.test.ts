@@ -1,5 +1,5 @@
 /**
- * What Helios's clients read from a master (reference §3), against a real master on the real
+ * What Helios's clients read from a master, against a real master on the real
  * ZooKeeper: the version headers and their refusals, GET /version/check, and the status names
  * Helios's response types use where they differ from the decision's (undeploy, deregister, tokens).
  */

@@ -15,7 +15,6 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
 import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
-import { hostDetailsFrom } from "./host-details.ts"
 
 const { values } = parseArgs({
   options: {

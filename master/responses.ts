@@ -2,7 +2,7 @@ import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
 import type { HistoryEntry } from "../projections/history.ts"
 import { formatActor, type HostName } from "../core/ids.ts"
 
-/* The master's answers in Helios's JSON shapes (reference §3), plus our additions. */
+/* The master's answers in Helios's JSON shapes (its REST API's response types), plus our additions. */
 
 export const deploymentJson = (d: Deployment) => ({
   jobId: d.jobId,

@@ -1,6 +1,6 @@
 /*
- * Helios's client/server version check (reference §3; Helios's VersionCompatibility and its
- * version filter). A client names its version in the `Helios-Version` request header; every answer
+ * Helios's client/server version check (Helios's VersionCompatibility and its version filter).
+ * A client names its version in the `Helios-Version` request header; every answer
  * carries `Helios-Version-Status`. Pure: no I/O, so the rule is unit-tested on its own.
  */
 

@@ -2,9 +2,11 @@ import fc from "fast-check"
 import { Result } from "effect"
 import type { Command, CommandContext } from "../core/commands.ts"
 import { decide, type Decision } from "../core/decide.ts"
+import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, EventEnvelope, StoredEvent, StreamId } from "../core/events.ts"
 import { Goal, TaskState, ThrottleState, type Actor, type AgentId, type HostName, type Position } from "../core/ids.ts"
-import { decodeJob, formatExpires, type Job, type JobId, type JobInput, type PortMapping } from "../core/job.ts"
+import { formatExpires } from "../core/job-expiry.ts"
+import { decodeJob, type Job, type JobId, type JobInput, type PortMapping } from "../core/job.ts"
 import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
 import type { Rejection } from "../core/commands.ts"
 
@@ -356,9 +358,9 @@ export class FleetWorld {
       const { events, expected } = result.success
       const first = this.events.length + 1
       // Users' commands carry a command id (idempotent retries); agents' facts do not.
-      const commandId = ctx.actor.kind === "user" ? { commandId: `cmd-${this.steps}` } : {}
+      const commandId = ctx.actor.kind === "user" ? `cmd-${this.steps}` : undefined
       events.forEach((event, i) => {
-        const envelope: EventEnvelope = { event, schemaVersion: 1, at: ctx.now, actor: ctx.actor, ...commandId }
+        const envelope = envelopeOf(event, { at: ctx.now, actor: ctx.actor, commandId })
         stored.push({
           position: (first + i) as Position,
           envelope,

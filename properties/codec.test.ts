@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest"
 import { decodeBatch, decodeEvent, encodeBatch, encodeEvent, MalformedEvent } from "../core/codec.ts"
 import { unpack } from "msgpackr"
 import { decodeInput, formatFieldErrors } from "../core/decode.ts"
+import { envelopeOf } from "../core/envelope.ts"
 import { EventEnvelope } from "../core/events.ts"
 import { decodeJob, Job } from "../core/job.ts"
 import {
@@ -236,7 +237,7 @@ describe("codec laws", () => {
   it("decoding shares what repeats: equal actors and equal jobs of events read back are one object; a job with the same id but other content is not taken for it", () => {
     check(
       fc.property(storedJobArb, fc.constantFrom("alice", "h1"), (job, name) => {
-        const at = (event: EventEnvelope["event"]): EventEnvelope => ({ event, schemaVersion: 1, at: 0, actor: { kind: "user", name } })
+        const at = (event: EventEnvelope["event"]): EventEnvelope => envelopeOf(event, { at: 0, actor: { kind: "user", name } })
         const created = decodeEvent(encodeEvent(at({ _tag: "JobCreated", job })))
         const deployed = decodeBatch(encodeBatch({ batchId: "b", bumped: [], events: [at({ _tag: "JobDeployed", job, host: "h1" as never, goal: "START" })] }))
         if (Result.isFailure(created) || Result.isFailure(deployed)) return expect.fail("round trip refused")

@@ -4,6 +4,7 @@ import { join } from "node:path"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { AppendConflict, type EventLog, type ExpectedVersion } from "../core/event-log.ts"
+import { envelopeOf } from "../core/envelope.ts"
 import { hostsOf, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
 import { position, type AgentId, type HostName } from "../core/ids.ts"
 import type { JobId } from "../core/job.ts"
@@ -83,16 +84,12 @@ type Outcome =
 const envelopesFor = (writer: number, index: number, a: PlannedAppend): EventEnvelope[] =>
   a.events.map((e, k) => {
     const tag = `w${writer}.${index}.${k}`
-    return {
-      event:
-        e === "none"
-          ? { _tag: "JobRemoved", jobId: `${tag}:v1:${"0".repeat(40)}` as JobId }
-          : { _tag: "HostWentUp", host: HOSTS[e] as HostName, agentId: tag as AgentId },
-      schemaVersion: 1,
-      at: 1_700_000_000_000,
-      actor: { kind: "user", name: `writer-${writer}` },
-      commandId: `w${writer}.${index}`,
-    }
+    return envelopeOf(
+      e === "none"
+        ? { _tag: "JobRemoved", jobId: `${tag}:v1:${"0".repeat(40)}` as JobId }
+        : { _tag: "HostWentUp", host: HOSTS[e] as HostName, agentId: tag as AgentId },
+      { at: 1_700_000_000_000, actor: { kind: "user", name: `writer-${writer}` }, commandId: `w${writer}.${index}` },
+    )
   })
 
 const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
@@ -185,7 +182,7 @@ const verify = async (outcomes: Map<string, Outcome>, logs: { readonly writer: E
     const v = versions.get(s)
     const head = await logs.reader.head()
     const probe = (tag: string): EventEnvelope[] => [
-      { event: { _tag: "HostWentDown", host: "h3" as HostName }, schemaVersion: 1, at: 0, actor: { kind: "user", name: tag } },
+      envelopeOf({ _tag: "HostWentDown", host: "h3" as HostName }, { at: 0, actor: { kind: "user", name: tag } }),
     ]
     await expect(logs.reader.append(probe("wrong"), { expected: { [s]: v === undefined ? 0 : v + 1 } as Record<StreamId, ExpectedVersion> })).rejects.toBeInstanceOf(AppendConflict)
     expect(await logs.reader.head()).toBe(head)

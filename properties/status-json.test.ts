@@ -1,5 +1,6 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import type { HostName, Position } from "../core/ids.ts"
 import { applyEvent, emptyState } from "../core/state.ts"
@@ -74,7 +75,7 @@ describe("cached status JSON", () => {
         let position = 0
         const apply = (event: DomainEvent) => {
           position++
-          const stored: StoredEvent = { position: position as Position, envelope: { event, schemaVersion: 1, at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }, bumped: [] }
+          const stored: StoredEvent = { position: position as Position, envelope: envelopeOf(event, { at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }), bumped: [] }
           applyEvent(state, stored)
         }
         for (const host of HOSTS) apply({ _tag: "HostRegistered", host, agentId: "agent-1" as never })

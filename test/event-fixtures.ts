@@ -1,3 +1,4 @@
+import { envelopeOf } from "../core/envelope.ts"
 import type { EventEnvelope, DomainEvent } from "../core/events.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 
@@ -5,12 +6,8 @@ export const host = (name: string) => name as HostName
 export const agentId = (id: string) => id as AgentId
 
 /** An envelope around an event, written by a test actor at a fixed time. */
-export const envelope = (event: DomainEvent, actor = "test", at = 1_700_000_000_000): EventEnvelope => ({
-  event,
-  schemaVersion: 1,
-  at,
-  actor: { kind: "user", name: actor },
-})
+export const envelope = (event: DomainEvent, actor = "test", at = 1_700_000_000_000): EventEnvelope =>
+  envelopeOf(event, { at, actor: { kind: "user", name: actor } })
 
 /** A small host-scoped event; `tag` ends up in the agent id so tests can tell events apart. */
 export const hostUp = (hostName: string, tag: string, actor = "test"): EventEnvelope =>

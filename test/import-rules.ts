@@ -26,7 +26,7 @@ export const PRODUCTION_FOLDERS = ["core", "projections", "master", "agent", "cl
  * may take from it (`*`: any). node:crypto and node:net give pure functions too, but their other
  * exports are I/O or randomness, so only the pure ones are listed.
  */
-export const PURE_MODULES: Readonly<Record<string, ReadonlyArray<string>>> = {
+const PURE_MODULES: Readonly<Record<string, ReadonlyArray<string>>> = {
   effect: ["*"],
   "effect/schema": ["*"],
   msgpackr: ["*"],
