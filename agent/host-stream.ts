@@ -1,4 +1,4 @@
-import type { EventLog, HostStreamEvent, Unsubscribe } from "../core/event-log.ts"
+import { UndecodableEvent, type EventLog, type HostStreamEvent, type Unsubscribe } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
 import { applyHostEvent, emptyDesiredState, type DesiredState } from "./desired-state.ts"
 import { errorText, type Logger } from "./logger.ts"
@@ -13,6 +13,11 @@ import { readJson, writeJsonAtomic } from "./state-dir.ts"
  * Without a saved fold the desired state is unknown until a catch-up has read the stream to its
  * end: a partial or empty fold would make every running container look unwanted, so the agent
  * keeps its hands off (see `desiredKnown`) until then.
+ *
+ * An event of the stream that this build cannot decode (garbage, a newer schema version) holds the
+ * fold before it, loudly, once: the agent keeps working from the desired state before that event
+ * (a fold never read to the end stays unknown: hands off), and no container is stopped or removed
+ * because of it. An upgraded agent reads on from there.
  */
 
 export interface HostStreamOptions {
@@ -33,6 +38,8 @@ export class HostStreamFollower {
   private queue: Promise<void> = Promise.resolve()
   private unsubscribe: Unsubscribe | undefined
   private known: boolean
+  /** The position of the undecodable event the fold holds before, once reported. */
+  private heldAt: number | undefined
 
   constructor(private readonly o: HostStreamOptions) {
     const saved = readJson<{ format: number; state: DesiredState }>(o.file)
@@ -89,10 +96,25 @@ export class HostStreamFollower {
     return run
   }
 
+  /** Says once, loudly, that the fold holds before an event it cannot decode. */
+  private reportUndecodable(error: UndecodableEvent): void {
+    if (this.heldAt === error.position) return
+    this.heldAt = error.position
+    this.o.logger.log(
+      "error",
+      "UNDECODABLE_EVENT: this host's stream holds an event this agent cannot decode; the desired state stays as it was before it " +
+        "(containers are left as they are, none is stopped because of it) until the agent is upgraded to a version that knows it",
+      { position: error.position, reason: error.reason, hostPosition: this.current.hostPosition, desiredKnown: this.known },
+    )
+  }
+
   /** Starts following live from the checkpoint. */
   start(): void {
-    this.unsubscribe = this.o.log.subscribeHostStream(this.o.host, this.current.hostPosition, (events) =>
-      this.enqueue(async () => this.apply(events)),
+    this.unsubscribe = this.o.log.subscribeHostStream(
+      this.o.host,
+      this.current.hostPosition,
+      (events) => this.enqueue(async () => this.apply(events)),
+      (error) => this.reportUndecodable(error),
     )
   }
 
@@ -100,7 +122,10 @@ export class HostStreamFollower {
   catchUp(): Promise<void> {
     return this.enqueue(async () => {
       for (;;) {
-        const events = await this.o.log.readHostStream(this.o.host, this.current.hostPosition)
+        const events = await this.o.log.readHostStream(this.o.host, this.current.hostPosition).catch((error: unknown) => {
+          if (error instanceof UndecodableEvent) this.reportUndecodable(error)
+          throw error
+        })
         if (events.length === 0) break
         this.apply(events)
       }

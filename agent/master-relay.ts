@@ -154,8 +154,9 @@ export class MasterRelayLog implements EventLog {
   read: EventLog["read"] = (after, limit) => this.o.direct.read(after, limit)
   head: EventLog["head"] = () => this.o.direct.head()
   readHostStream: EventLog["readHostStream"] = (host, after, limit) => this.o.direct.readHostStream(host, after, limit)
-  subscribe: EventLog["subscribe"] = (after, onEvents) => this.o.direct.subscribe(after, onEvents)
-  subscribeHostStream: EventLog["subscribeHostStream"] = (host, after, onEvents) => this.o.direct.subscribeHostStream(host, after, onEvents)
+  subscribe: EventLog["subscribe"] = (after, onEvents, onUndecodable) => this.o.direct.subscribe(after, onEvents, onUndecodable)
+  subscribeHostStream: EventLog["subscribeHostStream"] = (host, after, onEvents, onUndecodable) =>
+    this.o.direct.subscribeHostStream(host, after, onEvents, onUndecodable)
   close: EventLog["close"] = () => this.o.direct.close()
 }
 

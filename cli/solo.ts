@@ -50,6 +50,8 @@ export interface SoloOptions {
   /** Level of the lines that also go to stderr (default warn). */
   readonly logLevel?: LogLevel
   readonly stderr?: (line: string) => void
+  /** Log positions of undecodable events the master skips (README "Failure modes"). */
+  readonly skipUndecodable?: ReadonlyArray<number>
 }
 
 export interface RunningSolo {
@@ -137,6 +139,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
       hostInfo,
       snapshotFile: join(stateDir, "master", "snapshot.bin"),
       ...(zk !== undefined ? { zk, zkRoot } : {}),
+      ...(o.skipUndecodable ? { skipUndecodable: o.skipUndecodable } : {}),
     })
     closers.push(() => master.stop())
 

@@ -7,7 +7,11 @@ import type { Actor } from "./ids.ts"
 import type { Job } from "./job.ts"
 
 /** Bytes read back from the log that are not a batch we can understand. */
-export class MalformedEvent extends Data.TaggedError("MalformedEvent")<{ readonly reason: string }> {}
+export class MalformedEvent extends Data.TaggedError("MalformedEvent")<{
+  readonly reason: string
+  /** The streams the batch bumped, when its frame could be read (only an event in it is bad). */
+  readonly bumped?: ReadonlyArray<StreamId>
+}> {}
 
 /**
  * What one append stores: its events, the streams it bumped and an id that lets a writer
@@ -215,7 +219,7 @@ export const decodeBatch = (bytes: Uint8Array): Result.Result<EncodedBatch, Malf
   const decoded: EventEnvelope[] = []
   for (const [i, e] of events.entries()) {
     const r = decodeEnvelope(e, i)
-    if (Result.isFailure(r)) return Result.fail(r.failure)
+    if (Result.isFailure(r)) return Result.fail(new MalformedEvent({ reason: r.failure.reason, bumped: bumped as StreamId[] }))
     decoded.push(r.success)
   }
   return Result.succeed({ batchId, bumped: (bumped as StreamId[]).map((s) => shared(s) as StreamId), events: decoded })

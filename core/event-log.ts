@@ -30,6 +30,21 @@ export class AppendConflict extends Data.TaggedError("AppendConflict")<{
 }> {}
 /** The batch is larger than one ZooKeeper request can carry; nothing was written. */
 export class BatchTooLarge extends Data.TaggedError("BatchTooLarge")<{ readonly bytes: number; readonly limit: number }> {}
+/**
+ * The log holds, at `position`, bytes this build cannot decode: garbage, a schema violation, or a
+ * schema version newer than it knows. A read returns the events before it, and the next read
+ * rejects with this; nothing after it is returned (later events may depend on it).
+ */
+export class UndecodableEvent extends Data.TaggedError("UndecodableEvent")<{
+  /** The first position of what cannot be decoded (on ZooKeeper: of the batch holding it). */
+  readonly position: number
+  /** Its last position (a batch of several events takes several positions). */
+  readonly through: number
+  /** What is wrong, naming the field or the version. */
+  readonly reason: string
+  /** The streams its append bumped, when the log can tell (a skip must still count them). */
+  readonly bumped: ReadonlyArray<StreamId>
+}> {}
 /** The log's store cannot be reached right now; the append may be retried. */
 export class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly reason: string }> {}
 
@@ -80,12 +95,21 @@ export interface EventLog {
   head(): Promise<Position>
   /** Host H's events with host position > after, without reading other hosts' events. */
   readHostStream(host: HostName, after: number, limit?: number): Promise<ReadonlyArray<HostStreamEvent>>
-  /** Catches up from `after`, then follows live; `onEvents` is called in order, never concurrently. */
-  subscribe(after: Position, onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>): Unsubscribe
+  /**
+   * Catches up from `after`, then follows live; `onEvents` is called in order, never concurrently.
+   * An event that cannot be decoded stops the subscription before it (it keeps trying, slowly) and
+   * is reported to `onUndecodable` each time it is met.
+   */
+  subscribe(
+    after: Position,
+    onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>,
+    onUndecodable?: (error: UndecodableEvent) => void,
+  ): Unsubscribe
   subscribeHostStream(
     host: HostName,
     after: number,
     onEvents: (events: ReadonlyArray<HostStreamEvent>) => void | Promise<void>,
+    onUndecodable?: (error: UndecodableEvent) => void,
   ): Unsubscribe
   close(): Promise<void>
 }

@@ -5,6 +5,7 @@ import {
   AppendConflict,
   BatchTooLarge,
   storageFailureOf,
+  UndecodableEvent,
   type AppendOptions,
   type AppendResult,
   type EventLog,
@@ -14,6 +15,13 @@ import {
 import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
+
+/** A follower's errors: an event that cannot be decoded goes to the subscriber's handler, if it has one. */
+const undecodableTo =
+  (onUndecodable: ((error: UndecodableEvent) => void) | undefined) =>
+  (error: unknown): void => {
+    if (error instanceof UndecodableEvent) onUndecodable?.(error)
+  }
 
 /** Same limit as the ZooKeeper adapter, so a batch accepted in solo mode is accepted on a fleet. */
 export const MAX_BATCH_BYTES = 1_000_000
@@ -93,21 +101,29 @@ export class SqliteEventLog implements EventLog {
     return result
   }
 
-  private toStored(row: EventRow): StoredEvent {
-    const decoded = decodeEvent(row.event)
-    if (Result.isFailure(decoded)) throw decoded.failure
-    return {
-      position: position(row.position),
-      envelope: decoded.success,
-      bumped: row.bumped === null ? NO_STREAMS : (JSON.parse(row.bumped) as StreamId[]),
+  /**
+   * The rows decoded, up to the first that cannot be: the events before it are returned, and a
+   * read that starts at it rejects with UndecodableEvent.
+   */
+  private toStored<R extends EventRow, T>(rows: ReadonlyArray<R>, extra: (row: R) => T): Array<StoredEvent & T> {
+    const out: Array<StoredEvent & T> = []
+    for (const row of rows) {
+      const bumped = row.bumped === null ? NO_STREAMS : (JSON.parse(row.bumped) as StreamId[])
+      const decoded = decodeEvent(row.event)
+      if (Result.isFailure(decoded)) {
+        if (out.length > 0) return out
+        throw new UndecodableEvent({ position: row.position, through: row.position, reason: decoded.failure.reason, bumped })
+      }
+      out.push({ position: position(row.position), envelope: decoded.success, bumped, ...extra(row) })
     }
+    return out
   }
 
   async read(after: Position, limit = 10_000): Promise<ReadonlyArray<StoredEvent>> {
     const rows = onDisk(
       () => this.db.prepare("SELECT position, bumped, event FROM events WHERE position > ? ORDER BY position LIMIT ?").all(after, limit) as EventRow[],
     )
-    return rows.map((r) => this.toStored(r))
+    return this.toStored(rows, () => ({}))
   }
 
   async head(): Promise<Position> {
@@ -125,7 +141,7 @@ export class SqliteEventLog implements EventLog {
           )
           .all(host, after, limit) as Array<EventRow & { hp: number }>,
     )
-    return rows.map((r) => ({ ...this.toStored(r), hostPosition: r.hp }))
+    return this.toStored(rows, (r) => ({ hostPosition: r.hp }))
   }
 
   private track(f: Follower): Unsubscribe {
@@ -136,9 +152,13 @@ export class SqliteEventLog implements EventLog {
     }
   }
 
-  subscribe(after: Position, onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>): Unsubscribe {
+  subscribe(
+    after: Position,
+    onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>,
+    onUndecodable?: (error: UndecodableEvent) => void,
+  ): Unsubscribe {
     return this.track(
-      follow({ after, read: (a) => this.read(position(a)), positionOf: (e) => e.position, deliver: onEvents }),
+      follow({ after, read: (a) => this.read(position(a)), positionOf: (e) => e.position, deliver: onEvents, onError: undecodableTo(onUndecodable) }),
     )
   }
 
@@ -146,9 +166,10 @@ export class SqliteEventLog implements EventLog {
     host: HostName,
     after: number,
     onEvents: (events: ReadonlyArray<HostStreamEvent>) => void | Promise<void>,
+    onUndecodable?: (error: UndecodableEvent) => void,
   ): Unsubscribe {
     return this.track(
-      follow({ after, read: (a) => this.readHostStream(host, a), positionOf: (e) => e.hostPosition, deliver: onEvents }),
+      follow({ after, read: (a) => this.readHostStream(host, a), positionOf: (e) => e.hostPosition, deliver: onEvents, onError: undecodableTo(onUndecodable) }),
     )
   }
 

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto"
 import type { Transaction } from "node-zookeeper-client"
 import { describe, expect, it, afterAll } from "vitest"
-import { AppendConflict, LogUnavailable, type AppendResult, type EventLog } from "../core/event-log.ts"
-import { MalformedEvent } from "../core/codec.ts"
+import { AppendConflict, LogUnavailable, UndecodableEvent, type AppendResult, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
@@ -204,14 +203,28 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     }
   })
 
-  it("a batch that cannot be decoded is a typed MalformedEvent, not a crash", async () => {
+  it("a batch that cannot be decoded: a read returns the events before it, the next read rejects with a typed UndecodableEvent naming it", async () => {
     const root = freshRoot()
     const zk = await connect()
     const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
     await log.append([hostUp("h1", "good")])
     const paths = zkPaths(root)
     await zk.create(paths.log.entry(0, 2), Buffer.from([0xc1, 0x00, 0xff]))
-    await expect(log.read(position(0))).rejects.toBeInstanceOf(MalformedEvent)
+    // A newer build's batch of two events, one for h1, laid out by the log itself (markers, host stream).
+    await log.append([hostUp("h2", "new"), { ...hostUp("h1", "new"), schemaVersion: 99 }])
+    await log.append([hostUp("h1", "after")])
+    expect((await log.read(position(0))).map((e) => e.position)).toEqual([1])
+    const garbage = await log.read(position(1)).catch((e: unknown) => e)
+    expect(garbage).toBeInstanceOf(UndecodableEvent)
+    expect(garbage).toMatchObject({ position: 2, through: 2, bumped: [] })
+    expect((garbage as UndecodableEvent).reason).toMatch(/not msgpack/)
+    const newer = await log.read(position(2)).catch((e: unknown) => e)
+    expect(newer).toMatchObject({ _tag: "UndecodableEvent", position: 3, through: 4 })
+    expect((newer as UndecodableEvent).reason).toMatch(/event 1: schema version 99 is newer/)
+    expect((await log.read(position(4))).map((e) => e.position)).toEqual([5])
+    // The host stream alike: its first event, then the rejection.
+    expect((await log.readHostStream(host("h1"), 0)).map((e) => e.position)).toEqual([1])
+    await expect(log.readHostStream(host("h1"), 1)).rejects.toMatchObject({ _tag: "UndecodableEvent", position: 4 })
   })
 
   it("invariant 5: acknowledged appends survive a ZooKeeper crash (kill -9) and restart; while it is down appends fail fast", async () => {

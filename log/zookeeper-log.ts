@@ -2,11 +2,12 @@ import { randomUUID } from "node:crypto"
 import { Result } from "effect"
 import type { Transaction } from "node-zookeeper-client"
 import { pack, unpack } from "msgpackr"
-import { decodeBatch, encodeBatch, type EncodedBatch } from "../core/codec.ts"
+import { decodeBatch, encodeBatch, type EncodedBatch, type MalformedEvent } from "../core/codec.ts"
 import {
   AppendConflict,
   BatchTooLarge,
   LogUnavailable,
+  UndecodableEvent,
   type AppendOptions,
   type AppendResult,
   type EventLog,
@@ -181,9 +182,10 @@ class ChainCursor {
 
   /**
    * The entries holding data for every position > after (at most about `limit`), oldest first.
-   * When `after` falls inside a batch, the batch's first entry is included too.
+   * When `after` falls inside a batch, the batch's first entry is included too. `last`: the last
+   * position read (entries or markers), `after` if none.
    */
-  async readEntries(after: number, limit: number): Promise<Array<{ start: number; data: Buffer }>> {
+  async readEntries(after: number, limit: number): Promise<{ entries: Array<{ start: number; data: Buffer }>; last: number }> {
     // Positions are dense (no holes), so read after+1, after+2, ... until the first missing one:
     // no segment listing (up to 10,000 names) per read. Reads ramp up from 2 in flight to 256, so a
     // follower's read of one new event costs one round trip and a catch-up is pipelined.
@@ -228,7 +230,7 @@ class ChainCursor {
     found.forEach((data, i) => {
       if (data.length > 0) out.push({ start: after + 1 + i, data })
     })
-    return out
+    return { entries: out, last: after + found.length }
   }
 }
 
@@ -238,6 +240,10 @@ const decodeOrThrow = (data: Buffer): EncodedBatch => {
   if (Result.isFailure(r)) throw r.failure
   return r.success
 }
+
+/** What a batch that cannot be decoded is reported as: its positions, why, and the streams it bumped if known. */
+const undecodable = (start: number, through: number, failure: MalformedEvent): UndecodableEvent =>
+  new UndecodableEvent({ position: start, through, reason: failure.reason, bumped: failure.bumped ?? [] })
 
 /** A follower of one chain; `rearm` forgets its watch (the session was re-established) and reads now. */
 interface ChainFollower extends Follower {
@@ -502,16 +508,28 @@ export class ZooKeeperEventLog implements EventLog {
     return data !== undefined && data.length > 0 && decodeOrThrow(data).batchId === batchId
   }
 
-  private async batchesAt(starts: ReadonlyArray<number>): Promise<Map<number, EncodedBatch>> {
+  private async batchesAt(starts: ReadonlyArray<number>): Promise<Map<number, Result.Result<EncodedBatch, MalformedEvent>>> {
     const unique = [...new Set(starts)]
     const datas = await mapLimit(unique, 256, async (p) => (await this.zk.getData(this.global.entry(p))).data)
-    return new Map(unique.map((p, i) => [p, decodeOrThrow(datas[i]!)]))
+    return new Map(unique.map((p, i) => [p, decodeBatch(datas[i]!)]))
   }
 
+  /**
+   * The events after `after`, up to the first batch that cannot be decoded: the events before it
+   * are returned, and a read that starts at it rejects with UndecodableEvent (its positions run to
+   * the next batch: the empty markers after it are its own).
+   */
   async read(after: Position, limit = 10_000): Promise<ReadonlyArray<StoredEvent>> {
     const out: StoredEvent[] = []
-    for (const { start, data } of await this.global.readEntries(after, limit)) {
-      const batch = decodeOrThrow(data)
+    const { entries, last } = await this.global.readEntries(after, limit)
+    for (let k = 0; k < entries.length; k++) {
+      const { start, data } = entries[k]!
+      const decoded = decodeBatch(data)
+      if (Result.isFailure(decoded)) {
+        if (out.length > 0) return out
+        throw undecodable(start, (entries[k + 1]?.start ?? last + 1) - 1, decoded.failure)
+      }
+      const batch = decoded.success
       batch.events.forEach((envelope, i) => {
         if (start + i > after)
           out.push({ position: position(start + i), envelope, bumped: i === batch.events.length - 1 ? batch.bumped : NO_STREAMS })
@@ -527,19 +545,26 @@ export class ZooKeeperEventLog implements EventLog {
   }
 
   async readHostStream(host: HostName, after: number, limit = 10_000): Promise<ReadonlyArray<HostStreamEvent>> {
-    const entries = await this.hostChain(host).readEntries(after, limit)
+    const { entries } = await this.hostChain(host).readEntries(after, limit)
     // One entry holds this host's slice of one batch; the slice's last event carries the batch's bumps.
     const pointers = entries.flatMap(({ start, data }) => {
       const slice = unpack(data) as HostPointer[]
       return slice.map(([batchStart, index], i) => ({ hostPosition: start + i, batchStart, index, last: i === slice.length - 1 }))
     })
     const batches = await this.batchesAt(pointers.map((p) => p.batchStart))
-    return pointers
-      .filter((p) => p.hostPosition > after)
-      .map(({ hostPosition, batchStart, index, last }) => {
-        const batch = batches.get(batchStart)!
-        return { hostPosition, position: position(batchStart + index), envelope: batch.events[index]!, bumped: last ? batch.bumped : NO_STREAMS }
-      })
+    // As read(): the events before one that cannot be decoded, then a rejection naming it.
+    const out: HostStreamEvent[] = []
+    for (const { hostPosition, batchStart, index, last } of pointers) {
+      if (hostPosition <= after) continue
+      const decoded = batches.get(batchStart)!
+      if (Result.isFailure(decoded)) {
+        if (out.length > 0) return out
+        throw undecodable(batchStart + index, batchStart + index, decoded.failure)
+      }
+      const batch = decoded.success
+      out.push({ hostPosition, position: position(batchStart + index), envelope: batch.events[index]!, bumped: last ? batch.bumped : NO_STREAMS })
+    }
+    return out
   }
 
   private wakeFollowers(): void {
@@ -553,6 +578,7 @@ export class ZooKeeperEventLog implements EventLog {
     read: (after: number) => Promise<ReadonlyArray<E>>,
     positionOf: (e: E) => number,
     deliver: (events: ReadonlyArray<E>) => void | Promise<void>,
+    onUndecodable: ((error: UndecodableEvent) => void) | undefined,
   ): Unsubscribe {
     let armed: string | undefined
     let lastError: string | undefined
@@ -570,6 +596,7 @@ export class ZooKeeperEventLog implements EventLog {
       // that cannot be decoded) stops this follower at that position until it is dealt with: say so.
       onError: (error) => {
         if (error instanceof LogUnavailable) return
+        if (error instanceof UndecodableEvent && onUndecodable) return onUndecodable(error)
         const text = String(error)
         if (text !== lastError) console.error(`helios: event log follower stuck after position ${lastDelivered}: ${text}`)
         lastError = text
@@ -605,16 +632,21 @@ export class ZooKeeperEventLog implements EventLog {
     }
   }
 
-  subscribe(after: Position, onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>): Unsubscribe {
-    return this.followChain(this.global, after, (a) => this.read(position(a)), (e) => e.position, onEvents)
+  subscribe(
+    after: Position,
+    onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>,
+    onUndecodable?: (error: UndecodableEvent) => void,
+  ): Unsubscribe {
+    return this.followChain(this.global, after, (a) => this.read(position(a)), (e) => e.position, onEvents, onUndecodable)
   }
 
   subscribeHostStream(
     host: HostName,
     after: number,
     onEvents: (events: ReadonlyArray<HostStreamEvent>) => void | Promise<void>,
+    onUndecodable?: (error: UndecodableEvent) => void,
   ): Unsubscribe {
-    return this.followChain(this.hostChain(host), after, (a) => this.readHostStream(host, a), (e) => e.hostPosition, onEvents)
+    return this.followChain(this.hostChain(host), after, (a) => this.readHostStream(host, a), (e) => e.hostPosition, onEvents, onUndecodable)
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { Hono } from "hono"
 import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.ts"
+import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readBodyText } from "./http-support.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
@@ -40,10 +41,16 @@ export const masterApp = (deps: MasterDeps): Hono => {
     if (after !== undefined && c.req.path !== "/events") {
       if (!/^\d+$/.test(after)) return c.json({ status: "INVALID_AFTER", errors: ["after: expected a position"] }, 400)
       const wait = Math.min(Number(c.req.query("wait") ?? MAX_READ_WAIT_MS), MAX_READ_WAIT_MS)
-      if (!(await deps.projection.waitFor(Number(after), wait)))
+      if (!(await deps.projection.waitFor(Number(after), wait))) {
+        const held = deps.projection.undecodable
+        if (held) return c.json({ status: "UNDECODABLE_EVENT", message: `this master cannot apply position ${after}: it holds before an undecodable event`, position: held.position, reason: held.reason }, 503)
         return c.json({ status: "NOT_CAUGHT_UP", message: `this master has not applied position ${after} yet`, position: deps.projection.position }, 503)
+      }
     }
     c.header("Helios-Position", String(deps.projection.position))
+    // Held before an undecodable event: every answer says it comes from the state before it.
+    const held = deps.projection.undecodable
+    if (held) c.header("Helios-Stale", `undecodable event at ${held.position}`)
     await next()
   })
 
@@ -55,14 +62,25 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {
     // Never OK on a projection that disagrees with the log (lost ZooKeeper data): 503 until rebuilt.
+    // Nor while it holds before an event it cannot decode (reads stale, writes refused).
     const d = deps.projection.diverged
-    if (d === undefined) return c.json({ status: "OK", position: deps.projection.position })
-    const body = { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition }
-    return c.json(body, 503)
+    const u = deps.projection.undecodable
+    const undecodable = u && { status: "UNDECODABLE_EVENT", position: u.position, through: u.through, reason: u.reason, appliedPosition: deps.projection.position, since: u.since }
+    if (d !== undefined) {
+      const body = { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition }
+      return c.json(undecodable ? { ...body, undecodable } : body, 503)
+    }
+    if (undecodable) return c.json(undecodable, 503)
+    return c.json({ status: "OK", position: deps.projection.position })
   })
 
   app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
   app.onError((error, c) => {
+    if (error instanceof HeldAtUndecodableEvent)
+      return c.json(
+        { status: "UNDECODABLE_EVENT", position: error.position, reason: error.reason, message: `this master holds before an event it cannot decode (position ${error.position}: ${error.reason}); nothing was written` },
+        503,
+      )
     if (error instanceof LogUnavailable) return c.json({ status: "UNAVAILABLE", message: `event log unavailable: ${error.reason}` }, 503)
     if (error instanceof StorageFailed)
       return c.json({ status: "LOG_UNAVAILABLE", reason: error.reason, code: error.code, message: `event log cannot write: ${error.reason} (${error.code}); nothing was written` }, 503)

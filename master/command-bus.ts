@@ -64,6 +64,8 @@ export class CommandBus {
   }
 
   private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
+    // Held before an undecodable event: the state is known to be incomplete, decide nothing on it.
+    this.projection.refuseWritesIfHeld()
     const seen = await this.retried(commandId)
     if (seen !== undefined) return Result.succeed({ position: seen, appended: 0 })
     let caughtUp = false

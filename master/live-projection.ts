@@ -1,4 +1,5 @@
-import { LogUnavailable, type EventLog, type Unsubscribe } from "../core/event-log.ts"
+import { Data } from "effect"
+import { LogUnavailable, type EventLog, type UndecodableEvent, type Unsubscribe } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { applyToReadModel, emptyReadModel, type ReadModel } from "../projections/read-model.ts"
@@ -17,9 +18,36 @@ export interface Divergence {
   readonly since: number
 }
 
+/**
+ * The log holds an event this master cannot decode (garbage, a schema violation, a newer schema
+ * version): the projection holds before it (later events may depend on it) until an operator
+ * upgrades this master or tells it to skip that position.
+ */
+export interface Undecodable {
+  /** The first position that cannot be decoded. */
+  readonly position: number
+  /** Its last position (a batch takes several). */
+  readonly through: number
+  /** Names the field or the version. */
+  readonly reason: string
+  /** Epoch ms. */
+  readonly since: number
+}
+
+/** A write refused because the state it would be decided on is known to be incomplete. */
+export class HeldAtUndecodableEvent extends Data.TaggedError("HeldAtUndecodableEvent")<{
+  readonly position: number
+  readonly reason: string
+}> {}
+
 export interface LiveProjectionOptions {
   /** How often the projection checks that the log still holds what it applied, in ms (0: never). */
   readonly checkIntervalMs?: number
+  /**
+   * Positions of undecodable events to skip (the master's --skip-undecodable): only an undecodable
+   * event starting at one of them is passed over, with a log line; any other one holds the projection.
+   */
+  readonly skipUndecodable?: ReadonlyArray<number>
 }
 
 /** What a check verifies, taken when it was asked for. */
@@ -78,6 +106,8 @@ export class LiveProjection {
   private checkpoint = 0
   private timer: NodeJS.Timeout | undefined
   private readonly checkIntervalMs: number
+  private held: Undecodable | undefined
+  private readonly skipUndecodable: ReadonlySet<number>
 
   constructor(
     private readonly log: EventLog,
@@ -86,6 +116,7 @@ export class LiveProjection {
   ) {
     this.current = model
     this.checkIntervalMs = options.checkIntervalMs ?? 10_000
+    this.skipUndecodable = new Set(options.skipUndecodable ?? [])
   }
 
   get model(): ReadModel {
@@ -99,6 +130,17 @@ export class LiveProjection {
   /** Set while this master's projection disagrees with the log (until the rebuild is swapped in). */
   get diverged(): Divergence | undefined {
     return this.divergence
+  }
+
+  /** Set while the projection holds before an event it cannot decode (reads are stale, writes refused). */
+  get undecodable(): Undecodable | undefined {
+    return this.held
+  }
+
+  /** Throws HeldAtUndecodableEvent while held: no decision on a state known to be incomplete. */
+  refuseWritesIfHeld(): void {
+    const held = this.held
+    if (held) throw new HeldAtUndecodableEvent({ position: held.position, reason: held.reason })
   }
 
   /** While diverged: how far the rebuild from the log has come. */
@@ -116,9 +158,55 @@ export class LiveProjection {
 
   private follow(after: number): void {
     const generation = ++this.generation
-    this.unsubscribe = this.log.subscribe(position(after), (events) => {
-      if (generation === this.generation) this.deliver(events)
-    })
+    this.unsubscribe = this.log.subscribe(
+      position(after),
+      (events) => {
+        if (generation === this.generation) this.deliver(events)
+      },
+      (error) => {
+        if (generation === this.generation) this.meetUndecodable(error)
+      },
+    )
+  }
+
+  /**
+   * The log holds an event this build cannot decode right after what was applied. Skipping it
+   * silently could corrupt the state (later events may depend on it), so the projection holds
+   * there, says so once, and serves the state before it; only a position the operator named is
+   * skipped (its stream bumps still counted, so later appends' expected versions stay right).
+   */
+  private meetUndecodable(error: UndecodableEvent): void {
+    const model = this.rebuilding?.model ?? this.current
+    const where = error.through > error.position ? `positions ${error.position}..${error.through}` : `position ${error.position}`
+    if (this.skipUndecodable.has(error.position)) {
+      console.error(
+        `helios-master: SKIPPED the undecodable event at ${where} as told by --skip-undecodable ${error.position}: ${error.reason}. ` +
+          `This master's projection no longer holds what it said; every master must skip the same positions.`,
+      )
+      const state = model.state
+      for (const stream of error.bumped) state.versions.set(stream, (state.versions.get(stream) ?? -1) + 1)
+      state.position = position(Math.max(state.position, error.through))
+      if (this.held?.position === error.position) this.held = undefined
+      this.unsubscribe?.()
+      this.follow(state.position)
+      if (this.rebuilding) return this.maybeSwapIn()
+      this.resolveWaiters()
+      return
+    }
+    if (this.held?.position === error.position) return
+    this.held = { position: error.position, through: error.through, reason: error.reason, since: Date.now() }
+    console.error(
+      `helios-master: UNDECODABLE_EVENT: the event log holds at ${where} an event this master cannot decode: ${error.reason}. ` +
+        `The projection stops before it (applied up to ${model.state.position}; later events may depend on it): ` +
+        `/healthz answers 503, reads are served from that state (Helios-Stale header), writes answer 503. ` +
+        `Upgrade this master to a version that knows this event (the normal fix), or, to give it up, ` +
+        `restart every master with --skip-undecodable ${error.position}.`,
+    )
+    // It cannot get past it: stop reading the log (a restart, upgraded or told to skip, goes on).
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
+    for (const w of this.waiters) w.resolve(false)
+    this.waiters = []
   }
 
   private deliver(events: ReadonlyArray<StoredEvent>): void {
@@ -250,6 +338,7 @@ export class LiveProjection {
   guard(log: EventLog): EventLog {
     return {
       append: async (events, options) => {
+        this.refuseWritesIfHeld()
         const d = this.divergence
         if (d) throw new LogUnavailable({ reason: `this master's projection diverged from the log (${d.reason}); rebuilding from the log` })
         const result = await log.append(events, options)
@@ -259,8 +348,8 @@ export class LiveProjection {
       read: (after, limit) => log.read(after, limit),
       head: () => log.head(),
       readHostStream: (host, after, limit) => log.readHostStream(host, after, limit),
-      subscribe: (after, onEvents) => log.subscribe(after, onEvents),
-      subscribeHostStream: (host, after, onEvents) => log.subscribeHostStream(host, after, onEvents),
+      subscribe: (after, onEvents, onUndecodable) => log.subscribe(after, onEvents, onUndecodable),
+      subscribeHostStream: (host, after, onEvents, onUndecodable) => log.subscribeHostStream(host, after, onEvents, onUndecodable),
       close: () => log.close(),
     }
   }
@@ -275,6 +364,7 @@ export class LiveProjection {
         `Health is 503 and writes are refused until the projection is rebuilt from the log.`,
     )
     this.unsubscribe?.()
+    this.held = undefined // the rebuild meets it again if the log still holds it
     this.pendingChecks = []
     this.recentPositions.fill(-1)
     this.recentEnvelopes.fill(undefined)
@@ -314,9 +404,10 @@ export class LiveProjection {
     this.resolveWaiters()
   }
 
-  /** Resolves true once the model has applied `p`, false after `timeoutMs`. */
+  /** Resolves true once the model has applied `p`, false after `timeoutMs` (at once while held before an undecodable event). */
   waitFor(p: number, timeoutMs: number): Promise<boolean> {
     if (p <= this.position) return Promise.resolve(true)
+    if (this.held) return Promise.resolve(false)
     return new Promise((resolve) => {
       const waiter = { position: p, resolve }
       this.waiters.push(waiter)

@@ -7,6 +7,8 @@
  * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
  * --agent-reaping-timeout HOURS (HELIOS_AGENT_REAPING_TIMEOUT): the leader deregisters hosts DOWN
  * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
+ * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
+ * of holding before it (README "Failure modes"); give every master the same positions.
  */
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -27,6 +29,7 @@ const { values } = parseArgs({
     "whitelisted-capability": { type: "string", multiple: true, default: [] },
     "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
     "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
+    "skip-undecodable": { type: "string", multiple: true, default: [] },
   },
 })
 
@@ -40,6 +43,13 @@ if (values["agent-reaping-timeout"]!.trim() === "" || !Number.isFinite(reapingHo
   console.error(`helios-master: --agent-reaping-timeout: expected a number of hours (0 disables), got ${values["agent-reaping-timeout"]}`)
   process.exit(1)
 }
+const skipUndecodable = values["skip-undecodable"]!.map((p) => {
+  if (!/^[1-9]\d*$/.test(p.trim())) {
+    console.error(`helios-master: --skip-undecodable: expected a log position (a positive integer), got ${p}`)
+    process.exit(1)
+  }
+  return Number(p)
+})
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
@@ -55,6 +65,7 @@ const master = await startMaster({
   hostInfo: new ZkHostInfoStore(zk, root),
   whitelistedCapabilities: values["whitelisted-capability"]!,
   agentReapingTimeoutMs: reapingHours * HOUR_MS,
+  skipUndecodable,
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),

@@ -48,6 +48,8 @@ export interface MasterOptions {
   readonly snapshotEveryEvents?: number
   /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
   readonly divergenceCheckIntervalMs?: number
+  /** Positions of undecodable events this master skips (--skip-undecodable); every master must be given the same. */
+  readonly skipUndecodable?: ReadonlyArray<number>
 }
 
 export interface RunningMaster {
@@ -65,15 +67,19 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
   const projection = new LiveProjection(options.log, snapshot, {
     ...(options.divergenceCheckIntervalMs !== undefined ? { checkIntervalMs: options.divergenceCheckIntervalMs } : {}),
+    ...(options.skipUndecodable ? { skipUndecodable: options.skipUndecodable } : {}),
   })
+  if (options.skipUndecodable?.length)
+    console.error(`helios-master: told to skip undecodable events at positions ${options.skipUndecodable.join(", ")} (--skip-undecodable)`)
   projection.start()
   // Appends go through the projection's guard: refused while it disagrees with the log, and each
   // result checked against what it applied (the log giving out again positions it lost).
   const log = projection.guard(options.log)
   // Serve only once the projection holds what the log held at start: no stale answers or decisions
-  // after a restart, however long a large log takes to read.
-  while (!(await projection.catchUp(60_000)))
-    console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
+  // after a restart, however long a large log takes to read. An event it cannot decode ends the wait:
+  // the master serves what it has, says why on /healthz, and refuses writes (live-projection.ts).
+  while (!projection.undecodable && !(await projection.catchUp(60_000)))
+    if (!projection.undecodable) console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
   const bus = new CommandBus(log, projection)
   const paths = zkPaths(options.zkRoot ?? "/helios")
   const zk = options.zk

@@ -27,6 +27,7 @@ const command: Command = {
     { name: "container-label", type: "string", multiple: true, metavar: "K=V", help: "extra Docker label on every container the agent creates" },
     { name: "port-range", type: "string", metavar: "START:END", help: "dynamic external ports, end exclusive (default 20000:32768)" },
     { name: "log-level", type: "string", metavar: "LEVEL", help: "log lines also printed on stderr: debug|info|warn|error (default warn)" },
+    { name: "skip-undecodable", type: "string", multiple: true, metavar: "POSITION", help: "skip the undecodable event at this log position instead of holding before it" },
   ],
   async run(ctx) {
     const { args, io } = ctx
@@ -39,6 +40,10 @@ const command: Command = {
     const name = str(args, "name")
     const portRange = str(args, "port-range")
     const dataDir = str(args, "data-dir") ?? join(io.env["HOME"] || homedir(), ".helios", "solo")
+    const skipUndecodable = list(args, "skip-undecodable").map((p) => {
+      if (!/^[1-9]\d*$/.test(p)) throw new CliError(`--skip-undecodable: expected a log position (a positive integer), got '${p}'`)
+      return Number(p)
+    })
     // Loaded here, not at the top: the agent, Docker and ZooKeeper clients are only needed to run solo.
     const { startSolo } = await import("../solo.ts")
     const solo = await startSolo({
@@ -49,6 +54,7 @@ const command: Command = {
       containerLabels: parsePairs(list(args, "container-label"), "container label"),
       labels: parsePairs(list(args, "label"), "label"),
       stderr: io.stderr,
+      skipUndecodable,
       ...(zk !== undefined ? { zk } : {}),
       ...(zkRoot !== undefined ? { zkRoot } : {}),
       ...(name !== undefined ? { name } : {}),
