@@ -36,8 +36,11 @@ export interface DisposableDockerd {
   readonly dir: string
   /** The running dockerd's pid (undefined while it is down). */
   readonly pid: number | undefined
-  /** Starts dockerd (again) on the same dirs and waits until it answers. */
-  start(): Promise<void>
+  /**
+   * Starts dockerd (again) on the same dirs and waits until it answers. With `liveRestore`, its
+   * containers outlive its next stop or kill (dockerd's --live-restore).
+   */
+  start(o?: { readonly liveRestore?: boolean }): Promise<void>
   /** Sends `signal` to dockerd and waits for it to exit (SIGKILL: its containerd dies with it). */
   kill(signal?: NodeJS.Signals): Promise<void>
   /** Copies `image` from the shared engine (`docker save | docker load`). */
@@ -75,7 +78,7 @@ export const startDisposableDockerd = async (): Promise<DisposableDockerd> => {
     get pid() {
       return child?.exitCode === null && child.signalCode === null ? child.pid : undefined
     },
-    async start() {
+    async start(o = {}) {
       if (engine.pid !== undefined) throw new Error("dockerd already runs")
       const log = openSync(`${dir}/dockerd.log`, "a")
       // detached: its own session, so a terminal's signals reach only what the test sends.
@@ -90,6 +93,7 @@ export const startDisposableDockerd = async (): Promise<DisposableDockerd> => {
           "--iptables=false",
           "--ip-forward=false",
           "--ip-masq=false",
+          ...(o.liveRestore === true ? ["--live-restore"] : []),
         ],
         { detached: true, stdio: ["ignore", log, log], env: { ...process.env, PATH: `/usr/sbin:/usr/bin:/sbin:/bin:${process.env["PATH"] ?? ""}` } },
       )
