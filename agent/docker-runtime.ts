@@ -282,7 +282,8 @@ export class DockerRuntime implements ContainerRuntime {
     let retry: NodeJS.Timeout | undefined
     // When the stream broke (seconds): a reopened stream resumes from there, so what the engine did
     // meanwhile is not missed, e.g. a restarted dockerd stopping its containers before it answers.
-    // Its buffer keeps the recent events; whole seconds, one back (duplicates are harmless).
+    // Its buffer keeps the recent events; whole seconds, one back (duplicates are harmless), on our
+    // clock: the engine runs on this host.
     let brokeAt: number | undefined
     const broke = () => {
       brokeAt ??= Math.floor(Date.now() / 1000) - 1
