@@ -297,14 +297,24 @@ export class DockerRuntime implements ContainerRuntime {
     let stopped = false
     let controller: AbortController | undefined
     let retry: NodeJS.Timeout | undefined
+    // When the stream broke (seconds): a reopened stream resumes from there, so what the engine did
+    // meanwhile is not missed, e.g. a restarted dockerd stopping its containers before it answers.
+    // Its buffer keeps the recent events; whole seconds, one back (duplicates are harmless), on our
+    // clock: the engine runs on this host.
+    let brokeAt: number | undefined
+    const broke = () => {
+      brokeAt ??= Math.floor(Date.now() / 1000) - 1
+    }
     const open = async () => {
       if (stopped) return
       controller = new AbortController()
       try {
         const stream = await this.docker.getEvents({
           filters: { type: ["container"], label: labelFilters(labels) },
+          ...(brokeAt !== undefined ? { since: brokeAt } : {}),
           abortSignal: controller.signal,
         })
+        brokeAt = undefined
         let buffer = ""
         stream.on("data", (chunk: Buffer) => {
           buffer += chunk.toString("utf8")
@@ -330,6 +340,7 @@ export class DockerRuntime implements ContainerRuntime {
         })
         const reopen = (why: unknown) => {
           if (stopped) return
+          broke()
           onError?.(why)
           retry = setTimeout(() => void open(), this.eventsRetryMs)
           retry.unref()
@@ -338,6 +349,7 @@ export class DockerRuntime implements ContainerRuntime {
         stream.on("end", () => reopen(new RuntimeUnavailable({ reason: "docker event stream ended" })))
       } catch (error) {
         if (stopped) return
+        broke()
         onError?.(toRuntimeError("events", error))
         retry = setTimeout(() => void open(), this.eventsRetryMs)
         retry.unref()

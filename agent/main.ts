@@ -18,6 +18,7 @@ import { decodeContainerFlags } from "./container-flags.ts"
 import { DockerRuntime } from "./docker-runtime.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { startAgent } from "./agent.ts"
+import { testPausesFromEnv, withTestPauses } from "./test-pauses.ts"
 import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
 import type { HostName } from "../core/ids.ts"
 import type { EventLog } from "../core/event-log.ts"
@@ -178,10 +179,13 @@ const main = async () => {
   const bindAddress = pick(values["bind-address"], "HELIOS_BIND_ADDRESS")
   const advertisedHost = pick(values["advertised-host"], "HELIOS_ADVERTISED_HOST")
   const agentId = pick(values.id, "HELIOS_ID")
+  // Fault tests only (HELIOS_TEST_PAUSE_*, see agent/test-pauses.ts); absent in production.
+  const pauses = testPausesFromEnv(process.env)
+  const runtime = pauses === undefined ? new DockerRuntime() : withTestPauses(new DockerRuntime(), pauses, logger)
   const agent = await startAgent({
     log,
     hostInfo,
-    runtime: new DockerRuntime(),
+    runtime,
     hostName,
     stateDir,
     logger,
