@@ -12,8 +12,8 @@ import { agentProcesses } from "../test/agent-process.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
-import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "./docker-fixture.ts"
-import { deploy, lastTask, taskEvents } from "./test-helpers.ts"
+import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { deploy, lastTask, taskEvents } from "../test/agent-helpers.ts"
 
 const agents = agentProcesses()
 let fx: DockerAgentFixture | undefined

@@ -17,9 +17,9 @@ import { disposableDockerdUnavailable, startDisposableDockerd, type DisposableDo
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
-import { dockerAgentFixture, httpGet, RUN_LABEL_KEY, type DockerAgentFixture } from "./docker-fixture.ts"
+import { dockerAgentFixture, httpGet, RUN_LABEL_KEY, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
 import { DockerRuntime } from "./docker-runtime.ts"
-import { bareSpec, deploy, hostEvents, lastTask, taskEvents } from "./test-helpers.ts"
+import { bareSpec, deploy, hostEvents, lastTask, taskEvents } from "../test/agent-helpers.ts"
 
 const unavailable = disposableDockerdUnavailable()
 const agents = agentProcesses()

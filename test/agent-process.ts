@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { RUN_LABEL_KEY, type DockerAgentFixture } from "../agent/docker-fixture.ts"
+import { RUN_LABEL_KEY, type DockerAgentFixture } from "./agent-docker-fixture.ts"
 import { waitFor, zkConnect } from "./services.ts"
 
 const repo = fileURLToPath(new URL("..", import.meta.url))
