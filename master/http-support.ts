@@ -124,7 +124,8 @@ export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown }
     text = await readBodyText(c)
   } catch (e) {
     if (e instanceof BodyTooLarge) return { ok: false, response: bodyTooLarge(c) }
-    throw e
+    // The client ended the connection before the body it declared (Node: "aborted"): its fault, not ours.
+    return { ok: false, response: badRequest(c, "INCOMPLETE_BODY", [{ field: "(body)", message: `not received in full: ${(e as Error).message}` }]) }
   }
   try {
     return { ok: true, value: text.length === 0 ? undefined : JSON.parse(text) }
