@@ -222,4 +222,15 @@ describe("requests the fuzzing found mishandled", () => {
     expect(unexpectedErrors).toEqual([])
     expect(await m.log.head()).toBe(before)
   })
+
+  it("a DELETE whose body framing is broken (Transfer-Encoding other than chunked, bad chunks) is a 400 and is not applied", async () => {
+    await send("PUT", "/hosts/reg-framing?id=agent-reg")
+    const before = await m.log.head()
+    for (const [te, body] of [["gzip", '{"a":1}'], ["chunked", 'zz\r\n{"a":1}\r\n0\r\n\r\n']] as const) {
+      const res = answered(await exchange(raw("DELETE", "/hosts/reg-framing", [["Content-Type", "application/json"], ["Transfer-Encoding", te]], body, "none")))
+      expect(res.status).toBe(400)
+    }
+    expect(await m.log.head()).toBe(before)
+    expect(m.projection.model.state.hosts.has("reg-framing" as HostName)).toBe(true)
+  })
 })

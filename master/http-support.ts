@@ -117,16 +117,28 @@ export const readBodyText = async (c: Context, limit = MAX_BODY_BYTES): Promise<
   return Buffer.concat(chunks, size).toString("utf8")
 }
 
-/** Parses a JSON body; undefined (after answering 400) when it is not JSON. */
-export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> => {
-  let text: string
+/** Bodies being read, by request: read once, by the app before routing a write (app.ts) and by jsonBody. */
+const bodies = new WeakMap<object, Promise<string>>()
+
+/** The request body, read in full once; an answer instead when it cannot be received. */
+export const receiveBody = async (c: Context): Promise<{ ok: true; text: string } | { ok: false; response: Response }> => {
+  const key: object = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming ?? c.req.raw
+  let reading = bodies.get(key)
+  if (reading === undefined) bodies.set(key, (reading = readBodyText(c)))
   try {
-    text = await readBodyText(c)
+    return { ok: true, text: await reading }
   } catch (e) {
     if (e instanceof BodyTooLarge) return { ok: false, response: bodyTooLarge(c) }
     // The client ended the connection before the body it declared (Node: "aborted"): its fault, not ours.
     return { ok: false, response: badRequest(c, "INCOMPLETE_BODY", [{ field: "(body)", message: `not received in full: ${(e as Error).message}` }]) }
   }
+}
+
+/** Parses a JSON body; undefined (after answering 400) when it is not JSON. */
+export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> => {
+  const body = await receiveBody(c)
+  if (!body.ok) return body
+  const text = body.text
   try {
     return { ok: true, value: text.length === 0 ? undefined : JSON.parse(text) }
   } catch (e) {
