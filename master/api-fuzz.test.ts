@@ -245,4 +245,20 @@ describe("requests the fuzzing found mishandled", () => {
     expect([registered.status, JSON.parse(registered.body).status]).toEqual([200, "OK"])
     expect(m.projection.model.state.hosts.has("reg-tail" as HostName)).toBe(true)
   })
+
+  it("a Helios-Command-Id already used by another command is refused (409), not answered as that command's success", async () => {
+    await send("PUT", "/hosts/reg-reuse?id=agent-reg")
+    const job = (await send("POST", "/jobs", { id: "reuse:v1", image: "busybox" })).id!
+    const removed = await send("DELETE", `/jobs/${job}`, undefined, { "Helios-Command-Id": "reg-reuse-1" })
+    await send("POST", "/jobs", { id: "reuse:v1", image: "busybox" })
+    const before = await m.log.head()
+    const headers: Array<[string, string]> = [["Content-Type", "application/json"], ["Helios-Command-Id", "reg-reuse-1"]]
+    const deploy = answered(await exchange(raw("PUT", `/hosts/reg-reuse/jobs/${job}`, headers, '{"goal":"START"}', "actual")))
+    expect([deploy.status, JSON.parse(deploy.body).status]).toEqual([409, "COMMAND_ID_REUSED"])
+    expect(await m.log.head()).toBe(before)
+    expect(m.projection.model.state.deployments.get("reg-reuse" as HostName)?.has(job) ?? false).toBe(false)
+    // The command the id was first used for is still answered with its first outcome.
+    const retried = answered(await exchange(raw("DELETE", `/jobs/${job}`, headers.slice(1), "", "none")))
+    expect(JSON.parse(retried.body)).toMatchObject({ status: "OK", position: removed.position })
+  })
 })

@@ -2,7 +2,7 @@ import type { Context } from "hono"
 import type { IncomingMessage } from "node:http"
 import { Result } from "effect"
 import type { Rejection, Command } from "../core/commands.ts"
-import type { ConcurrentChange, Executed } from "./command-bus.ts"
+import type { CommandIdReused, ConcurrentChange, Executed } from "./command-bus.ts"
 import type { MasterDeps } from "./deps.ts"
 import type { Actor } from "../core/ids.ts"
 import { isJobId, type JobId } from "../core/job-id.ts"
@@ -64,7 +64,7 @@ export const runCommand = async (
   okBody: Record<string, unknown>,
   statusNames: StatusNames = {},
 ): Promise<Response> => {
-  const result: Result.Result<Executed, Rejection | ConcurrentChange> = await deps.bus.execute(
+  const result: Result.Result<Executed, Rejection | ConcurrentChange | CommandIdReused> = await deps.bus.execute(
     command,
     { now: deps.now(), actor: actorOf(c), master: deps.name },
     commandIdOf(c),
@@ -76,6 +76,8 @@ export const runCommand = async (
   const failure = result.failure
   if (failure._tag === "ConcurrentChange")
     return c.json({ ...okBody, status: "CONCURRENT_CHANGE", message: failure.message }, 409)
+  if (failure._tag === "CommandIdReused")
+    return c.json({ ...okBody, status: "COMMAND_ID_REUSED", message: failure.message, errors: [`Helios-Command-Id: ${failure.message}`] }, 409)
   return c.json(
     {
       ...okBody,
