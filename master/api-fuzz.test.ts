@@ -1,9 +1,12 @@
+import fc from "fast-check"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { position, type HostName } from "../core/ids.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { foldReadModel } from "../projections/read-model.ts"
+import { requestSpecArb, renderRequest, type FuzzWorld } from "../properties/api-requests.ts"
 import { TOKEN } from "../properties/arbitraries.ts"
 import { sendRaw, showRequest, type RawRequest, type RawResponse } from "../test/raw-http.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
@@ -30,6 +33,14 @@ import { startMaster, type RunningMaster } from "./master.ts"
  * the number of requests (default sized for CI on a busy 2-core machine).
  */
 
+const envInt = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === "") return fallback
+  if (!Number.isSafeInteger(Number(raw))) throw new Error(`${name} must be an integer, got ${JSON.stringify(raw)}`)
+  return Number(raw)
+}
+const SEED = envInt("HELIOS_FUZZ_SEED", 1717)
+const RUNS = envInt("HELIOS_FUZZ_RUNS", 500)
 /** Housekeeping (host liveness, expired jobs) would write events no request asked for: off. */
 const NO_HOUSEKEEPING_MS = 2 ** 31 - 1
 
@@ -39,6 +50,9 @@ interface FuzzMaster extends RunningMaster {
 }
 
 let m: FuzzMaster
+const seenJobs = new Set<string>()
+let lastCommandId: string | undefined
+let commandCounter = 0
 const unexpectedErrors: string[] = []
 
 beforeAll(async () => {
@@ -75,6 +89,18 @@ afterAll(async () => {
   await m?.zk.close()
 })
 
+const worldNow = async (): Promise<FuzzWorld> => {
+  const state = m.projection.model.state
+  for (const id of state.jobs.keys()) seenJobs.add(id)
+  return {
+    jobs: [...seenJobs].sort(),
+    hosts: [...new Set(["h1", "h2", "h3", "h9", ...state.hosts.keys()])].sort(),
+    head: await m.log.head(),
+    lastCommandId,
+    freshCommandId: () => (lastCommandId = `fuzz-${SEED}-${++commandCounter}`),
+    freshFactId: () => `fact-${SEED}-${++commandCounter}`,
+  }
+}
 
 const headerOf = (r: RawRequest, name: string) => r.headers.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1]
 const VALID_COMMAND_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -135,7 +161,8 @@ const checkRetry = async (req: RawRequest, answer: Record<string, unknown>) => {
   const sentId = headerOf(req, "Helios-Command-Id")
   if (answer.status !== "OK" || typeof answer.position !== "number" || answer.position < 1 || sentId === undefined || !VALID_COMMAND_ID.test(sentId)) return
   const around = await m.log.read(position(Math.max(0, answer.position - 64)), 64)
-  const batch = around.filter((e) => e.position <= (answer.position as number) && e.envelope.commandId === sentId)
+  // Users' commands only: an agent's fact may carry any id, and is never taken for a retry.
+  const batch = around.filter((e) => e.position <= (answer.position as number) && e.envelope.commandId === sentId && e.envelope.actor.kind === "user")
   if (batch.length === 0 || batch[batch.length - 1]!.position !== answer.position) return
   checkCommandEvents(req, answer, batch)
 }
@@ -200,6 +227,11 @@ const exchange = async (req: RawRequest): Promise<RawResponse> => {
   return res
 }
 
+/** Maps and sets as sorted entries, so two read models compare as JSON. */
+const canonical = (value: unknown): string =>
+  JSON.stringify(value, (_k, v) =>
+    v instanceof Map ? [...v.entries()].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)) : v instanceof Set ? [...v].sort() : v,
+  )
 
 /** The shrunk counterexamples the fuzzing found, kept as examples (each was a bug, fixed). */
 describe("requests the fuzzing found mishandled", () => {
@@ -261,4 +293,34 @@ describe("requests the fuzzing found mishandled", () => {
     const retried = answered(await exchange(raw("DELETE", `/jobs/${job}`, headers.slice(1), "", "none")))
     expect(JSON.parse(retried.body)).toMatchObject({ status: "OK", position: removed.position })
   })
+})
+
+describe("API fuzz against a live master on real ZooKeeper", () => {
+  it(
+    `generated requests (seed ${SEED}, ${RUNS} runs): no 5xx, no crash, a 4xx writes nothing, a 2xx writes what it answered`,
+    async () => {
+      console.log(`api fuzz: seed ${SEED}, ${RUNS} requests (HELIOS_FUZZ_SEED, HELIOS_FUZZ_RUNS)`)
+      const started = Date.now()
+      Object.assign(stats, { requests: 0, byStatus: new Map(), writes: 0, eventsWritten: 0 })
+      await fc.assert(
+        fc.asyncProperty(requestSpecArb, async (spec) => {
+          await exchange(renderRequest(spec, await worldNow()))
+        }),
+        { seed: SEED, numRuns: RUNS },
+      )
+      // Invariant 2: still up, no unexpected error, and the read model is a replay of the log.
+      const health = await fetch(`${m.url}/healthz`)
+      expect(health.status).toBe(200)
+      expect(unexpectedErrors).toEqual([])
+      const head = await m.log.head()
+      expect(await m.projection.waitFor(head, 10_000)).toBe(true)
+      const replay = foldReadModel(await m.log.read(position(0), 1_000_000)).state
+      expect(canonical(m.projection.model.state)).toBe(canonical(replay))
+      console.log(
+        `api fuzz: ${stats.requests} requests in ${((Date.now() - started) / 1000).toFixed(1)} s; answers ${JSON.stringify(Object.fromEntries([...stats.byStatus].sort()))}; ` +
+          `${stats.writes} writes, ${stats.eventsWritten} events, log head ${head}, ${m.projection.model.state.jobs.size} jobs`,
+      )
+    },
+    Math.max(120_000, RUNS * 100),
+  )
 })
