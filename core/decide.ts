@@ -172,3 +172,34 @@ export const streamsOfCommand = (command: Command): ReadonlyArray<StreamId> => {
       return []
   }
 }
+
+/**
+ * Whether `event`, the last event of a batch, is the last event deciding `command` writes: a
+ * command id names one command, so a retry under the id of another command is not that command.
+ */
+export const isLastEventOf = (command: Command, event: DomainEvent): boolean => {
+  const same = (jobId: string, host?: string) =>
+    "jobId" in event ? event.jobId === jobId && (host === undefined || ("host" in event && event.host === host)) : false
+  switch (command._tag) {
+    case "CreateJob":
+      return event._tag === "JobCreated" && event.job.id === command.job.id
+    case "RemoveJob":
+      return event._tag === "JobRemoved" && same(command.jobId)
+    case "DeployJob":
+      return event._tag === "JobDeployed" && event.job.id === command.jobId && event.host === command.host && event.goal === command.goal
+    case "UndeployJob":
+      return event._tag === "JobUndeployed" && same(command.jobId, command.host)
+    case "SetGoal":
+      return event._tag === "DeploymentGoalChanged" && same(command.jobId, command.host) && event.goal === command.goal
+    case "RegisterHost":
+      return event._tag === "HostRegistered" && event.host === command.host && event.agentId === command.agentId
+    case "DeregisterHost":
+      return event._tag === "HostDeregistered" && event.host === command.host
+    case "MarkHostUp":
+      return event._tag === "HostWentUp" && event.host === command.host
+    case "MarkHostDown":
+      return event._tag === "HostWentDown" && event.host === command.host
+    case "ReportTaskState":
+      return event._tag === "TaskStateChanged" && same(command.jobId, command.host)
+  }
+}

@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
-import { bodyTooLarge, MAX_BODY_BYTES, readBodyText } from "./http-support.ts"
+import { bodyTooLarge, MAX_BODY_BYTES, readBodyText, receiveBody } from "./http-support.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
 import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
@@ -33,6 +33,16 @@ export const masterApp = (deps: MasterDeps): Hono => {
     // Drain a moderately large body so the client reads our answer instead of a reset socket.
     if (Number(c.req.header("content-length")) <= DRAIN_LIMIT_BYTES) await readBodyText(c, DRAIN_LIMIT_BYTES).catch(() => {})
     return bodyTooLarge(c)
+  })
+
+  // A write acts only on a request received in full. Node hands a request over before its body has
+  // arrived; when the body then turns out broken (a Transfer-Encoding other than chunked, bad chunks,
+  // the connection ending early) Node answers 400, and a route that does not read the body (DELETE,
+  // PUT /hosts/{host}) would still have applied the command.
+  app.use("*", async (c, next) => {
+    if (c.req.method === "GET" || c.req.method === "HEAD") return next()
+    const body = await receiveBody(c)
+    return body.ok ? next() : body.response
   })
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).

@@ -73,12 +73,13 @@ describe("command bus: idempotent retries", () => {
       const [a, b] = ["retry-1149599", "retry-1312382"]
       expect(commandHash(a)).toBe(commandHash(b))
       const up = { _tag: "RegisterHost", host: host("h1"), agentId: agentId("a1") } as const
+      const markUp = { _tag: "MarkHostUp", host: host("h1"), agentId: agentId("a1") } as const
       const first = await bus.execute(up, ctx, a)
-      const second = await bus.execute({ _tag: "MarkHostUp", host: host("h1"), agentId: agentId("a1") }, ctx, b)
+      const second = await bus.execute(markUp, ctx, b)
       if (Result.isFailure(first) || Result.isFailure(second)) return expect.fail("refused")
       expect(second.success).toEqual({ position: first.success.position + 1, appended: 1 })
       expect(await bus.execute(up, ctx, a)).toEqual(Result.succeed({ position: first.success.position, appended: 0 }))
-      expect(await bus.execute(up, ctx, b)).toEqual(Result.succeed({ position: second.success.position, appended: 0 }))
+      expect(await bus.execute(markUp, ctx, b)).toEqual(Result.succeed({ position: second.success.position, appended: 0 }))
     } finally {
       projection.stop()
       await log.close()

@@ -4,13 +4,18 @@ import { AppendConflict, type EventLog } from "../core/event-log.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import type { EventEnvelope } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
-import { decide, streamsOfCommand } from "../core/decide.ts"
+import { decide, isLastEventOf, streamsOfCommand } from "../core/decide.ts"
 import { position } from "../core/ids.ts"
 import { KeyedLock } from "./keyed-lock.ts"
 import type { LiveProjection } from "./live-projection.ts"
 
 /** Other masters kept changing what this command read; it was retried and gave up. */
 export class ConcurrentChange extends Data.TaggedError("ConcurrentChange")<{ readonly message: string }> {}
+
+/** The command id is already on the events of a different command (a client reusing ids). */
+export class CommandIdReused extends Data.TaggedError("CommandIdReused")<{ readonly message: string; readonly position: number }> {}
+
+type Outcome = Result.Result<Executed, Rejection | ConcurrentChange | CommandIdReused>
 
 export interface Executed {
   /** Position of the command's last event (or of the state it was a no-op against). */
@@ -43,31 +48,35 @@ export class CommandBus {
     this.applyTimeoutMs = options.applyTimeoutMs ?? 10_000
   }
 
-  async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
+  async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Outcome> {
     return this.locks.run(streamsOfCommand(command), () => this.decideAndAppend(command, ctx, commandId))
   }
 
   /**
-   * The position of the last event of the command with this id that the log holds (as far as this
-   * master has applied it), if any: a retry. The read model knows the ids by hash only; a candidate
-   * is confirmed by the id its event carries, read from the history in memory (job events) or from
-   * the log (host events).
+   * The outcome of a retry: the position of the last event of the command with this id that the
+   * log holds (as far as this master has applied it), if any — or a refusal when that event is
+   * another command's (a command id names one command). The read model knows the ids by hash
+   * only; a candidate is confirmed by the id its event carries, read from the history in memory
+   * (job events) or from the log (host events).
    */
-  private async retried(commandId: string): Promise<number | undefined> {
+  private async retried(command: Command, commandId: string): Promise<Outcome | undefined> {
     const { commands, history } = this.projection.model
     for (const p of commands.candidates(commandId)) {
       let event = history.at(p)
       if (event === undefined) [event] = await this.log.read(position(p - 1), 1)
-      if (event?.position === p && event.envelope.commandId === commandId) return p
+      if (event?.position !== p || event.envelope.commandId !== commandId) continue
+      return isLastEventOf(command, event.envelope.event)
+        ? Result.succeed({ position: p, appended: 0 })
+        : Result.fail(new CommandIdReused({ message: `command id ${commandId} is another command's (position ${p})`, position: p }))
     }
     return undefined
   }
 
-  private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string): Promise<Result.Result<Executed, Rejection | ConcurrentChange>> {
+  private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string): Promise<Outcome> {
     // Held before an undecodable event: the state is known to be incomplete, decide nothing on it.
     this.projection.refuseWritesIfHeld()
-    const seen = await this.retried(commandId)
-    if (seen !== undefined) return Result.succeed({ position: seen, appended: 0 })
+    const seen = await this.retried(command, commandId)
+    if (seen !== undefined) return seen
     let caughtUp = false
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const decision = decide(command, this.projection.model.state, ctx)
@@ -77,8 +86,8 @@ export class CommandBus {
         if (caughtUp || decision.failure.status === "INVALID_JOB_DEFINITION") return Result.fail(decision.failure)
         caughtUp = await this.projection.catchUp(this.applyTimeoutMs)
         if (!caughtUp) return Result.fail(decision.failure)
-        const retry = await this.retried(commandId)
-        if (retry !== undefined) return Result.succeed({ position: retry, appended: 0 })
+        const retry = await this.retried(command, commandId)
+        if (retry !== undefined) return retry
         continue
       }
       if (decision.success.events.length === 0) return Result.succeed({ position: this.projection.position, appended: 0 })
@@ -95,8 +104,8 @@ export class CommandBus {
         await this.projection.catchUp(this.applyTimeoutMs)
         // The projection may have lagged behind this very command's first attempt (retried on
         // another master, or read from a lagging ZooKeeper follower): now caught up, look again.
-        const retry = await this.retried(commandId)
-        if (retry !== undefined) return Result.succeed({ position: retry, appended: 0 })
+        const retry = await this.retried(command, commandId)
+        if (retry !== undefined) return retry
       }
     }
     return Result.fail(new ConcurrentChange({ message: `gave up after ${this.maxAttempts} concurrent changes` }))

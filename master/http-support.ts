@@ -2,7 +2,7 @@ import type { Context } from "hono"
 import type { IncomingMessage } from "node:http"
 import { Result } from "effect"
 import type { Rejection, Command } from "../core/commands.ts"
-import type { ConcurrentChange, Executed } from "./command-bus.ts"
+import type { CommandIdReused, ConcurrentChange, Executed } from "./command-bus.ts"
 import type { MasterDeps } from "./deps.ts"
 import type { Actor } from "../core/ids.ts"
 import { isJobId, type JobId } from "../core/job-id.ts"
@@ -64,7 +64,7 @@ export const runCommand = async (
   okBody: Record<string, unknown>,
   statusNames: StatusNames = {},
 ): Promise<Response> => {
-  const result: Result.Result<Executed, Rejection | ConcurrentChange> = await deps.bus.execute(
+  const result: Result.Result<Executed, Rejection | ConcurrentChange | CommandIdReused> = await deps.bus.execute(
     command,
     { now: deps.now(), actor: actorOf(c), master: deps.name },
     commandIdOf(c),
@@ -76,6 +76,8 @@ export const runCommand = async (
   const failure = result.failure
   if (failure._tag === "ConcurrentChange")
     return c.json({ ...okBody, status: "CONCURRENT_CHANGE", message: failure.message }, 409)
+  if (failure._tag === "CommandIdReused")
+    return c.json({ ...okBody, status: "COMMAND_ID_REUSED", message: failure.message, errors: [`Helios-Command-Id: ${failure.message}`] }, 409)
   return c.json(
     {
       ...okBody,
@@ -117,15 +119,28 @@ export const readBodyText = async (c: Context, limit = MAX_BODY_BYTES): Promise<
   return Buffer.concat(chunks, size).toString("utf8")
 }
 
-/** Parses a JSON body; undefined (after answering 400) when it is not JSON. */
-export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> => {
-  let text: string
+/** Bodies being read, by request: read once, by the app before routing a write (app.ts) and by jsonBody. */
+const bodies = new WeakMap<object, Promise<string>>()
+
+/** The request body, read in full once; an answer instead when it cannot be received. */
+export const receiveBody = async (c: Context): Promise<{ ok: true; text: string } | { ok: false; response: Response }> => {
+  const key: object = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming ?? c.req.raw
+  let reading = bodies.get(key)
+  if (reading === undefined) bodies.set(key, (reading = readBodyText(c)))
   try {
-    text = await readBodyText(c)
+    return { ok: true, text: await reading }
   } catch (e) {
     if (e instanceof BodyTooLarge) return { ok: false, response: bodyTooLarge(c) }
-    throw e
+    // The client ended the connection before the body it declared (Node: "aborted"): its fault, not ours.
+    return { ok: false, response: badRequest(c, "INCOMPLETE_BODY", [{ field: "(body)", message: `not received in full: ${(e as Error).message}` }]) }
   }
+}
+
+/** Parses a JSON body; undefined (after answering 400) when it is not JSON. */
+export const jsonBody = async (c: Context): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> => {
+  const body = await receiveBody(c)
+  if (!body.ok) return body
+  const text = body.text
   try {
     return { ok: true, value: text.length === 0 ? undefined : JSON.parse(text) }
   } catch (e) {

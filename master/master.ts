@@ -1,6 +1,7 @@
 import { serve, type ServerType } from "@hono/node-server"
 import { hostname as osHostname } from "node:os"
 import type { AddressInfo } from "node:net"
+import type { Server } from "node:http"
 import type { EventLog } from "../core/event-log.ts"
 import type { Command } from "../core/commands.ts"
 import { isExpired } from "../core/job.ts"
@@ -9,6 +10,7 @@ import { zkPaths } from "../log/zk-paths.ts"
 import { CommandBus } from "./command-bus.ts"
 import { LiveProjection } from "./live-projection.ts"
 import { masterApp } from "./app.ts"
+import { answerInFlightRequestsFirst } from "./client-errors.ts"
 import type { HostInfoReader } from "../core/host-info.ts"
 import { hostDetailsFrom } from "./host-details.ts"
 import { WatchedHostLiveness } from "./host-liveness.ts"
@@ -104,6 +106,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 5801, hostname: options.bindAddress ?? "0.0.0.0" }, () => resolve(s))
   })
+  answerInFlightRequestsFirst(server as Server)
   const port = (server.address() as AddressInfo).port
   const boundToAll = options.bindAddress === undefined || options.bindAddress === "0.0.0.0"
   const url = `http://${boundToAll ? "127.0.0.1" : options.bindAddress}:${port}`
