@@ -265,8 +265,8 @@ export class Supervisor {
    * STOP a task not yet STOPPED is announced even with nothing running (the status must say
    * STOPPED). For UNDEPLOY only a task whose end the history lacks: a running container is
    * stopped (STOPPING, STOPPED); one that exited unreported ends as EXITED; a task caught midway
-   * with no container up (pulling, creating) ends as STOPPED. A task already EXITED, FAILED or
-   * STOPPED gets nothing more.
+   * with no container up (pulling, creating) ends as STOPPING, STOPPED. A task already EXITED,
+   * FAILED or STOPPED gets nothing more.
    */
   private async stopContainers(signal: AbortSignal, goal: "STOP" | "UNDEPLOY"): Promise<void> {
     let backoff = 1_000
