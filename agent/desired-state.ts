@@ -87,6 +87,7 @@ export const applyHostEvent = (s: DesiredState, e: HostStreamEvent): DesiredStat
     }
     case "TaskStateChanged": {
       if (s.deployments[event.jobId] === undefined) return next // a late report about an undeployed job
+      if (event.goal === "UNDEPLOY") return next // the end of an earlier deployment of the job, deployed again since
       const status: LoggedStatus = {
         state: event.state,
         goal: event.goal,

@@ -10,7 +10,9 @@ import { Supervisor, type ExecutionGoal, type SupervisorDeps } from "./superviso
 /*
  * The reconcile loop (Helios's Agent.reconcile), kept apart from the per-job supervisors:
  *   1. merge the desired deployments into executions {job, goal, ports, container}, persisted in
- *      `<state-dir>/executions.json`; a deployment that disappeared becomes goal UNDEPLOY;
+ *      `<state-dir>/executions.json`; a deployment that disappeared (undeployed, the host
+ *      deregistered, the job expired) becomes goal UNDEPLOY: its supervisor stops the container,
+ *      reports STOPPING/STOPPED with goal UNDEPLOY, removes it, and the execution is forgotten;
  *   2. allocate ports for executions that have none (stable: they are persisted);
  *   3. create a supervisor per execution and push its goal; forget finished undeploys;
  *   4. reap: remove containers in this agent's namespace that no execution owns.

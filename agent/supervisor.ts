@@ -1,5 +1,5 @@
 import { RuntimeUnavailable, type ContainerInfo, type ContainerRuntime } from "../core/container-runtime.ts"
-import type { Goal, TaskState, ThrottleState } from "../core/ids.ts"
+import type { Goal, TaskGoal, TaskState, ThrottleState } from "../core/ids.ts"
 import type { Job, PortMapping } from "../core/job.ts"
 import { Doorbell, sleep, type Clock } from "./clock.ts"
 import { buildContainerSpec, containerEnv, LABEL_JOB, namespaceLabels, resolvedPorts, type ContainerSettings } from "./container-spec.ts"
@@ -20,8 +20,10 @@ import { runTask, type RunnerTuning } from "./task-runner.ts"
  * One supervisor per job on this host (Helios's Supervisor): it owns the job's container and moves
  * it towards the goal the reconcile loop gives it. START: run it (task-runner.ts), and after every
  * exit or failure wait the restart delay of the current throttle and run it again. STOP: report
- * STOPPING, `docker stop`, STOPPED. UNDEPLOY: stop and remove the container silently, then finish.
- * Closing a supervisor (agent shutdown) leaves the container as it is.
+ * STOPPING, `docker stop`, STOPPED. UNDEPLOY: the same with goal UNDEPLOY (or EXITED when the
+ * container had already exited unreported), then remove the container and finish: the end of the
+ * task is in the history, as in Helios. Closing a supervisor (agent shutdown) leaves the container
+ * as it is.
  */
 
 export type ExecutionGoal = Goal | "UNDEPLOY"
@@ -127,8 +129,12 @@ export class Supervisor {
     return resolvedPorts(this.job, this.allocated)
   }
 
-  private report(state: TaskState, extra: { error?: string; goal?: Goal } = {}): void {
-    if (this.closed || this.goal === "UNDEPLOY") return
+  /**
+   * Reports a transition. Without an explicit goal it is the run's own (START or STOP), and is
+   * dropped once the job is being undeployed: only the stop sequence speaks then.
+   */
+  private report(state: TaskState, extra: { error?: string; goal?: TaskGoal } = {}): void {
+    if (this.closed || (extra.goal === undefined && this.goal === "UNDEPLOY")) return
     const ports = this.resolvedPorts()
     this.deps.reporter.report(this.jobId, {
       state,
@@ -164,10 +170,10 @@ export class Supervisor {
       try {
         if (goal === "START") await this.startCycle(signal)
         else if (goal === "STOP") {
-          await this.stopContainers(signal, true)
+          await this.stopContainers(signal, "STOP")
           if (!signal.aborted) await this.goalBell.wait(Infinity, signal)
         } else {
-          await this.stopContainers(signal, false)
+          await this.stopContainers(signal, "UNDEPLOY")
           if (signal.aborted || this.closed) continue
           await this.removeContainers()
           this.deps.reporter.forget(this.jobId)
@@ -254,17 +260,31 @@ export class Supervisor {
     }
   }
 
-  /** Stops every running container of the job; with `report`, as STOPPING/STOPPED transitions. */
-  private async stopContainers(signal: AbortSignal, report: boolean): Promise<void> {
+  /**
+   * Stops every running container of the job, reported as STOPPING and STOPPED with `goal`. For
+   * STOP a task not yet STOPPED is announced even with nothing running (the status must say
+   * STOPPED). For UNDEPLOY only a task whose end the history lacks: a running container is
+   * stopped (STOPPING, STOPPED); one that exited unreported ends as EXITED; a task caught midway
+   * with no container up (pulling, creating) ends as STOPPING, STOPPED. A task already EXITED,
+   * FAILED or STOPPED gets nothing more.
+   */
+  private async stopContainers(signal: AbortSignal, goal: "STOP" | "UNDEPLOY"): Promise<void> {
     let backoff = 1_000
     for (;;) {
       if (signal.aborted) return
       try {
-        const running = (await this.listContainers()).filter((c) => c.running)
+        const containers = await this.listContainers()
+        const running = containers.filter((c) => c.running)
         const last = this.deps.reporter.get(this.jobId)
-        const announce = report && (running.length > 0 || (last !== undefined && last.state !== "STOPPED"))
         if (running[0] !== undefined) this.setContainer(running[0].id)
-        if (announce) this.report("STOPPING", { goal: "STOP" })
+        const ending = goal === "STOP" ? stopEnding(running.length, last?.state) : undeployEnding(running.length, last?.state, this.exitedContainer(containers))
+        if (ending.kind === "exited") {
+          this.setContainer(ending.containerId)
+          this.report("EXITED", { goal })
+          return
+        }
+        const announce = ending.kind === "stop"
+        if (announce) this.report("STOPPING", { goal })
         // Helios: unregister from discovery, then wait the grace period so clients drain away.
         const grace = this.job.gracePeriod ?? 0
         if (running.length > 0 && grace > 0) {
@@ -272,7 +292,7 @@ export class Supervisor {
           if (signal.aborted) return
         }
         for (const c of running) await this.stopOne(c.id)
-        if (announce) this.report("STOPPED", { goal: "STOP" })
+        if (announce) this.report("STOPPED", { goal })
         return
       } catch (e) {
         this.deps.logger.log(e instanceof RuntimeUnavailable ? "info" : "warn", "stop failed, retrying", { job: this.jobId, error: errorText(e) })
@@ -297,7 +317,30 @@ export class Supervisor {
     throw new Error(`container ${id} did not stop`)
   }
 
+  /** The job's container that exited on its own: the one we know, else any that is down. */
+  private exitedContainer(containers: ReadonlyArray<ContainerInfo>): string | undefined {
+    const down = containers.filter((c) => c.status === "exited" || c.status === "dead")
+    return (down.find((c) => c.id === this.containerId) ?? down[0])?.id
+  }
+
   private async removeContainers(): Promise<void> {
     for (const c of await this.listContainers()) await this.deps.runtime.remove(c.id)
   }
+}
+
+/** How a stop sequence ends the task in the history. */
+type Ending = { readonly kind: "stop" } | { readonly kind: "exited"; readonly containerId: string } | { readonly kind: "silent" }
+
+const stopEnding = (running: number, last: TaskState | undefined): Ending =>
+  running > 0 || (last !== undefined && last !== "STOPPED") ? { kind: "stop" } : { kind: "silent" }
+
+/** States after which the history already holds the container's end. */
+const ENDED: ReadonlySet<TaskState> = new Set(["EXITED", "FAILED", "STOPPED"])
+
+const undeployEnding = (running: number, last: TaskState | undefined, exited: string | undefined): Ending => {
+  if (running > 0) return { kind: "stop" }
+  if (last === undefined || ENDED.has(last)) return { kind: "silent" }
+  // Nothing runs, yet the last report says the task was alive: it exited unseen, or never got a container.
+  if (exited !== undefined && last !== "STOPPING") return { kind: "exited", containerId: exited }
+  return { kind: "stop" }
 }

@@ -56,7 +56,8 @@ export const describeEvent = (type: string, fields: Readonly<Record<string, unkn
       detail = goal ? `goal ${goal}` : ""
       break
     case "TaskStateChanged":
-      detail = s(fields["error"]) ?? s(fields["containerError"]) ?? portsText(fields["ports"])
+      // A stop or undeploy says so (the ports are of no interest to a task on its way out).
+      detail = s(fields["error"]) ?? s(fields["containerError"]) ?? (goal !== undefined && goal !== "START" ? `goal ${goal}` : portsText(fields["ports"]))
       break
     case "HostRegistered":
     case "HostWentUp":

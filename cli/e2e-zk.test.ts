@@ -2,7 +2,8 @@
  * End to end on a fleet's layout: two masters and one agent on the run's real ZooKeeper (each with
  * its own session, in this process) and the real Docker engine; `helios` runs as a child process
  * with HELIOS_MASTER listing an unreachable master first, so every command also exercises the
- * fallback to the next endpoint.
+ * fallback to the next endpoint. The agent's facts go through a master (POST /hosts/{host}/events),
+ * as `helios agent` sends them.
  */
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startAgent, type Agent } from "../agent/agent.ts"
 import { DockerRuntime } from "../agent/docker-runtime.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import { MasterRelayLog, zkMasterUrls } from "../agent/master-relay.ts"
+import type { HostName } from "../core/ids.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
@@ -40,12 +43,14 @@ const startOne = async (name: string) => {
   return m
 }
 let agent: Agent | undefined
+let relay: MasterRelayLog | undefined
 
 beforeAll(async () => {
   await Promise.all([startOne("m1"), startOne("m2")])
   const { zk, log } = await session()
+  relay = new MasterRelayLog({ direct: log, host: host as HostName, masters: zkMasterUrls(zk, root) })
   agent = await startAgent({
-    log,
+    log: relay,
     zk,
     zkRoot: root,
     hostInfo: new ZkHostInfoStore(zk, root),
@@ -75,6 +80,7 @@ describe("helios against masters and an agent on real ZooKeeper", () => {
     expect(await okLines(cli, ["masters"])).toEqual(["m1", "m2"])
     expect(await okLines(cli, ["version"])).toEqual([`Client Version: ${HELIOS_VERSION}`, `Master Version: ${HELIOS_VERSION}`])
     await userFlow({ cli, host, webPort: await freePort(), containerLabel, jobName: "zkweb" })
+    expect(relay!.counts.relayed).toBeGreaterThan(0)
   })
 
   it("read-your-writes: a read on another master carries the write's position", async () => {

@@ -229,7 +229,8 @@ describe("tables and formats", () => {
       { position: 6, timestamp: at, actor: agent, type: "TaskStateChanged", host: "h1", jobId: id, state: "FAILED", goal: "START", throttled: "IMAGE_MISSING", error: "no such image" },
       { position: 7, timestamp: at, actor: "user:bob", type: "DeploymentGoalChanged", host: "h1", jobId: id, goal: "STOP" },
       { position: 8, timestamp: at, actor: "user:carol", type: "JobUndeployed", host: "h1", jobId: id },
-      { position: 9, timestamp: at, actor: "user:carol", type: "JobRemoved", host: null, jobId: id },
+      { position: 9, timestamp: at, actor: agent, type: "TaskStateChanged", host: "h1", jobId: id, state: "STOPPED", goal: "UNDEPLOY", throttled: "NO", containerId: "0123456789ab", ports: { http: { internalPort: 80, externalPort: 8080 } } },
+      { position: 10, timestamp: at, actor: "user:carol", type: "JobRemoved", host: null, jobId: id },
     ] as unknown as AuditJson[]
     const rows = historyRows(audit, false).map((r) => r.slice(1))
     expect(rows).toEqual([
@@ -239,7 +240,8 @@ describe("tables and formats", () => {
       ["6", "h1", "agent:cccccccccccc", "state", "FAILED", "IMAGE_MISSING", "-", "no such image"],
       ["7", "h1", "user:bob", "goal-changed", "-", "-", "-", "goal STOP"],
       ["8", "h1", "user:carol", "undeployed", "-", "-", "-", ""],
-      ["9", "-", "user:carol", "removed", "-", "-", "-", ""],
+      ["9", "h1", "agent:cccccccccccc", "state", "STOPPED", "NO", "0123456", "goal UNDEPLOY"],
+      ["10", "-", "user:carol", "removed", "-", "-", "-", ""],
     ])
     expect(actorText("agent:pinned-id")).toBe("agent:pinned-id")
   })

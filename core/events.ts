@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Actor, AgentId, Goal, HostName, TaskState, ThrottleState, type Position } from "./ids.ts"
+import { Actor, AgentId, Goal, HostName, TaskGoal, TaskState, ThrottleState, type Position } from "./ids.ts"
 import { Job, JobId, PortMapping } from "./job.ts"
 import { SafeRecord, Text } from "./safe-text.ts"
 
@@ -31,7 +31,7 @@ export const TaskStateChanged = Schema.TaggedStruct("TaskStateChanged", {
   jobId: JobId,
   host: HostName,
   state: TaskState,
-  goal: Goal,
+  goal: TaskGoal,
   throttled: ThrottleState,
   containerId: Schema.optionalKey(Text),
   ports: Schema.optionalKey(SafeRecord(PortMapping)),

@@ -27,6 +27,14 @@ export const position = (n: number): Position => n as Position
 export const Goal = Schema.Literals(["START", "STOP"])
 export type Goal = typeof Goal.Type
 
+/**
+ * The goal a task report carries: a deployment's goal, or UNDEPLOY for the reports an agent makes
+ * while it stops and removes the container of a job undeployed from its host (as in Helios).
+ * Wider than Goal, so every TaskStateChanged written before UNDEPLOY existed still decodes.
+ */
+export const TaskGoal = Schema.Literals(["START", "STOP", "UNDEPLOY"])
+export type TaskGoal = typeof TaskGoal.Type
+
 /** The states a task goes through on an agent (Helios's TaskStatus.State, minus UNKNOWN which only the CLI shows). */
 export const TaskState = Schema.Literals([
   "PULLING_IMAGE",

@@ -80,8 +80,9 @@ const undeploy = (state: FleetState, host: HostName, jobId: string): void => {
  * order) and builds one object.
  */
 const applyTaskStateChanged = (state: FleetState, event: EventOf<"TaskStateChanged">, at: number, position: Position): void => {
-  // Late reports about a deployment that is gone stay in history, not in current state.
-  if (state.deployments.get(event.host)?.has(event.jobId) !== true) return
+  // Late reports about a deployment that is gone stay in history, not in current state; so do the
+  // reports of an undeploy (goal UNDEPLOY), even when they land after the job was deployed again.
+  if (event.goal === "UNDEPLOY" || state.deployments.get(event.host)?.has(event.jobId) !== true) return
   // Built field by field: object rest/spread is ~6x slower here.
   const status: { -readonly [K in keyof TaskStatus]: TaskStatus[K] } = {
     jobId: event.jobId,

@@ -9,6 +9,7 @@ import type { EventEnvelope } from "../core/events.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot } from "../test/services.ts"
 import { fakeJobId, host } from "../test/event-fixtures.ts"
+import { aJob } from "../test/fixtures.ts"
 
 let m: TestMaster
 beforeAll(async () => {
@@ -40,6 +41,36 @@ describe("POST /hosts/{host}/events", () => {
     ])
   })
 
+  it("takes the end of a task whose job was undeployed and removed meanwhile: in the history, not back in the status", async () => {
+    const h = "relay-end"
+    const job = aJob({ id: "relay-end:v1" })
+    const report = (state: "RUNNING" | "STOPPING" | "STOPPED", goal: "START" | "UNDEPLOY") =>
+      fact({ _tag: "TaskStateChanged", jobId: job.id, host: host(h), state, goal, throttled: "NO", containerId: "c0ffee" })
+    expect((await m.call("POST", `/hosts/${h}/events`, { events: [registered(h)] })).status).toBe(200)
+    expect((await m.call("POST", "/jobs", job)).status).toBe(200)
+    expect((await m.call("PUT", `/hosts/${h}/jobs/${job.id}`, { goal: "START" })).status).toBe(200)
+    expect((await m.call("POST", `/hosts/${h}/events`, { events: [report("RUNNING", "START")] })).status).toBe(200)
+    expect((await m.call("DELETE", `/hosts/${h}/jobs/${job.id}`)).status).toBe(200)
+    expect((await m.call("DELETE", `/jobs/${job.id}`)).status).toBe(200)
+
+    const res = await m.call("POST", `/hosts/${h}/events`, { events: [report("STOPPING", "UNDEPLOY"), report("STOPPED", "UNDEPLOY")] })
+    expect(res.status).toBe(200)
+    const after = `?after=${res.body.lastPosition}`
+    const history = (await m.call("GET", `/history/jobs/${job.id}${after}`)).body
+    expect(history.audit.map((e: { type: string; state?: string; goal?: string }) => (e.state ? `${e.state}/${e.goal}` : e.type))).toEqual([
+      "JobCreated",
+      "JobDeployed",
+      "RUNNING/START",
+      "JobUndeployed",
+      "JobRemoved",
+      "STOPPING/UNDEPLOY",
+      "STOPPED/UNDEPLOY",
+    ])
+    expect(history.events.at(-1).status).toMatchObject({ state: "STOPPED", goal: "UNDEPLOY", containerId: "c0ffee" })
+    const hostStatus = (await m.call("GET", `/hosts/${h}/status${after}`)).body
+    expect([hostStatus.jobs, hostStatus.statuses]).toEqual([{}, {}])
+  })
+
   it("answers 409 when the host stream is not at the expected version, and writes nothing", async () => {
     await m.call("POST", "/hosts/relay-h2/events", { events: [registered("relay-h2")], expected: { "host:relay-h2": "none" } })
     const head = await m.log.head()
@@ -55,6 +86,7 @@ describe("POST /hosts/{host}/events", () => {
     ["a user speaking for the agent", { events: [{ ...running("relay-h3"), actor: { kind: "user", name: "eve" } }] }, "events.0.actor.kind"],
     ["a job stream's version", { events: [running("relay-h3")], expected: { "job:web": 0 } }, "expected.job:web"],
     ["a malformed task state", { events: [{ ...running("relay-h3"), event: { ...running("relay-h3").event, state: "DANCING" } }] }, "events.0.event.state"],
+    ["a goal no task has", { events: [{ ...running("relay-h3"), event: { ...running("relay-h3").event, goal: "PAUSE" } }] }, "events.0.event.goal"],
     ["no events", { events: [] }, "events"],
     ["an unknown field", { events: [running("relay-h3")], extra: 1 }, "extra"],
   ])("refuses %s with a 400 naming %s, writing nothing", async (_what, body, field) => {

@@ -4,7 +4,7 @@ import type { Command, CommandContext } from "../core/commands.ts"
 import { decide, type Decision } from "../core/decide.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, EventEnvelope, StoredEvent, StreamId } from "../core/events.ts"
-import { Goal, TaskState, ThrottleState, type Actor, type AgentId, type HostName, type Position } from "../core/ids.ts"
+import { Goal, TaskGoal, TaskState, ThrottleState, type Actor, type AgentId, type HostName, type Position } from "../core/ids.ts"
 import { formatExpires } from "../core/job-expiry.ts"
 import { decodeJob, type Job, type JobId, type JobInput, type PortMapping } from "../core/job.ts"
 import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
@@ -48,6 +48,8 @@ export const EXPIRES_FUTURE = "2999-01-01T00:00:00Z"
 export const TASK_STATES: ReadonlyArray<TaskState> = TaskState.literals
 export const THROTTLES: ReadonlyArray<ThrottleState> = ThrottleState.literals
 export const GOALS: ReadonlyArray<Goal> = Goal.literals
+/** A task report's goal: a deployment's, or UNDEPLOY while the agent ends an undeployed task. */
+export const TASK_GOALS: ReadonlyArray<TaskGoal> = TaskGoal.literals
 
 /** Map keys that break naive code: prototype names, numeric-looking, dotted, unicode, empty. */
 export const AWKWARD_KEYS = [
@@ -188,13 +190,14 @@ export type Step =
   | { readonly t: "deregister"; readonly host: number; readonly actor: number }
   | { readonly t: "up"; readonly host: number; readonly agent: number }
   | { readonly t: "down"; readonly host: number }
-  | { readonly t: "report"; readonly job: JobRef; readonly host: number; readonly state: TaskState; readonly goal: Goal; readonly throttled: ThrottleState; readonly container: boolean }
+  | { readonly t: "report"; readonly job: JobRef; readonly host: number; readonly state: TaskState; readonly goal: TaskGoal; readonly throttled: ThrottleState; readonly container: boolean }
 
 const jobRefArb = fc.oneof({ weight: 15, arbitrary: fc.nat({ max: 3 }) }, { weight: 1, arbitrary: fc.constant(-1) })
 const hostArb = fc.nat({ max: HOSTS.length - 1 })
 const actorArb = fc.nat({ max: ACTORS.length - 1 })
 const tokenArb = fc.constantFrom<TokenChoice>("right", "right", "none", "wrong")
 const goalArb = fc.constantFrom(...GOALS)
+const taskGoalArb = fc.constantFrom(...TASK_GOALS)
 
 export const stepArbs: Record<Step["t"], fc.Arbitrary<Step>> = {
   // A tampered id (hash not the one Helios computes) must be refused: about one create in eight.
@@ -217,7 +220,7 @@ export const stepArbs: Record<Step["t"], fc.Arbitrary<Step>> = {
     job: jobRefArb,
     host: hostArb,
     state: fc.constantFrom(...TASK_STATES),
-    goal: goalArb,
+    goal: taskGoalArb,
     throttled: fc.constantFrom(...THROTTLES),
     container: fc.boolean(),
   }),
@@ -531,7 +534,7 @@ const taskStateChangedArb = fc.record(
     jobId: jobIdArb,
     host: hostNameArb,
     state: fc.constantFrom(...TASK_STATES),
-    goal: goalArb,
+    goal: taskGoalArb,
     throttled: fc.constantFrom(...THROTTLES),
     containerId: textArb(64),
     ports: dictArb(portMappingArb),

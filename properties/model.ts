@@ -255,7 +255,8 @@ export class FleetModel {
       }
       case "TaskStateChanged": {
         const k = key(e.jobId, e.host)
-        if (!this.deployments.has(k)) return
+        // The end of an undeployed task is history only: it never makes a task (re)appear.
+        if (!this.deployments.has(k) || e.goal === "UNDEPLOY") return
         this.tasks.set(k, {
           jobId: e.jobId,
           host: e.host,

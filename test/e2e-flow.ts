@@ -1,7 +1,8 @@
 /*
  * The seed example as a user types it, asserted step by step: create, jobs, hosts, deploy,
  * status until RUNNING, HTTP to the container, undeploy -a, remove, then history tells the
- * whole story. Shared by the solo and the ZooKeeper end-to-end tests.
+ * whole story, down to the container's STOPPING and STOPPED after `undeployed`. Shared by the solo
+ * and the ZooKeeper end-to-end tests.
  */
 import { expect } from "vitest"
 import { docker, TEST_IMAGE, TEST_IMAGE_TEXT } from "./docker.ts"
@@ -96,11 +97,12 @@ export const userFlow = async (o: FlowOptions): Promise<void> => {
 
   await o.whileRunning?.(containerId)
 
-  // undeploy everywhere (no terminal here: --yes), then the container goes away
+  // undeploy everywhere (no terminal here: --yes), then the container goes away; the agent reported
+  // its STOPPED before removing it, and that report brings back no task
   expect(await okLines(cli, ["undeploy", "-a", "--yes", ref])).toEqual([`Undeploying ${id} from [${host}]`, `${host}: done`])
-  await waitFor(async () => ((await runningContainers(o.containerLabel)).length === 0 ? true : undefined), {
+  await waitFor(async () => ((await docker().listContainers({ all: true, filters: { label: [o.containerLabel] } })).length === 0 ? true : undefined), {
     timeoutMs: 30_000,
-    what: "the container to stop",
+    what: "the container to be removed",
   })
   expect(await okLines(cli, ["status", "--job", ref])).toEqual(["JOB ID    HOST    GOAL    STATE    CONTAINER ID    PORTS"])
 
@@ -109,8 +111,16 @@ export const userFlow = async (o: FlowOptions): Promise<void> => {
   const gone = await cli(["jobs", ref])
   expect([gone.code, gone.stderr]).toEqual([1, `job pattern ${ref} matched no jobs\n`])
 
-  // history: the whole story, oldest first, with who did what
-  const history = await okLines(cli, ["history", ref])
+  // history: the whole story, oldest first, with who did what. The agent's report of the
+  // container's end (STOPPED) may land after `removed`: poll for it.
+  const history = await waitFor(
+    async () => {
+      const out = await okLines(cli, ["history", ref])
+      return out.slice(2).some((l) => cells(l)[5] === "STOPPED") ? out : undefined
+    },
+    { timeoutMs: 30_000, what: "STOPPED in the history" },
+  )
+  console.log(history.join("\n"))
   expect(history[0]).toBe(`History of ${id}:`)
   expect(cells(history[1]!)).toEqual(["TIMESTAMP", "POSITION", "HOST", "ACTOR", "EVENT", "STATE", "THROTTLED", "CONTAINER ID", "DETAIL/ERROR"])
   const entries = history.slice(2).map(cells)
@@ -127,13 +137,31 @@ export const userFlow = async (o: FlowOptions): Promise<void> => {
   }
   const running = entries.find((e) => e[5] === "RUNNING")!
   expect(running[7]).toBe(containerId)
-  expect(story.slice(-2)).toEqual(["undeployed", "removed"])
-  expect(entries.at(-1)!.slice(2, 5)).toEqual(["-", expect.stringMatching(/^user:/), "removed"])
+  // The end: undeployed, then the container's STOPPING and STOPPED (goal UNDEPLOY, its container
+  // id); `removed` lands before or after the STOPPED.
+  const undeployedAt = story.lastIndexOf("undeployed")
+  expect(story.slice(undeployedAt).filter((x) => x !== "removed")).toEqual(["undeployed", "STOPPING", "STOPPED"])
+  expect(story.slice(-2)).toContain("removed")
+  for (const e of entries.slice(undeployedAt).filter((e) => e[4] === "state"))
+    expect(e.slice(2)).toEqual([host, expect.stringMatching(/^agent:/), "state", e[5], "NO", containerId, "goal UNDEPLOY"])
+  expect(entries.find((e) => e[4] === "removed")!.slice(2, 5)).toEqual(["-", expect.stringMatching(/^user:/), "removed"])
 
   const json = await cli(["--json", "history", id])
   expect(json.code).toBe(0)
-  const parsed = JSON.parse(json.stdout) as { job: string; audit: Array<{ type: string; actor: string }> }
+  const parsed = JSON.parse(json.stdout) as {
+    job: string
+    audit: Array<{ type: string; actor: string; state?: string; goal?: string; containerId?: string; timestamp: number }>
+    events: Array<{ status: { state: string; goal: string; containerId: string | null } }>
+  }
   expect(parsed.job).toBe(id)
   expect(parsed.audit[0]).toMatchObject({ type: "JobCreated", actor: "user:alice" })
-  expect(parsed.audit.at(-1)).toMatchObject({ type: "JobRemoved" })
+  expect(parsed.audit.map((e) => e.type).slice(-3)).toContain("JobRemoved")
+  const stopped = parsed.audit.find((e) => e.state === "STOPPED")!
+  expect(stopped).toMatchObject({ type: "TaskStateChanged", goal: "UNDEPLOY", containerId: expect.stringMatching(new RegExp(`^${containerId}[0-9a-f]{57}$`)) })
+  expect(stopped.timestamp).toBeGreaterThan(parsed.audit.find((e) => e.type === "JobUndeployed")!.timestamp - 1)
+  // Helios's own shape (`events`: task statuses only) ends the same way.
+  expect(parsed.events.slice(-2).map((e) => [e.status.state, e.status.goal])).toEqual([
+    ["STOPPING", "UNDEPLOY"],
+    ["STOPPED", "UNDEPLOY"],
+  ])
 }

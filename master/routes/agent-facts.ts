@@ -19,7 +19,9 @@ import { badRequest, jsonBody } from "../http-support.ts"
  *
  * Only facts an agent states about its own host are accepted (registration, up, task transitions),
  * with at most that host's stream version expected. This is a sanity check, not authentication:
- * like the log itself, the relay trusts whoever can reach it.
+ * like the log itself, the relay trusts whoever can reach it. A task report is taken whatever the
+ * fleet state says: the STOPPING/STOPPED (goal UNDEPLOY) of a job just undeployed from the host, or
+ * removed meanwhile, are the end of its history; the fold keeps them out of the task statuses.
  */
 
 const AgentFactTags = new Set(["HostRegistered", "HostWentUp", "TaskStateChanged"])
