@@ -51,7 +51,7 @@ export const agentProcesses = () => {
           name,
           "--state-dir",
           f.stateDir(name),
-          "--bind",
+          "--bind-address",
           "127.0.0.1",
           "--container-label",
           `${RUN_LABEL_KEY}=${f.runId}`,
