@@ -4,7 +4,8 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { snapshotDue, snapshotInterval } from "./snapshot-schedule.ts"
+import { StorageFailed } from "../core/event-log.ts"
+import { snapshotDue, snapshotFailure, snapshotInterval } from "./snapshot-schedule.ts"
 
 describe("snapshotInterval", () => {
   it("is 10,000 events up to a log of 100,000, then a tenth of the log", () => {
@@ -41,5 +42,12 @@ describe("snapshotDue", () => {
         if (write) expect(countFrom).toBe(position)
       }),
     )
+  })
+})
+
+describe("snapshotFailure", () => {
+  it("names a failing disk by its reason and code, anything else by its message", () => {
+    expect(snapshotFailure(new StorageFailed({ reason: "read-only file system", code: "EROFS" }))).toBe("read-only file system, EROFS")
+    expect(snapshotFailure(new Error("ZooKeeper connection lost"))).toBe("ZooKeeper connection lost")
   })
 })

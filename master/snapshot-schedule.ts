@@ -1,4 +1,4 @@
-import type { EventLog } from "../core/event-log.ts"
+import { StorageFailed, type EventLog } from "../core/event-log.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { saveSnapshot } from "./snapshots.ts"
 
@@ -25,6 +25,10 @@ export const snapshotDue = (lastAt: number, position: number, every: number): { 
   return position - from >= every ? { write: true, countFrom: position } : { write: false, countFrom: from }
 }
 
+/** Why a snapshot write failed, in words: a failing disk by its reason and code (StorageFailed). */
+export const snapshotFailure = (error: unknown): string =>
+  error instanceof StorageFailed ? `${error.reason}, ${error.code}` : error instanceof Error ? error.message : String(error)
+
 export class SnapshotSchedule {
   /** Where the last snapshot stands, or the position the master started from. */
   private lastAt: number
@@ -44,12 +48,23 @@ export class SnapshotSchedule {
     if (this.projection.diverged) return
     const { write, countFrom } = snapshotDue(this.lastAt, position, snapshotInterval(position, this.everyEvents))
     this.lastAt = countFrom
-    if (write) await saveSnapshot(this.file, this.log, this.projection.model)
+    if (write) await this.save("tries again after more events")
   }
 
   /** On stop: a snapshot of whatever was applied since the last one, so a restart reads less. */
   async onStop(): Promise<void> {
-    if (this.projection.position > this.lastAt && !this.projection.diverged)
-      await saveSnapshot(this.file, this.log, this.projection.model).catch(() => {})
+    if (this.projection.position > this.lastAt && !this.projection.diverged) await this.save("stops without it")
+  }
+
+  /**
+   * Writes the snapshot; a failure is said on stderr and otherwise ignored: the old snapshot stays,
+   * and a restart reads a longer tail of the log.
+   */
+  private async save(then: string): Promise<void> {
+    try {
+      await saveSnapshot(this.file, this.log, this.projection.model)
+    } catch (error) {
+      console.error(`helios-master: could not write the snapshot ${this.file} (${snapshotFailure(error)}); keeping the old one, the master ${then}`)
+    }
   }
 }
