@@ -42,8 +42,6 @@ import { SafeRecord } from "./safe-text.ts"
 
 // JobId travels with Job: most modules that name one name the other.
 export { JobId } from "./job-id.ts"
-// master/master.ts imports it from here (until that file's split).
-export { isExpired } from "./job-expiry.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Composite schemas

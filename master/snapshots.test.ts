@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { pack } from "msgpackr"
+import { Result } from "effect"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, vi } from "vitest"
 import { position } from "../core/ids.ts"
 import { StorageFailed } from "../core/event-log.ts"
 import { nodeFs, type DurableFs } from "../log/durable-file.ts"
@@ -11,10 +12,10 @@ import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { foldReadModel } from "../projections/read-model.ts"
 import { agentId, envelope, host, hostUp } from "../test/event-fixtures.ts"
-import { uniqueRoot, zkConnect } from "../test/services.ts"
+import { uniqueRoot, waitFor, zkConnect } from "../test/services.ts"
 import { canMountTmpfs, fillDisk, mountSmallDisk } from "../test/tmpfs.ts"
 import { loadSnapshot, saveSnapshot } from "./snapshots.ts"
-import { startMaster } from "./master.ts"
+import { startMaster, type MasterOptions, type RunningMaster } from "./master.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "helios-snap-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -128,4 +129,43 @@ describe("master snapshots", () => {
       remove()
     }
   })
+
+  it.skipIf(!canMountTmpfs)("a master whose snapshot write fails on a full disk says so on stderr, and keeps serving", async () => {
+    const log = new SqliteEventLog(":memory:")
+    const { dir: disk, remove } = mountSmallDisk("256k")
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+    const file = join(disk, "m.snapshot")
+    const saidDiskFull = () => errors.mock.calls.some((args) => String(args[0]).includes(`could not write the snapshot ${file} (disk full, ENOSPC)`))
+    const register = (m: RunningMaster, h: string) =>
+      m.bus.execute({ _tag: "RegisterHost", host: h as never, agentId: `agent-${h}` as never }, { now: 1, actor: { kind: "user", name: "t" } })
+    const running: RunningMaster[] = []
+    const start = async (options: Partial<MasterOptions>) => {
+      const m = await startMaster({ log, name: "snap-full", port: 0, bindAddress: "127.0.0.1", snapshotFile: file, ...options })
+      running.push(m)
+      return m
+    }
+    try {
+      fillDisk(disk)
+      // The periodic snapshot, after a housekeeping round.
+      const first = await start({ snapshotEveryEvents: 1, housekeepingIntervalMs: 50 })
+      expect(Result.isSuccess(await register(first, "h1"))).toBe(true)
+      await waitFor(() => (saidDiskFull() ? true : undefined))
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200)
+      expect(Result.isSuccess(await register(first, "h2"))).toBe(true)
+      await running.pop()!.stop()
+      // The snapshot on stop (no rounds in between).
+      errors.mockClear()
+      const second = await start({ housekeepingIntervalMs: 60_000 })
+      expect(Result.isSuccess(await register(second, "h3"))).toBe(true)
+      await running.pop()!.stop()
+      expect(saidDiskFull()).toBe(true)
+      expect(existsSync(file)).toBe(false)
+    } finally {
+      for (const m of running) await m.stop()
+      errors.mockRestore()
+      await log.close()
+      remove()
+    }
+  })
+
 })

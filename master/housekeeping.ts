@@ -1,0 +1,87 @@
+import { Result } from "effect"
+import type { Command } from "../core/commands.ts"
+import type { HostInfoReader } from "../core/host-info.ts"
+import type { HostName } from "../core/ids.ts"
+import type { Job } from "../core/job.ts"
+import { isExpired } from "../core/job-expiry.ts"
+import type { FleetState, HostRecord } from "../core/state.ts"
+import { AgentReaper } from "./agent-reaper.ts"
+import type { CommandBus } from "./command-bus.ts"
+
+/*
+ * The leader's housekeeping round: record hosts' up/down transitions, deregister hosts DOWN too long
+ * (Helios's DeadAgentReaper), undeploy and remove expired jobs (Helios's ExpiredJobReaper). Each
+ * change is an ordinary command run as this master, so the log records it like any other.
+ */
+
+/**
+ * The event a host's agent up mark calls for: MarkHostUp or MarkHostDown when the mark (`up`, the
+ * truth) disagrees with the fleet state, nothing when they agree.
+ */
+export const livenessTransition = (host: HostRecord, up: boolean): Command | undefined =>
+  up === host.up ? undefined : up ? { _tag: "MarkHostUp", host: host.name, agentId: host.agentId } : { _tag: "MarkHostDown", host: host.name }
+
+/**
+ * What removing `job` at `now` takes: nothing while it has not expired; once it has, an undeploy
+ * from each host it is deployed on, then its removal (with its token, if it has one).
+ */
+export const expiredJobRemoval = (job: Job, deployedOn: Iterable<HostName>, now: number): Command[] => {
+  if (!isExpired(job, now)) return []
+  const token = job.token ? { token: job.token } : {}
+  return [
+    ...[...deployedOn].map((host): Command => ({ _tag: "UndeployJob", jobId: job.id, host, ...token })),
+    { _tag: "RemoveJob", jobId: job.id, ...token },
+  ]
+}
+
+export interface HousekeepingOptions {
+  /** This master's name: the actor of the commands it runs. */
+  readonly name: string
+  readonly bus: CommandBus
+  /** The fleet state now (the projection's model may be swapped for a rebuilt one). */
+  readonly state: () => FleetState
+  readonly now: () => number
+  /** Whether this master leads; only the leader does housekeeping. */
+  readonly isLeader: () => Promise<boolean>
+  /** The agents' up marks and facts; absent: no liveness transitions, and the reaper does not ask. */
+  readonly liveness?: HostInfoReader
+  /** Deregister hosts DOWN longer than this; 0: never. */
+  readonly agentReapingTimeoutMs: number
+}
+
+export class Housekeeping {
+  private readonly reaper: AgentReaper
+
+  constructor(private readonly options: HousekeepingOptions) {
+    const liveness = options.liveness
+    this.reaper = new AgentReaper({
+      timeoutMs: options.agentReapingTimeoutMs,
+      ...(liveness ? { isUp: (host) => liveness.isUp(host), agentReported: async (host) => (await liveness.get(host)) !== undefined } : {}),
+      run: (command) => this.run(command),
+      log: (line) => console.log(line),
+    })
+  }
+
+  /** One round; does nothing unless this master leads. */
+  async round(): Promise<void> {
+    const { options } = this
+    if (!(await options.isLeader())) return
+    const state = options.state()
+    if (options.liveness) {
+      // The agent's up mark (a ZooKeeper ephemeral node) is the truth; record transitions as events.
+      for (const [, record] of state.hosts) {
+        const command = livenessTransition(record, await options.liveness.isUp(record.name))
+        if (command) await this.run(command)
+      }
+    }
+    await this.reaper.reap(options.state().hosts.values(), options.now()).catch((e: unknown) => console.error(`helios-master: agent reaper: ${String(e)}`))
+    for (const job of [...state.jobs.values()])
+      for (const command of expiredJobRemoval(job, state.jobHosts.get(job.id) ?? [], options.now())) await this.run(command)
+  }
+
+  /** Runs a command as this master; true when it was applied. */
+  private async run(command: Command): Promise<boolean> {
+    const ctx = { now: this.options.now(), actor: { kind: "master" as const, name: this.options.name }, master: this.options.name }
+    return this.options.bus.execute(command, ctx).then(Result.isSuccess, () => false)
+  }
+}

@@ -1,0 +1,44 @@
+import { serve, type ServerType } from "@hono/node-server"
+import { hostname as osHostname } from "node:os"
+import type { AddressInfo } from "node:net"
+import type { Server } from "node:http"
+import { answerInFlightRequestsFirst } from "./client-errors.ts"
+
+export interface ListenOptions {
+  /** Default 5801; 0 picks a free port. */
+  readonly port?: number
+  /** Default 0.0.0.0. */
+  readonly bindAddress?: string
+  /** The URL to announce; default: see `advertisedUrl` below. */
+  readonly advertisedUrl?: string
+}
+
+export interface Listener {
+  readonly port: number
+  /** Where this process reaches the API (127.0.0.1 when bound to every address). */
+  readonly url: string
+  /**
+   * Where others reach it, announced in ZooKeeper: as given, or http://<bind address>:<port>, or
+   * http://<this machine's host name>:<port> when bound to 0.0.0.0.
+   */
+  readonly advertisedUrl: string
+  /** Stops accepting connections; resolves once the open ones are done. */
+  close(): Promise<void>
+}
+
+/** The master's HTTP server, serving `fetch` once it listens. */
+export const listen = async (fetch: Parameters<typeof serve>[0]["fetch"], options: ListenOptions): Promise<Listener> => {
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch, port: options.port ?? 5801, hostname: options.bindAddress ?? "0.0.0.0" }, () => resolve(s))
+  })
+  answerInFlightRequestsFirst(server as Server)
+  const port = (server.address() as AddressInfo).port
+  const boundToAll = options.bindAddress === undefined || options.bindAddress === "0.0.0.0"
+  const url = `http://${boundToAll ? "127.0.0.1" : options.bindAddress}:${port}`
+  return {
+    port,
+    url,
+    advertisedUrl: options.advertisedUrl ?? (boundToAll ? `http://${osHostname()}:${port}` : url),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}

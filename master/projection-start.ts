@@ -1,0 +1,34 @@
+import type { EventLog } from "../core/event-log.ts"
+import { LiveProjection } from "./live-projection.ts"
+import { loadSnapshot } from "./snapshots.ts"
+
+export interface ProjectionStartOptions {
+  readonly log: EventLog
+  /** A snapshot to start from, if it matches the log (master/snapshots.ts). */
+  readonly snapshotFile?: string
+  readonly divergenceCheckIntervalMs?: number
+  readonly skipUndecodable?: ReadonlyArray<number>
+}
+
+/**
+ * The master's read model, started from its snapshot and caught up with the log, and the log to
+ * append to through the projection's guard: refused while it disagrees with the log, and each result
+ * checked against what it applied (the log giving out again positions it lost).
+ */
+export const startProjection = async (options: ProjectionStartOptions): Promise<{ projection: LiveProjection; log: EventLog }> => {
+  const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
+  const projection = new LiveProjection(options.log, snapshot, {
+    ...(options.divergenceCheckIntervalMs !== undefined ? { checkIntervalMs: options.divergenceCheckIntervalMs } : {}),
+    ...(options.skipUndecodable ? { skipUndecodable: options.skipUndecodable } : {}),
+  })
+  if (options.skipUndecodable?.length)
+    console.error(`helios-master: told to skip undecodable events at positions ${options.skipUndecodable.join(", ")} (--skip-undecodable)`)
+  projection.start()
+  const log = projection.guard(options.log)
+  // Serve only once the projection holds what the log held at start: no stale answers or decisions
+  // after a restart, however long a large log takes to read. An event it cannot decode ends the wait:
+  // the master serves what it has, says why on /healthz, and refuses writes (live-projection.ts).
+  while (!projection.undecodable && !(await projection.catchUp(60_000)))
+    if (!projection.undecodable) console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
+  return { projection, log }
+}
