@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { mergeCreateFlags } from "./job-flags.ts"
+import type { Job } from "../core/job.ts"
+import { inspectLines } from "./commands/inspect.ts"
 
 const empty = { command: [], env: [], metadata: [], labels: [], ports: [], volumes: [], addCapabilities: [], dropCapabilities: [], securityOpt: [] }
 
@@ -34,5 +36,16 @@ describe("helios create --liveness-*", () => {
       "--liveness-interval: expected a whole number, got 'often'",
     )
     expect(() => mergeCreateFlags({}, { ...empty, livenessInterval: "5" }, {})).toThrow("need a liveness check")
+  })
+})
+
+describe("helios inspect", () => {
+  const base = { id: "web:v1:0123456789abcdef0123456789abcdef01234567", image: "helios-test/web:latest" } as unknown as Job
+  it("shows a job's liveness check with its interval and threshold (defaults filled in)", () => {
+    const job = { ...base, livenessCheck: { type: "http", port: "http", path: "/healthz", failureThreshold: 5 } } as Job
+    expect(inspectLines(job)).toContain("Liveness check: http, port: http, path: /healthz, every 10 s, restart after 5 failures")
+  })
+  it("has no liveness line for a job without one (Helios's layout unchanged)", () => {
+    expect(inspectLines(base).some((l) => l.startsWith("Liveness"))).toBe(false)
   })
 })

@@ -1,4 +1,4 @@
-import type { Job } from "../../core/job.ts"
+import { DEFAULT_LIVENESS_FAILURE_THRESHOLD, DEFAULT_LIVENESS_INTERVAL_SECONDS, type HealthCheck, type Job } from "../../core/job.ts"
 import { pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { formatTimestamp } from "../output.ts"
@@ -6,8 +6,7 @@ import { resolveJob } from "../resolve.ts"
 
 const quote = (s: string) => (/\s/.test(s) ? `"${s}"` : s)
 
-const healthCheckText = (job: Job): string => {
-  const hc = job.healthCheck
+const checkText = (hc: HealthCheck | undefined): string => {
   if (hc === undefined) return ""
   switch (hc.type) {
     case "http":
@@ -17,6 +16,15 @@ const healthCheckText = (job: Job): string => {
     case "exec":
       return `exec, command: ${hc.command.join(" ")}`
   }
+}
+
+/** The liveness check (beyond Helios) in the health check's words, with its interval and threshold. */
+const livenessText = (job: Job): string => {
+  const lc = job.livenessCheck
+  if (lc === undefined) return ""
+  const every = lc.intervalSeconds ?? DEFAULT_LIVENESS_INTERVAL_SECONDS
+  const threshold = lc.failureThreshold ?? DEFAULT_LIVENESS_FAILURE_THRESHOLD
+  return `${checkText(lc)}, every ${every} s, restart after ${threshold} failures`
 }
 
 /** `Label: first`, further entries aligned under the first. */
@@ -40,7 +48,8 @@ export const inspectLines = (job: Job): string[] => {
     `Hostname: ${job.hostname ?? ""}`,
     `Command: ${(job.command ?? []).map(quote).join(" ")}`,
     ...mapLines("Env:   ", Object.entries(job.env ?? {}).map(([k, v]) => `${k}=${quote(v)}`)),
-    `Health check: ${healthCheckText(job)}`,
+    `Health check: ${checkText(job.healthCheck)}`,
+    ...(job.livenessCheck !== undefined ? [`Liveness check: ${livenessText(job)}`] : []),
     `Grace period (seconds): ${job.gracePeriod ?? ""}`,
     `Time to wait before kill (seconds): ${job.secondsToWaitBeforeKill ?? ""}`,
     ...mapLines("Metadata: ", Object.entries(job.metadata ?? {}).map(([k, v]) => `${k}=${quote(v)}`)),
