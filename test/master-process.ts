@@ -35,6 +35,8 @@ export interface MasterProcessOptions {
   /** Where its output and crash trigger file go. */
   readonly dir: string
   readonly startTimeoutMs?: number
+  /** Checkout whose master/main.ts to run (default this one), e.g. an older commit's for comparison. */
+  readonly repo?: string
 }
 
 export async function masterProcess(opts: MasterProcessOptions): Promise<MasterProcess> {
@@ -56,8 +58,8 @@ export async function masterProcess(opts: MasterProcessOptions): Promise<MasterP
     const args = ["--import", "tsx", "master/main.ts", "--zk", opts.zkConnect, "--zk-root", opts.root, "--port", String(port), "--bind", "127.0.0.1", "--name", opts.name]
     const env = { ...process.env, HELIOS_TEST_CRASH_FILE: trigger }
     const proc = existsSync("/usr/bin/setpriv")
-      ? spawn("/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", process.execPath, ...args], { cwd: repo, env, stdio: ["ignore", out, out] })
-      : spawn(process.execPath, args, { cwd: repo, env, stdio: ["ignore", out, out] })
+      ? spawn("/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", process.execPath, ...args], { cwd: opts.repo ?? repo, env, stdio: ["ignore", out, out] })
+      : spawn(process.execPath, args, { cwd: opts.repo ?? repo, env, stdio: ["ignore", out, out] })
     closeSync(out)
     child = proc
     live.add(proc)

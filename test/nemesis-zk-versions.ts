@@ -20,6 +20,10 @@
  *   lost reply a writer syncs and reads p back to learn whether it landed. Checked the same way:
  *   every acknowledged append at its position, once, positions dense.
  *
+ * --project-dir DIR runs the master of another checkout (e.g. `git archive eb973fa`, the code issue
+ * 17 was filed against, with node_modules linked in); it has no /projection/digest, so only its
+ * position is compared with the log's head.
+ *
  * 3.9.5 is the installed ZooKeeper (scripts/setup.sh); 3.8.0 runs Debian 12's jars
  * (/usr/share/java), present on some machines only. Prints a table; --json merges the runs into FILE.
  */
@@ -56,6 +60,11 @@ export interface RunFigures {
   /** Errors the writers saw and retried (503s for the project). */
   readonly errorsRetried: number
   readonly serverKills: number
+  /** Project only, with --project-dir: the checkout run instead of this one (e.g. the code the issue saw). */
+  readonly project?: string
+  /** With --project-dir: whether the master's position ended at the log's head, and that position. */
+  readonly masterAtHead?: boolean
+  readonly masterPosition?: number
   /** The second phase went on until this many rolling kills (0: the issue's 1,200 writes only). */
   readonly minKills: number
   readonly head: number
@@ -104,10 +113,10 @@ async function withNemesis(ensemble: ZooKeeperEnsemble, phase: Phase, minKills: 
   return { kills, written: total }
 }
 
-async function projectRun(ensemble: ZooKeeperEnsemble, zookeeper: string, minKills: number): Promise<Omit<RunFigures, "seconds" | "startedAt" | "minKills">> {
+async function projectRun(ensemble: ZooKeeperEnsemble, zookeeper: string, minKills: number, projectDir: string | undefined): Promise<Omit<RunFigures, "seconds" | "startedAt" | "minKills">> {
   const dir = await makeTempDir("helios-nemesis-versions-")
   const root = `/versions-${randomBytes(4).toString("hex")}`
-  const master = await masterProcess({ name: "master-1", zkConnect: ensemble.connectString, root, dir })
+  const master = await masterProcess({ name: "master-1", zkConnect: ensemble.connectString, root, dir, ...(projectDir === undefined ? {} : { repo: projectDir }) })
   let reader: ZkClient | undefined
   let monitoring = true
   let divergedSeen = false
@@ -143,13 +152,16 @@ async function projectRun(ensemble: ZooKeeperEnsemble, zookeeper: string, minKil
       const entries = await readWholeLog(reader, root)
       const res = await fetch(`${master.url}/projection/digest`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined)
       const digest = res?.ok ? ((await res.json()) as { position: number; sha256: string; diverged: boolean }) : undefined
+      // An older checkout (--project-dir) has no digest endpoint: only its position is compared.
+      const health = projectDir === undefined ? undefined : await fetch(`${master.url}/healthz`).then((r) => r.json() as Promise<{ position: number }>, () => undefined)
       const head = entries.length === 0 ? 0 : entries[entries.length - 1]!.position
-      if ((digest !== undefined && !digest.diverged && digest.position === head) || Date.now() > settleBy) {
+      const settled = projectDir === undefined ? digest !== undefined && !digest.diverged && digest.position === head : health?.position === head
+      if (settled || Date.now() > settleBy) {
         const report = checkLog({
           entries,
           acknowledged: record.acknowledged,
           refused: record.refused,
-          masters: [digest === undefined ? { name: master.name, position: -1, sha256: "unreachable" } : { name: master.name, ...digest }],
+          masters: projectDir !== undefined ? [] : [digest === undefined ? { name: master.name, position: -1, sha256: "unreachable" } : { name: master.name, ...digest }],
         })
         const violations: Record<string, number> = {}
         for (const v of report.violations) violations[v.kind] = (violations[v.kind] ?? 0) + 1
@@ -160,7 +172,7 @@ async function projectRun(ensemble: ZooKeeperEnsemble, zookeeper: string, minKil
           lost: report.lost,
           duplicated: report.duplicated,
           holes: (violations["hole"] ?? 0) + (violations["orphan-marker"] ?? 0) + (violations["short-batch"] ?? 0),
-          converged: report.mastersConverged,
+          ...(projectDir === undefined ? { converged: report.mastersConverged } : { masterAtHead: health?.position === head, masterPosition: health?.position ?? -1 }),
           divergedSeen,
           errorsRetried: Object.values(record.retriedBecause).reduce((a, b) => a + b, 0),
           serverKills: kills,
@@ -309,6 +321,7 @@ const { values } = parseArgs({
     target: { type: "string", default: "project" },
     runs: { type: "string", default: "1" },
     kills: { type: "string", default: "0" },
+    "project-dir": { type: "string" },
     json: { type: "string" },
   },
 })
@@ -319,7 +332,7 @@ const minKills = Number(values.kills)
 const results: RunFigures[] = []
 const row = (r: RunFigures) =>
   [r.target.padEnd(8), r.zookeeper.padEnd(6), String(r.acknowledged).padStart(6), String(r.lost).padStart(5), String(r.duplicated).padStart(5), String(r.holes).padStart(5),
-    (r.converged === undefined ? "-" : r.converged ? "yes" : "NO").padStart(9), (r.divergedSeen === undefined ? "-" : r.divergedSeen ? "yes" : "no").padStart(8),
+    ((r.converged ?? r.masterAtHead) === undefined ? "-" : (r.converged ?? r.masterAtHead) ? "yes" : "NO").padStart(9), (r.divergedSeen === undefined ? "-" : r.divergedSeen ? "yes" : "no").padStart(8),
     String(r.errorsRetried).padStart(7), String(r.serverKills).padStart(5), String(r.head).padStart(6), r.seconds.toFixed(0).padStart(5)].join(" ")
 const header = "target   zk       acked  lost  dupl holes converged diverged retried kills   head  secs"
 
@@ -331,8 +344,8 @@ for (let run = 0; run < runs; run++)
       const t0 = Date.now()
       const ensemble = await startEnsemble({ maxHeap: "256m", distribution: zooKeeperDistribution(zookeeper) })
       try {
-        const figures = await (target === "project" ? projectRun(ensemble, zookeeper, minKills) : rawRun(ensemble, zookeeper, minKills))
-        const r: RunFigures = { ...figures, minKills, seconds: (Date.now() - t0) / 1000, startedAt }
+        const figures = await (target === "project" ? projectRun(ensemble, zookeeper, minKills, values["project-dir"]) : rawRun(ensemble, zookeeper, minKills))
+        const r: RunFigures = { ...figures, minKills, ...(values["project-dir"] ? { project: values["project-dir"] } : {}), seconds: (Date.now() - t0) / 1000, startedAt }
         results.push(r)
         console.log(row(r) + (r.violations && Object.keys(r.violations).length > 0 ? `  ${JSON.stringify(r.violations)}` : ""))
         if (values.json) {
@@ -349,7 +362,8 @@ for (let run = 0; run < runs; run++)
 
 function summarise(all: RunFigures[]) {
   const groups = new Map<string, RunFigures[]>()
-  const keyOf = (r: RunFigures) => `${r.target} on ZooKeeper ${r.zookeeper}${r.minKills > 0 ? `, at least ${r.minKills} rolling kills` : ""}`
+  const keyOf = (r: RunFigures) =>
+    `${r.target}${r.project ? ` (${r.project})` : ""} on ZooKeeper ${r.zookeeper}${r.minKills > 0 ? `, at least ${r.minKills} rolling kills` : ""}`
   for (const r of all) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r])
   const summary = Object.fromEntries(
     [...groups].map(([key, rs]) => [
@@ -359,7 +373,7 @@ function summarise(all: RunFigures[]) {
         runsLosingAcknowledgedWrites: rs.filter((r) => r.lost > 0).length,
         runsDuplicating: rs.filter((r) => r.duplicated > 0).length,
         runsWithHoles: rs.filter((r) => r.holes > 0).length,
-        runsNotConverged: rs.filter((r) => r.converged === false).length,
+        runsNotConverged: rs.filter((r) => r.converged === false || r.masterAtHead === false).length,
         runsWhereMasterSaidDiverged: rs.filter((r) => r.divergedSeen === true).length,
         acknowledged: rs.reduce((n, r) => n + r.acknowledged, 0),
         lost: rs.reduce((n, r) => n + r.lost, 0),
