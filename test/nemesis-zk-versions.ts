@@ -8,7 +8,9 @@
  * are killed -9 and restarted one after another every 5 s. Then every server is up, and the log
  * is checked against what the writers were told. With --kills K the second phase's writers go on
  * (past 1,200) until K rolling kills have happened: on a fast machine the 1,200 writes take only
- * two to five kills.
+ * two to five kills. With --overlap the next kill does not wait for the restarted server to have
+ * rejoined (the harness otherwise waits until it serves): on a busy machine a server can then be
+ * killed while another is still synchronising with the leader.
  *
  * --target project: one master process (master/main.ts); 8 clients POST /jobs with a
  *   Helios-Command-Id, retrying every error and timeout; checked by test/log-checker.ts (every
@@ -65,6 +67,8 @@ export interface RunFigures {
   /** With --project-dir: whether the master's position ended at the log's head, and that position. */
   readonly masterAtHead?: boolean
   readonly masterPosition?: number
+  /** The next rolling kill did not wait for the previous server to rejoin (--overlap). */
+  readonly overlap?: boolean
   /** The second phase went on until this many rolling kills (0: the issue's 1,200 writes only). */
   readonly minKills: number
   readonly head: number
@@ -85,7 +89,7 @@ type Phase = (n: number, more: () => boolean) => Promise<number>
  * rolling kills have happened (the issue's 1,200 creates take only a few kill cycles on a fast
  * machine; more cycles, more chances to crash a server while it synchronises).
  */
-async function withNemesis(ensemble: ZooKeeperEnsemble, phase: Phase, minKills: number): Promise<{ kills: number; written: number }> {
+async function withNemesis(ensemble: ZooKeeperEnsemble, phase: Phase, minKills: number, overlap: boolean): Promise<{ kills: number; written: number }> {
   let kills = 0
   // Phase 1: FIRST_PHASE writes, the leader killed -9 once early on and restarted.
   const first = phase(FIRST_PHASE, () => false)
@@ -99,16 +103,22 @@ async function withNemesis(ensemble: ZooKeeperEnsemble, phase: Phase, minKills: 
   let done = false
   let rolling = 0
   const second = phase(SECOND_PHASE, () => rolling < minKills).finally(() => (done = true))
+  const restarts: Array<Promise<void>> = []
   for (let turn = 0; !done; turn++) {
     const tick = Date.now()
     const member = ensemble.members[turn % ensemble.members.length]!
     await member.kill()
     kills++
-    await member.start()
+    // With overlap the next kill comes 5 s after this one whether or not this server has rejoined
+    // (on a busy machine a JVM takes seconds to start and sync): a server may be killed while
+    // another is still synchronising with the leader, and the quorum may be lost for a while.
+    if (overlap) restarts.push(member.start().catch(() => undefined))
+    else await member.start()
     rolling++
     while (!done && Date.now() - tick < KILL_EVERY_MS) await sleep(100)
   }
   const total = written + (await second)
+  await Promise.all(restarts)
   for (const m of ensemble.members) if (!m.running) await m.start()
   return { kills, written: total }
 }
@@ -144,7 +154,7 @@ async function projectRun(ensemble: ZooKeeperEnsemble, zookeeper: string, minKil
       )
       return created - start
     }
-    const { kills } = await withNemesis(ensemble, phase, minKills)
+    const { kills } = await withNemesis(ensemble, phase, minKills, overlap)
     reader = await ZkClient.connect(ensemble.connectString, {}, 30_000)
     // The master settles: healthy and at the log's head (after a rebuild, if it found the log behind).
     const settleBy = Date.now() + 60_000
@@ -279,7 +289,7 @@ async function rawRun(ensemble: ZooKeeperEnsemble, zookeeper: string, minKills: 
       return total - start
     }
     // Writers on one session: each tracks its own version node's version.
-    const { kills } = await withNemesis(ensemble, phase, minKills)
+    const { kills } = await withNemesis(ensemble, phase, minKills, overlap)
 
     reader = await ZkClient.connect(ensemble.connectString, {}, 30_000)
     await reader.sync(chain)
@@ -322,6 +332,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "1" },
     kills: { type: "string", default: "0" },
     "project-dir": { type: "string" },
+    overlap: { type: "boolean", default: false },
     json: { type: "string" },
   },
 })
@@ -329,6 +340,7 @@ const versions = values.zk!.split(",")
 const targets = values.target!.split(",") as Array<"project" | "raw">
 const runs = Number(values.runs)
 const minKills = Number(values.kills)
+const overlap = values.overlap === true
 const results: RunFigures[] = []
 const row = (r: RunFigures) =>
   [r.target.padEnd(8), r.zookeeper.padEnd(6), String(r.acknowledged).padStart(6), String(r.lost).padStart(5), String(r.duplicated).padStart(5), String(r.holes).padStart(5),
@@ -345,7 +357,7 @@ for (let run = 0; run < runs; run++)
       const ensemble = await startEnsemble({ maxHeap: "256m", distribution: zooKeeperDistribution(zookeeper) })
       try {
         const figures = await (target === "project" ? projectRun(ensemble, zookeeper, minKills, values["project-dir"]) : rawRun(ensemble, zookeeper, minKills))
-        const r: RunFigures = { ...figures, minKills, ...(values["project-dir"] ? { project: values["project-dir"] } : {}), seconds: (Date.now() - t0) / 1000, startedAt }
+        const r: RunFigures = { ...figures, minKills, overlap, ...(values["project-dir"] ? { project: values["project-dir"] } : {}), seconds: (Date.now() - t0) / 1000, startedAt }
         results.push(r)
         console.log(row(r) + (r.violations && Object.keys(r.violations).length > 0 ? `  ${JSON.stringify(r.violations)}` : ""))
         if (values.json) {
@@ -363,7 +375,7 @@ for (let run = 0; run < runs; run++)
 function summarise(all: RunFigures[]) {
   const groups = new Map<string, RunFigures[]>()
   const keyOf = (r: RunFigures) =>
-    `${r.target}${r.project ? ` (${r.project})` : ""} on ZooKeeper ${r.zookeeper}${r.minKills > 0 ? `, at least ${r.minKills} rolling kills` : ""}`
+    `${r.target}${r.project ? ` (${r.project})` : ""} on ZooKeeper ${r.zookeeper}${r.minKills > 0 ? `, at least ${r.minKills} rolling kills` : ""}${r.overlap ? ", kills not waiting for the restarted server to rejoin" : ""}`
   for (const r of all) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r])
   const summary = Object.fromEntries(
     [...groups].map(([key, rs]) => [
