@@ -8,6 +8,7 @@ import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
+import { projectionRoutes } from "./routes/projection.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -68,6 +69,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", hostRoutes(deps))
   app.route("/", historyRoutes(deps))
   app.route("/", agentFactRoutes(deps))
+  app.route("/", projectionRoutes(deps))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {

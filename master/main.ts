@@ -17,6 +17,7 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
 import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import { installCrashHook } from "./crash-hook.ts"
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +55,7 @@ const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
 })
+installCrashHook(zk)
 const root = values["zk-root"]!
 const log = await ZooKeeperEventLog.open(zk, { root })
 const master = await startMaster({

@@ -10,7 +10,7 @@
  *   gate.connectString; gate.cut(); gate.freeze(); gate.restore()
  *   await zk.destroy()                        // kill all, close gates, delete the temp dir
  *
- * Each server is a test/zookeeper.ts server (ZooKeeper 3.9.5, logback output in its own data dir,
+ * Each server is a test/zookeeper.ts server (ZooKeeper 3.9.5 unless `distribution` says otherwise, logback output in its own data dir,
  * `setpriv --pdeathsig KILL`, killed from the process 'exit' hook) with its own client, quorum and
  * election ports and a `myid`; `tickTime=500` (from test/zookeeper.ts) makes elections take about a
  * second and drops a silent follower after syncLimit (5) ticks. The temp dir holding all three is
@@ -19,7 +19,7 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { tcpGate, type GateState, type TcpGate } from "./tcp-gate.ts"
-import { freePort, makeTempDir, removeTempDir, serverMode, startZooKeeper, type ZooKeeperServer } from "./zookeeper.ts"
+import { freePort, makeTempDir, removeTempDir, serverMode, startZooKeeper, type ZooKeeperDistribution, type ZooKeeperServer } from "./zookeeper.ts"
 
 export interface EnsembleOptions {
   /** Milliseconds for all three servers to form a quorum and serve. Default 60 000. */
@@ -28,6 +28,8 @@ export interface EnsembleOptions {
   maxHeap?: string
   /** Extra zoo.cfg lines for every server. */
   config?: Record<string, string | number>
+  /** Which ZooKeeper to run (test/zookeeper.ts); default the installed ZK_VERSION. */
+  distribution?: ZooKeeperDistribution
 }
 
 export interface EnsembleMember {
@@ -107,6 +109,7 @@ export async function startEnsemble(opts: EnsembleOptions = {}): Promise<ZooKeep
         fsync: true,
         startTimeoutMs: opts.startTimeoutMs ?? 60_000,
         ...(opts.maxHeap === undefined ? {} : { maxHeap: opts.maxHeap }),
+        ...(opts.distribution === undefined ? {} : { distribution: opts.distribution }),
         config: { ...serverLines, ...opts.config },
       })
     }),

@@ -36,6 +36,21 @@ export interface ZooKeeperOptions {
   config?: Record<string, string | number>
   /** JVM heap limit, default "256m". */
   maxHeap?: string
+  /** Which ZooKeeper to run; default installedZooKeeper() (ZK_VERSION from scripts/setup.sh). */
+  distribution?: ZooKeeperDistribution
+}
+
+/**
+ * A ZooKeeper build to run: its jars and how it is told where to log. The installed 3.9.5 is the
+ * default everywhere; Debian 12's 3.8.0 (known to lose committed transactions, issue 17) is kept
+ * only for test/nemesis-zk-versions.ts, which compares the two.
+ */
+export interface ZooKeeperDistribution {
+  readonly version: string
+  /** The java classpath (throws, naming what is missing, if it is not installed). */
+  classpath(dataDir: string): string
+  /** Writes the logging configuration into dataDir (everything at INFO to logFile) and returns the JVM flags naming it. */
+  logging(dataDir: string, logFile: string): string[]
 }
 
 export interface ZooKeeperServer {
@@ -77,13 +92,65 @@ export function installedZooKeeperVersion(): string | undefined {
   return undefined
 }
 
-/** The java command line's classpath: every jar in zooKeeperLib(); throws if ZK_VERSION is not there. */
-function zooKeeperClasspath(): string {
-  const lib = zooKeeperLib()
-  if (!existsSync(join(lib, `zookeeper-${ZK_VERSION}.jar`))) {
-    throw new Error(`ZooKeeper ${ZK_VERSION} is not installed in ${lib}: run scripts/setup.sh (or set HELIOS_ZK_LIB)`)
+/** ZooKeeper ZK_VERSION as scripts/setup.sh installs it: every jar in zooKeeperLib(), logback. */
+export function installedZooKeeper(): ZooKeeperDistribution {
+  return {
+    version: ZK_VERSION,
+    classpath: () => {
+      const lib = zooKeeperLib()
+      if (!existsSync(join(lib, `zookeeper-${ZK_VERSION}.jar`))) {
+        throw new Error(`ZooKeeper ${ZK_VERSION} is not installed in ${lib}: run scripts/setup.sh (or set HELIOS_ZK_LIB)`)
+      }
+      return join(lib, "*")
+    },
+    logging: (dataDir, logFile) => {
+      const file = join(dataDir, "logback.xml")
+      writeFileSync(file, logbackConfig(logFile))
+      return [`-Dlogback.configurationFile=${file}`]
+    },
   }
-  return join(lib, "*")
+}
+
+/** Debian 12's ZooKeeper 3.8.0 package jars (log4j 1.2), for comparing versions only (issue 17). */
+export const DEBIAN_ZK_380_JARS = [
+  "/usr/share/java/zookeeper.jar",
+  "/usr/share/java/zookeeper-jute.jar",
+  "/usr/share/java/slf4j-log4j12.jar",
+  "/usr/share/java/log4j-1.2.jar",
+]
+
+export function debianZooKeeper380(): ZooKeeperDistribution {
+  return {
+    version: "3.8.0",
+    classpath: () => {
+      const missing = DEBIAN_ZK_380_JARS.filter((jar) => !existsSync(jar))
+      if (missing.length > 0) throw new Error(`Debian's ZooKeeper 3.8.0 is not installed (missing ${missing.join(", ")})`)
+      return DEBIAN_ZK_380_JARS.join(":")
+    },
+    logging: (dataDir, logFile) => {
+      const file = join(dataDir, "log4j.properties")
+      writeFileSync(
+        file,
+        [
+          "log4j.rootLogger=INFO, FILE",
+          "log4j.appender.FILE=org.apache.log4j.FileAppender",
+          `log4j.appender.FILE.File=${logFile}`,
+          "log4j.appender.FILE.Append=true",
+          "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout",
+          "log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n",
+          "",
+        ].join("\n"),
+      )
+      return [`-Dlog4j.configuration=file:${file}`]
+    },
+  }
+}
+
+/** A distribution by version: "3.8.0" (Debian's jars) or the installed ZK_VERSION. */
+export function zooKeeperDistribution(version: string = ZK_VERSION): ZooKeeperDistribution {
+  if (version === ZK_VERSION) return installedZooKeeper()
+  if (version === "3.8.0") return debianZooKeeper380()
+  throw new Error(`no ZooKeeper ${version} here: ${ZK_VERSION} (installed) or 3.8.0 (Debian's jars)`)
 }
 
 /** A logback configuration sending everything at INFO and above to `logFile`. */
@@ -200,7 +267,7 @@ function tail(file: string, lines = 30): string {
 }
 
 export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<ZooKeeperServer> {
-  const classpath = zooKeeperClasspath()
+  const distribution = opts.distribution ?? installedZooKeeper()
   const port = opts.port ?? (await freePort())
   const ownDir = opts.dataDir === undefined
   const dataDir = opts.dataDir ?? (await makeTempDir("helios-zk-"))
@@ -226,18 +293,17 @@ export async function startZooKeeper(opts: ZooKeeperOptions = {}): Promise<ZooKe
   const cfgFile = join(dataDir, "zoo.cfg")
   writeFileSync(cfgFile, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join("\n") + "\n")
   const logFile = join(dataDir, "zookeeper.log")
-  const logbackFile = join(dataDir, "logback.xml")
-  writeFileSync(logbackFile, logbackConfig(logFile))
+  const loggingFlags = distribution.logging(dataDir, logFile)
   const outFile = join(dataDir, "zookeeper.out")
 
   const javaArgs = [
     `-Xmx${opts.maxHeap ?? "256m"}`,
     "-XX:+UseSerialGC",
     "-Djava.net.preferIPv4Stack=true",
-    `-Dlogback.configurationFile=${logbackFile}`,
+    ...loggingFlags,
     "-Dzookeeper.admin.enableServer=false",
     "-cp",
-    classpath,
+    distribution.classpath(dataDir),
     "org.apache.zookeeper.server.quorum.QuorumPeerMain",
     cfgFile,
   ]
