@@ -15,7 +15,6 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wr
 import { join, relative, resolve, sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import * as esbuild from "esbuild"
 import { checkBundle, MANIFEST_FORMAT, MANIFEST_NAME, recordFiles } from "../bin/cli-bundle.js"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
@@ -34,6 +33,9 @@ const out = resolve(opts.out ?? join(ROOT, "build", "cli"))
 
 const current = checkBundle(out)
 if (!opts.force && current.entry !== undefined) process.exit(0)
+
+// Loaded only now: the no-op check above then takes ~0.1 s instead of ~0.2 s.
+const esbuild = await import("esbuild")
 
 const filesUnder = (dir) =>
   readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
