@@ -15,10 +15,14 @@ const meminfo = (): { swapTotal: number; swapFree: number } => {
   }
 }
 
+/** Set by scripts/build-cli.mjs (esbuild `define`) in the bundled CLI, whose files are not next to package.json. */
+declare const HELIOS_BUNDLED_VERSION: string | undefined
+
 let cachedVersion: string | undefined
 /** This build's version (package.json). */
 export const agentVersion = (): string => {
   if (cachedVersion === undefined) {
+    if (typeof HELIOS_BUNDLED_VERSION === "string") return (cachedVersion = HELIOS_BUNDLED_VERSION)
     try {
       cachedVersion = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "0.0.0"
     } catch {

@@ -15,6 +15,8 @@
 #     (tracked by the stamp file node_modules/.helios-setup-stamp); if only patches/ changed,
 #     just re-run patch-package.
 #  4. Start dockerd if it is not running (scripts/dockerd.sh).
+#  5. Build the bundled CLI that bin/helios.js runs (build/cli, scripts/build-cli.mjs) if it is
+#     missing or older than the sources it was built from.
 #
 # Re-running when everything is present changes nothing and takes well under a second.
 set -euo pipefail
@@ -118,3 +120,7 @@ fi
 
 # --- 4. Docker engine -----------------------------------------------------------------------------
 bash "$ROOT/scripts/dockerd.sh"
+
+# --- 5. The bundled CLI ---------------------------------------------------------------------------
+# Not fatal: without it bin/helios.js runs the same CLI from the TypeScript sources, only slower.
+node scripts/build-cli.mjs </dev/null || log "WARNING: could not build the bundled CLI; helios runs from source (slower)"

@@ -1,8 +1,12 @@
 /**
  * vitest globalSetup (named in vitest.config.ts): runs once per `vitest run`, in the main process.
  * Makes sure dockerd runs and the test image exists, and starts ONE ZooKeeper for the whole run,
- * whose connect string test files get via `zkConnect()` from test/services.ts.
+ * whose connect string test files get via `zkConnect()` from test/services.ts. Also brings the
+ * bundled CLI up to date, so the tests that spawn `helios` run what users run, at its speed.
  */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import type { TestProject } from "vitest/node"
 import { ensureDocker, ensureTestImage } from "./docker.ts"
 import { startZooKeeper, type ZooKeeperServer } from "./zookeeper.ts"
@@ -14,11 +18,20 @@ declare module "vitest" {
   }
 }
 
+/** scripts/build-cli.mjs (a no-op when the bundle is fresh). Not fatal: bin/helios.js then runs the sources. */
+const buildCli = async (): Promise<void> => {
+  const script = fileURLToPath(new URL("../scripts/build-cli.mjs", import.meta.url))
+  await promisify(execFile)(process.execPath, [script]).catch((e: Error) =>
+    process.stderr.write(`global-setup: could not build the bundled CLI, helios runs from source: ${e.message}\n`),
+  )
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const cliBuilt = buildCli()
   const zkStarted = startZooKeeper()
   let zk: ZooKeeperServer
   try {
-    const [server] = await Promise.all([zkStarted, ensureDocker().then(ensureTestImage)])
+    const [server] = await Promise.all([zkStarted, ensureDocker().then(ensureTestImage), cliBuilt])
     zk = server
   } catch (err) {
     // Do not leave a ZooKeeper behind when Docker setup failed.
