@@ -100,6 +100,15 @@ export const applyHostEvent = (s: DesiredState, e: HostStreamEvent): DesiredStat
     }
     case "JobCreated":
     case "JobRemoved":
+    // Not in host streams (hostsOf), and nothing an agent acts on: it follows the deployments they make.
+    case "DeploymentGroupCreated":
+    case "DeploymentGroupRemoved":
+    case "RolloutStarted":
+    case "RolloutStepStarted":
+    case "RolloutStepSucceeded":
+    case "RolloutStepFailed":
+    case "RolloutFinished":
+    case "RolloutStopped":
       return next
   }
 }

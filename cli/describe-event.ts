@@ -27,6 +27,14 @@ const NAMES: Readonly<Record<string, string>> = {
   HostDeregistered: "host-deregistered",
   HostWentUp: "host-up",
   HostWentDown: "host-down",
+  DeploymentGroupCreated: "group-created",
+  DeploymentGroupRemoved: "group-removed",
+  RolloutStarted: "rollout-started",
+  RolloutStepStarted: "step-started",
+  RolloutStepSucceeded: "step-succeeded",
+  RolloutStepFailed: "step-failed",
+  RolloutFinished: "rollout-finished",
+  RolloutStopped: "rollout-stopped",
 }
 
 /** An actor for a table: agent ids (40 hex digits) cut to their first 12, like container names. */
@@ -62,6 +70,30 @@ export const describeEvent = (type: string, fields: Readonly<Record<string, unkn
     case "HostRegistered":
     case "HostWentUp":
       detail = s(fields["agentId"]) ? `agent ${String(fields["agentId"])}` : ""
+      break
+    case "DeploymentGroupCreated":
+    case "DeploymentGroupRemoved": {
+      const group = fields["group"]
+      detail = `group ${String(typeof group === "object" && group !== null ? (group as Record<string, unknown>)["name"] : group)}`
+      break
+    }
+    case "RolloutStarted": {
+      const steps = Array.isArray(fields["steps"]) ? fields["steps"].length : 0
+      detail = `group ${String(fields["group"])} ${String(fields["reason"])}: ${steps} steps`
+      break
+    }
+    case "RolloutStepStarted":
+    case "RolloutStepSucceeded":
+      detail = `group ${String(fields["group"])} step ${Number(fields["step"]) + 1} ${String(fields["kind"])}`
+      break
+    case "RolloutStepFailed":
+      detail = `group ${String(fields["group"])} step ${Number(fields["step"]) + 1} ${String(fields["kind"])}: ${String(fields["error"])} ${String(fields["message"])}`
+      break
+    case "RolloutFinished":
+      detail = `group ${String(fields["group"])} ${String(fields["status"])}${s(fields["error"]) ? `: ${String(fields["error"])}` : ""}`
+      break
+    case "RolloutStopped":
+      detail = `group ${String(fields["group"])} stopped`
       break
   }
   const isTask = type === "TaskStateChanged"

@@ -2,7 +2,7 @@ import { Data, Result, Schema } from "effect"
 import { SchemaJITCompiler } from "effect/schema"
 import { pack, unpack } from "msgpackr"
 import { decodeInput, formatFieldErrors } from "./decode.ts"
-import { EVENT_SCHEMA_VERSION, EventEnvelope, type StreamId } from "./events.ts"
+import { EVENT_SCHEMA_VERSION, EventEnvelope, isStreamId, type StreamId } from "./events.ts"
 import type { Actor } from "./ids.ts"
 import type { Job } from "./job.ts"
 
@@ -213,7 +213,7 @@ export const decodeBatch = (bytes: Uint8Array): Result.Result<EncodedBatch, Malf
   const [format, batchId, bumped, events] = raw as [unknown, unknown, unknown, unknown]
   if (format !== BATCH_FORMAT) return Result.fail(new MalformedEvent({ reason: `unknown batch format ${String(format)}` }))
   if (typeof batchId !== "string") return Result.fail(new MalformedEvent({ reason: "batch id is not a string" }))
-  if (!Array.isArray(bumped) || !bumped.every((s) => typeof s === "string" && /^(job|host):/.test(s)))
+  if (!Array.isArray(bumped) || !bumped.every((s) => typeof s === "string" && isStreamId(s)))
     return Result.fail(new MalformedEvent({ reason: "bumped streams malformed" }))
   if (!Array.isArray(events) || events.length === 0) return Result.fail(new MalformedEvent({ reason: "no events" }))
   const decoded: EventEnvelope[] = []

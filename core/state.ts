@@ -1,3 +1,5 @@
+import type { DeploymentGroup, MergedRolloutOptions, RolloutErrorCode, RolloutReason, RolloutStep } from "./deployment-group.ts"
+import { STOPPED_BY_USER } from "./deployment-group.ts"
 import type { DomainEvent, EventOf, StoredEvent, StreamId } from "./events.ts"
 import type { AgentId, Goal, HostName, Position } from "./ids.ts"
 import type { Job, JobId } from "./job.ts"
@@ -14,6 +16,8 @@ export interface Deployment {
   readonly goal: Goal
   readonly deployerUser?: string
   readonly deployerMaster?: string
+  /** The deployment group whose rollout made it. */
+  readonly deploymentGroup?: string
   /** Position of the JobDeployed event. */
   readonly deployedAt: Position
 }
@@ -33,6 +37,44 @@ export type TaskStatus = Omit<EventOf<"TaskStateChanged">, "_tag"> & {
   readonly position: Position
 }
 
+/** A step that failed, as its group's status shows it. */
+export interface FailedStep {
+  readonly step: number
+  readonly host: HostName
+  readonly error: RolloutErrorCode
+  readonly message: string
+}
+
+/** A group's latest rollout: its plan and how far it got. */
+export interface RolloutRecord {
+  /** Position of its RolloutStarted event (what names the rollout in the log). */
+  readonly startedAt: Position
+  readonly jobId: JobId
+  readonly reason: RolloutReason
+  readonly options: MergedRolloutOptions
+  readonly steps: ReadonlyArray<RolloutStep>
+  /** Helios's group status: ROLLING_OUT until it finishes ACTIVE or FAILED (or is stopped: FAILED). */
+  readonly status: "ROLLING_OUT" | "ACTIVE" | "FAILED"
+  /** Index of the step in progress (= steps done); steps.length once every step is done. */
+  readonly nextStep: number
+  /** Epoch ms of the rollout's last progress (its start, or the start of the step in progress): a step's timeout runs from it. */
+  readonly lastProgressAt: number
+  /** Steps that failed (with ignoreFailures the rollout went on past them). */
+  readonly failures: ReadonlyArray<FailedStep>
+  /** FAILED: why (Helios's status error). */
+  readonly error?: string
+}
+
+export interface GroupRecord {
+  readonly group: DeploymentGroup
+  /** Position of its DeploymentGroupCreated event. */
+  readonly createdAt: Position
+  /** The hosts matching its selectors when its latest rollout started (Helios's group hosts); [] before. */
+  readonly hosts: ReadonlyArray<HostName>
+  /** The latest rollout, if any (Helios: the group's job, options and rolling-update reason come from it). */
+  readonly rollout?: RolloutRecord
+}
+
 export interface FleetState {
   readonly jobs: Map<string, Job>
   readonly hosts: Map<HostName, HostRecord>
@@ -42,6 +84,8 @@ export interface FleetState {
   readonly jobHosts: Map<string, Set<HostName>>
   /** host → jobId → latest task status, for deployed jobs only */
   readonly tasks: Map<HostName, Map<string, TaskStatus>>
+  /** Deployment groups by name, with their latest rollout. */
+  readonly groups: Map<string, GroupRecord>
   /** Current version of every stream (0 after its first append). */
   readonly versions: Map<StreamId, number>
   /** Position of the last event applied. */
@@ -54,6 +98,7 @@ export const emptyState = (): FleetState => ({
   deployments: new Map(),
   jobHosts: new Map(),
   tasks: new Map(),
+  groups: new Map(),
   versions: new Map(),
   position: 0 as Position,
 })
@@ -100,6 +145,46 @@ const applyTaskStateChanged = (state: FleetState, event: EventOf<"TaskStateChang
   inner(state.tasks, event.host).set(event.jobId, status)
 }
 
+type RolloutEvent = EventOf<"RolloutStepStarted" | "RolloutStepSucceeded" | "RolloutStepFailed" | "RolloutFinished" | "RolloutStopped">
+
+/**
+ * A rollout event applied to its group's rollout in progress. Events that do not fit it (no such
+ * group, no rollout in progress, another job, another step) change nothing: decisions never
+ * write them, and the fold must not trip over a log it did not write.
+ */
+const applyRolloutEvent = (state: FleetState, event: RolloutEvent, at: number): void => {
+  const g = state.groups.get(event.group)
+  const r = g?.rollout
+  if (g === undefined || r === undefined || r.status !== "ROLLING_OUT" || r.jobId !== event.jobId) return
+  let next: RolloutRecord
+  switch (event._tag) {
+    case "RolloutStepStarted":
+      if (event.step !== r.nextStep) return
+      next = { ...r, lastProgressAt: at }
+      break
+    case "RolloutStepSucceeded":
+      if (event.step !== r.nextStep) return
+      next = { ...r, nextStep: r.nextStep + 1, lastProgressAt: at }
+      break
+    case "RolloutStepFailed":
+      if (event.step !== r.nextStep) return
+      next = {
+        ...r,
+        nextStep: r.nextStep + 1,
+        lastProgressAt: at,
+        failures: [...r.failures, { step: event.step, host: event.host, error: event.error, message: event.message }],
+      }
+      break
+    case "RolloutFinished":
+      next = { ...r, status: event.status, lastProgressAt: at, ...(event.error !== undefined ? { error: event.error } : {}) }
+      break
+    case "RolloutStopped":
+      next = { ...r, status: "FAILED", lastProgressAt: at, error: STOPPED_BY_USER }
+      break
+  }
+  state.groups.set(event.group, { ...g, rollout: next })
+}
+
 const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, position: Position): void => {
   if (event._tag === "TaskStateChanged") return applyTaskStateChanged(state, event, at, position)
   switch (event._tag) {
@@ -116,6 +201,7 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
         goal: event.goal,
         ...(event.deployerUser !== undefined ? { deployerUser: event.deployerUser } : {}),
         ...(event.deployerMaster !== undefined ? { deployerMaster: event.deployerMaster } : {}),
+        ...(event.deploymentGroup !== undefined ? { deploymentGroup: event.deploymentGroup } : {}),
         deployedAt: position,
       })
       let hosts = state.jobHosts.get(event.job.id)
@@ -154,6 +240,42 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
       if (h && h.up !== up) state.hosts.set(event.host, { ...h, up, since: at })
       return
     }
+    case "DeploymentGroupCreated":
+      state.groups.set(event.group.name, { group: event.group, createdAt: position, hosts: [] })
+      return
+    case "DeploymentGroupRemoved":
+      state.groups.delete(event.group)
+      return
+    case "RolloutStarted": {
+      const g = state.groups.get(event.group)
+      if (g === undefined) return
+      state.groups.set(event.group, {
+        ...g,
+        hosts: event.hosts,
+        rollout: {
+          startedAt: position,
+          jobId: event.jobId,
+          reason: event.reason,
+          options: event.options,
+          steps: event.steps,
+          status: "ROLLING_OUT",
+          nextStep: 0,
+          lastProgressAt: at,
+          failures: [],
+        },
+      })
+      return
+    }
+    case "RolloutStepStarted":
+    case "RolloutStepSucceeded":
+    case "RolloutStepFailed":
+    case "RolloutFinished":
+    case "RolloutStopped":
+      return applyRolloutEvent(state, event, at)
+    default: {
+      const unhandled: never = event
+      return unhandled
+    }
   }
 }
 
@@ -172,6 +294,8 @@ export const cloneState = (s: FleetState): FleetState => ({
   deployments: new Map([...s.deployments].map(([h, m]) => [h, new Map(m)])),
   jobHosts: new Map([...s.jobHosts].map(([j, hosts]) => [j, new Set(hosts)])),
   tasks: new Map([...s.tasks].map(([h, m]) => [h, new Map(m)])),
+  // Group records are replaced, never changed in place: a shallow copy suffices.
+  groups: new Map(s.groups),
   versions: new Map(s.versions),
   position: s.position,
 })

@@ -9,7 +9,7 @@ export const deploymentJson = (d: Deployment) => ({
   goal: d.goal,
   deployerUser: d.deployerUser ?? null,
   deployerMaster: d.deployerMaster ?? null,
-  deploymentGroupName: null,
+  deploymentGroupName: d.deploymentGroup ?? null,
   position: d.deployedAt,
 })
 

@@ -2,7 +2,7 @@ import { pack, unpack } from "msgpackr"
 import type { EventEnvelope, StoredEvent, StreamId } from "../core/events.ts"
 import type { Actor, HostName, Position } from "../core/ids.ts"
 import type { Job } from "../core/job.ts"
-import type { Deployment, HostRecord, TaskStatus } from "../core/state.ts"
+import type { Deployment, GroupRecord, HostRecord, TaskStatus } from "../core/state.ts"
 import { CommandIndex } from "./commands.ts"
 import { applyHistory, emptyHistory } from "./history.ts"
 import type { ReadModel } from "./read-model.ts"
@@ -34,9 +34,16 @@ import type { ReadModel } from "./read-model.ts"
  *
  * Format 2 (every history entry as a msgpack map, command ids as strings) took ~400 bytes per
  * event; format 4 ~80. (Format 3 was format 4 with the command ids as strings, for an hour.)
+ *
+ * Format 5 adds the deployment groups (with their latest rollouts), as they are. A format 4
+ * snapshot is still read: it was written before groups existed, so it has none. A build that
+ * knows only format 4 refuses format 5 and replays the log, where it meets the group events it
+ * cannot decode and says so, instead of dropping the groups silently.
  */
 
-export const SNAPSHOT_FORMAT = 4
+export const SNAPSHOT_FORMAT = 5
+/** Formats this build reads: the current one, and 4 (no groups). */
+const READABLE_FORMATS: ReadonlySet<number> = new Set([4, SNAPSHOT_FORMAT])
 
 /** A string or value table: each distinct entry once, numbered in order of first use. */
 class Table<K, V> {
@@ -63,6 +70,8 @@ interface RawSnapshot {
   deployments: Array<[HostName, Array<[string, Deployment]>]>
   jobHosts: Array<[string, HostName[]]>
   tasks: Array<[HostName, Array<[string, TaskStatus]>]>
+  /** Absent in format 4. */
+  groups?: Array<[string, GroupRecord]>
   versions: Array<[StreamId, number]>
   commands: { slots: number; at: number[]; hashes: number[]; positions: number[] }
   history: {
@@ -176,6 +185,7 @@ export const encodeSnapshot = (m: ReadModel): Uint8Array =>
     // Kept as is (not rebuilt from deployments) so listings iterate in the same order as a replay.
     jobHosts: [...m.state.jobHosts].map(([j, hosts]) => [j, [...hosts]]),
     tasks: [...m.state.tasks].map(([h, byJob]) => [h, [...byJob]]),
+    groups: [...m.state.groups],
     versions: [...m.state.versions],
     commands: encodeCommands(m.commands),
     history: encodeHistory(m.history.events),
@@ -183,7 +193,7 @@ export const encodeSnapshot = (m: ReadModel): Uint8Array =>
 
 export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
   const raw = unpack(bytes) as RawSnapshot
-  if (raw?.format !== SNAPSHOT_FORMAT) throw new Error(`unknown snapshot format ${String(raw?.format)}`)
+  if (!READABLE_FORMATS.has(raw?.format)) throw new Error(`unknown snapshot format ${String(raw?.format)}`)
   const deployments = new Map(raw.deployments.map(([h, byJob]) => [h, new Map(byJob)]))
   const jobHosts = new Map(raw.jobHosts.map(([j, hosts]) => [j, new Set(hosts)]))
   return {
@@ -193,6 +203,7 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
       deployments,
       jobHosts,
       tasks: new Map(raw.tasks.map(([h, byJob]) => [h, new Map(byJob)])),
+      groups: new Map(raw.groups ?? []),
       versions: new Map(raw.versions),
       position: raw.position as Position,
     },

@@ -8,6 +8,8 @@ import { Goal, TaskGoal, TaskState, ThrottleState, type Actor, type AgentId, typ
 import { formatExpires } from "../core/job-expiry.ts"
 import { decodeJob, type Job, type JobId, type JobInput, type PortMapping } from "../core/job.ts"
 import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
+import { RolloutErrorCode, RolloutOutcome, RolloutReason, RolloutStepKind, type MergedRolloutOptions } from "../core/deployment-group.ts"
+import type { HostSelector } from "../core/host-selector.ts"
 import type { Rejection } from "../core/commands.ts"
 
 /*
@@ -544,6 +546,70 @@ const taskStateChangedArb = fc.record(
   { requiredKeys: ["_tag", "jobId", "host", "state", "goal", "throttled"], noNullPrototype: true },
 )
 
+// Deployment groups and rollouts: any value the schemas take.
+export const groupNameArb = fc.oneof(fc.constantFrom("g", "web-eu", "a".repeat(253), "..."), fc.stringMatching(/^[0-9A-Za-z_.-]{3,12}$/))
+const tokenArb_ = fc.stringMatching(/^[A-Za-z0-9._-]{1,8}$/)
+export const hostSelectorArb: fc.Arbitrary<HostSelector> = fc.oneof(
+  fc.record({ label: tokenArb_, operator: fc.constantFrom("EQUALS" as const, "NOT_EQUALS" as const), operand: tokenArb_ }),
+  fc.record({ label: tokenArb_, operator: fc.constantFrom("IN" as const, "NOT_IN" as const), operand: fc.array(tokenArb_, { maxLength: 3 }) }),
+)
+export const mergedOptionsArb: fc.Arbitrary<MergedRolloutOptions> = fc.record({
+  timeout: safeIntArb(1),
+  parallelism: fc.oneof(fc.constantFrom(1, INT32_MAX), fc.integer({ min: 1, max: INT32_MAX })),
+  migrate: fc.boolean(),
+  overlap: fc.boolean(),
+  token: textArb(),
+  ignoreFailures: fc.boolean(),
+})
+const stepKindArb = fc.constantFrom(...RolloutStepKind.literals)
+const stepRefArb = {
+  group: groupNameArb,
+  jobId: jobIdArb,
+  step: fc.oneof(fc.constantFrom(0, Number.MAX_SAFE_INTEGER), fc.nat()),
+  host: hostNameArb,
+  kind: stepKindArb,
+}
+const positionArb = fc.maxSafeNat() as unknown as fc.Arbitrary<Position>
+const groupEventArbs: ReadonlyArray<fc.Arbitrary<DomainEvent>> = [
+  fc.record({ _tag: fc.constant("DeploymentGroupCreated" as const), group: fc.record({ name: groupNameArb, hostSelectors: fc.array(hostSelectorArb, { maxLength: 3 }) }) }),
+  fc.record({ _tag: fc.constant("DeploymentGroupRemoved" as const), group: groupNameArb }),
+  fc.record({
+    _tag: fc.constant("RolloutStarted" as const),
+    group: groupNameArb,
+    jobId: jobIdArb,
+    reason: fc.constantFrom(...RolloutReason.literals),
+    options: mergedOptionsArb,
+    hosts: fc.array(hostNameArb, { maxLength: 4 }),
+    steps: fc.array(fc.record({ host: hostNameArb, kind: stepKindArb }), { maxLength: 6 }),
+  }),
+  fc.record({ _tag: fc.constant("RolloutStepStarted" as const), ...stepRefArb }),
+  fc.record({ _tag: fc.constant("RolloutStepSucceeded" as const), ...stepRefArb }),
+  fc.record(
+    {
+      _tag: fc.constant("RolloutStepFailed" as const),
+      ...stepRefArb,
+      error: fc.constantFrom(...RolloutErrorCode.literals),
+      message: textArb(40),
+      evidence: fc.record(
+        {
+          state: fc.constantFrom(...TASK_STATES),
+          throttled: fc.constantFrom(...THROTTLES),
+          containerError: textArb(20),
+          position: positionArb,
+          previousStates: fc.array(fc.record({ state: fc.constantFrom(...TASK_STATES), position: positionArb }), { maxLength: 10 }),
+        },
+        { requiredKeys: [], noNullPrototype: true },
+      ),
+    },
+    { requiredKeys: ["_tag", "group", "jobId", "step", "host", "kind", "error", "message"], noNullPrototype: true },
+  ),
+  fc.record(
+    { _tag: fc.constant("RolloutFinished" as const), group: groupNameArb, jobId: jobIdArb, status: fc.constantFrom(...RolloutOutcome.literals), error: textArb(20) },
+    { requiredKeys: ["_tag", "group", "jobId", "status"], noNullPrototype: true },
+  ),
+  fc.record({ _tag: fc.constant("RolloutStopped" as const), group: groupNameArb, jobId: jobIdArb }),
+] as ReadonlyArray<fc.Arbitrary<DomainEvent>>
+
 export const domainEventArb: fc.Arbitrary<DomainEvent> = fc.oneof(
   fc.record({ _tag: fc.constant("JobCreated" as const), job: storedJobArb }),
   fc.record({ _tag: fc.constant("JobRemoved" as const), jobId: jobIdArb }),
@@ -555,6 +621,7 @@ export const domainEventArb: fc.Arbitrary<DomainEvent> = fc.oneof(
       goal: goalArb,
       deployerUser: textArb(),
       deployerMaster: textArb(),
+      deploymentGroup: groupNameArb,
     },
     { requiredKeys: ["_tag", "job", "host", "goal"], noNullPrototype: true },
   ),
@@ -565,6 +632,7 @@ export const domainEventArb: fc.Arbitrary<DomainEvent> = fc.oneof(
   fc.record({ _tag: fc.constant("HostWentUp" as const), host: hostNameArb, agentId: agentIdArb }),
   fc.record({ _tag: fc.constant("HostWentDown" as const), host: hostNameArb }),
   taskStateChangedArb,
+  ...groupEventArbs,
 ) as fc.Arbitrary<DomainEvent>
 
 /** Epoch ms: 0, -0 (the schema takes it: an integer >= 0), the largest safe integer, anything between. */
@@ -584,6 +652,7 @@ export const envelopeArb: fc.Arbitrary<EventEnvelope> = fc.record(
 export const streamIdArb: fc.Arbitrary<StreamId> = fc.oneof(
   jobIdArb.map((id) => `job:${id}` as StreamId),
   hostNameArb.map((h) => `host:${h}` as StreamId),
+  groupNameArb.map((g) => `group:${g}` as StreamId),
 )
 
 /** A lone UTF-16 surrogate somewhere in a string (not encodable as UTF-8). */

@@ -162,6 +162,19 @@ describe("projection laws", () => {
     )
   })
 
+  it("a format 4 snapshot (written before deployment groups existed) still decodes, with no groups", () => {
+    check(
+      fc.property(logArb, ({ events }) => {
+        const m = foldReadModel(events)
+        const { groups: _, ...raw } = unpack(encodeSnapshot(m)) as Record<string, unknown>
+        const restored = decodeSnapshot(pack({ ...raw, format: 4 }))
+        expect(restored.state.groups.size).toBe(0)
+        expect(restored).toEqual(m)
+      }),
+      { runs: 30, seed: 2007 },
+    )
+  })
+
   it("decodeSnapshot refuses a snapshot of any other format (the previous format 2, a newer one, not a snapshot), so the master starts from the log instead", () => {
     const m = foldReadModel([])
     const format2 = pack({ format: 2, position: 0, jobs: [], hosts: [], deployments: [], jobHosts: [], tasks: [], versions: [], history: [], commands: [] })

@@ -7,7 +7,7 @@ import type { MasterDeps } from "../deps.ts"
 import { deploymentJson, hostStatusJson } from "../responses.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
-import { parseSelector, selectorMatches } from "./selectors.ts"
+import { allSelectorsMatch, parseHostSelector, type HostSelector } from "../../core/host-selector.ts"
 
 /** The body of PUT/PATCH /hosts/{host}/jobs/{jobId}: Helios writes `jobId` and reads `job` or `jobId`. */
 const DeploymentBody = Schema.Struct({
@@ -28,15 +28,18 @@ export const hostRoutes = (deps: MasterDeps) => {
   app.get("/hosts", async (c) => {
     const namePattern = userRegex(c.req.query("namePattern"))
     if (namePattern instanceof Error) return badRequest(c, "INVALID_PATTERN", [{ field: "namePattern", message: namePattern.message }])
-    const selectors = (c.req.queries("selector") ?? []).map(parseSelector)
-    const bad = selectors.find((s) => s instanceof Error)
-    if (bad instanceof Error) return badRequest(c, "INVALID_SELECTOR", [{ field: "selector", message: bad.message }])
+    const selectors: HostSelector[] = []
+    for (const text of c.req.queries("selector") ?? []) {
+      const parsed = parseHostSelector(text)
+      if (Result.isFailure(parsed)) return badRequest(c, "INVALID_SELECTOR", [{ field: "selector", message: parsed.failure }])
+      selectors.push(parsed.success)
+    }
     const names = [...state().hosts.keys()].filter((h) => !namePattern || namePattern.test(h)).sort()
     if (selectors.length === 0) return c.json(names)
     const out: string[] = []
     for (const h of names) {
       const labels = (await deps.hostDetails(h))?.labels ?? {}
-      if (selectors.every((s) => selectorMatches(s as Exclude<typeof s, Error>, labels))) out.push(h)
+      if (allSelectorsMatch(selectors, labels)) out.push(h)
     }
     return c.json(out)
   })

@@ -1,0 +1,87 @@
+import type { DeploymentGroup, MergedRolloutOptions, RolloutStep } from "./deployment-group.ts"
+import { allSelectorsMatch } from "./host-selector.ts"
+import type { HostName } from "./ids.ts"
+import { sortedNaturally } from "./natural-order.ts"
+import type { FleetState } from "./state.ts"
+
+/*
+ * Helios's rollout planning (HostMatcher, RollingUpdatePlanner, RollingUndeployPlanner,
+ * getInitRollingUpdateOps), pure: which hosts a group has, and the steps of a rollout to them.
+ */
+
+/** A host as the planner sees it. `labels` undefined: not known (no host info), so it neither matches nor counts as having left. */
+export interface HostView {
+  readonly name: HostName
+  readonly labels: Readonly<Record<string, string>> | undefined
+  readonly up: boolean
+}
+
+/** The hosts (up or down) matching every selector of the group, in Helios's order. No selectors: none. */
+export const matchingHosts = (group: DeploymentGroup, hosts: ReadonlyArray<HostView>): HostName[] =>
+  group.hostSelectors.length === 0
+    ? []
+    : (sortedNaturally(hosts.filter((h) => h.labels !== undefined && allSelectorsMatch(group.hostSelectors, h.labels)).map((h) => h.name)) as HostName[])
+
+export interface RolloutPlan {
+  /** Every matching host, up or down (what RolloutStarted records as the group's hosts). */
+  readonly hosts: ReadonlyArray<HostName>
+  /** Matching hosts that are up: the ones the rollout deploys to, in order. */
+  readonly targets: ReadonlyArray<HostName>
+  /** Up hosts that carry a deployment of the group but no longer match: they are undeployed first. */
+  readonly leaving: ReadonlyArray<HostName>
+  /** The steps by partition of at most `parallelism` hosts: the hosts that left first, then the targets. */
+  readonly partitions: ReadonlyArray<{ readonly hosts: ReadonlyArray<HostName>; readonly steps: ReadonlyArray<RolloutStep> }>
+  /** All steps in order (the partitions' steps, concatenated). */
+  readonly steps: ReadonlyArray<RolloutStep>
+}
+
+const chunks = <T>(xs: ReadonlyArray<T>, size: number): T[][] => {
+  const out: T[][] = []
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size))
+  return out
+}
+
+/** Steps of one partition of targets (Helios's RollingUpdatePlanner). */
+const updateSteps = (hosts: ReadonlyArray<HostName>, overlap: boolean): RolloutStep[] =>
+  overlap
+    ? [
+        ...hosts.map((host): RolloutStep => ({ host, kind: "DEPLOY_NEW_JOB" })),
+        ...hosts.map((host): RolloutStep => ({ host, kind: "AWAIT_RUNNING" })),
+        ...hosts.map((host): RolloutStep => ({ host, kind: "UNDEPLOY_OLD_JOBS" })),
+      ]
+    : [
+        ...hosts.flatMap((host): RolloutStep[] => [
+          { host, kind: "UNDEPLOY_OLD_JOBS" },
+          { host, kind: "DEPLOY_NEW_JOB" },
+        ]),
+        ...hosts.map((host): RolloutStep => ({ host, kind: "AWAIT_RUNNING" })),
+      ]
+
+/**
+ * The plan of a rollout of `group` with `options` over `hosts` (every registered host, with its
+ * labels and whether it is up) given the fleet state. Only up hosts get steps (Helios). Hosts that
+ * left are found from the deployments the group made, so a host that left while down is undeployed
+ * by the first rollout after it comes back up.
+ */
+export const planRollout = (
+  group: DeploymentGroup,
+  hosts: ReadonlyArray<HostView>,
+  state: FleetState,
+  options: Pick<MergedRolloutOptions, "parallelism" | "overlap">,
+): RolloutPlan => {
+  const matching = matchingHosts(group, hosts)
+  const matched = new Set<string>(matching)
+  const up = new Set(hosts.filter((h) => h.up).map((h) => h.name as string))
+  const targets = matching.filter((h) => up.has(h))
+  const known = new Set(hosts.filter((h) => h.labels !== undefined).map((h) => h.name as string))
+  const leaving = sortedNaturally(
+    [...state.deployments]
+      .filter(([host, byJob]) => !matched.has(host) && up.has(host) && known.has(host) && [...byJob.values()].some((d) => d.deploymentGroup === group.name))
+      .map(([host]) => host),
+  ) as HostName[]
+  const partitions = [
+    ...chunks(leaving, options.parallelism).map((part) => ({ hosts: part, steps: part.map((host): RolloutStep => ({ host, kind: "FORCE_UNDEPLOY_JOBS" })) })),
+    ...chunks(targets, options.parallelism).map((part) => ({ hosts: part, steps: updateSteps(part, options.overlap) })),
+  ]
+  return { hosts: matching, targets, leaving, partitions, steps: partitions.flatMap((p) => p.steps) }
+}
