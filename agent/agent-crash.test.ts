@@ -6,83 +6,28 @@
  * An agent with another id is refused meanwhile. Then a goal changed while the agent is dead is
  * applied when it comes back.
  */
-import { spawn, type ChildProcess } from "node:child_process"
-import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { docker, TEST_IMAGE_TEXT } from "../test/docker.ts"
 import { host } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor, zkConnect } from "../test/services.ts"
-import { dockerAgentFixture, httpGet, RUN_LABEL_KEY, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { dockerAgentFixture, httpGet, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
+import { agentProcesses, type AgentProcess } from "../test/agent-process.ts"
 import { deploy, hostEvents, lastTask, setGoal, taskEvents } from "../test/agent-helpers.ts"
 
-const repo = fileURLToPath(new URL("..", import.meta.url))
-
-interface AgentProcess {
-  readonly child: ChildProcess
-  readonly lines: Array<Record<string, unknown>>
-  readonly exited: Promise<void>
-}
-
-const children = new Set<ChildProcess>()
+const agents = agentProcesses()
 let fx: DockerAgentFixture | undefined
 afterAll(async () => {
-  for (const c of children) c.kill("SIGKILL")
+  agents.killAll()
   await fx?.cleanup()
 })
 
-/** Starts agent/main.ts as a child; its stdout and stderr JSON lines are collected. */
-const spawnAgent = (f: DockerAgentFixture, name: string, stateDir = f.stateDir(name)): AgentProcess => {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "agent/main.ts",
-      "--zk",
-      zkConnect(),
-      "--zk-root",
-      f.root,
-      "--name",
-      name,
-      "--state-dir",
-      stateDir,
-      "--bind-address",
-      "127.0.0.1",
-      "--dns",
-      "10.9.8.7",
-      "--add-host",
-      "db.helios-test:10.1.2.3",
-      "--bind",
-      `${f.tmp}:/agent-bind:ro`,
-      "--container-label",
-      `${RUN_LABEL_KEY}=${f.runId}`,
-      "--reconcile-interval-ms",
-      "1000",
-      "--log-level",
-      "info",
-    ],
-    { cwd: repo, stdio: ["ignore", "pipe", "pipe"] },
-  )
-  children.add(child)
-  const lines: Array<Record<string, unknown>> = []
-  for (const stream of [child.stdout!, child.stderr!])
-    createInterface({ input: stream }).on("line", (line) => {
-      try {
-        lines.push({ ...(JSON.parse(line) as Record<string, unknown>), seenAt: Date.now() })
-      } catch {
-        lines.push({ text: line })
-      }
-    })
-  const exited = new Promise<void>((resolve) =>
-    child.once("exit", () => {
-      children.delete(child)
-      resolve()
-    }),
-  )
-  return { child, lines, exited }
-}
+/** agent/main.ts as a child, with Helios's agent-wide container flags (checked on the container below). */
+const spawnAgent = (f: DockerAgentFixture, name: string, stateDir?: string): AgentProcess =>
+  agents.spawn(f, name, {
+    ...(stateDir !== undefined ? { stateDir } : {}),
+    args: ["--dns", "10.9.8.7", "--add-host", "db.helios-test:10.1.2.3", "--bind", `${f.tmp}:/agent-bind:ro`],
+  })
 
 const saw = (p: AgentProcess, pred: (l: Record<string, unknown>) => boolean, what: string) =>
   waitFor(() => (p.lines.some(pred) ? true : undefined), { timeoutMs: 30_000, what: `${what}; output: ${JSON.stringify(p.lines.slice(-5))}` })

@@ -31,6 +31,8 @@ export interface SpawnOptions {
   /** Added to the agent's environment (e.g. DOCKER_HOST, HELIOS_TEST_PAUSE_*). */
   readonly env?: Record<string, string>
   readonly args?: string[]
+  /** The agent's state dir; default the fixture's dir for this host name. */
+  readonly stateDir?: string
 }
 
 export const agentProcesses = () => {
@@ -50,7 +52,7 @@ export const agentProcesses = () => {
           "--name",
           name,
           "--state-dir",
-          f.stateDir(name),
+          o.stateDir ?? f.stateDir(name),
           "--bind-address",
           "127.0.0.1",
           "--container-label",
