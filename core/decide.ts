@@ -3,15 +3,15 @@ import type { ExpectedVersion } from "./event-log.ts"
 import { groupStream, hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
 import { mergeRolloutOptions, type MergedRolloutOptions } from "./deployment-group.ts"
 import { sameSelectors } from "./host-selector.ts"
-import { hostsChangedSinceLastRollout, hostViews, planRollout } from "./rollout-planner.ts"
-import { advanceRollout } from "./rollout-step.ts"
+import { hostsChangedSinceLastRollout, hostViews, planRollout, rolloutStartEvents } from "./rollout-planner.ts"
+import { advanceRollout, rollbackOptions } from "./rollout-step.ts"
 import type { Command, CommandContext } from "./commands.ts"
 import { Rejection } from "./commands.ts"
 import type { HostName } from "./ids.ts"
 import { checkNewJob } from "./job-rules.ts"
 import { portConflict, tokenMatches } from "./deploy-rules.ts"
 import type { Job } from "./job.ts"
-import { deploymentsOfJob, type FleetState, type GroupRecord } from "./state.ts"
+import { deploymentsOfJob, lastActiveRollout, type FleetState } from "./state.ts"
 
 /** What a command decided: the events to append and the stream versions the decision read. */
 export interface Decision {
@@ -30,27 +30,13 @@ const accept = (events: ReadonlyArray<DomainEvent>, streams: ReadonlyArray<Strea
 const groupNotFound = (name: string) =>
   reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${name} not found`, [{ field: "name", message: `deployment group ${name} not found` }])
 
+/** The options a request gives (only those set), for a rollback that keeps the others. */
+const mergeRolloutOptionsGiven = (given: Partial<MergedRolloutOptions> | undefined): Partial<MergedRolloutOptions> =>
+  Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) as Partial<MergedRolloutOptions>
+
 const nothing = Result.succeed<Decision>({ events: [], expected: {} })
 
 const deployed = (state: FleetState, jobId: string, host: HostName) => state.deployments.get(host)?.get(jobId)
-
-/** The events that start a rollout of `jobId` over `record`'s group now: its plan, then its first step (or its end, for an empty plan). */
-const rolloutStart = (
-  record: GroupRecord,
-  jobId: Job["id"],
-  reason: "MANUAL" | "HOSTS_CHANGED",
-  options: MergedRolloutOptions,
-  plan: ReturnType<typeof planRollout>,
-): DomainEvent[] => {
-  const ref = { group: record.group.name, jobId }
-  const first = plan.steps[0]
-  return [
-    { _tag: "RolloutStarted", ...ref, reason, options, hosts: plan.hosts, steps: plan.steps },
-    first === undefined
-      ? { _tag: "RolloutFinished", ...ref, status: "ACTIVE" }
-      : { _tag: "RolloutStepStarted", ...ref, step: 0, host: first.host, kind: first.kind },
-  ]
-}
 
 /**
  * The master's state machine: a pure function of (command, state, context). Every rejection
@@ -165,7 +151,7 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       if (!tokenMatches(job, options.token))
         return reject("FORBIDDEN", "token mismatch", [{ field: "rolloutOptions.token", message: `does not match job ${job.id}'s token` }])
       const plan = planRollout(record.group, hostViews(state, command.labels), state, options)
-      return accept(rolloutStart(record, job.id, "MANUAL", options, plan), [groupStream(command.group)], state)
+      return accept(rolloutStartEvents(record.group.name, job.id, "MANUAL", options, plan), [groupStream(command.group)], state)
     }
     case "RolloutOnHostsChange": {
       const record = state.groups.get(command.group)
@@ -173,7 +159,7 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       if (!record || !last || !state.jobs.has(last.jobId)) return nothing
       const plan = planRollout(record.group, hostViews(state, command.labels), state, last.options)
       if (!hostsChangedSinceLastRollout(record, plan, state)) return nothing
-      return accept(rolloutStart(record, last.jobId, "HOSTS_CHANGED", last.options, plan), [groupStream(command.group)], state)
+      return accept(rolloutStartEvents(record.group.name, last.jobId, "HOSTS_CHANGED", last.options, plan), [groupStream(command.group)], state)
     }
     case "StopRollout": {
       const record = state.groups.get(command.group)
@@ -181,6 +167,40 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       const r = record.rollout
       if (!r || r.status === "FAILED") return nothing
       return accept([{ _tag: "RolloutStopped", group: command.group, jobId: r.jobId }], [groupStream(command.group)], state)
+    }
+    case "PromoteRollout": {
+      const record = state.groups.get(command.group)
+      if (!record) return groupNotFound(command.group)
+      const r = record.rollout
+      const step = r?.steps[r.nextStep]
+      if (!r || r.status !== "AWAITING_PROMOTION" || step === undefined)
+        return reject("NOT_AWAITING_PROMOTION", `deployment group ${command.group} has no canary waiting for promotion (status ${r?.status ?? "IDLE"})`)
+      const ref = { group: command.group, jobId: r.jobId }
+      return accept(
+        [{ _tag: "RolloutPromoted", ...ref }, { _tag: "RolloutStepStarted", ...ref, step: r.nextStep, host: step.host, kind: step.kind }],
+        [groupStream(command.group)],
+        state,
+      )
+    }
+    case "Rollback": {
+      const record = state.groups.get(command.group)
+      if (!record) return groupNotFound(command.group)
+      const current = record.rollout
+      let target
+      if (command.toRollout !== undefined) {
+        target = record.rollouts[command.toRollout - 1]
+        if (!target) return reject("ROLLOUT_NOT_FOUND", `deployment group ${command.group} has no rollout ${command.toRollout}`, [{ field: "toRollout", message: `no rollout ${command.toRollout} (the group has ${record.rollouts.length})` }])
+      } else {
+        target = current && lastActiveRollout(record, current.number)
+        if (!target) return reject("NO_ROLLBACK_TARGET", `deployment group ${command.group} has no earlier successful rollout to go back to`)
+      }
+      const job = state.jobs.get(target.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${target.jobId} of rollout ${target.number} no longer exists`, [{ field: "toRollout", message: `job ${target.jobId} not found` }])
+      const options = rollbackOptions(current?.options ?? target.options, mergeRolloutOptionsGiven(command.options))
+      if (!tokenMatches(job, options.token))
+        return reject("FORBIDDEN", "token mismatch", [{ field: "rolloutOptions.token", message: `does not match job ${job.id}'s token` }])
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, options)
+      return accept(rolloutStartEvents(record.group.name, job.id, "ROLLBACK", options, plan, target.number), [groupStream(command.group)], state)
     }
     case "AdvanceRollout": {
       const advance = advanceRollout(command.group, state, {
@@ -223,6 +243,8 @@ export const streamsOfCommand = (command: Command): ReadonlyArray<StreamId> => {
     case "StartRollout":
     case "RolloutOnHostsChange":
     case "StopRollout":
+    case "PromoteRollout":
+    case "Rollback":
     case "AdvanceRollout":
       return [groupStream(command.group)]
     case "MarkHostUp":
@@ -266,6 +288,10 @@ export const isLastEventOf = (command: Command, event: DomainEvent): boolean => 
       return (event._tag === "RolloutStepStarted" || event._tag === "RolloutFinished") && event.group === command.group && event.jobId === command.jobId
     case "StopRollout":
       return event._tag === "RolloutStopped" && event.group === command.group
+    case "PromoteRollout":
+      return event._tag === "RolloutStepStarted" && event.group === command.group
+    case "Rollback":
+      return (event._tag === "RolloutStepStarted" || event._tag === "RolloutFinished") && event.group === command.group
     case "RolloutOnHostsChange":
     case "AdvanceRollout":
       // The leader's own commands carry fresh ids and are never retried under one.

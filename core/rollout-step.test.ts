@@ -248,3 +248,114 @@ describe("deployment groups", () => {
     expect(deployedBy(sim)).toEqual(["h1:web:v1"])
   })
 })
+
+describe("rollouts you can undo", () => {
+  /** A fleet of four web hosts with v1 rolled out ACTIVE. */
+  const onV1 = () => {
+    const f = fleet({ h1: web, h2: web, h3: web, h4: web })
+    rollingUpdate(f.sim, f.v1, { parallelism: 4 })
+    f.sim.advance("web")
+    f.sim.runEverything()
+    f.sim.advance("web")
+    expect(f.sim.state.groups.get("web")!.rollout!.status).toBe("ACTIVE")
+    return f
+  }
+  const status = (sim: RolloutSim) => sim.state.groups.get("web")!.rollout!
+
+  it("with autoRevert a FAILED rollout is followed by a ROLLBACK to the last ACTIVE job on the same hosts", () => {
+    const { sim, v1, v2 } = onV1()
+    rollingUpdate(sim, v2, { timeout: 1, autoRevert: true })
+    sim.advance("web")
+    sim.now += 1_001
+    sim.advance("web")
+    const g = sim.state.groups.get("web")!
+    expect(g.rollouts.map((r) => `${r.number} ${r.reason} ${r.status} ${r.jobId.split(":")[1]}`)).toEqual([
+      "1 MANUAL ACTIVE v1",
+      "2 MANUAL FAILED v2",
+      "3 ROLLBACK ROLLING_OUT v1",
+    ])
+    expect(g.rollouts[2]!.rollbackTo).toBe(1)
+    sim.runEverything()
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(status(sim).status).toBe("ACTIVE")
+    expect(deployedBy(sim)).toEqual(["h1:web:v1", "h2:web:v1", "h3:web:v1", "h4:web:v1"])
+    void v1
+  })
+
+  it("maxFailures 1 goes on past one failed host and fails at the second", () => {
+    const { sim, v2 } = onV1()
+    rollingUpdate(sim, v2, { timeout: 1, maxFailures: 1 })
+    sim.advance("web")
+    sim.now += 1_001 // h1 never runs v2
+    sim.advance("web")
+    expect(status(sim).status).toBe("ROLLING_OUT")
+    sim.report("h2", v2, "RUNNING")
+    sim.advance("web")
+    sim.report("h3", v2, "RUNNING")
+    sim.advance("web")
+    sim.report("h4", v2, "RUNNING")
+    sim.advance("web")
+    expect(status(sim)).toMatchObject({ status: "ACTIVE", failures: [{ host: "h1" }] })
+    expect(sim.state.groups.get("web")!.rollouts.at(-1)!.failedSteps).toBe(1)
+
+    rollingUpdate(sim, sim.createJob(aJob({ id: "web:v3" })), { timeout: 1, maxFailures: 1 })
+    sim.advance("web")
+    sim.now += 1_001
+    sim.advance("web") // h1 fails
+    sim.now += 1_001
+    sim.advance("web") // h2 fails: more than one
+    expect(status(sim)).toMatchObject({ status: "FAILED" })
+    expect(status(sim).failures.map((f) => f.host)).toEqual(["h1", "h2"])
+  })
+
+  it("a canary of 1 changes only the first host until promoted", () => {
+    const { sim, v2 } = onV1()
+    rollingUpdate(sim, v2, { canary: 1 })
+    sim.advance("web")
+    sim.report("h1", v2, "RUNNING")
+    sim.advance("web")
+    expect(status(sim).status).toBe("AWAITING_PROMOTION")
+    expect(deployedBy(sim)).toEqual(["h1:web:v2", "h2:web:v1", "h3:web:v1", "h4:web:v1"])
+    // Nothing moves while it waits, however long.
+    sim.now += 3_600_000
+    expect(sim.advance("web")).toBe(0)
+    sim.ok({ _tag: "PromoteRollout", group: "web" })
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(status(sim).status).toBe("ACTIVE")
+    expect(deployedBy(sim)).toEqual(["h1:web:v2", "h2:web:v2", "h3:web:v2", "h4:web:v2"])
+  })
+
+  it("rollback abandons a canary and restores its host", () => {
+    const { sim, v2 } = onV1()
+    rollingUpdate(sim, v2, { canary: 1 })
+    sim.advance("web")
+    sim.report("h1", v2, "RUNNING")
+    sim.advance("web")
+    sim.ok({ _tag: "Rollback", group: "web", labels: sim.hostLabels })
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(status(sim)).toMatchObject({ status: "ACTIVE", reason: "ROLLBACK" })
+    expect(deployedBy(sim)).toEqual(["h1:web:v1", "h2:web:v1", "h3:web:v1", "h4:web:v1"])
+    expect(sim.state.groups.get("web")!.rollouts.map((r) => r.status)).toEqual(["ACTIVE", "SUPERSEDED", "ACTIVE"])
+  })
+
+  it("rollback without an earlier successful rollout, or to a rollout that does not exist, is refused", () => {
+    const { sim, v1 } = fleet({ h1: web })
+    rollingUpdate(sim, v1)
+    const none = sim.exec({ _tag: "Rollback", group: "web", labels: sim.hostLabels })
+    expect(Result.isFailure(none) && none.failure.status).toBe("NO_ROLLBACK_TARGET")
+    const nine = sim.exec({ _tag: "Rollback", group: "web", toRollout: 9, labels: sim.hostLabels })
+    expect(Result.isFailure(nine) && nine.failure.status).toBe("ROLLOUT_NOT_FOUND")
+    const promote = sim.exec({ _tag: "PromoteRollout", group: "web" })
+    expect(Result.isFailure(promote) && promote.failure.status).toBe("NOT_AWAITING_PROMOTION")
+  })
+})

@@ -1,8 +1,9 @@
-import type { RolloutErrorCode, RolloutStep } from "./deployment-group.ts"
+import type { MergedRolloutOptions, RolloutErrorCode, RolloutStep } from "./deployment-group.ts"
+import { planOverHosts, rolloutStartEvents } from "./rollout-planner.ts"
 import { groupStream, hostStream, jobStream, type DomainEvent, type EventOf, type StepEvidence, type StreamId } from "./events.ts"
 import type { HostName, Position, TaskState } from "./ids.ts"
 import type { Job } from "./job.ts"
-import type { Deployment, FleetState, GroupRecord, RolloutRecord } from "./state.ts"
+import { lastActiveRollout, type Deployment, type FleetState, type GroupRecord, type RolloutRecord } from "./state.ts"
 import { portConflict, tokenMatches } from "./deploy-rules.ts"
 
 /*
@@ -210,6 +211,7 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
   const ref = { group: name, jobId: rollout.jobId }
   const events: DomainEvent[] = []
   let i = rollout.nextStep
+  let failed = rollout.failures.length
   for (let ran = 0; ran < max; ran++) {
     const step = rollout.steps[i]
     if (step === undefined) {
@@ -232,8 +234,10 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
         message: outcome.message,
         ...(outcome.evidence !== undefined ? { evidence: outcome.evidence } : {}),
       })
-      if (!rollout.options.ignoreFailures) {
+      failed++
+      if (!tolerated(rollout, failed)) {
         events.push({ _tag: "RolloutFinished", ...ref, status: "FAILED", error: `${step.host}: ${outcome.message}` })
+        events.push(...autoRevert(group, rollout, state))
         break
       }
     }
@@ -243,7 +247,48 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
       events.push({ _tag: "RolloutFinished", ...ref, status: "ACTIVE" })
       break
     }
+    // The canary hosts are done: wait for a user's promote (which starts the next step).
+    if (i === rollout.canaryUntilStep && !rollout.promoted) {
+      events.push({ _tag: "RolloutAwaitingPromotion", ...ref, step: i })
+      break
+    }
     events.push({ _tag: "RolloutStepStarted", ...ref, step: i, host: next.host, kind: next.kind })
   }
   return { _tag: "Advance", events, streams: streamsOf(name, events) }
+}
+
+/** The number of distinct hosts a rollout's steps touch (what failureRatio is a fraction of). */
+const hostCount = (rollout: RolloutRecord): number => new Set(rollout.steps.map((s) => s.host)).size
+
+/**
+ * Whether a rollout goes on after its `failed`-th failed step: always with ignoreFailures (Helios),
+ * else while no more than maxFailures steps, or failureRatio of its hosts, failed.
+ */
+const tolerated = (rollout: RolloutRecord, failed: number): boolean => {
+  const o = rollout.options
+  if (o.ignoreFailures) return true
+  if (o.maxFailures !== undefined && failed <= o.maxFailures) return true
+  if (o.failureRatio !== undefined && failed <= o.failureRatio * hostCount(rollout)) return true
+  return false
+}
+
+/**
+ * With autoRevert, what follows a FAILED rollout: a ROLLBACK rollout of the group's last ACTIVE
+ * job over the hosts the failed one covered, with that rollout's options (no canary, no further
+ * revert). Nothing when there is none to go back to, or the failed rollout was itself a rollback.
+ */
+const autoRevert = (group: GroupRecord, failed: RolloutRecord, state: FleetState): DomainEvent[] => {
+  if (failed.options.autoRevert !== true || failed.reason === "ROLLBACK") return []
+  const target = lastActiveRollout(group, failed.number)
+  if (target === undefined || target.jobId === failed.jobId || !state.jobs.has(target.jobId)) return []
+  const options = rollbackOptions(target.options)
+  const hosts = [...state.hosts.values()].map((h) => ({ name: h.name, labels: undefined, up: h.up }))
+  const plan = planOverHosts(group.group.name, group.hosts, hosts, state, options)
+  return rolloutStartEvents(group.group.name, target.jobId, "ROLLBACK", options, plan, target.number)
+}
+
+/** A rollback's options: those given, else the restored rollout's, never a canary nor a further automatic revert. */
+export const rollbackOptions = (base: MergedRolloutOptions, given: Partial<MergedRolloutOptions> = {}): MergedRolloutOptions => {
+  const { canary: _canary, autoRevert: _autoRevert, ...rest } = { ...base, ...given }
+  return rest
 }

@@ -22,6 +22,7 @@ export const httpStatusOf = (status: Rejection["status"] | "CONCURRENT_CHANGE"):
     case "HOST_NOT_FOUND":
     case "JOB_NOT_DEPLOYED":
     case "DEPLOYMENT_GROUP_NOT_FOUND":
+    case "ROLLOUT_NOT_FOUND":
       return 404
     case "JOB_ALREADY_EXISTS":
     case "JOB_ALREADY_DEPLOYED":
@@ -29,6 +30,8 @@ export const httpStatusOf = (status: Rejection["status"] | "CONCURRENT_CHANGE"):
     case "STILL_IN_USE":
     case "CONCURRENT_CHANGE":
     case "CONFLICT":
+    case "NOT_AWAITING_PROMOTION":
+    case "NO_ROLLBACK_TARGET":
       return 409
   }
 }

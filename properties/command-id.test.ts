@@ -36,6 +36,8 @@ const keyOf = (c: Command): string => {
       return `${c._tag} ${c.group.name}`
     case "RemoveDeploymentGroup":
     case "StopRollout":
+    case "PromoteRollout":
+    case "Rollback":
     case "RolloutOnHostsChange":
     case "AdvanceRollout":
       return `${c._tag} ${c.group}`

@@ -203,6 +203,8 @@ export class FleetModel {
       case "StartRollout":
       case "RolloutOnHostsChange":
       case "StopRollout":
+      case "PromoteRollout":
+      case "Rollback":
       case "AdvanceRollout":
         // Never generated here: rollouts have their own model (properties/rollout-model.test.ts).
         throw new Error(`${command._tag} is not modelled by the job/host model`)

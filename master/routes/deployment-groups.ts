@@ -5,7 +5,7 @@ import { DeploymentGroupName, DeploymentGroupRequest, RollingUpdateRequest } fro
 import { isJobId } from "../../core/job-id.ts"
 import { withoutNulls, type RolloutOptions } from "../../core/job.ts"
 import { matchingHosts, hostViews } from "../../core/rollout-planner.ts"
-import type { FleetState, GroupRecord } from "../../core/state.ts"
+import type { FleetState, GroupRecord, RolloutStatus } from "../../core/state.ts"
 import { sortedNaturally } from "../../core/natural-order.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody, runCommand } from "../http-support.ts"
@@ -26,7 +26,7 @@ export const groupJson = (record: GroupRecord) => ({
 })
 
 /** Helios's group status names: IDLE before any rollout. */
-const statusOf = (record: GroupRecord): "IDLE" | "ROLLING_OUT" | "ACTIVE" | "FAILED" => record.rollout?.status ?? "IDLE"
+const statusOf = (record: GroupRecord): "IDLE" | RolloutStatus => record.rollout?.status ?? "IDLE"
 
 /** Per UP host of the group: the job the group deployed there (if any) and its task's state (Helios's HostStatus). */
 const hostStatuses = (state: FleetState, name: string, hosts: ReadonlyArray<string>) =>
