@@ -1,12 +1,17 @@
 import { Result } from "effect"
 import type { ExpectedVersion } from "./event-log.ts"
-import { hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
+import { groupStream, hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
+import { mergeRolloutOptions, type MergedRolloutOptions } from "./deployment-group.ts"
+import { sameSelectors } from "./host-selector.ts"
+import { hostsChangedSinceLastRollout, hostViews, planRollout } from "./rollout-planner.ts"
+import { advanceRollout } from "./rollout-step.ts"
 import type { Command, CommandContext } from "./commands.ts"
 import { Rejection } from "./commands.ts"
 import type { HostName } from "./ids.ts"
-import type { Job } from "./job.ts"
 import { checkNewJob } from "./job-rules.ts"
-import { deploymentsOfJob, type FleetState } from "./state.ts"
+import { portConflict, tokenMatches } from "./deploy-rules.ts"
+import type { Job } from "./job.ts"
+import { deploymentsOfJob, type FleetState, type GroupRecord } from "./state.ts"
 
 /** What a command decided: the events to append and the stream versions the decision read. */
 export interface Decision {
@@ -24,30 +29,25 @@ const accept = (events: ReadonlyArray<DomainEvent>, streams: ReadonlyArray<Strea
 
 const nothing = Result.succeed<Decision>({ events: [], expected: {} })
 
-/**
- * Helios's "insecure access token" (protects against accidents, not attackers): the token given
- * must equal the job's, both empty when absent — so a token sent for a job that has none is
- * refused too, as Helios refuses it.
- */
-const tokenMatches = (job: Job, token: string | undefined) => (job.token ?? "") === (token ?? "")
-
-/** Static external ports a job would take on a host, keyed by port/protocol. */
-const staticPorts = (job: Job): string[] =>
-  Object.values(job.ports ?? {}).flatMap((p) => (p.externalPort !== undefined ? [`${p.externalPort}/${p.protocol ?? "tcp"}`] : []))
-
-const portConflict = (state: FleetState, job: Job, host: HostName): string | undefined => {
-  const wanted = new Set(staticPorts(job))
-  if (wanted.size === 0) return undefined
-  for (const d of state.deployments.get(host)?.values() ?? []) {
-    const other = state.jobs.get(d.jobId)
-    if (!other) continue
-    const clash = staticPorts(other).find((p) => wanted.has(p))
-    if (clash) return `port ${clash} on ${host} is already used by ${d.jobId}`
-  }
-  return undefined
-}
-
 const deployed = (state: FleetState, jobId: string, host: HostName) => state.deployments.get(host)?.get(jobId)
+
+/** The events that start a rollout of `jobId` over `record`'s group now: its plan, then its first step (or its end, for an empty plan). */
+const rolloutStart = (
+  record: GroupRecord,
+  jobId: Job["id"],
+  reason: "MANUAL" | "HOSTS_CHANGED",
+  options: MergedRolloutOptions,
+  plan: ReturnType<typeof planRollout>,
+): DomainEvent[] => {
+  const ref = { group: record.group.name, jobId }
+  const first = plan.steps[0]
+  return [
+    { _tag: "RolloutStarted", ...ref, reason, options, hosts: plan.hosts, steps: plan.steps },
+    first === undefined
+      ? { _tag: "RolloutFinished", ...ref, status: "ACTIVE" }
+      : { _tag: "RolloutStepStarted", ...ref, step: 0, host: first.host, kind: first.kind },
+  ]
+}
 
 /**
  * The master's state machine: a pure function of (command, state, context). Every rejection
@@ -78,7 +78,7 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       if (!tokenMatches(job, command.token)) return reject("FORBIDDEN", "token mismatch")
       if (deployed(state, job.id, command.host))
         return reject("JOB_ALREADY_DEPLOYED", `job ${job.id} is already deployed on ${command.host}`)
-      const conflict = portConflict(state, job, command.host)
+      const conflict = portConflict(state, job, state.deployments.get(command.host)?.values() ?? [])
       if (conflict) return reject("PORT_CONFLICT", conflict)
       const event: DomainEvent = {
         _tag: "JobDeployed",
@@ -140,6 +140,54 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       if (!h.up) return nothing
       return Result.succeed({ events: [{ _tag: "HostWentDown", host: command.host }], expected: {} })
     }
+    case "CreateDeploymentGroup": {
+      const existing = state.groups.get(command.group.name)
+      if (existing !== undefined) {
+        if (sameSelectors(existing.group.hostSelectors, command.group.hostSelectors)) return nothing
+        return reject("CONFLICT", `deployment group ${command.group.name} already exists with other host selectors`)
+      }
+      return accept([{ _tag: "DeploymentGroupCreated", group: command.group }], [groupStream(command.group.name)], state)
+    }
+    case "RemoveDeploymentGroup": {
+      if (!state.groups.has(command.group)) return reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${command.group} not found`)
+      return accept([{ _tag: "DeploymentGroupRemoved", group: command.group }], [groupStream(command.group)], state)
+    }
+    case "StartRollout": {
+      const record = state.groups.get(command.group)
+      if (!record) return reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${command.group} not found`)
+      const job = state.jobs.get(command.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`)
+      const options = mergeRolloutOptions(command.options, job)
+      // Helios fails such a rollout at its first deploy step; refused here, before anything is written.
+      if (!tokenMatches(job, options.token))
+        return reject("FORBIDDEN", "token mismatch", [{ field: "rolloutOptions.token", message: `does not match job ${job.id}'s token` }])
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, options)
+      return accept(rolloutStart(record, job.id, "MANUAL", options, plan), [groupStream(command.group)], state)
+    }
+    case "RolloutOnHostsChange": {
+      const record = state.groups.get(command.group)
+      const last = record?.rollout
+      if (!record || !last || !state.jobs.has(last.jobId)) return nothing
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, last.options)
+      if (!hostsChangedSinceLastRollout(record, plan, state)) return nothing
+      return accept(rolloutStart(record, last.jobId, "HOSTS_CHANGED", last.options, plan), [groupStream(command.group)], state)
+    }
+    case "StopRollout": {
+      const record = state.groups.get(command.group)
+      if (!record) return reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${command.group} not found`)
+      const r = record.rollout
+      if (!r || r.status === "FAILED") return nothing
+      return accept([{ _tag: "RolloutStopped", group: command.group, jobId: r.jobId }], [groupStream(command.group)], state)
+    }
+    case "AdvanceRollout": {
+      const advance = advanceRollout(command.group, state, {
+        now: ctx.now,
+        ...(ctx.master !== undefined ? { master: ctx.master } : {}),
+        ...(ctx.previousStates !== undefined ? { previousStates: ctx.previousStates } : {}),
+      })
+      if (advance._tag !== "Advance") return nothing
+      return accept(advance.events, advance.streams, state)
+    }
     case "ReportTaskState": {
       // A fact from the agent: no stream version guards it, so it never conflicts with commands.
       const { _tag, ...status } = command
@@ -166,6 +214,14 @@ export const streamsOfCommand = (command: Command): ReadonlyArray<StreamId> => {
     case "RegisterHost":
     case "DeregisterHost":
       return [hostStream(command.host)]
+    case "CreateDeploymentGroup":
+      return [groupStream(command.group.name)]
+    case "RemoveDeploymentGroup":
+    case "StartRollout":
+    case "RolloutOnHostsChange":
+    case "StopRollout":
+    case "AdvanceRollout":
+      return [groupStream(command.group)]
     case "MarkHostUp":
     case "MarkHostDown":
     case "ReportTaskState":
@@ -199,6 +255,18 @@ export const isLastEventOf = (command: Command, event: DomainEvent): boolean => 
       return event._tag === "HostWentUp" && event.host === command.host
     case "MarkHostDown":
       return event._tag === "HostWentDown" && event.host === command.host
+    case "CreateDeploymentGroup":
+      return event._tag === "DeploymentGroupCreated" && event.group.name === command.group.name
+    case "RemoveDeploymentGroup":
+      return event._tag === "DeploymentGroupRemoved" && event.group === command.group
+    case "StartRollout":
+      return (event._tag === "RolloutStepStarted" || event._tag === "RolloutFinished") && event.group === command.group && event.jobId === command.jobId
+    case "StopRollout":
+      return event._tag === "RolloutStopped" && event.group === command.group
+    case "RolloutOnHostsChange":
+    case "AdvanceRollout":
+      // The leader's own commands carry fresh ids and are never retried under one.
+      return false
     case "ReportTaskState":
       return event._tag === "TaskStateChanged" && same(command.jobId, command.host)
   }

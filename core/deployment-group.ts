@@ -2,7 +2,7 @@ import { Schema } from "effect"
 import { HostSelector } from "./host-selector.ts"
 import { HostName } from "./ids.ts"
 import { INT32_MAX, intIn, longFrom } from "./job-fields.ts"
-import type { Job, RolloutOptions } from "./job.ts"
+import { RolloutOptionsInput, type Job, type RolloutOptions } from "./job.ts"
 
 /*
  * Deployment groups and their rollouts (Helios's DeploymentGroup, RolloutOptions, RolloutTask):
@@ -111,3 +111,22 @@ export type RolloutOutcome = typeof RolloutOutcome.Type
 
 /** The message a stopped rollout leaves on its group (Helios's stop-deployment-group). */
 export const STOPPED_BY_USER = "Stopped by user"
+
+/**
+ * `POST /deployment-group`: Helios's DeploymentGroup JSON. Its CLI also sends the group's job,
+ * options and reason (null for a new group); a create ignores them, as Helios does.
+ */
+export const DeploymentGroupRequest = Schema.Struct({
+  name: DeploymentGroupName,
+  hostSelectors: Schema.Array(HostSelector),
+  jobId: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  job: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  rolloutOptions: Schema.optionalKey(Schema.NullOr(RolloutOptionsInput)),
+  rollingUpdateReason: Schema.optionalKey(Schema.NullOr(RolloutReason)),
+})
+
+/** `POST /deployment-group/{name}/rolling-update`: Helios's RollingUpdateRequest. */
+export const RollingUpdateRequest = Schema.Struct({
+  job: Schema.String,
+  rolloutOptions: Schema.optionalKey(Schema.NullOr(RolloutOptionsInput)),
+})

@@ -107,7 +107,7 @@ export const RolloutFinished = Schema.TaggedStruct("RolloutFinished", {
   /** FAILED: the failed step's message, prefixed with its host (Helios's group status error). */
   error: Schema.optionalKey(Text),
 })
-/** A user stopped the rollout in progress: its group is FAILED, "Stopped by user"; nothing is undone. */
+/** A user stopped the group's rollout (in progress or finished): its group is FAILED, "Stopped by user"; nothing is undone, and no HOSTS_CHANGED rollout follows a stopped MANUAL one. */
 export const RolloutStopped = Schema.TaggedStruct("RolloutStopped", { group: DeploymentGroupName, jobId: JobId })
 
 export const DomainEvent = Schema.Union([

@@ -2,7 +2,7 @@ import type { DeploymentGroup, MergedRolloutOptions, RolloutStep } from "./deplo
 import { allSelectorsMatch } from "./host-selector.ts"
 import type { HostName } from "./ids.ts"
 import { sortedNaturally } from "./natural-order.ts"
-import type { FleetState } from "./state.ts"
+import type { FleetState, GroupRecord } from "./state.ts"
 
 /*
  * Helios's rollout planning (HostMatcher, RollingUpdatePlanner, RollingUndeployPlanner,
@@ -84,4 +84,27 @@ export const planRollout = (
     ...chunks(targets, options.parallelism).map((part) => ({ hosts: part, steps: updateSteps(part, options.overlap) })),
   ]
   return { hosts: matching, targets, leaving, partitions, steps: partitions.flatMap((p) => p.steps) }
+}
+
+/** The registered hosts as the planner sees them: up/down from the fleet state, labels from the host facts (absent: unknown). */
+export const hostViews = (state: FleetState, labels: ReadonlyMap<string, Readonly<Record<string, string>>>): HostView[] =>
+  [...state.hosts.values()].map((h) => ({ name: h.name, labels: labels.get(h.name), up: h.up }))
+
+/**
+ * Whether hosts joined or left `record`'s group since its last rollout, so that a HOSTS_CHANGED
+ * rollout of its job is due (Helios's deployment-group host update): some host `plan` would deploy
+ * to or undeploy from was not covered by the last rollout, or registered again (a new agent) after
+ * it started. Never during a rollout, never for a group that never rolled out, and never after a
+ * MANUAL rollout that FAILED (or was stopped): a broken job is not pushed to new hosts. A FAILED
+ * HOSTS_CHANGED rollout is retried at the next change.
+ */
+export const hostsChangedSinceLastRollout = (record: GroupRecord, plan: RolloutPlan, state: FleetState): boolean => {
+  const last = record.rollout
+  if (last === undefined || last.status === "ROLLING_OUT" || (last.reason === "MANUAL" && last.status === "FAILED")) return false
+  const covered = new Set<string>()
+  for (const step of last.steps) {
+    const host = state.hosts.get(step.host)
+    if (host !== undefined && host.registeredAt <= last.startedAtTime) covered.add(step.host)
+  }
+  return plan.targets.some((h) => !covered.has(h)) || plan.leaving.some((h) => !covered.has(h))
 }

@@ -49,6 +49,8 @@ export interface FailedStep {
 export interface RolloutRecord {
   /** Position of its RolloutStarted event (what names the rollout in the log). */
   readonly startedAt: Position
+  /** Epoch ms of its RolloutStarted event. */
+  readonly startedAtTime: number
   readonly jobId: JobId
   readonly reason: RolloutReason
   readonly options: MergedRolloutOptions
@@ -155,7 +157,9 @@ type RolloutEvent = EventOf<"RolloutStepStarted" | "RolloutStepSucceeded" | "Rol
 const applyRolloutEvent = (state: FleetState, event: RolloutEvent, at: number): void => {
   const g = state.groups.get(event.group)
   const r = g?.rollout
-  if (g === undefined || r === undefined || r.status !== "ROLLING_OUT" || r.jobId !== event.jobId) return
+  if (g === undefined || r === undefined || r.jobId !== event.jobId) return
+  // A stop also applies to a finished rollout (Helios marks the group FAILED whatever it was doing).
+  if (r.status !== "ROLLING_OUT" && event._tag !== "RolloutStopped") return
   let next: RolloutRecord
   switch (event._tag) {
     case "RolloutStepStarted":
@@ -254,6 +258,7 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
         hosts: event.hosts,
         rollout: {
           startedAt: position,
+          startedAtTime: at,
           jobId: event.jobId,
           reason: event.reason,
           options: event.options,

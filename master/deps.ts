@@ -1,4 +1,5 @@
 import type { EventLog } from "../core/event-log.ts"
+import type { HostLabels } from "../core/commands.ts"
 import type { HostName } from "../core/ids.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
@@ -16,6 +17,8 @@ export interface MasterDeps {
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** Latest-value facts an agent reported about its host (not events). */
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
+  /** Labels of the registered hosts (host facts): what deployment-group selectors match. */
+  readonly hostLabels: () => Promise<HostLabels>
   /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
   readonly whitelistedCapabilities: ReadonlyArray<string>
 }
