@@ -27,6 +27,9 @@ const reject = (status: Rejection["status"], message: string, errors?: Rejection
 const accept = (events: ReadonlyArray<DomainEvent>, streams: ReadonlyArray<StreamId>, state: FleetState) =>
   Result.succeed<Decision>({ events, expected: Object.fromEntries(streams.map((s) => [s, versionOf(state, s)])) })
 
+const groupNotFound = (name: string) =>
+  reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${name} not found`, [{ field: "name", message: `deployment group ${name} not found` }])
+
 const nothing = Result.succeed<Decision>({ events: [], expected: {} })
 
 const deployed = (state: FleetState, jobId: string, host: HostName) => state.deployments.get(host)?.get(jobId)
@@ -149,14 +152,14 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       return accept([{ _tag: "DeploymentGroupCreated", group: command.group }], [groupStream(command.group.name)], state)
     }
     case "RemoveDeploymentGroup": {
-      if (!state.groups.has(command.group)) return reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${command.group} not found`)
+      if (!state.groups.has(command.group)) return groupNotFound(command.group)
       return accept([{ _tag: "DeploymentGroupRemoved", group: command.group }], [groupStream(command.group)], state)
     }
     case "StartRollout": {
       const record = state.groups.get(command.group)
-      if (!record) return reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${command.group} not found`)
+      if (!record) return groupNotFound(command.group)
       const job = state.jobs.get(command.jobId)
-      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`, [{ field: "job", message: `job ${command.jobId} not found` }])
       const options = mergeRolloutOptions(command.options, job)
       // Helios fails such a rollout at its first deploy step; refused here, before anything is written.
       if (!tokenMatches(job, options.token))
@@ -174,7 +177,7 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
     }
     case "StopRollout": {
       const record = state.groups.get(command.group)
-      if (!record) return reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${command.group} not found`)
+      if (!record) return groupNotFound(command.group)
       const r = record.rollout
       if (!r || r.status === "FAILED") return nothing
       return accept([{ _tag: "RolloutStopped", group: command.group, jobId: r.jobId }], [groupStream(command.group)], state)
