@@ -289,6 +289,8 @@ describe("history and events show every rollout event", () => {
     },
     RolloutFinished: { group: "web-group", jobId: V2, status: "FAILED", error: "h1: image web:2 not found" },
     RolloutStopped: { group: "web-group", jobId: V2 },
+    RolloutAwaitingPromotion: { group: "web-group", jobId: V2, step: 3 },
+    RolloutPromoted: { group: "web-group", jobId: V2 },
   }
 
   it("every event type has a name and its detail", () => {
@@ -303,6 +305,8 @@ describe("history and events show every rollout event", () => {
       RolloutStepFailed: "web-group step 3 AWAIT_RUNNING failed: IMAGE_MISSING: image web:2 not found [state FAILED (IMAGE_MISSING) at #41; container error: no such image]",
       RolloutFinished: "rollout of web-group finished FAILED: h1: image web:2 not found",
       RolloutStopped: "rollout of web-group stopped",
+      RolloutAwaitingPromotion: "rollout of web-group awaits promotion before step 4",
+      RolloutPromoted: "rollout of web-group promoted",
       DeploymentGroupCreated: "group web-group",
     })
     expect(describeEvent("RolloutFinished", { group: "g", jobId: V2, status: "ACTIVE" }).detail).toBe("rollout of g finished ACTIVE")

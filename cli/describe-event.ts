@@ -38,6 +38,8 @@ const NAMES: Readonly<Record<EventType, string>> = {
   RolloutStepFailed: "step-failed",
   RolloutFinished: "rollout-finished",
   RolloutStopped: "rollout-stopped",
+  RolloutAwaitingPromotion: "awaiting-promotion",
+  RolloutPromoted: "promoted",
 }
 
 /** An actor for a table: agent ids (40 hex digits) cut to their first 12, like container names. */
@@ -100,8 +102,13 @@ const detailOf = (type: EventType, fields: Readonly<Record<string, unknown>>): s
     }
     case "RolloutStarted": {
       const steps = Array.isArray(fields["steps"]) ? fields["steps"].length : 0
-      return `rollout of ${String(fields["group"])} started (${String(fields["reason"])}, ${steps} step${steps === 1 ? "" : "s"})`
+      const back = typeof fields["rollbackTo"] === "number" ? ` back to rollout ${fields["rollbackTo"]}` : ""
+      return `rollout of ${String(fields["group"])} started (${String(fields["reason"])}${back}, ${steps} step${steps === 1 ? "" : "s"})`
     }
+    case "RolloutAwaitingPromotion":
+      return `rollout of ${String(fields["group"])} awaits promotion before step ${Number(fields["step"]) + 1}`
+    case "RolloutPromoted":
+      return `rollout of ${String(fields["group"])} promoted`
     case "RolloutStepStarted":
       return `${stepText(fields)} started`
     case "RolloutStepSucceeded":
