@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { HostName } from "../core/ids.ts"
 import type { Agent } from "../agent/agent.ts"
-import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
-import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
-import { waitFor } from "../test/services.ts"
-import { TEST_IMAGE } from "../test/docker.ts"
+import { dockerAgentFixture, type DockerAgentFixture } from "./agent-docker-fixture.ts"
+import { startTestMaster, type TestMaster } from "./master-fixture.ts"
+import { waitFor } from "./services.ts"
+import { TEST_IMAGE } from "./docker.ts"
 
 const HOSTS = ["ru-h1", "ru-h2", "ru-h3", "ru-h4"] as HostName[]
 const GROUP = "ru-web"

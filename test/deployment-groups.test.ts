@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import { position, type HostName } from "../core/ids.ts"
 import type { Agent, AgentOptions } from "../agent/agent.ts"
-import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
-import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
-import { waitFor } from "../test/services.ts"
-import { TEST_IMAGE } from "../test/docker.ts"
+import { dockerAgentFixture, type DockerAgentFixture } from "./agent-docker-fixture.ts"
+import { startTestMaster, type TestMaster } from "./master-fixture.ts"
+import { waitFor } from "./services.ts"
+import { TEST_IMAGE } from "./docker.ts"
 
 const H1 = "dg-h1" as HostName
 const H2 = "dg-h2" as HostName
