@@ -10,6 +10,7 @@ import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
+import { metricsRoutes } from "./routes/metrics.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -21,6 +22,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   const app = new Hono()
   const serverVersion = parsePomVersion(deps.version)
   if (serverVersion === undefined) throw new Error(`this build's version is not MAJOR.MINOR.PATCH[-SNAPSHOT]: ${deps.version}`)
+
+  app.use("*", deps.metrics.http)
 
   app.use("*", async (c, next) => {
     c.header("Access-Control-Allow-Origin", "*")
@@ -72,6 +75,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", deploymentGroupRoutes(deps))
   app.route("/", agentFactRoutes(deps))
   app.route("/", projectionRoutes(deps))
+  app.route("/", metricsRoutes(deps))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {
