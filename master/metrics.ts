@@ -101,10 +101,20 @@ export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
     },
   })
   const headTimeoutMs = o.headTimeoutMs ?? 1_000
-  const head = new Gauge({
+  // One read of the head per scrape, shared by the two gauges below: prom-client collects the
+  // metrics of a scrape in the order they were registered, each collect starting before the
+  // previous one's promise settles, so the lag's collect finds the head's read of the same scrape.
+  let headOfScrape: Promise<number | undefined> = Promise.resolve(undefined)
+  new Gauge({
     name: "helios_log_head_position",
     help: "Position of the last event in the log, read at scrape time (absent when the log does not answer within a second)",
     registers,
+    async collect() {
+      this.reset()
+      headOfScrape = withTimeout(o.log.head(), headTimeoutMs)
+      const h = await headOfScrape
+      if (h !== undefined) this.set(h)
+    },
   })
   new Gauge({
     name: "helios_projection_lag_events",
@@ -112,11 +122,9 @@ export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
     registers,
     async collect() {
       this.reset()
-      head.reset()
-      const h = await withTimeout(o.log.head(), headTimeoutMs)
-      if (h === undefined) return
-      head.set(h)
-      this.set(Math.max(0, h - projection.position))
+      const applied = projection.position
+      const h = await headOfScrape
+      if (h !== undefined) this.set(Math.max(0, h - applied))
     },
   })
   new Gauge({
