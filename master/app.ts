@@ -11,6 +11,7 @@ import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
 import { metricsRoutes } from "./routes/metrics.ts"
+import { uiRoutes } from "./routes/ui.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -76,6 +77,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", agentFactRoutes(deps))
   app.route("/", projectionRoutes(deps))
   app.route("/", metricsRoutes(deps))
+  app.route("/", uiRoutes({ name: deps.name, version: deps.version }))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {
