@@ -107,7 +107,12 @@ elif [ package-lock.json -nt "$ref" ] || [ package.json -nt "$ref" ]; then
   need_npm="package-lock.json changed"
 fi
 
-if [ -n "$need_npm" ]; then
+if [ -n "$need_npm" ] && [ -L node_modules ]; then
+  # A git worktree sharing another checkout's node_modules: `npm ci` here would empty the shared
+  # directory through the link (it removes node_modules' entries, not the link) under everyone
+  # using it. Install in the checkout that owns it.
+  log "node_modules is a link to $(readlink node_modules) ($need_npm): not running npm ci through it; run scripts/setup.sh where it lives"
+elif [ -n "$need_npm" ]; then
   log "npm ci ($need_npm)"
   npm ci --no-audit --no-fund </dev/null
   touch "$STAMP"
