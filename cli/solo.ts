@@ -3,6 +3,7 @@ import { appendFileSync, mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { hostname as osHostname } from "node:os"
 import { join, resolve } from "node:path"
+import { collectDefaultMetrics, Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
 import { startAgent, type Agent } from "../agent/agent.ts"
@@ -131,8 +132,14 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
     closers.push(() => theLog.close())
     closers.push(() => store.close())
 
+    // One /metrics for the process: the master's (with the process's own) and the agent's (helios_agent_*).
+    const masterMetrics = new Registry()
+    collectDefaultMetrics({ register: masterMetrics })
+    const agentMetrics = new Registry()
     const master = await startMaster({
       log,
+      metrics: masterMetrics,
+      alsoServeMetrics: [agentMetrics],
       port: o.port,
       bindAddress: o.bindAddress,
       name: hostName,
@@ -152,6 +159,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
         hostName,
         stateDir: join(stateDir, "agent"),
         logger,
+        metrics: agentMetrics,
         ...(zk !== undefined ? { zk, zkRoot } : {}),
         ...(o.containerLabels !== undefined ? { containerLabels: o.containerLabels } : {}),
         ...(o.labels !== undefined ? { labels: o.labels } : {}),

@@ -11,6 +11,8 @@ import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
+import { metricsRoutes } from "./routes/metrics.ts"
+import { uiRoutes } from "./routes/ui.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -22,6 +24,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   const app = new Hono()
   const serverVersion = parsePomVersion(deps.version)
   if (serverVersion === undefined) throw new Error(`this build's version is not MAJOR.MINOR.PATCH[-SNAPSHOT]: ${deps.version}`)
+
+  app.use("*", deps.metrics.http)
 
   app.use("*", async (c, next) => {
     c.header("Access-Control-Allow-Origin", "*")
@@ -74,6 +78,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", rolloutRoutes(deps))
   app.route("/", agentFactRoutes(deps))
   app.route("/", projectionRoutes(deps))
+  app.route("/", metricsRoutes(deps))
+  app.route("/", uiRoutes({ name: deps.name, version: deps.version }))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {

@@ -3,6 +3,7 @@ import type { HostLabels } from "../core/commands.ts"
 import type { HostName } from "../core/ids.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
+import type { MasterMetrics } from "./metrics.ts"
 import type { HostDetails } from "./responses.ts"
 
 /** What the HTTP layer needs from a running master; wired in master/master.ts. */
@@ -21,4 +22,6 @@ export interface MasterDeps {
   readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
   /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
   readonly whitelistedCapabilities: ReadonlyArray<string>
+  /** Prometheus metrics: the API middleware and GET /metrics. */
+  readonly metrics: MasterMetrics
 }

@@ -12,6 +12,7 @@
  */
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { collectDefaultMetrics, Registry } from "prom-client"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
@@ -58,7 +59,11 @@ const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
 installCrashHook(zk)
 const root = values["zk-root"]!
 const log = await ZooKeeperEventLog.open(zk, { root })
+// GET /metrics: this master's metrics and the process's (CPU, memory, event loop lag).
+const metrics = new Registry()
+collectDefaultMetrics({ register: metrics })
 const master = await startMaster({
+  metrics,
   log,
   zk,
   zkRoot: root,

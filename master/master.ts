@@ -1,8 +1,10 @@
 import { hostname as osHostname } from "node:os"
+import { Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoReader } from "../core/host-info.ts"
 import type { ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
+import { meteredLog, observeZooKeeper } from "../log/log-metrics.ts"
 import { masterApp } from "./app.ts"
 import { CommandBus } from "./command-bus.ts"
 import { hostDetailsFrom } from "./host-details.ts"
@@ -10,6 +12,7 @@ import { WatchedHostLiveness } from "./host-liveness.ts"
 import { Housekeeping } from "./housekeeping.ts"
 import { listen } from "./http-listener.ts"
 import { LeaderElection } from "./leader-election.ts"
+import { masterMetrics } from "./metrics.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
@@ -54,6 +57,10 @@ export interface MasterOptions {
   readonly divergenceCheckIntervalMs?: number
   /** Positions of undecodable events this master skips (--skip-undecodable); every master must be given the same. */
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** Where this master's metrics go (GET /metrics); default a registry of its own (never prom-client's global one). */
+  readonly metrics?: Registry
+  /** More registries of this process served on its /metrics (solo mode: its agent's). */
+  readonly alsoServeMetrics?: ReadonlyArray<Registry>
 }
 
 export interface RunningMaster {
@@ -62,6 +69,8 @@ export interface RunningMaster {
   readonly port: number
   readonly projection: LiveProjection
   readonly bus: CommandBus
+  /** This master's Prometheus registry (what GET /metrics serves, with alsoServeMetrics). */
+  readonly metrics: Registry
   stop(): Promise<void>
 }
 
@@ -72,7 +81,20 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const root = options.zkRoot ?? "/helios"
   const paths = zkPaths(root)
 
-  const { projection, log } = await startProjection(options)
+  const registry = options.metrics ?? new Registry()
+  const { projection, log: guarded } = await startProjection(options)
+  const log = meteredLog(guarded, registry, "helios_")
+  const unobserveZk = zk ? observeZooKeeper(zk, registry, "helios_") : undefined
+  let leading = false
+  const metrics = masterMetrics({
+    registry,
+    projection,
+    log,
+    name,
+    version: HELIOS_VERSION,
+    isLeader: () => leading,
+    ...(options.alsoServeMetrics ? { alsoServe: options.alsoServeMetrics } : {}),
+  })
   const bus = new CommandBus(log, projection)
   // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
   const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, root, options.hostInfo) : undefined
@@ -93,6 +115,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     hostLabels,
     whitelistedCapabilities: options.whitelistedCapabilities ?? [],
+    metrics,
   })
   const server = await listen(app.fetch, options)
   await registration.announce(server.advertisedUrl)
@@ -111,7 +134,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     now,
     // Each round asks; the rollout driver acts on the answer between rounds.
     isLeader: async () => {
-      const leading = await election.isLeader().catch(() => false)
+      leading = await election.isLeader().catch(() => false)
       rollouts.setLeading(leading)
       return leading
     },
@@ -131,6 +154,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     port: server.port,
     projection,
     bus,
+    metrics: registry,
     stop: async () => {
       background.stop()
       rollouts.stop()
@@ -144,6 +168,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       await server.close()
       await registration.withdraw()
       await election.resign()
+      unobserveZk?.()
     },
   }
 }
