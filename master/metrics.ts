@@ -1,3 +1,4 @@
+import type { RolloutStatus } from "../core/state.ts"
 import type { MiddlewareHandler } from "hono"
 import { matchedRoutes } from "hono/route"
 import { Gauge, Histogram, type Registry } from "prom-client"
@@ -16,7 +17,7 @@ import type { LiveProjection } from "./live-projection.ts"
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /** The rollout statuses of a deployment group; IDLE: never rolled out. */
-export const ROLLOUT_STATUSES = ["IDLE", "ROLLING_OUT", "ACTIVE", "FAILED"] as const
+export const ROLLOUT_STATUSES = ["IDLE", "ROLLING_OUT", "AWAITING_PROMOTION", "ACTIVE", "FAILED"] as const satisfies ReadonlyArray<"IDLE" | RolloutStatus>
 
 export interface MasterMetricsOptions {
   readonly registry: Registry
