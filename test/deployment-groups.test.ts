@@ -222,7 +222,7 @@ describe("deployment groups on real agents and Docker", () => {
     await createGroup("dg-a", ["zone", "EQUALS", "a"])
     const missing = await createJob("dg-missing:v1", "helios-test/no-such-image:latest")
     const from = master.projection.position
-    await rollingUpdate("dg-a", missing, { timeout: 4 })
+    await rollingUpdate("dg-a", missing, { timeout: 10 })
     const s = await finished("dg-a", missing)
     expect(s.status).toBe("FAILED")
     const failed = ofTag(await eventsAfter(from), "RolloutStepFailed").map((e) => e.event)
@@ -235,7 +235,7 @@ describe("deployment groups on real agents and Docker", () => {
     expect(deployedOn(H3)["dg-missing:v1"]).toBeUndefined()
 
     const from2 = master.projection.position
-    await rollingUpdate("dg-a", missing, { timeout: 4, ignoreFailures: true })
+    await rollingUpdate("dg-a", missing, { timeout: 10, ignoreFailures: true })
     const s2 = await finished("dg-a", missing)
     expect(s2.status).toBe("ACTIVE")
     expect(ofTag(await eventsAfter(from2), "RolloutStepFailed").map((e) => e.event.host)).toEqual([H1, H3])
