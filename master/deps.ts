@@ -17,8 +17,8 @@ export interface MasterDeps {
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** Latest-value facts an agent reported about its host (not events). */
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
-  /** Labels of the registered hosts (host facts): what deployment-group selectors match. */
-  readonly hostLabels: () => Promise<HostLabels>
+  /** Labels of the registered hosts (host facts): what deployment-group selectors match; each at most `maxAgeMs` old (default: read now). */
+  readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
   /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
   readonly whitelistedCapabilities: ReadonlyArray<string>
 }

@@ -13,7 +13,8 @@ import { LeaderElection } from "./leader-election.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
-import { hostLabelsFrom, RolloutDriver } from "./rollout-driver.ts"
+import { HostLabelsCache } from "./host-labels.ts"
+import { RolloutDriver } from "./rollout-driver.ts"
 import { startProjection } from "./projection-start.ts"
 import { SnapshotSchedule } from "./snapshot-schedule.ts"
 import { HELIOS_VERSION } from "./version.ts"
@@ -78,7 +79,9 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const liveness = watchedLiveness ?? options.hostInfo
   const registration = new MasterRegistration(zk, paths, name)
 
-  const hostLabels = hostLabelsFrom(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined)
+  const labelsCache = new HostLabelsCache(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined, now)
+  const stopFollowingLabels = projection.onEvents((events) => labelsCache.onEvents(events))
+  const hostLabels = (maxAgeMs?: number) => labelsCache.labels(maxAgeMs)
   const app = masterApp({
     name,
     version: HELIOS_VERSION,
@@ -132,6 +135,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       background.stop()
       rollouts.stop()
       stopFollowingRollouts()
+      stopFollowingLabels()
       await snapshots?.onStop()
       registration.stopReannouncing()
       zk?.off("connected", onReconnected)

@@ -229,7 +229,8 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     const record = p.record
     const s = state()
     // The group's hosts now (Helios keeps them updated every second), in rollout order.
-    const hosts = sortedNaturally(matchingHosts(record.group, hostViews(s, await deps.hostLabels())))
+    // A status is polled every second by rolling-update and watch: labels up to 5 s old will do.
+    const hosts = sortedNaturally(matchingHosts(record.group, hostViews(s, await deps.hostLabels(5_000))))
     const r = record.rollout
     const status = statusOf(record)
     return c.json({
