@@ -31,6 +31,7 @@ import {
   replayLines,
   rolloutAt,
   rolloutHistoryRows,
+  stepBlock,
   stepLine,
 } from "./rollout.ts"
 import type { DeploymentGroupStatusJson, JobStatusJson, PlanJson, ReplayJson, ReplayStepJson, RolloutSummaryJson, RolloutsJson, StateJson } from "./wire.ts"
@@ -231,6 +232,15 @@ describe("rollout replay", () => {
     expect(promoted).toContain(`-- canary done: awaited promotion from ${clock(T0 + 5_000)} (position 60); promoted ${clock(T0 + 9_000)} (position 66)`)
 
     expect(replayLines({ ...r, steps: [] } as unknown as ReplayJson, false).at(-1)).toBe("No steps (the group had no UP hosts).")
+    // a failure budget let the rollout go on: the host's later steps were skipped
+    const skipped = step(3, "h1", "AWAIT_RUNNING", {
+      started: { position: 80, time: T0 + 5_000 },
+      ended: { position: 80, time: T0 + 5_000 },
+      durationMs: 0,
+      outcome: "SKIPPED",
+      reason: "step 2 on h1 failed",
+    })
+    expect(stepBlock(skipped, false)).toEqual([`#4 AWAIT_RUNNING h1  ${clock(T0 + 5_000)}→${clock(T0 + 5_000)} (positions 80→80) 0.00 s SKIPPED`, "    (no task reports on the host during the step)", "    Skipped: step 2 on h1 failed"])
     expect(stepLine(step(7, "h9", "FORCE_UNDEPLOY_JOBS"))).toBe("#8 FORCE_UNDEPLOY_JOBS h9  not started")
   })
 
@@ -370,7 +380,7 @@ describe("rolling-update --plan", () => {
       "  #1    UNDEPLOY_OLD_JOBS    h1    undeploy web:v1:aaaaaaa",
       "  #2    DEPLOY_NEW_JOB       h1    deploy web:v2:bbbbbbb",
       "  #3    UNDEPLOY_OLD_JOBS    h2    nothing to undeploy",
-      "  #4    DEPLOY_NEW_JOB       h2    keep web:v2:bbbbbbb (already deployed)",
+      "  #4    DEPLOY_NEW_JOB       h2    web:v2:bbbbbbb is deployed outside the group: left as is (AWAIT_RUNNING fails with JOB_ALREADY_DEPLOYED; see --migrate)",
       "  #5    AWAIT_RUNNING        h1    wait until web:v2:bbbbbbb is RUNNING",
       "  #6    AWAIT_RUNNING        h2    wait until web:v2:bbbbbbb is RUNNING",
       "Partition 2 of 2: h3",
@@ -380,11 +390,22 @@ describe("rolling-update --plan", () => {
       "",
       "To run this plan only if nothing changed since: the same rolling-update without --plan, with --check-position 77",
     ])
-    // --migrate also undeploys a hand-made deployment of the job (to deploy it as the group's)
+    // --migrate also undeploys a hand-made deployment of the job (to deploy it as the group's);
+    // with --overlap it is taken over at DEPLOY_NEW_JOB instead
     const migrating = planLines({ ...plan(["h2"]), options: { ...OPTIONS, migrate: true } }, deployments, false)
-    expect(migrating[4]).toMatch(/UNDEPLOY_OLD_JOBS +h2 +undeploy web:v2:bbbbbbb$/)
-    // the group's own START deployment of the job stays
-    expect(planLines(plan(["h1"]), { h1: [{ jobId: V2, goal: "START", deploymentGroupName: "web" }] }, false)[4]).toMatch(/nothing to undeploy$/)
+    expect(migrating.slice(4, 6).map((l) => l.split(/ {2,}/).at(-1))).toEqual(["undeploy web:v2:bbbbbbb", "deploy web:v2:bbbbbbb"])
+    const takeOver = planLines({ ...plan(["h2"], {}, 1, true), options: { ...OPTIONS, migrate: true, overlap: true } }, deployments, false)
+    expect(takeOver.slice(4, 7).map((l) => l.split(/ {2,}/).at(-1))).toEqual([
+      "take web:v2:bbbbbbb over for the group (deployed outside it)",
+      "wait until web:v2:bbbbbbb is RUNNING",
+      "nothing to undeploy",
+    ])
+    // the group's own START deployment of the job stays; a STOP copy is started
+    expect(planLines(plan(["h1"]), { h1: [{ jobId: V2, goal: "START", deploymentGroupName: "web" }] }, false).slice(4, 6).map((l) => l.split(/ {2,}/).at(-1))).toEqual([
+      "nothing to undeploy",
+      "keep web:v2:bbbbbbb (already deployed)",
+    ])
+    expect(planLines(plan(["h1"]), { h1: [{ jobId: V2, goal: "STOP", deploymentGroupName: "web" }] }, false)[5]).toMatch(/start web:v2:bbbbbbb \(deployed, goal STOP\)$/)
     // a canary: where it waits for promote
     const canary = planLines({ ...plan(["h1", "h2"]), canaryUntilStep: 3 }, {}, false)
     expect(canary.filter((l) => !l.startsWith("  "))).toEqual([

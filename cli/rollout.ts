@@ -167,6 +167,7 @@ export const stepBlock = (step: ReplayStepJson, full: boolean): string[] => {
     ])
     lines.push(...formatTable([TRANSITION_COLUMNS, ...rows]).trimEnd().split("\n").map((l) => `    ${l}`))
   } else if (step.started !== undefined && step.kind === "AWAIT_RUNNING") lines.push("    (no task reports on the host during the step)")
+  if (step.outcome === "SKIPPED") lines.push(`    Skipped: ${step.reason ?? "an earlier step on the host failed"}`)
   if (step.outcome === "FAILED") {
     lines.push(`    Failed: ${step.error ?? "UNKNOWN"}: ${step.message ?? ""}`.trimEnd())
     const e = step.evidence
@@ -270,15 +271,23 @@ export const planStepDetail = (
   switch (step.kind) {
     case "UNDEPLOY_OLD_JOBS": {
       if (deployments === undefined) return "undeploy the group's other jobs"
+      // As core/rollout-step.ts: the group's deployments (and with migrate a hand-made copy of the
+      // job), but never the job itself when overlapping, nor the group's own running copy.
       const gone = deployments.filter((d) => {
         const owned = d.deploymentGroupName === plan.name
-        if (!owned && !(plan.options.migrate && d.jobId === plan.jobId)) return false
-        return !(owned && d.jobId === plan.jobId && d.goal === "START")
+        const ours = d.jobId === plan.jobId
+        if (!owned && !(plan.options.migrate && ours)) return false
+        return !(ours && (plan.options.overlap || (owned && d.goal === "START")))
       })
       return gone.length === 0 ? "nothing to undeploy" : `undeploy ${list(gone)}`
     }
-    case "DEPLOY_NEW_JOB":
-      return deployments?.some((d) => d.jobId === plan.jobId) ? `keep ${job} (already deployed)` : `deploy ${job}`
+    case "DEPLOY_NEW_JOB": {
+      const existing = deployments?.find((d) => d.jobId === plan.jobId)
+      if (existing === undefined) return `deploy ${job}`
+      if (existing.deploymentGroupName === plan.name) return existing.goal === "START" ? `keep ${job} (already deployed)` : `start ${job} (deployed, goal ${existing.goal})`
+      if (plan.options.migrate) return plan.options.overlap ? `take ${job} over for the group (deployed outside it)` : `deploy ${job}`
+      return `${job} is deployed outside the group: left as is (AWAIT_RUNNING fails with JOB_ALREADY_DEPLOYED; see --migrate)`
+    }
     case "AWAIT_RUNNING":
       return `wait until ${job} is RUNNING`
     case "FORCE_UNDEPLOY_JOBS": {
