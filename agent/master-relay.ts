@@ -91,6 +91,8 @@ export class MasterRelayLog implements EventLog {
 
   /** Posts the append to one master: its result, a typed append error, or "not-sent". */
   private async relay(url: string, events: ReadonlyArray<EventEnvelope>, options?: AppendOptions): Promise<AppendResult | "not-sent"> {
+    // The relay carries an agent's facts, which read no stream they do not bump.
+    if (options?.unchanged !== undefined && Object.keys(options.unchanged).length > 0) throw new Error("the master relay does not carry read-only stream guards")
     const expected = options?.expected
     let response: Response
     try {

@@ -17,6 +17,8 @@ import { deploymentsOfJob, lastActiveRollout, type FleetState } from "./state.ts
 export interface Decision {
   readonly events: ReadonlyArray<DomainEvent>
   readonly expected: Readonly<Record<StreamId, ExpectedVersion>>
+  /** Streams the decision read but does not write: checked at these versions, not bumped. */
+  readonly unchanged?: Readonly<Record<StreamId, ExpectedVersion>>
 }
 
 const versionOf = (state: FleetState, stream: StreamId): ExpectedVersion => state.versions.get(stream) ?? "none"
@@ -209,7 +211,11 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
         ...(ctx.previousStates !== undefined ? { previousStates: ctx.previousStates } : {}),
       })
       if (advance._tag !== "Advance") return nothing
-      return accept(advance.events, advance.streams, state)
+      return Result.succeed<Decision>({
+        events: advance.events,
+        expected: Object.fromEntries(advance.streams.map((s) => [s, versionOf(state, s)])),
+        unchanged: Object.fromEntries(advance.read.map((s) => [s, versionOf(state, s)])),
+      })
     }
     case "ReportTaskState": {
       // A fact from the agent: no stream version guards it, so it never conflicts with commands.

@@ -11,6 +11,12 @@ export type ExpectedVersion = number | "none"
 export interface AppendOptions {
   /** Streams this append read; each is checked and bumped atomically with the append. */
   readonly expected?: Readonly<Record<StreamId, ExpectedVersion>>
+  /**
+   * Streams this append read but does not change: each must still be at this version, checked
+   * atomically with the append and NOT bumped (a host's stream is bumped only by a batch with an
+   * event of that host: agents count their stream's bumps). A stream in both is taken as expected.
+   */
+  readonly unchanged?: Readonly<Record<StreamId, ExpectedVersion>>
 }
 
 export interface AppendResult {

@@ -32,7 +32,14 @@ export type RolloutAdvance =
   | { readonly _tag: "Idle" }
   /** The step in progress waits (for a host to report RUNNING) until at most `deadline` (epoch ms). */
   | { readonly _tag: "Waiting"; readonly step: number; readonly deadline: number }
-  | { readonly _tag: "Advance"; readonly events: ReadonlyArray<DomainEvent>; readonly streams: ReadonlyArray<StreamId> }
+  | {
+      readonly _tag: "Advance"
+      readonly events: ReadonlyArray<DomainEvent>
+      /** Streams the batch writes to (checked and bumped). */
+      readonly streams: ReadonlyArray<StreamId>
+      /** Streams the batch's steps read without writing (checked, not bumped): the hosts it judged. */
+      readonly read: ReadonlyArray<StreamId>
+    }
 
 type StepOutcome =
   | { readonly _tag: "Done"; readonly effects: ReadonlyArray<DomainEvent> }
@@ -210,14 +217,14 @@ const runStep = (step: RolloutStep, inputs: StepInputs): StepOutcome => {
 }
 
 /**
- * The streams a rollout batch is guarded by: its group's; the rollout's job's, because steps read
- * its deployments (AWAIT_RUNNING, an "already deployed" DEPLOY_NEW_JOB), so a deploy or undeploy of
- * it decided meanwhile (here or on another master) makes this append conflict and be decided again;
- * and the job and host of each deployment change it writes. (A host's stream is bumped only by a
- * batch with an event for that host: agents count their stream's bumps.)
+ * The streams a rollout batch writes (checked and bumped): its group's, and the job and host of
+ * each deployment change. The hosts whose steps it judged without changing anything are guarded
+ * read-only (`read`): a host's stream is bumped only by a batch with an event of that host, since
+ * agents count their stream's bumps. So a deploy or undeploy on a judged host decided meanwhile
+ * (here or on another master) makes the append conflict, and the batch is decided again.
  */
-const streamsOf = (group: string, jobId: string, events: ReadonlyArray<DomainEvent>): StreamId[] => {
-  const out = new Set<StreamId>([groupStream(group), jobStream(jobId)])
+const streamsOf = (group: string, events: ReadonlyArray<DomainEvent>): StreamId[] => {
+  const out = new Set<StreamId>([groupStream(group)])
   for (const e of events)
     if (e._tag === "JobDeployed") out.add(jobStream(e.job.id)).add(hostStream(e.host))
     else if (e._tag === "JobUndeployed" || e._tag === "DeploymentGoalChanged") out.add(jobStream(e.jobId)).add(hostStream(e.host))
@@ -242,6 +249,8 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
   const events: DomainEvent[] = []
   let i = rollout.nextStep
   let failed = rollout.failures.length
+  /** Host streams of the steps this batch judged: what a deploy or undeploy decided meanwhile must conflict with. */
+  const judged = new Set<StreamId>()
   /** Hosts with a failed step in this rollout, and that step's index. */
   const failedHosts = new Map<string, number>(rollout.failures.map((f) => [f.host, f.step]))
   for (let ran = 0; ran < max; ran++) {
@@ -260,6 +269,7 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
       if (events.length === 0) return { _tag: "Waiting", step: i, deadline: stepDeadline(rollout) }
       break
     }
+    if (outcome._tag !== "Skip") judged.add(hostStream(step.host))
     if (outcome._tag === "Skip") events.push({ _tag: "RolloutStepSkipped", ...stepRef, reason: `step ${failedBefore! + 1} on ${step.host} failed` })
     else if (outcome._tag === "Done") {
       view.apply(outcome.effects)
@@ -293,7 +303,8 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
     }
     events.push({ _tag: "RolloutStepStarted", ...ref, step: i, host: next.host, kind: next.kind })
   }
-  return { _tag: "Advance", events, streams: streamsOf(name, rollout.jobId, events) }
+  const streams = streamsOf(name, events)
+  return { _tag: "Advance", events, streams, read: [...judged].filter((s) => !streams.includes(s)) }
 }
 
 /** The number of distinct hosts a rollout's steps touch (what failureRatio is a fraction of). */

@@ -63,8 +63,18 @@ export class SqliteEventLog implements EventLog {
     `)
   }
 
-  private readonly appendTx = (encoded: ReadonlyArray<Buffer>, envelopes: ReadonlyArray<EventEnvelope>, expected: Readonly<Record<StreamId, number | "none">>): AppendResult =>
+  private readonly appendTx = (
+    encoded: ReadonlyArray<Buffer>,
+    envelopes: ReadonlyArray<EventEnvelope>,
+    expected: Readonly<Record<StreamId, number | "none">>,
+    unchanged: Readonly<Record<StreamId, number | "none">>,
+  ): AppendResult =>
     this.db.transaction(() => {
+      for (const [stream, want] of Object.entries(unchanged) as Array<[StreamId, number | "none"]>) {
+        if (Object.hasOwn(expected, stream)) continue
+        const row = this.db.prepare("SELECT version FROM streams WHERE id = ?").get(stream) as { version: number } | undefined
+        if ((row?.version ?? "none") !== want) throw new AppendConflict({ stream, expected: want })
+      }
       for (const [stream, want] of Object.entries(expected) as Array<[StreamId, number | "none"]>) {
         const row = this.db.prepare("SELECT version FROM streams WHERE id = ?").get(stream) as { version: number } | undefined
         const actual = row?.version ?? "none"
@@ -96,7 +106,7 @@ export class SqliteEventLog implements EventLog {
     const encoded = events.map((e) => Buffer.from(encodeEvent(e)))
     const bytes = encoded.reduce((n, b) => n + b.length, 0)
     if (bytes > MAX_BATCH_BYTES) throw new BatchTooLarge({ bytes, limit: MAX_BATCH_BYTES })
-    const result = onDisk(() => this.appendTx(encoded, events, options?.expected ?? {}))
+    const result = onDisk(() => this.appendTx(encoded, events, options?.expected ?? {}, options?.unchanged ?? {}))
     for (const f of this.followers) f.wake()
     return result
   }

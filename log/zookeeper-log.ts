@@ -266,6 +266,8 @@ const GROUP_MAX = 64
 interface PreparedAppend {
   readonly events: ReadonlyArray<EventEnvelope>
   readonly expected: ReadonlyArray<readonly [StreamId, ExpectedVersion]>
+  /** Streams checked but not bumped. */
+  readonly unchanged: ReadonlyArray<readonly [StreamId, ExpectedVersion]>
   readonly batchId: string
   readonly data: Buffer
   /** Host → the indices of the batch's events that concern it. */
@@ -347,10 +349,10 @@ export class ZooKeeperEventLog implements EventLog {
   }
 
   async append(events: ReadonlyArray<EventEnvelope>, options?: AppendOptions): Promise<AppendResult> {
-    const append = this.prepare(events, options?.expected ?? {})
+    const append = this.prepare(events, options?.expected ?? {}, options?.unchanged ?? {})
     await this.ensureHostStreams(append.byHost.keys())
     // Never in a shared multi: a stale expected version must fail this command alone.
-    if (append.expected.length > 0) return this.appendAlone(append)
+    if (append.expected.length > 0 || append.unchanged.length > 0) return this.appendAlone(append)
     return new Promise<AppendResult>((resolve, reject) => {
       this.waiting.push({ append, resolve, reject })
       this.flush()
@@ -358,9 +360,14 @@ export class ZooKeeperEventLog implements EventLog {
   }
 
   /** Encodes the batch and sizes its request: a batch that no request can carry is refused whole, here. */
-  private prepare(events: ReadonlyArray<EventEnvelope>, expectedVersions: Readonly<Record<StreamId, ExpectedVersion>>): PreparedAppend {
+  private prepare(
+    events: ReadonlyArray<EventEnvelope>,
+    expectedVersions: Readonly<Record<StreamId, ExpectedVersion>>,
+    unchangedVersions: Readonly<Record<StreamId, ExpectedVersion>>,
+  ): PreparedAppend {
     if (events.length === 0) throw new Error("append: a batch needs at least one event")
     const expected = Object.entries(expectedVersions) as Array<[StreamId, ExpectedVersion]>
+    const unchanged = (Object.entries(unchangedVersions) as Array<[StreamId, ExpectedVersion]>).filter(([s]) => !Object.hasOwn(expectedVersions, s))
     const batchId = randomUUID()
     const data = Buffer.from(encodeBatch({ batchId, bumped: expected.map(([s]) => s), events }))
     const byHost = new Map<string, number[]>()
@@ -369,9 +376,9 @@ export class ZooKeeperEventLog implements EventLog {
     })
     // The ops the multi has: a create per event and per host entry, a check per chain, the stream ops.
     const hostEntries = [...byHost.values()].reduce((n, indices) => n + indices.length, 0)
-    const requestBytes = data.length + OP_OVERHEAD_BYTES * (events.length + hostEntries + byHost.size + 1 + expected.length + 2)
+    const requestBytes = data.length + OP_OVERHEAD_BYTES * (events.length + hostEntries + byHost.size + 1 + expected.length + 2 * unchanged.length + 2)
     if (requestBytes > MAX_REQUEST_BYTES) throw new BatchTooLarge({ bytes: requestBytes, limit: MAX_REQUEST_BYTES })
-    return { events, expected, batchId, data, byHost, requestBytes }
+    return { events, expected, unchanged, batchId, data, byHost, requestBytes }
   }
 
   private async ensureHostStreams(hosts: Iterable<string>): Promise<void> {
@@ -473,6 +480,14 @@ export class ZooKeeperEventLog implements EventLog {
     for (const [stream, want] of append.expected) {
       const path = this.paths.stream(stream)
       multi.addStreamOp(stream, want, want === "none" ? (tx) => tx.create(path) : (tx) => tx.setData(path, null, want))
+    }
+    for (const [stream, want] of append.unchanged) {
+      const path = this.paths.stream(stream)
+      // A multi has no "does not exist" check: create and remove it again, which fails if it exists.
+      if (want === "none") {
+        multi.addStreamOp(stream, want, (tx) => tx.create(path))
+        multi.addStreamOp(stream, want, (tx) => tx.remove(path, -1))
+      } else multi.addStreamOp(stream, want, (tx) => tx.check(path, want))
     }
     const n = append.events.length
     const first = this.global.claim(n)

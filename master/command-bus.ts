@@ -95,7 +95,8 @@ export class CommandBus {
         envelopeOf(event, { at: ctx.now, actor: ctx.actor, commandId }),
       )
       try {
-        const appended = await this.log.append(envelopes, { expected: decision.success.expected })
+        const { expected, unchanged } = decision.success
+        const appended = await this.log.append(envelopes, unchanged === undefined ? { expected } : { expected, unchanged })
         // Answer only once our own projection shows the write: read-your-writes on this master.
         await this.projection.waitFor(appended.lastPosition, this.applyTimeoutMs)
         return Result.succeed({ position: appended.lastPosition, appended: envelopes.length })

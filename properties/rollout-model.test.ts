@@ -58,44 +58,11 @@ import { check } from "./support.ts"
  *      since its last rollout, never during one and never after a FAILED (or stopped) MANUAL one.
  *      No two deployments on a host ever share a static port.
  *
- * Bugs this test found in core/ are written down as minimal examples in the "known bugs" tests at
- * the end, which fail until they are fixed; the KNOWN_BUG_n_EXEMPT flags below exempt exactly those
- * cases from the model run so it keeps looking for others. A fix flips its flag to false.
+ * The five bugs this test found in core/ (all fixed) keep their minimal examples as regression
+ * tests at the end.
  */
 
 const GROUP = "web"
-/**
- * Known bug 1 (/work/wt/dgbench-bugs.md; the "known bugs" test below fails until it is fixed): with
- * ignoreFailures, a failed UNDEPLOY_OLD_JOBS is followed by DEPLOY_NEW_JOB on the same host, leaving
- * two of the group's jobs there without overlap. While true, (a) exempts exactly those hosts, so the
- * model keeps looking for other bugs. Set to false once fixed.
- */
-const KNOWN_BUG_1_EXEMPT = true
-/**
- * Known bug 2 (same file; "known bugs" test): with overlap, UNDEPLOY_OLD_JOBS undeploys the group's
- * own goal-STOP deployment of the rollout's job after AWAIT_RUNNING passed on its stale RUNNING, and
- * the rollout finishes ACTIVE with the host empty. While true, (b) exempts exactly those hosts.
- */
-const KNOWN_BUG_2_EXEMPT = true
-/**
- * Known bug 3 ("known bugs" test): a failed UNDEPLOY_OLD_JOBS leaves its staged undeploys in the
- * batch's view, so the DEPLOY_NEW_JOB that follows it (bug 1's path) can double-book a static port.
- * and can write a JobDeployed for a job still deployed there (a staged migrate undeploy that was
- * dropped). While true, the port and deploy-over checks exempt the hosts bug 1 struck.
- */
-const KNOWN_BUG_3_EXEMPT = true
-/**
- * Known bug 4 ("known bugs" test): hostsChangedSinceLastRollout counts a host covered when it had
- * any step in the last rollout, so a target that since left (or a leaver that came back) alone never
- * starts a HOSTS_CHANGED rollout. While true, (h) expects the implemented rule instead of the model's.
- */
-const KNOWN_BUG_4_EXEMPT = true
-/**
- * Known bug 5 ("known bugs" test): an AdvanceRollout decision expects only the streams of what it
- * writes, so a step that only read a host (AWAIT_RUNNING) is not invalidated by a concurrent undeploy
- * there. While true, the `race` action treats exactly such races as the conflict the fix would make.
- */
-const KNOWN_BUG_5_EXEMPT = true
 const HOST_NAMES = ["a7", "h1", "h2", "h3", "h9", "h10", "h11", "h20", "h100"] as const
 const ROLES = ["web", "db"] as const
 const ZONES = ["a", "b", "c"] as const
@@ -298,7 +265,7 @@ interface ModelPlan {
 const DEFAULTS: MergedRolloutOptions = { timeout: 300, parallelism: 1, migrate: false, overlap: false, token: "", ignoreFailures: false }
 
 const merge = (request: RolloutOptions, job: Job): MergedRolloutOptions => {
-  const pick = <K extends keyof MergedRolloutOptions>(k: K) => (request[k] ?? job.rolloutOptions?.[k] ?? DEFAULTS[k]) as MergedRolloutOptions[K]
+  const pick = <K extends keyof RolloutOptions>(k: K) => (request[k] ?? job.rolloutOptions?.[k] ?? DEFAULTS[k]) as MergedRolloutOptions[K]
   return { timeout: pick("timeout"), parallelism: pick("parallelism"), migrate: pick("migrate"), overlap: pick("overlap"), token: pick("token"), ignoreFailures: pick("ignoreFailures") }
 }
 
@@ -332,8 +299,8 @@ interface ModelRollout {
   readonly cleaned: Map<string, "UNDEPLOY_OLD_JOBS" | "FORCE_UNDEPLOY_JOBS">
   /** Hosts a user changed the rollout's job on (undeploy, goal) or deregistered during the rollout. */
   readonly tampered: Set<string>
-  /** Hosts whose UNDEPLOY_OLD_JOBS failed while the rollout ignores failures (known bug 1: it deploys next to the old job). */
-  readonly undeployFailed: Set<string>
+  /** Hosts with a failed step in this rollout: their later steps are skipped. */
+  readonly failedHosts: Set<string>
 }
 
 class Model {
@@ -343,10 +310,8 @@ class Model {
   readonly registered = new Set<string>()
   readonly agentIds = new Map<string, number>()
   groupExists = true
-  /** A rollout with overlap ran, or known bug 1 struck: a host may have had two of the group's jobs. */
+  /** A rollout with overlap ran: a host may have had two of the group's jobs. */
   everOverlap = false
-  /** Hosts where known bug 1 struck (a deploy after a failed UNDEPLOY_OLD_JOBS), for known bug 3. */
-  readonly bug1Hosts = new Set<string>()
   rollout: ModelRollout | undefined
 
   constructor(readonly fleet: Fleet, readonly sim: RolloutSim, readonly jobs: ReadonlyArray<Job>, readonly other: Job) {}
@@ -375,22 +340,20 @@ class Model {
    * Whether RolloutOnHostsChange must start a rollout now (Helios's rule, as the issue states it):
    * a target the last rollout did not deploy to, or a host that left and the last rollout did not
    * undeploy as leaving (or either re-registered since it started); never during a rollout or after
-   * a FAILED MANUAL one. `asImplemented`: any step of the last rollout covers a host (known bug 4).
+   * a FAILED MANUAL one.
    */
-  hostsChangedDue(state: FleetState): { readonly due: boolean; readonly asImplemented: boolean } {
+  hostsChangedDue(state: FleetState): { readonly due: boolean } {
     const r = this.rollout
-    const no = { due: false, asImplemented: false }
+    const no = { due: false }
     if (!this.groupExists || r === undefined || !state.jobs.has(r.jobId)) return no
     if (r.status === "ROLLING_OUT" || (r.reason === "MANUAL" && r.status === "FAILED")) return no
     const fresh = (h: string) => this.registered.has(h) && this.registeredAt.get(h)! <= r.startedAtTime
     const coveredBy = (kinds: ReadonlyArray<RolloutStep["kind"]>) => new Set(r.steps.filter((s) => kinds.includes(s.kind)).map((s) => s.host as string).filter(fresh))
     const deployedTo = coveredBy(["DEPLOY_NEW_JOB"])
     const undeployedFrom = coveredBy(["FORCE_UNDEPLOY_JOBS"])
-    const any = coveredBy(["DEPLOY_NEW_JOB", "FORCE_UNDEPLOY_JOBS"])
     const plan = this.plan(state, r.options)
     return {
       due: plan.targets.some((h) => !deployedTo.has(h)) || plan.leaving.some((h) => !undeployedFrom.has(h)),
-      asImplemented: [...plan.targets, ...plan.leaving].some((h) => !any.has(h)),
     }
   }
 }
@@ -426,7 +389,7 @@ interface Expectations {
   /** The refusal the model expects (null: accepted). */
   readonly expectRejection?: string | null
   readonly reason?: RolloutReason
-  readonly hostsChangedDue?: { readonly due: boolean; readonly asImplemented: boolean }
+  readonly hostsChangedDue?: { readonly due: boolean }
 }
 
 const perform = (w: World, a: Action): Expectations => {
@@ -537,16 +500,17 @@ const perform = (w: World, a: Action): Expectations => {
       if (inner.command !== undefined) expect(inner.rejected, `${inner.command._tag} refused?`).toBe(inner.expectRejection ?? undefined)
       for (let i = from; i < sim.log.length; i++) w.origin.set(i, a.other)
       if (Result.isFailure(decided) || decided.success.events.length === 0) return {}
-      // The hosts the leader's batch read: the step in progress and every step it started or ended.
-      const read = new Set<string>(rec !== undefined && rec.nextStep < rec.steps.length ? [rec.steps[rec.nextStep]!.host] : [])
-      for (const e of decided.success.events) if ("step" in e && "host" in e) read.add(e.host)
+      // The hosts the leader's batch judged: every step it ended (succeeded or failed; a skipped step reads nothing).
+      const judged = new Set<string>()
+      for (const e of decided.success.events) if (e._tag === "RolloutStepSucceeded" || e._tag === "RolloutStepFailed") judged.add(e.host)
       const touched = sim.log.slice(from).flatMap((st) => {
         const e = st.envelope.event
-        return e._tag === "JobDeployed" ? [e.host] : e._tag === "JobUndeployed" || e._tag === "DeploymentGoalChanged" || e._tag === "HostDeregistered" ? [e.host] : []
+        return e._tag === "JobDeployed" || e._tag === "JobUndeployed" || e._tag === "DeploymentGoalChanged" || e._tag === "HostDeregistered" ? [e.host as string] : []
       })
       const advanceFrom = sim.log.length
-      // Known bug 5: the leader's decision does not guard the hosts it only read; while exempt, such a race is taken as the conflict the fix makes it.
-      const appended = KNOWN_BUG_5_EXEMPT && touched.some((h) => read.has(h)) ? "conflict" : sim.appendDecided(decided.success)
+      const appended = sim.appendDecided(decided.success)
+      // A decision about a host that changed meanwhile is never recorded: its append conflicts and is decided again.
+      if (touched.some((h) => judged.has(h))) expect(appended, "a rollout batch judged a host a racing command changed").toBe("conflict")
       if (appended === "conflict") sim.advance(GROUP)
       for (let i = advanceFrom; i < sim.log.length; i++) w.origin.set(i, { t: "advance" })
       return {}
@@ -561,7 +525,7 @@ const perform = (w: World, a: Action): Expectations => {
   }
 }
 
-const ROLLOUT_EVENTS = new Set(["RolloutStarted", "RolloutStepStarted", "RolloutStepSucceeded", "RolloutStepFailed", "RolloutFinished", "RolloutStopped"])
+const ROLLOUT_EVENTS = new Set(["RolloutStarted", "RolloutStepStarted", "RolloutStepSucceeded", "RolloutStepSkipped", "RolloutStepFailed", "RolloutFinished", "RolloutStopped"])
 const TIMEOUT_CODES = new Set(["TIMED_OUT_WAITING_FOR_JOB_TO_REACH_RUNNING", "TIMED_OUT_RETRIEVING_JOB_STATUS", "IMAGE_MISSING", "IMAGE_PULL_FAILED"])
 
 /** Checks one event a decision wrote, against the model and the state just before it (w.shadow), then folds it into the shadow. */
@@ -578,21 +542,29 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
 
   const before = shadow.groups.get(GROUP)
   const beforeRollout = before?.rollout
-  const effectsOfAdvance = a.t === "advance" && (e._tag === "JobDeployed" || e._tag === "JobUndeployed")
+  const effectsOfAdvance = a.t === "advance" && (e._tag === "JobDeployed" || e._tag === "JobUndeployed" || e._tag === "DeploymentGoalChanged")
 
   if (effectsOfAdvance) {
     // (c) effects only inside a step, and only what its kind allows on its host.
     expect(r, `${where}: a rollout effect without a rollout`).toBeDefined()
     expect(r!.inProgress, `${where}: an effect outside any step`).toBeDefined()
     const step = r!.steps[r!.inProgress!]!
-    const host = e._tag === "JobDeployed" ? e.host : e.host
+    const host = e.host
     expect(host, `${where}: step ${r!.inProgress} (${step.kind} ${step.host}) touched another host`).toBe(step.host)
-    if (e._tag === "JobDeployed") {
+    if (e._tag === "DeploymentGoalChanged") {
+      // DEPLOY_NEW_JOB sets the group's own STOP copy of the job to START.
       expect(step.kind).toBe("DEPLOY_NEW_JOB")
-      expect(r!.stepEffects, `${where}: DEPLOY_NEW_JOB deployed twice`).toBe(0)
+      const d = shadow.deployments.get(e.host)?.get(e.jobId)
+      expect({ job: e.jobId, goal: e.goal, group: d?.deploymentGroup, was: d?.goal }).toEqual({ job: r!.jobId, goal: "START", group: GROUP, was: "STOP" })
+    } else if (e._tag === "JobUndeployed" && step.kind === "DEPLOY_NEW_JOB") {
+      // With migrate, DEPLOY_NEW_JOB takes over a copy of the job deployed by hand or by another group.
+      const d = shadow.deployments.get(e.host)?.get(e.jobId)
+      expect({ job: e.jobId, migrate: r!.options.migrate, ours: d?.deploymentGroup === GROUP }).toEqual({ job: r!.jobId, migrate: true, ours: false })
+    } else if (e._tag === "JobDeployed") {
+      expect(step.kind).toBe("DEPLOY_NEW_JOB")
+      expect(r!.stepEffects - (r!.options.migrate ? 1 : 0), `${where}: DEPLOY_NEW_JOB deployed twice`).toBeLessThanOrEqual(0)
       expect({ job: e.job.id, goal: e.goal, group: e.deploymentGroup }).toEqual({ job: r!.jobId, goal: "START", group: GROUP })
-      if (!(KNOWN_BUG_3_EXEMPT && r!.undeployFailed.has(e.host)))
-        expect(shadow.deployments.get(e.host)?.has(e.job.id), `${where}: deployed over an existing deployment`).not.toBe(true)
+      expect(shadow.deployments.get(e.host)?.has(e.job.id), `${where}: deployed over an existing deployment`).not.toBe(true)
     } else {
       expect(["UNDEPLOY_OLD_JOBS", "FORCE_UNDEPLOY_JOBS"]).toContain(step.kind)
       const d = shadow.deployments.get(e.host)?.get(e.jobId)
@@ -602,7 +574,7 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
       else {
         expect(owned || (r!.options.migrate && d!.jobId === r!.jobId), `${where}: UNDEPLOY_OLD_JOBS took a deployment that is not the group's (nor a migration)`).toBe(true)
         expect(owned && d!.jobId === r!.jobId && d!.goal === "START", `${where}: redundant undeploy of the group's own START deployment`).toBe(false)
-        if (KNOWN_BUG_2_EXEMPT && owned && d!.jobId === r!.jobId && r!.options.overlap) r!.tampered.add(e.host)
+        expect(r!.options.overlap && d!.jobId === r!.jobId, `${where}: with overlap, UNDEPLOY_OLD_JOBS undeployed the rollout's own job`).toBe(false)
       }
     }
     r!.stepEffects++
@@ -666,7 +638,7 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
         stepEffects: 0,
         cleaned: new Map(),
         tampered: new Set(),
-        undeployFailed: new Set(),
+        failedHosts: new Set(),
       }
       break
     }
@@ -680,6 +652,16 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
       r!.started = e.step
       r!.inProgress = e.step
       r!.stepEffects = 0
+      break
+    }
+    case "RolloutStepSkipped": {
+      expect(a.t, `${where}: only the leader's AdvanceRollout ends steps`).toBe("advance")
+      expect(r, where).toBeDefined()
+      expect(r!.failedHosts.has(e.host), `${where}: skipped a step on a host that failed nothing`).toBe(true)
+      expect(e.step, `${where}: skips the next step, once`).toBe(r!.ended + 1)
+      r!.started = e.step
+      r!.inProgress = undefined
+      r!.ended = e.step
       break
     }
     case "RolloutStepSucceeded":
@@ -698,7 +680,9 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
       if (e._tag === "RolloutStepSucceeded") {
         switch (e.kind) {
           case "UNDEPLOY_OLD_JOBS":
-            for (const d of groupJobsOn(shadow, host)) expect({ job: d.jobId, goal: d.goal }, `${where}: the group's other jobs are gone`).toEqual({ job: r!.jobId, goal: "START" })
+            // The group's other jobs are gone; with overlap the rollout's own copy stays whatever its goal (a user's stop is theirs).
+            for (const d of groupJobsOn(shadow, host))
+              if (!(r!.options.overlap && d.jobId === r!.jobId)) expect({ job: d.jobId, goal: d.goal }, `${where}: the group's other jobs are gone`).toEqual({ job: r!.jobId, goal: "START" })
             if (r!.options.migrate) expect(deployment === undefined || deployment.deploymentGroup === GROUP, `${where}: migrate takes over the hand-made deployment`).toBe(true)
             r!.cleaned.set(host, "UNDEPLOY_OLD_JOBS")
             break
@@ -716,6 +700,7 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
         }
       } else {
         r!.failures++
+        r!.failedHosts.add(host)
         // (d) the error code fits the state the step was decided in.
         const job = shadow.jobs.get(r!.jobId)
         switch (e.kind) {
@@ -741,11 +726,6 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
           case "UNDEPLOY_OLD_JOBS":
             if (e.error === "HOST_NOT_FOUND") expect(shadow.hosts.has(e.host)).toBe(false)
             else expect(e.error, `${where}: ${e.message}`).toBe("TOKEN_VERIFICATION_ERROR")
-            if (KNOWN_BUG_1_EXEMPT && r!.options.ignoreFailures) {
-              r!.undeployFailed.add(host)
-              model.everOverlap = true
-              model.bug1Hosts.add(host)
-            }
             break
           case "FORCE_UNDEPLOY_JOBS":
             expect(e.error, `${where}: ${e.message}`).toBe("TOKEN_VERIFICATION_ERROR")
@@ -802,6 +782,7 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
         expect({ nextStep: rec.nextStep, lastProgressAt: rec.lastProgressAt }).toEqual({ nextStep: e.step, lastProgressAt: stored.envelope.at })
         break
       case "RolloutStepSucceeded":
+      case "RolloutStepSkipped":
       case "RolloutStepFailed":
         expect(rec.nextStep).toBe(e.step + 1)
         expect(rec.failures.length).toBe(r!.failures)
@@ -845,7 +826,7 @@ const checkAfter = (w: World, a: Action, appended: number, expectations: Expecta
     if (!model.everOverlap) expect(n, `${host}: two of the group's jobs without any overlap rollout`).toBeLessThanOrEqual(1)
     if (r === undefined) continue
     const c0 = r.countsAtStart.get(host) ?? 0
-    const bound = Math.max(1, c0) + (r.options.overlap || r.undeployFailed.has(host) ? 1 : 0)
+    const bound = Math.max(1, c0) + (r.options.overlap ? 1 : 0)
     expect(n, `${host}: ${n} of the group's jobs (had ${c0} when the rollout started, overlap ${r.options.overlap})`).toBeLessThanOrEqual(bound)
     const cleaned = r.cleaned.get(host)
     if (cleaned !== undefined && model.groupExists)
@@ -854,7 +835,6 @@ const checkAfter = (w: World, a: Action, appended: number, expectations: Expecta
   }
   // No two deployments on a host share a static port.
   for (const [host, byJob] of sim.state.deployments) {
-    if (KNOWN_BUG_3_EXEMPT && model.bug1Hosts.has(host)) continue
     const seen = new Map<string, string>()
     for (const jobId of byJob.keys())
       for (const p of staticPortsOf(sim.state.jobs.get(jobId))) {
@@ -871,7 +851,7 @@ const checkAfter = (w: World, a: Action, appended: number, expectations: Expecta
   // (h)
   if (a.t === "hostsChanged") {
     const started = appended > 0
-    const due = KNOWN_BUG_4_EXEMPT ? expectations.hostsChangedDue!.asImplemented : expectations.hostsChangedDue!.due
+    const due = expectations.hostsChangedDue!.due
     expect(started, `RolloutOnHostsChange: the model says a rollout is ${due ? "" : "not "}due`).toBe(due)
   }
   if (a.t === "rollingUpdate" && expectations.rejected === undefined) expect(appended).toBeGreaterThan(0)
@@ -963,7 +943,7 @@ describe("rollouts against a simple model (model-based)", () => {
   )
 })
 
-describe("known bugs (fail until fixed)", () => {
+describe("regressions: the bugs the model found", () => {
   it("bug 1: with ignoreFailures, a host whose UNDEPLOY_OLD_JOBS failed is not given the new job next to the old one (no two versions without overlap)", () => {
     const sim = new RolloutSim()
     sim.addHost("h1", { role: "web" })

@@ -122,6 +122,23 @@ export const eventLogConformance = (name: string, open: () => Promise<LogUnderTe
       expect(all.at(-1)!.bumped).toEqual(["job:j1", "host:h1"])
     })
 
+    it("invariant 4 (read-only guards): an `unchanged` stream is checked at its version and not bumped", async () => {
+      const t = await fresh()
+      await t.log.append([hostUp("h1", "create")], { expected: { "host:g1": "none" } })
+      // Checked at version 0, twice: a guard does not bump it.
+      await t.log.append([hostUp("h1", "guarded-1")], { unchanged: { "host:g1": 0 } })
+      await t.log.append([hostUp("h1", "guarded-2")], { unchanged: { "host:g1": 0, "job:never": "none" } })
+      await expect(t.log.append([hostUp("h1", "stale")], { unchanged: { "host:g1": 1 } })).rejects.toBeInstanceOf(AppendConflict)
+      await expect(t.log.append([hostUp("h1", "absent")], { unchanged: { "host:g1": "none" } })).rejects.toBeInstanceOf(AppendConflict)
+      // "none" stays none after a guard (the check created nothing).
+      await t.log.append([hostUp("h1", "then-created")], { expected: { "job:never": "none" } })
+      await t.log.append([hostUp("h1", "bump")], { expected: { "host:g1": 0 } })
+      await expect(t.log.append([hostUp("h1", "stale-after-bump")], { unchanged: { "host:g1": 0 } })).rejects.toBeInstanceOf(AppendConflict)
+      const all = await readAll(t.log)
+      expect(all.map((e) => tagOf(e.envelope))).toEqual(["create", "guarded-1", "guarded-2", "then-created", "bump"])
+      expect(all.map((e) => e.bumped)).toEqual([["host:g1"], [], [], ["job:never"], ["host:g1"]])
+    })
+
     it("invariant 4 (version 0 is a real version): a stale check against a freshly created stream fails", async () => {
       // Guards node-zookeeper-client bug #67 (a version of 0 became 'any version' inside a multi).
       const t = await fresh()

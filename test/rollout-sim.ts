@@ -53,7 +53,7 @@ export class RolloutSim {
    * only if every stream version it expects still holds; "conflict" otherwise, writing nothing.
    */
   appendDecided(decision: Decision, actor: "user" | "master" = "master"): StoredEvent[] | "conflict" {
-    for (const [stream, expected] of Object.entries(decision.expected)) {
+    for (const [stream, expected] of [...Object.entries(decision.expected), ...Object.entries(decision.unchanged ?? {})]) {
       const current = this.state.versions.get(stream as StreamId) ?? "none"
       if (current !== expected) return "conflict"
     }
