@@ -553,14 +553,21 @@ export const hostSelectorArb: fc.Arbitrary<HostSelector> = fc.oneof(
   fc.record({ label: tokenArb_, operator: fc.constantFrom("EQUALS" as const, "NOT_EQUALS" as const), operand: tokenArb_ }),
   fc.record({ label: tokenArb_, operator: fc.constantFrom("IN" as const, "NOT_IN" as const), operand: fc.array(tokenArb_, { maxLength: 3 }) }),
 )
-export const mergedOptionsArb: fc.Arbitrary<MergedRolloutOptions> = fc.record({
-  timeout: safeIntArb(1),
-  parallelism: fc.oneof(fc.constantFrom(1, INT32_MAX), fc.integer({ min: 1, max: INT32_MAX })),
-  migrate: fc.boolean(),
-  overlap: fc.boolean(),
-  token: textArb(),
-  ignoreFailures: fc.boolean(),
-})
+export const mergedOptionsArb: fc.Arbitrary<MergedRolloutOptions> = fc.record(
+  {
+    timeout: safeIntArb(1),
+    parallelism: fc.oneof(fc.constantFrom(1, INT32_MAX), fc.integer({ min: 1, max: INT32_MAX })),
+    migrate: fc.boolean(),
+    overlap: fc.boolean(),
+    token: textArb(),
+    ignoreFailures: fc.boolean(),
+    autoRevert: fc.boolean(),
+    maxFailures: fc.integer({ min: 0, max: INT32_MAX }),
+    failureRatio: fc.double({ min: 0, max: 1, noNaN: true }),
+    canary: fc.integer({ min: 1, max: INT32_MAX }),
+  },
+  { requiredKeys: ["timeout", "parallelism", "migrate", "overlap", "token", "ignoreFailures"], noNullPrototype: true },
+)
 const stepKindArb = fc.constantFrom(...RolloutStepKind.literals)
 const stepRefArb = {
   group: groupNameArb,
@@ -573,17 +580,25 @@ const positionArb = fc.maxSafeNat() as unknown as fc.Arbitrary<Position>
 const groupEventArbs: ReadonlyArray<fc.Arbitrary<DomainEvent>> = [
   fc.record({ _tag: fc.constant("DeploymentGroupCreated" as const), group: fc.record({ name: groupNameArb, hostSelectors: fc.array(hostSelectorArb, { maxLength: 3 }) }) }),
   fc.record({ _tag: fc.constant("DeploymentGroupRemoved" as const), group: groupNameArb }),
-  fc.record({
-    _tag: fc.constant("RolloutStarted" as const),
-    group: groupNameArb,
-    jobId: jobIdArb,
-    reason: fc.constantFrom(...RolloutReason.literals),
-    options: mergedOptionsArb,
-    hosts: fc.array(hostNameArb, { maxLength: 4 }),
-    steps: fc.array(fc.record({ host: hostNameArb, kind: stepKindArb }), { maxLength: 6 }),
-  }),
+  fc.record(
+    {
+      _tag: fc.constant("RolloutStarted" as const),
+      group: groupNameArb,
+      jobId: jobIdArb,
+      reason: fc.constantFrom(...RolloutReason.literals),
+      options: mergedOptionsArb,
+      hosts: fc.array(hostNameArb, { maxLength: 4 }),
+      steps: fc.array(fc.record({ host: hostNameArb, kind: stepKindArb }), { maxLength: 6 }),
+      canaryUntilStep: fc.integer({ min: 1, max: 1000 }),
+      rollbackTo: fc.integer({ min: 1, max: 1000 }),
+    },
+    { requiredKeys: ["_tag", "group", "jobId", "reason", "options", "hosts", "steps"], noNullPrototype: true },
+  ),
   fc.record({ _tag: fc.constant("RolloutStepStarted" as const), ...stepRefArb }),
   fc.record({ _tag: fc.constant("RolloutStepSucceeded" as const), ...stepRefArb }),
+  fc.record({ _tag: fc.constant("RolloutStepSkipped" as const), ...stepRefArb, reason: textArb(30) }),
+  fc.record({ _tag: fc.constant("RolloutAwaitingPromotion" as const), group: groupNameArb, jobId: jobIdArb, step: fc.nat() }),
+  fc.record({ _tag: fc.constant("RolloutPromoted" as const), group: groupNameArb, jobId: jobIdArb }),
   fc.record(
     {
       _tag: fc.constant("RolloutStepFailed" as const),
