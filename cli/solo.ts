@@ -52,6 +52,10 @@ export interface SoloOptions {
   readonly stderr?: (line: string) => void
   /** Log positions of undecodable events the master skips (README "Failure modes"). */
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** Origins whose web pages may call the API (none by default). */
+  readonly corsOrigins?: ReadonlyArray<string>
+  /** Names a request may give in `Host` besides loopback ones. */
+  readonly allowedHosts?: ReadonlyArray<string>
 }
 
 export interface RunningSolo {
@@ -140,6 +144,8 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
       snapshotFile: join(stateDir, "master", "snapshot.bin"),
       ...(zk !== undefined ? { zk, zkRoot } : {}),
       ...(o.skipUndecodable ? { skipUndecodable: o.skipUndecodable } : {}),
+      ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}),
+      ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}),
     })
     closers.push(() => master.stop())
 

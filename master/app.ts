@@ -9,6 +9,7 @@ import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
+import { browserGuard } from "./browser-guard.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -21,10 +22,6 @@ export const masterApp = (deps: MasterDeps): Hono => {
   const serverVersion = parsePomVersion(deps.version)
   if (serverVersion === undefined) throw new Error(`this build's version is not MAJOR.MINOR.PATCH[-SNAPSHOT]: ${deps.version}`)
 
-  app.use("*", async (c, next) => {
-    c.header("Access-Control-Allow-Origin", "*")
-    await next()
-  })
   app.use("*", versionHeaders(serverVersion))
   // A declared length over the limit is refused before routing; a chunked body is held to the same
   // limit while it is read (readBodyText). Not hono's bodyLimit: it builds a web Request (abort
@@ -45,6 +42,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
     const body = await receiveBody(c)
     return body.ok ? next() : body.response
   })
+  // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts).
+  app.use("*", browserGuard(deps.browser))
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {

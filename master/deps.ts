@@ -1,5 +1,6 @@
 import type { EventLog } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
+import type { BrowserGuardOptions } from "./browser-guard.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import type { HostDetails } from "./responses.ts"
@@ -18,4 +19,6 @@ export interface MasterDeps {
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
   /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
   readonly whitelistedCapabilities: ReadonlyArray<string>
+  /** CORS allow-list, Host names, bind address (master/browser-guard.ts). */
+  readonly browser: BrowserGuardOptions
 }

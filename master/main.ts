@@ -9,6 +9,9 @@
  * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
  * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
  * of holding before it (README "Failure modes"); give every master the same positions.
+ * --cors-origin ORIGIN (repeatable): web pages of this origin may call the API (none by default; never "*").
+ * --allowed-host NAME (repeatable): names a request may give in Host (checked always when given, and
+ * on a loopback bind address, where loopback names are allowed: DNS rebinding).
  */
 import { join } from "node:path"
 import { parseArgs } from "node:util"
@@ -18,6 +21,7 @@ import { startMaster } from "./master.ts"
 import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { installCrashHook } from "./crash-hook.ts"
+import { normalizeOrigin } from "./browser-guard.ts"
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +35,8 @@ const { values } = parseArgs({
     "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
     "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
     "skip-undecodable": { type: "string", multiple: true, default: [] },
+    "cors-origin": { type: "string", multiple: true, default: [] },
+    "allowed-host": { type: "string", multiple: true, default: [] },
   },
 })
 
@@ -51,6 +57,14 @@ const skipUndecodable = values["skip-undecodable"]!.map((p) => {
   }
   return Number(p)
 })
+const corsOrigins = values["cors-origin"]!.map((o) => {
+  const origin = normalizeOrigin(o)
+  if (origin instanceof Error) {
+    console.error(`helios-master: --cors-origin: ${origin.message}`)
+    process.exit(1)
+  }
+  return origin
+})
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
@@ -68,6 +82,8 @@ const master = await startMaster({
   whitelistedCapabilities: values["whitelisted-capability"]!,
   agentReapingTimeoutMs: reapingHours * HOUR_MS,
   skipUndecodable,
+  corsOrigins,
+  allowedHosts: values["allowed-host"]!,
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),

@@ -39,6 +39,10 @@ export interface MasterOptions {
   /** The agents' latest-value host facts; also tells whether a host's agent is up. */
   readonly hostInfo?: HostInfoReader
   readonly whitelistedCapabilities?: ReadonlyArray<string>
+  /** Origins whose web pages may call the API (`--cors-origin`); none by default (master/browser-guard.ts). */
+  readonly corsOrigins?: ReadonlyArray<string>
+  /** Names a request may give in `Host` besides loopback ones (`--allowed-host`). */
+  readonly allowedHosts?: ReadonlyArray<string>
   readonly now?: () => number
   /** How often the leader checks host liveness and expired jobs, in ms. */
   readonly housekeepingIntervalMs?: number
@@ -87,6 +91,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     masters: () => registration.masters(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     whitelistedCapabilities: options.whitelistedCapabilities ?? [],
+    browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
   })
   const server = await listen(app.fetch, options)
   await registration.announce(server.advertisedUrl)

@@ -5,6 +5,7 @@ import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { parsePairs } from "../job-flags.ts"
 import { sleep } from "./watch.ts"
+import { normalizeOrigin } from "../../master/browser-guard.ts"
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const
 
@@ -27,6 +28,8 @@ const command: Command = {
     { name: "container-label", type: "string", multiple: true, metavar: "K=V", help: "extra Docker label on every container the agent creates" },
     { name: "port-range", type: "string", metavar: "START:END", help: "dynamic external ports, end exclusive (default 20000:32768)" },
     { name: "log-level", type: "string", metavar: "LEVEL", help: "log lines also printed on stderr: debug|info|warn|error (default warn)" },
+    { name: "cors-origin", type: "string", multiple: true, metavar: "ORIGIN", help: "let web pages of this origin (scheme://host[:port]) call the API (default: none)" },
+    { name: "allowed-host", type: "string", multiple: true, metavar: "NAME", help: "a name requests may give in Host besides localhost and loopback addresses" },
     { name: "skip-undecodable", type: "string", multiple: true, metavar: "POSITION", help: "skip the undecodable event at this log position instead of holding before it" },
   ],
   async run(ctx) {
@@ -44,6 +47,11 @@ const command: Command = {
       if (!/^[1-9]\d*$/.test(p)) throw new CliError(`--skip-undecodable: expected a log position (a positive integer), got '${p}'`)
       return Number(p)
     })
+    const corsOrigins = list(args, "cors-origin").map((o) => {
+      const origin = normalizeOrigin(o)
+      if (origin instanceof Error) throw new CliError(`--cors-origin: ${origin.message}`)
+      return origin
+    })
     // Loaded here, not at the top: the agent, Docker and ZooKeeper clients are only needed to run solo.
     const { startSolo } = await import("../solo.ts")
     const solo = await startSolo({
@@ -55,6 +63,8 @@ const command: Command = {
       labels: parsePairs(list(args, "label"), "label"),
       stderr: io.stderr,
       skipUndecodable,
+      corsOrigins,
+      allowedHosts: list(args, "allowed-host"),
       ...(zk !== undefined ? { zk } : {}),
       ...(zkRoot !== undefined ? { zkRoot } : {}),
       ...(name !== undefined ? { name } : {}),
