@@ -28,6 +28,7 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
 
 const USAGE = `usage: agent/main.ts [options]
   --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble (HELIOS_ZK)
@@ -52,6 +53,14 @@ const USAGE = `usage: agent/main.ts [options]
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
+  Container policy: a job asking more than this fails (FAILED, naming the flag) and is not run.
+  Give the agents the same flags as the masters.
+  --allow-bind-mount PREFIX    host paths jobs may bind-mount, repeatable (HELIOS_ALLOW_BIND_MOUNTS=p,p2); none by default
+  --allow-docker-socket        jobs may mount the Docker socket (HELIOS_ALLOW_DOCKER_SOCKET=1)
+  --allow-unconfined           securityOpt seccomp/apparmor/systempaths=unconfined, label=disable (HELIOS_ALLOW_UNCONFINED=1)
+  --allow-host-network         networkMode host and container:ID (HELIOS_ALLOW_HOST_NETWORK=1)
+  --allow-runtime NAME         container runtime other than runc, repeatable (HELIOS_ALLOW_RUNTIMES=a,b)
+  --whitelisted-capability CAP capability jobs may add, repeatable (HELIOS_WHITELISTED_CAPABILITIES=a,b)
 `
 
 const fail = (message: string): never => {
@@ -82,6 +91,8 @@ const { values } = (() => {
         "reconcile-interval-ms": { type: "string" },
         "log-level": { type: "string" },
         "append-direct": { type: "boolean" },
+        ...CONTAINER_POLICY_OPTIONS,
+        "whitelisted-capability": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -134,6 +145,19 @@ const decorations = (() => {
     bind: list(values.bind, "HELIOS_BINDS"),
   })
   return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
+})()
+
+const flagOrEnv = (flag: boolean | undefined, envName: string) => flag === true || env(envName) === "1"
+const containerPolicy = (() => {
+  const p = containerPolicyFromFlags({
+    "allow-bind-mount": list(values["allow-bind-mount"], "HELIOS_ALLOW_BIND_MOUNTS") ?? [],
+    "allow-docker-socket": flagOrEnv(values["allow-docker-socket"], "HELIOS_ALLOW_DOCKER_SOCKET"),
+    "allow-unconfined": flagOrEnv(values["allow-unconfined"], "HELIOS_ALLOW_UNCONFINED"),
+    "allow-host-network": flagOrEnv(values["allow-host-network"], "HELIOS_ALLOW_HOST_NETWORK"),
+    "allow-runtime": list(values["allow-runtime"], "HELIOS_ALLOW_RUNTIMES") ?? [],
+    "whitelisted-capability": list(values["whitelisted-capability"], "HELIOS_WHITELISTED_CAPABILITIES") ?? [],
+  })
+  return p instanceof Error ? fail(p.message) : p
 })()
 
 const level = (pick(values["log-level"], "HELIOS_AGENT_LOG") ?? "info") as LogLevel
@@ -195,6 +219,7 @@ const main = async () => {
     dns: decorations.dns,
     extraHosts: decorations.extraHosts,
     extraBinds: decorations.extraBinds,
+    containerPolicy,
     ...(zk !== undefined ? { zk, zkRoot } : {}),
     ...(agentId !== undefined ? { agentId } : {}),
     ...(portRange !== undefined ? { portRange } : {}),

@@ -3,6 +3,7 @@ import { appendFileSync, mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { hostname as osHostname } from "node:os"
 import { join, resolve } from "node:path"
+import type { ContainerPolicy } from "../core/container-policy.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
 import { startAgent, type Agent } from "../agent/agent.ts"
@@ -52,6 +53,8 @@ export interface SoloOptions {
   readonly stderr?: (line: string) => void
   /** Log positions of undecodable events the master skips (README "Failure modes"). */
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** What jobs may ask of this machine, for the master and the agent alike (default: nothing beyond Docker's defaults). */
+  readonly containerPolicy?: ContainerPolicy
   /** Origins whose web pages may call the API (none by default). */
   readonly corsOrigins?: ReadonlyArray<string>
   /** Names a request may give in `Host` besides loopback ones. */
@@ -145,6 +148,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
       ...(zk !== undefined ? { zk, zkRoot } : {}),
       ...(o.skipUndecodable ? { skipUndecodable: o.skipUndecodable } : {}),
       ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}),
+      ...(o.containerPolicy ? { containerPolicy: o.containerPolicy } : {}),
       ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}),
     })
     closers.push(() => master.stop())
@@ -162,6 +166,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
         ...(o.containerLabels !== undefined ? { containerLabels: o.containerLabels } : {}),
         ...(o.labels !== undefined ? { labels: o.labels } : {}),
         ...(o.portRange !== undefined ? { portRange: o.portRange } : {}),
+        ...(o.containerPolicy ? { containerPolicy: o.containerPolicy } : {}),
       })
     } catch (e) {
       if (e instanceof StateDirLocked) throw new CliError(`another helios solo (pid ${e.pid}) is using ${dataDir}`)

@@ -1,3 +1,4 @@
+import type { ContainerPolicy } from "../core/container-policy.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
 import type { BrowserGuardOptions } from "./browser-guard.ts"
@@ -17,8 +18,8 @@ export interface MasterDeps {
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** Latest-value facts an agent reported about its host (not events). */
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
-  /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
-  readonly whitelistedCapabilities: ReadonlyArray<string>
+  /** What a job may ask of its hosts (bind mounts, Docker socket, confinement, host network, runtimes, capabilities). */
+  readonly containerPolicy: ContainerPolicy
   /** CORS allow-list, Host names, bind address (master/browser-guard.ts). */
   readonly browser: BrowserGuardOptions
 }

@@ -9,6 +9,9 @@
  * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
  * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
  * of holding before it (README "Failure modes"); give every master the same positions.
+ * Container policy (core/container-policy.ts; a job asking more is refused with a 400 naming the flag):
+ * --allow-bind-mount PREFIX (repeatable; none by default), --allow-docker-socket, --allow-unconfined,
+ * --allow-host-network, --allow-runtime NAME (repeatable), --whitelisted-capability CAP (repeatable).
  * --cors-origin ORIGIN (repeatable): web pages of this origin may call the API (none by default; never "*").
  * --allowed-host NAME (repeatable): names a request may give in Host (checked always when given, and
  * on a loopback bind address, where loopback names are allowed: DNS rebinding).
@@ -22,6 +25,7 @@ import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { installCrashHook } from "./crash-hook.ts"
 import { normalizeOrigin } from "./browser-guard.ts"
+import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
     "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
     "skip-undecodable": { type: "string", multiple: true, default: [] },
+    ...CONTAINER_POLICY_OPTIONS,
     "cors-origin": { type: "string", multiple: true, default: [] },
     "allowed-host": { type: "string", multiple: true, default: [] },
   },
@@ -65,6 +70,11 @@ const corsOrigins = values["cors-origin"]!.map((o) => {
   }
   return origin
 })
+const containerPolicy = containerPolicyFromFlags(values)
+if (containerPolicy instanceof Error) {
+  console.error(`helios-master: ${containerPolicy.message}`)
+  process.exit(1)
+}
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
@@ -79,7 +89,7 @@ const master = await startMaster({
   port,
   bindAddress: values.bind!,
   hostInfo: new ZkHostInfoStore(zk, root),
-  whitelistedCapabilities: values["whitelisted-capability"]!,
+  containerPolicy,
   agentReapingTimeoutMs: reapingHours * HOUR_MS,
   skipUndecodable,
   corsOrigins,

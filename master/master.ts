@@ -1,4 +1,5 @@
 import { hostname as osHostname } from "node:os"
+import { DEFAULT_CONTAINER_POLICY, type ContainerPolicy } from "../core/container-policy.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoReader } from "../core/host-info.ts"
 import type { ZkClient } from "../log/zk-client.ts"
@@ -39,6 +40,8 @@ export interface MasterOptions {
   /** The agents' latest-value host facts; also tells whether a host's agent is up. */
   readonly hostInfo?: HostInfoReader
   readonly whitelistedCapabilities?: ReadonlyArray<string>
+  /** What a job may ask of its hosts (core/container-policy.ts); default: nothing beyond Docker's defaults. `whitelistedCapabilities` adds to its capabilities. */
+  readonly containerPolicy?: Partial<ContainerPolicy>
   /** Origins whose web pages may call the API (`--cors-origin`); none by default (master/browser-guard.ts). */
   readonly corsOrigins?: ReadonlyArray<string>
   /** Names a request may give in `Host` besides loopback ones (`--allowed-host`). */
@@ -90,7 +93,11 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     now,
     masters: () => registration.masters(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
-    whitelistedCapabilities: options.whitelistedCapabilities ?? [],
+    containerPolicy: {
+      ...DEFAULT_CONTAINER_POLICY,
+      ...options.containerPolicy,
+      whitelistedCapabilities: [...(options.containerPolicy?.whitelistedCapabilities ?? []), ...(options.whitelistedCapabilities ?? [])],
+    },
     browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
   })
   const server = await listen(app.fetch, options)

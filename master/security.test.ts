@@ -1,5 +1,15 @@
 import { request } from "node:http"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { startAgent } from "../agent/agent.ts"
+import { MemoryRuntime } from "../agent/memory-runtime.ts"
+import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import { FAST_IN_MEMORY, deploy, lastTask } from "../test/agent-helpers.ts"
+import { envelope, host as hostName } from "../test/event-fixtures.ts"
+import { aJob } from "../test/fixtures.ts"
+import { waitFor } from "../test/services.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot } from "../test/services.ts"
 
@@ -9,7 +19,9 @@ import { uniqueRoot } from "../test/services.ts"
  */
 
 const masters: TestMaster[] = []
+const cleanups: Array<() => Promise<unknown> | unknown> = []
 afterAll(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
   for (const m of masters) await m.stop()
 })
 const master = async (name: string, options: Parameters<typeof startTestMaster>[3] = {}) => {
@@ -120,5 +132,70 @@ describe("security (issue 13)", () => {
     expect(m.projection.position).toBe(before)
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, "localhost", `helios.internal:${port}`, `[::1]:${port}`])
       expect((await rawRequest(`${m.url}/jobs`, "GET", { host })).status, host).toBe(200)
+  })
+
+  it("root bind mount, docker.sock, unconfined and host network: refused at creation with a 400 naming the field and the flag, nothing written", async () => {
+    const m = await master("sec-policy")
+    const before = m.projection.position
+    const attacks: Array<[Record<string, unknown>, string, string]> = [
+      [{ volumes: { "/host": "/" } }, "volumes./host", "--allow-docker-socket"],
+      [{ volumes: { "/etc-copy": "/etc" } }, "volumes./etc-copy", "--allow-bind-mount /etc"],
+      [{ volumes: { "/var/run/docker.sock": "/var/run/docker.sock" } }, "volumes./var/run/docker.sock", "--allow-docker-socket"],
+      [{ securityOpt: ["seccomp=unconfined"] }, "securityOpt.0", "--allow-unconfined"],
+      [{ securityOpt: ["no-new-privileges", "apparmor=unconfined"] }, "securityOpt.1", "--allow-unconfined"],
+      [{ networkMode: "host" }, "networkMode", "--allow-host-network"],
+      [{ networkMode: "container:abc" }, "networkMode", "--allow-host-network"],
+      [{ runtime: "runsc-debug" }, "runtime", "--allow-runtime runsc-debug"],
+      [{ addCapabilities: ["SYS_ADMIN"] }, "addCapabilities", "--whitelisted-capability SYS_ADMIN"],
+    ]
+    for (const [extra, field, flag] of attacks) {
+      const r = await m.call("POST", "/jobs", { id: "evil:v1", image: "busybox:latest", ...extra })
+      expect([r.status, r.body.status], JSON.stringify(extra)).toEqual([400, "INVALID_JOB_DEFINITION"])
+      expect(r.body.fieldErrors.map((e: { field: string }) => e.field)).toEqual([field])
+      expect(r.body.errors[0]).toContain(flag)
+    }
+    expect(m.projection.position).toBe(before)
+    // What Docker does by default is still fine: anonymous and named volumes, bridge, runc.
+    const plain = await m.call("POST", "/jobs", { id: "ok:v1", image: "busybox:latest", volumes: { "/scratch": "", "/cache": "cache" }, networkMode: "bridge", runtime: "runc" })
+    expect(plain.status).toBe(200)
+
+    // Each flag allows what it names.
+    const open = await master("sec-policy-open", {
+      containerPolicy: { allowedBindMounts: ["/srv"], allowDockerSocket: true, allowUnconfined: true, allowHostNetwork: true, allowedRuntimes: ["runsc"] },
+      whitelistedCapabilities: ["NET_ADMIN"],
+    })
+    const allowed = await open.call("POST", "/jobs", {
+      id: "allowed:v1",
+      image: "busybox:latest",
+      volumes: { "/data": "/srv/data", "/var/run/docker.sock": "/var/run/docker.sock" },
+      securityOpt: ["seccomp=unconfined"],
+      networkMode: "host",
+      runtime: "runsc",
+      addCapabilities: ["NET_ADMIN"],
+    })
+    expect([allowed.status, allowed.body.errors]).toEqual([200, []])
+    expect((await open.call("POST", "/jobs", { id: "root:v1", image: "busybox:latest", volumes: { "/host": "/" } })).status).toBe(400)
+  })
+
+  it("a forged deployment (appended to the log without a master) of a job mounting / is refused by the agent: FAILED naming the flag, no container", async () => {
+    const m = await master("sec-forged")
+    const dir = mkdtempSync(join(tmpdir(), "helios-sec-forged-"))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const h = hostName("sec-forged-h1")
+    const runtime = new MemoryRuntime({ localImages: ["busybox:latest"] })
+    const agent = await startAgent({ log: m.log, hostInfo: new ZkHostInfoStore(m.zk, m.root), runtime, zk: m.zk, zkRoot: m.root, hostName: h, stateDir: dir, ...FAST_IN_MEMORY })
+    cleanups.push(() => agent.stop())
+    await agent.registered
+    const job = aJob({ id: "evil:v1", image: "busybox:latest", ports: {}, volumes: { "/host": "/" }, securityOpt: ["seccomp=unconfined"] })
+    await m.log.append([envelope({ _tag: "JobCreated", job })])
+    await deploy(m.log, job, h)
+    const failed = await waitFor(async () => {
+      const t = await lastTask(m.log, h, job.id)
+      return t?.state === "FAILED" ? t : undefined
+    }, { what: "the agent's FAILED report" })
+    expect(failed.error).toMatch(/container policy.*volumes\.\/host.*--allow-docker-socket.*securityOpt\.0.*--allow-unconfined/)
+    expect(await runtime.list({})).toEqual([])
+    // The master would not deploy it either.
+    expect((await m.call("PUT", `/hosts/${h}/jobs/${job.id}`, { goal: "START" })).status).toBe(400)
   })
 })

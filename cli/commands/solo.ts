@@ -1,6 +1,7 @@
 import { homedir } from "node:os"
 import { join } from "node:path"
-import { intFlag, list, str } from "../args.ts"
+import { bool, intFlag, list, str } from "../args.ts"
+import { containerPolicyFromFlags } from "../../core/container-policy.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { parsePairs } from "../job-flags.ts"
@@ -28,6 +29,12 @@ const command: Command = {
     { name: "container-label", type: "string", multiple: true, metavar: "K=V", help: "extra Docker label on every container the agent creates" },
     { name: "port-range", type: "string", metavar: "START:END", help: "dynamic external ports, end exclusive (default 20000:32768)" },
     { name: "log-level", type: "string", metavar: "LEVEL", help: "log lines also printed on stderr: debug|info|warn|error (default warn)" },
+    { name: "allow-bind-mount", type: "string", multiple: true, metavar: "PREFIX", help: "host paths jobs may bind-mount (default: none)" },
+    { name: "allow-docker-socket", type: "boolean", help: "jobs may mount the Docker socket (root on this machine)" },
+    { name: "allow-unconfined", type: "boolean", help: "jobs may turn off seccomp/apparmor/systempaths confinement" },
+    { name: "allow-host-network", type: "boolean", help: "jobs may use networkMode host or container:ID" },
+    { name: "allow-runtime", type: "string", multiple: true, metavar: "NAME", help: "container runtime jobs may use besides runc" },
+    { name: "whitelisted-capability", type: "string", multiple: true, metavar: "CAP", help: "capability jobs may add" },
     { name: "cors-origin", type: "string", multiple: true, metavar: "ORIGIN", help: "let web pages of this origin (scheme://host[:port]) call the API (default: none)" },
     { name: "allowed-host", type: "string", multiple: true, metavar: "NAME", help: "a name requests may give in Host besides localhost and loopback addresses" },
     { name: "skip-undecodable", type: "string", multiple: true, metavar: "POSITION", help: "skip the undecodable event at this log position instead of holding before it" },
@@ -52,6 +59,15 @@ const command: Command = {
       if (origin instanceof Error) throw new CliError(`--cors-origin: ${origin.message}`)
       return origin
     })
+    const containerPolicy = containerPolicyFromFlags({
+      "allow-bind-mount": list(args, "allow-bind-mount"),
+      "allow-docker-socket": bool(args, "allow-docker-socket"),
+      "allow-unconfined": bool(args, "allow-unconfined"),
+      "allow-host-network": bool(args, "allow-host-network"),
+      "allow-runtime": list(args, "allow-runtime"),
+      "whitelisted-capability": list(args, "whitelisted-capability"),
+    })
+    if (containerPolicy instanceof Error) throw new CliError(containerPolicy.message)
     // Loaded here, not at the top: the agent, Docker and ZooKeeper clients are only needed to run solo.
     const { startSolo } = await import("../solo.ts")
     const solo = await startSolo({
@@ -64,6 +80,7 @@ const command: Command = {
       stderr: io.stderr,
       skipUndecodable,
       corsOrigins,
+      containerPolicy,
       allowedHosts: list(args, "allowed-host"),
       ...(zk !== undefined ? { zk } : {}),
       ...(zkRoot !== undefined ? { zkRoot } : {}),

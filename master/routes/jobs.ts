@@ -1,5 +1,6 @@
 import { Hono } from "hono"
 import { Result } from "effect"
+import { containerPolicyViolations } from "../../core/container-policy.ts"
 import { decodeJob } from "../../core/job.ts"
 import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
@@ -34,11 +35,9 @@ export const jobRoutes = (deps: MasterDeps) => {
       const id = typeof (body.value as { id?: unknown } | null)?.id === "string" ? (body.value as { id: string }).id : null
       return c.json({ status: "INVALID_JOB_DEFINITION", id, errors: decoded.failure.map((e) => `${e.field}: ${e.message}`), fieldErrors: decoded.failure }, 400)
     }
-    const notAllowed = (decoded.success.addCapabilities ?? []).filter((cap) => !deps.whitelistedCapabilities.includes(cap))
-    if (notAllowed.length > 0)
-      return badRequest(c, "INVALID_JOB_DEFINITION", [
-        { field: "addCapabilities", message: `not whitelisted on this master: ${notAllowed.join(", ")}` },
-      ])
+    // What the job asks of its hosts: refused unless this master's flags allow it (core/container-policy.ts).
+    const refused = containerPolicyViolations(decoded.success, deps.containerPolicy)
+    if (refused.length > 0) return badRequest(c, "INVALID_JOB_DEFINITION", refused, { id: decoded.success.id })
     // decodeJob computed (or checked) the hash, so the full id is known before deciding.
     const id = decoded.success.id
     return runCommand(c, deps, { _tag: "CreateJob", job: decoded.success }, { id, errors: [] })
