@@ -1,4 +1,5 @@
 import { Result } from "effect"
+import { createHash } from "node:crypto"
 import type { ExpectedVersion } from "./event-log.ts"
 import { hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
 import type { Command, CommandContext } from "./commands.ts"
@@ -29,7 +30,22 @@ const nothing = Result.succeed<Decision>({ events: [], expected: {} })
  * must equal the job's, both empty when absent — so a token sent for a job that has none is
  * refused too, as Helios refuses it.
  */
-const tokenMatches = (job: Job, token: string | undefined) => (job.token ?? "") === (token ?? "")
+const tokenMatches = (job: Job, token: string | undefined) => sameSecret(job.token ?? "", token ?? "")
+
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest()
+
+/**
+ * Whether two secrets are equal, in a time that does not depend on where they differ: their SHA-256
+ * digests (fixed length) are compared in full, every byte XORed into one accumulator (what
+ * crypto.timingSafeEqual does, which the domain may not import).
+ */
+export const sameSecret = (a: string, b: string): boolean => {
+  const x = sha256(a)
+  const y = sha256(b)
+  let diff = 0
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!
+  return diff === 0
+}
 
 /** Static external ports a job would take on a host, keyed by port/protocol. */
 const staticPorts = (job: Job): string[] =>
@@ -119,6 +135,18 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
     case "DeregisterHost": {
       if (!state.hosts.has(command.host)) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
       const jobIds = [...(state.deployments.get(command.host)?.values() ?? [])].map((d) => d.jobId)
+      // Deregistering undeploys: each token-protected job on the host needs its token, as an undeploy does.
+      if (command.tokens !== undefined) {
+        const given = command.tokens
+        const guarded = jobIds.filter((id) => {
+          const token = state.jobs.get(id)?.token ?? ""
+          return token !== "" && !given.some((t) => sameSecret(token, t))
+        })
+        if (guarded.length > 0)
+          return reject("FORBIDDEN", `host ${command.host} runs token-protected jobs; give each one's token (?token=): ${guarded.join(", ")}`, [
+            { field: "token", message: `missing or wrong for ${guarded.join(", ")}` },
+          ])
+      }
       return accept(
         [
           ...jobIds.map((jobId): DomainEvent => ({ _tag: "JobUndeployed", jobId, host: command.host })),

@@ -198,4 +198,58 @@ describe("security (issue 13)", () => {
     // The master would not deploy it either.
     expect((await m.call("PUT", `/hosts/${h}/jobs/${job.id}`, { goal: "START" })).status).toBe(400)
   })
+
+  it("per-job token: never returned by a read (jobs, job, statuses, host status, history, events, state)", async () => {
+    const m = await master("sec-token-read")
+    const secret = "s3cret-token-value"
+    const h = hostName("sec-token-h1")
+    expect((await m.call("PUT", `/hosts/${h}?id=agent-1`)).status).toBe(200)
+    const created = await m.call("POST", "/jobs", { id: "guarded:v1", image: "busybox:latest", token: secret, rolloutOptions: { token: secret } })
+    expect(created.status).toBe(200)
+    const id = created.body.id
+    expect((await m.call("PUT", `/hosts/${h}/jobs/${id}?token=${secret}`, { goal: "START" })).status).toBe(200)
+    await m.log.append([envelope({ _tag: "TaskStateChanged", jobId: id, host: h, state: "RUNNING", goal: "START", throttled: "NO", containerId: "c1" })])
+    await waitFor(async () => ((await m.call("GET", `/jobs/${id}/status`)).body.taskStatuses?.[h] ? true : undefined))
+    const reads = [
+      await m.call("GET", "/jobs"),
+      await m.call("GET", `/jobs/${id}`),
+      await m.call("GET", `/jobs/${id}/status`),
+      await m.call("POST", "/jobs/statuses", [id]),
+      await m.call("GET", `/hosts/${h}/status`),
+      await m.call("POST", "/hosts/statuses", [h]),
+      await m.call("GET", `/history/jobs/${id}`),
+      await m.call("GET", "/events"),
+      await m.call("GET", "/state"),
+    ]
+    for (const r of reads) {
+      expect(r.status).toBe(200)
+      expect(typeof r.body === "string" ? r.body : JSON.stringify(r.body)).not.toContain(secret)
+    }
+    expect((await m.call("GET", `/jobs/${id}`)).body).toMatchObject({ id, image: "busybox:latest" })
+    expect((await m.call("GET", `/jobs/${id}`)).body.token).toBeUndefined()
+    // The token still guards writes.
+    expect((await m.call("DELETE", `/hosts/${h}/jobs/${id}?token=wrong`)).status).toBe(403)
+  })
+
+  it("deregister bypass: DELETE /hosts/H is refused (403 naming the token) while H runs a token-protected job, nothing written", async () => {
+    const m = await master("sec-deregister")
+    const h = hostName("sec-dereg-h1")
+    expect((await m.call("PUT", `/hosts/${h}?id=agent-1`)).status).toBe(200)
+    const guarded = (await m.call("POST", "/jobs", { id: "guarded:v1", image: "busybox:latest", token: "t1" })).body.id
+    const open = (await m.call("POST", "/jobs", { id: "open:v1", image: "busybox:latest" })).body.id
+    expect((await m.call("PUT", `/hosts/${h}/jobs/${guarded}?token=t1`, { goal: "START" })).status).toBe(200)
+    expect((await m.call("PUT", `/hosts/${h}/jobs/${open}`, { goal: "START" })).status).toBe(200)
+    const before = m.projection.position
+    for (const query of ["", "?token=wrong", "?token="]) {
+      const r = await m.call("DELETE", `/hosts/${h}${query}`)
+      expect([r.status, r.body.status], query).toEqual([403, "FORBIDDEN"])
+      expect(r.body.errors[0]).toMatch(/^token: .*guarded:v1/)
+    }
+    expect(m.projection.position).toBe(before)
+    expect((await m.call("GET", "/hosts")).body).toEqual([h])
+    // With the token (and extra ones for other jobs), the host goes, undeploying both.
+    const ok = await m.call("DELETE", `/hosts/${h}?token=other&token=t1`)
+    expect([ok.status, ok.body.status]).toEqual([200, "OK"])
+    expect((await m.call("GET", "/hosts")).body).toEqual([])
+  })
 })

@@ -55,7 +55,9 @@ export const hostRoutes = (deps: MasterDeps) => {
 
   app.delete("/hosts/:host", async (c) => {
     const host = c.req.param("host")
-    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName }, { host }, { HOST_NOT_FOUND: "NOT_FOUND" })
+    // Deregistering undeploys: a token-protected job on the host needs its token (?token=, repeatable).
+    const tokens = c.req.queries("token") ?? []
+    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName, tokens }, { host }, { HOST_NOT_FOUND: "NOT_FOUND" })
   })
 
   const hostStatus = async (host: string, filter: string | undefined) => {

@@ -4,6 +4,7 @@ import { containerPolicyViolations } from "../../core/container-policy.ts"
 import { decodeJob } from "../../core/job.ts"
 import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
+import { publicJob } from "../responses.ts"
 import { jobStatusesText, jobStatusText } from "../status-json.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
@@ -22,7 +23,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     for (const [id, job] of state().jobs) {
       if (!id.includes(q)) continue
       if (hostPattern && ![...(state().jobHosts.get(id) ?? [])].some((h) => hostPattern.test(h))) continue
-      out[id] = job
+      out[id] = publicJob(job)
     }
     return c.json(out)
   })
@@ -48,7 +49,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     if (!parsed.ok) return parsed.response
     const id = parsed.id
     const job = state().jobs.get(id)
-    return job ? c.json(job) : c.json({ status: "JOB_NOT_FOUND", id }, 404)
+    return job ? c.json(publicJob(job)) : c.json({ status: "JOB_NOT_FOUND", id }, 404)
   })
 
   app.delete("/jobs/:id", async (c) => {
