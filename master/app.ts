@@ -10,6 +10,7 @@ import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
 import { browserGuard } from "./browser-guard.ts"
+import { authMiddleware } from "./auth.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -44,6 +45,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   })
   // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts).
   app.use("*", browserGuard(deps.browser))
+  // Bearer tokens and capabilities, before anything is read or written (master/auth.ts).
+  if (deps.principals) app.use("*", authMiddleware(deps.principals))
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {

@@ -1,6 +1,7 @@
 import type { ContainerPolicy } from "../core/container-policy.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
+import type { Principals } from "./auth.ts"
 import type { BrowserGuardOptions } from "./browser-guard.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
@@ -20,6 +21,8 @@ export interface MasterDeps {
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
   /** What a job may ask of its hosts (bind mounts, Docker socket, confinement, host network, runtimes, capabilities). */
   readonly containerPolicy: ContainerPolicy
+  /** Who may do what (master/auth.ts); absent: the API is open, as Helios's was. */
+  readonly principals?: Principals
   /** CORS allow-list, Host names, bind address (master/browser-guard.ts). */
   readonly browser: BrowserGuardOptions
 }

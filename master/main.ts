@@ -12,6 +12,8 @@
  * Container policy (core/container-policy.ts; a job asking more is refused with a 400 naming the flag):
  * --allow-bind-mount PREFIX (repeatable; none by default), --allow-docker-socket, --allow-unconfined,
  * --allow-host-network, --allow-runtime NAME (repeatable), --whitelisted-capability CAP (repeatable).
+ * --auth-file PATH (HELIOS_AUTH_FILE): bearer-token principals and their capabilities (master/auth.ts);
+ * without it the API is open to whoever reaches it (a warning says so).
  * --cors-origin ORIGIN (repeatable): web pages of this origin may call the API (none by default; never "*").
  * --allowed-host NAME (repeatable): names a request may give in Host (checked always when given, and
  * on a loopback bind address, where loopback names are allowed: DNS rebinding).
@@ -25,6 +27,7 @@ import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { installCrashHook } from "./crash-hook.ts"
 import { normalizeOrigin } from "./browser-guard.ts"
+import { Principals } from "./auth.ts"
 import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
 
 const { values } = parseArgs({
@@ -40,6 +43,7 @@ const { values } = parseArgs({
     "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
     "skip-undecodable": { type: "string", multiple: true, default: [] },
     ...CONTAINER_POLICY_OPTIONS,
+    "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
     "cors-origin": { type: "string", multiple: true, default: [] },
     "allowed-host": { type: "string", multiple: true, default: [] },
   },
@@ -75,6 +79,12 @@ if (containerPolicy instanceof Error) {
   console.error(`helios-master: ${containerPolicy.message}`)
   process.exit(1)
 }
+const principals = values["auth-file"] ? Principals.fromFile(values["auth-file"]) : undefined
+if (principals instanceof Error) {
+  console.error(`helios-master: --auth-file: ${principals.message}`)
+  process.exit(1)
+}
+if (principals === undefined) console.error("helios-master: warning: no --auth-file: anyone who reaches this master may use its whole API")
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
@@ -90,6 +100,7 @@ const master = await startMaster({
   bindAddress: values.bind!,
   hostInfo: new ZkHostInfoStore(zk, root),
   containerPolicy,
+  ...(principals ? { principals } : {}),
   agentReapingTimeoutMs: reapingHours * HOUR_MS,
   skipUndecodable,
   corsOrigins,

@@ -5,6 +5,7 @@ import type { HostInfoReader } from "../core/host-info.ts"
 import type { ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
 import { masterApp } from "./app.ts"
+import type { Principals } from "./auth.ts"
 import { CommandBus } from "./command-bus.ts"
 import { hostDetailsFrom } from "./host-details.ts"
 import { WatchedHostLiveness } from "./host-liveness.ts"
@@ -42,6 +43,8 @@ export interface MasterOptions {
   readonly whitelistedCapabilities?: ReadonlyArray<string>
   /** What a job may ask of its hosts (core/container-policy.ts); default: nothing beyond Docker's defaults. `whitelistedCapabilities` adds to its capabilities. */
   readonly containerPolicy?: Partial<ContainerPolicy>
+  /** Bearer-token principals and their capabilities (master/auth.ts); absent: no authentication. */
+  readonly principals?: Principals
   /** Origins whose web pages may call the API (`--cors-origin`); none by default (master/browser-guard.ts). */
   readonly corsOrigins?: ReadonlyArray<string>
   /** Names a request may give in `Host` besides loopback ones (`--allowed-host`). */
@@ -98,6 +101,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       ...options.containerPolicy,
       whitelistedCapabilities: [...(options.containerPolicy?.whitelistedCapabilities ?? []), ...(options.whitelistedCapabilities ?? [])],
     },
+    ...(options.principals ? { principals: options.principals } : {}),
     browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
   })
   const server = await listen(app.fetch, options)

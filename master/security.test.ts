@@ -10,6 +10,8 @@ import { FAST_IN_MEMORY, deploy, lastTask } from "../test/agent-helpers.ts"
 import { envelope, host as hostName } from "../test/event-fixtures.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
+import { envelopeOf } from "../core/envelope.ts"
+import { Principals } from "./auth.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot } from "../test/services.ts"
 
@@ -29,6 +31,19 @@ const master = async (name: string, options: Parameters<typeof startTestMaster>[
   masters.push(m)
   return m
 }
+
+/** Principals from [name, capabilities]; each one's token is `token-<name>-0123456789`. */
+const principals = (entries: ReadonlyArray<readonly [string, ReadonlyArray<string>]>): Principals => {
+  const p = Principals.of(entries.map(([name, capabilities]) => ({ name, token: tokenOf(name), capabilities })))
+  if (p instanceof Error) throw p
+  return p
+}
+const tokenOf = (name: string) => `token-${name}-0123456789`
+const bearer = (name: string) => ({ Authorization: `Bearer ${tokenOf(name)}` })
+
+/** A fact as an agent posts it to the relay. */
+const agentFact = (event: Parameters<typeof envelopeOf>[0]) =>
+  envelopeOf(event, { at: 1_700_000_000_000, actor: { kind: "agent", name: "agent-1" }, commandId: `agent-1-${Math.random().toString(36).slice(2)}` })
 
 const timed = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
   const started = performance.now()
@@ -251,5 +266,113 @@ describe("security (issue 13)", () => {
     const ok = await m.call("DELETE", `/hosts/${h}?token=other&token=t1`)
     expect([ok.status, ok.body.status]).toEqual([200, "OK"])
     expect((await m.call("GET", "/hosts")).body).toEqual([])
+  })
+
+  it("forged ?user=: with authentication on, the actor recorded is the authenticated principal, not ?user=", async () => {
+    const m = await master("sec-user", { principals: principals([["alice", ["read", "jobs:write"]], ["proxy", ["read", "jobs:write", "users:name"]]]) })
+    const forged = await m.call("POST", "/jobs?user=root", { id: "web:v1", image: "busybox:latest" }, bearer("alice"))
+    expect(forged.status).toBe(200)
+    const named = await m.call("POST", "/jobs?user=bob", { id: "web:v2", image: "busybox:latest" }, bearer("proxy"))
+    expect(named.status).toBe(200)
+    const actor = async (id: string) => (await m.call("GET", `/history/jobs/${id}`, undefined, bearer("alice"))).body.audit[0].actor
+    expect(await actor(forged.body.id)).toBe("user:alice")
+    expect(await actor(named.body.id)).toBe("user:bob@proxy")
+  })
+
+  it("forged agent facts for another host: an agent's credential posts only its own host's facts (403, nothing written)", async () => {
+    const m = await master("sec-agent-facts", { principals: principals([["agent-h1", ["agent:sec-h1"]]]) })
+    const before = m.projection.position
+    const forged = await m.call("POST", "/hosts/sec-h2/events", { events: [agentFact({ _tag: "HostRegistered", host: hostName("sec-h2"), agentId: "agent-1" as never })] }, bearer("agent-h1"))
+    expect([forged.status, forged.body.status]).toEqual([403, "PERMISSION_DENIED"])
+    expect(forged.body.message).toMatch(/agent:sec-h2/)
+    const anonymous = await m.call("POST", "/hosts/sec-h1/events", { events: [agentFact({ _tag: "HostRegistered", host: hostName("sec-h1"), agentId: "agent-1" as never })] })
+    expect([anonymous.status, anonymous.body.status]).toEqual([401, "UNAUTHORIZED"])
+    expect(m.projection.position).toBe(before)
+    const own = await m.call("POST", "/hosts/sec-h1/events", { events: [agentFact({ _tag: "HostRegistered", host: hostName("sec-h1"), agentId: "agent-1" as never })] }, bearer("agent-h1"))
+    expect(own.status).toBe(200)
+    // The agent's credential is no user's: it reads and commands nothing.
+    expect((await m.call("GET", "/jobs", undefined, bearer("agent-h1"))).status).toBe(403)
+  })
+
+  it("capability matrix: every endpoint × {no token, wrong token, each capability}: only the intended cells pass authorization, a refused one writes nothing", async () => {
+    const caps = [["reader", ["read"]], ["writer", ["jobs:write"]], ["deployer", ["deploy"]], ["admin", ["hosts:admin"]], ["grouper", ["groups:write"]], ["agent", ["agent:mx-h1"]], ["root", ["*"]]] as const
+    const m = await master("sec-matrix", { principals: principals(caps) })
+    const root = bearer("root")
+    expect((await m.call("PUT", "/hosts/mx-h1?id=agent-1", undefined, root)).status).toBe(200)
+    const id = (await m.call("POST", "/jobs", { id: "web:v1", image: "busybox:latest" }, root)).body.id
+    expect((await m.call("PUT", `/hosts/mx-h1/jobs/${id}`, { goal: "START" }, root)).status).toBe(200)
+    const absent = `nope:v1:${"0".repeat(40)}`
+    const fact = { events: [agentFact({ _tag: "HostWentUp", host: hostName("mx-h1"), agentId: "agent-1" as never })] }
+    // [method, path, body, the capability that may (undefined: public, null: none)]
+    const endpoints: ReadonlyArray<readonly [string, string, unknown, string | undefined | null]> = [
+      ["GET", "/healthz", undefined, undefined],
+      ["GET", "/version", undefined, undefined],
+      ["GET", "/version/check?client=0.1.0", undefined, undefined],
+      ["GET", "/jobs", undefined, "read"],
+      ["POST", "/jobs", { id: "web:v1", image: "busybox:latest" }, "jobs:write"],
+      ["POST", "/jobs/statuses", [id], "read"],
+      ["GET", `/jobs/${id}`, undefined, "read"],
+      ["DELETE", `/jobs/${id}`, undefined, "jobs:write"],
+      ["GET", `/jobs/${id}/status`, undefined, "read"],
+      ["GET", "/hosts", undefined, "read"],
+      ["POST", "/hosts/statuses", ["mx-h1"], "read"],
+      ["PUT", "/hosts/mx-h2?id=agent-2", undefined, "hosts:admin"],
+      ["DELETE", "/hosts/mx-h3", undefined, "hosts:admin"],
+      ["GET", "/hosts/mx-h1/status", undefined, "read"],
+      ["POST", "/hosts/mx-h1/events", fact, "agent:mx-h1"],
+      ["GET", `/hosts/mx-h1/jobs/${id}`, undefined, "read"],
+      ["PUT", `/hosts/mx-h1/jobs/${id}`, { goal: "START" }, "deploy"],
+      ["PATCH", `/hosts/mx-h1/jobs/${id}`, { goal: "START" }, "deploy"],
+      ["DELETE", `/hosts/mx-h1/jobs/${absent}`, undefined, "deploy"],
+      ["GET", `/history/jobs/${id}`, undefined, "read"],
+      ["GET", "/state", undefined, "read"],
+      ["GET", "/events", undefined, "read"],
+      ["GET", "/masters", undefined, "read"],
+      ["GET", "/projection/digest", undefined, "read"],
+      ["GET", "/deployment-group/", undefined, "read"],
+      ["GET", "/deployment-group/g1", undefined, "read"],
+      ["POST", "/deployment-group/", { name: "g1" }, "groups:write"],
+      ["POST", "/deployment-group/g1/rolling-update", { job: id }, "groups:write"],
+      ["DELETE", "/deployment-group/g1", undefined, "groups:write"],
+      ["GET", "/no-such-endpoint", undefined, null],
+    ]
+    const cells: string[] = []
+    for (const [method, path, body, needed] of endpoints) {
+      const who: ReadonlyArray<readonly [string, Record<string, string>, ReadonlyArray<string>]> = [
+        ["no token", {}, []],
+        ["wrong token", { Authorization: "Bearer not-a-token-of-anyone" }, []],
+        ...caps.map(([name, c]) => [name, bearer(name), c] as const),
+      ]
+      for (const [name, headers, held] of who) {
+        const before = m.projection.position
+        const r = await m.call(method, path, body, headers)
+        const passed = r.status !== 401 && r.status !== 403 || !["UNAUTHORIZED", "PERMISSION_DENIED"].includes(r.body?.status)
+        const intended = needed === undefined || (needed !== null && (held.includes(needed) || held.includes("*")))
+        cells.push(`${method} ${path} as ${name}: ${passed ? "passes" : "refused"}${passed === intended ? "" : `, intended ${intended ? "passes" : "refused"} (HTTP ${r.status})`}`)
+        // A write that passed lands in the projection a moment after its answer: wait, so the next cell's "before" is settled.
+        const written = Number(r.headers.get("helios-position"))
+        if (passed && written > 0) await m.projection.waitFor(written, 10_000)
+        if (!passed) {
+          expect(r.status, `${method} ${path} as ${name}`).toBe(headers.Authorization === undefined || name === "wrong token" ? 401 : 403)
+          expect(m.projection.position, `${method} ${path} as ${name} wrote`).toBe(before)
+        }
+      }
+    }
+    expect(cells.filter((c) => c.includes("intended"))).toEqual([])
+    expect(cells.length).toBe(endpoints.length * (caps.length + 2))
+  })
+
+  it("deploy limited by job and host globs: deploy:web:*@eu-* deploys web jobs on eu hosts only", async () => {
+    const m = await master("sec-deploy-globs", { principals: principals([["root", ["*"]], ["eu-web", ["deploy:web:*@eu-*"]]]) })
+    const root = bearer("root")
+    for (const h of ["eu-1", "us-1"]) expect((await m.call("PUT", `/hosts/${h}?id=agent-${h}`, undefined, root)).status).toBe(200)
+    const web = (await m.call("POST", "/jobs", { id: "web:v1", image: "busybox:latest" }, root)).body.id
+    const db = (await m.call("POST", "/jobs", { id: "db:v1", image: "busybox:latest" }, root)).body.id
+    expect((await m.call("PUT", `/hosts/eu-1/jobs/${web}`, { goal: "START" }, bearer("eu-web"))).status).toBe(200)
+    const us = await m.call("PUT", `/hosts/us-1/jobs/${web}`, { goal: "START" }, bearer("eu-web"))
+    expect([us.status, us.body.status]).toEqual([403, "PERMISSION_DENIED"])
+    expect(us.body.message).toMatch(/eu-web may not PUT .*needs deploy \(job web:v1:[0-9a-f]+ on host us-1\)/)
+    expect((await m.call("PUT", `/hosts/eu-1/jobs/${db}`, { goal: "START" }, bearer("eu-web"))).status).toBe(403)
+    expect((await m.call("DELETE", `/hosts/eu-1/jobs/${web}`, undefined, bearer("eu-web"))).status).toBe(200)
   })
 })
