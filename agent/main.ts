@@ -10,6 +10,7 @@
  * code began to run, module loading excluded); logs JSON lines on stderr. SIGTERM/SIGINT stop it gracefully
  * (containers keep running).
  */
+import { readFileSync } from "node:fs"
 import { isIP } from "node:net"
 import os from "node:os"
 import { parseArgs } from "node:util"
@@ -53,6 +54,8 @@ const USAGE = `usage: agent/main.ts [options]
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
+  --auth-token-file FILE       this agent's bearer token (a principal with agent:<its host>), for
+                               masters with --auth-file (HELIOS_AGENT_TOKEN_FILE, or the token in HELIOS_AGENT_TOKEN)
   Container policy: a job asking more than this fails (FAILED, naming the flag) and is not run.
   Give the agents the same flags as the masters.
   --allow-bind-mount PREFIX    host paths jobs may bind-mount, repeatable (HELIOS_ALLOW_BIND_MOUNTS=p,p2); none by default
@@ -91,6 +94,7 @@ const { values } = (() => {
         "reconcile-interval-ms": { type: "string" },
         "log-level": { type: "string" },
         "append-direct": { type: "boolean" },
+        "auth-token-file": { type: "string" },
         ...CONTAINER_POLICY_OPTIONS,
         "whitelisted-capability": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
@@ -160,6 +164,16 @@ const containerPolicy = (() => {
   return p instanceof Error ? fail(p.message) : p
 })()
 
+const authToken = (() => {
+  const file = pick(values["auth-token-file"], "HELIOS_AGENT_TOKEN_FILE")
+  if (file === undefined) return env("HELIOS_AGENT_TOKEN")
+  try {
+    return readFileSync(file, "utf8").trim() || fail(`--auth-token-file ${file} is empty`)
+  } catch (e) {
+    return fail(`cannot read --auth-token-file ${file}: ${(e as Error).message}`)
+  }
+})()
+
 const level = (pick(values["log-level"], "HELIOS_AGENT_LOG") ?? "info") as LogLevel
 if (!["debug", "info", "warn", "error"].includes(level)) fail(`bad log level "${level}"`)
 const hostName = pick(values.name, "HELIOS_NAME") ?? os.hostname()
@@ -192,7 +206,7 @@ const main = async () => {
     log =
       values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1"
         ? direct
-        : new MasterRelayLog({ direct, host: hostName as HostName, masters: zkMasterUrls(zk, zkRoot), logger })
+        : new MasterRelayLog({ direct, host: hostName as HostName, masters: zkMasterUrls(zk, zkRoot), logger, ...(authToken !== undefined ? { token: authToken } : {}) })
     hostInfo = new ZkHostInfoStore(zk, zkRoot)
   } else {
     log = new SqliteEventLog(sqlite!)

@@ -30,6 +30,8 @@ export interface MasterRelayOptions {
   /** Reads, follows, and appends when no master answers. */
   readonly direct: EventLog
   readonly host: HostName
+  /** The agent's bearer token (a principal with `agent:<host>`), for masters with authentication on. */
+  readonly token?: string
   /** Base URLs of the masters that are up (e.g. zkMasterUrls). */
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** How long one relayed append may take before its outcome counts as unknown. Default 30 s. */
@@ -96,7 +98,7 @@ export class MasterRelayLog implements EventLog {
     try {
       response = await fetch(`${url}/hosts/${encodeURIComponent(this.o.host)}/events`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...(this.o.token !== undefined ? { authorization: `Bearer ${this.o.token}` } : {}) },
         body: JSON.stringify({ events, ...(expected !== undefined && Object.keys(expected).length > 0 ? { expected } : {}) }),
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000),
       })

@@ -19,6 +19,8 @@ export interface ClientOptions {
   readonly version: string
   /** Per-request timeout in ms (not applied to streams). */
   readonly timeoutMs?: number
+  /** Bearer token sent as `Authorization` (a master with authentication on requires one). */
+  readonly token?: string
   /** Where a warning goes (a master older than this client); once per client. Default: none. */
   readonly warn?: (message: string) => void
 }
@@ -118,6 +120,7 @@ export class HeliosClient {
     const { endpoints, timeoutMs = 60_000 } = this.options
     const headers: Record<string, string> = { "Helios-Version": this.options.version, Accept: "application/json" }
     if (options.body !== undefined) headers["Content-Type"] = "application/json"
+    if (this.options.token !== undefined) headers["Authorization"] = `Bearer ${this.options.token}`
     if (isWrite(method)) headers["Helios-Command-Id"] = `cli-${randomUUID()}`
     const failures: string[] = []
     for (let n = 0; n < endpoints.length; n++) {

@@ -16,7 +16,10 @@ const command: Command = {
   usage: "",
   description:
     "Keeps its event log in --data-dir (SQLite), or on ZooKeeper with --zk. Stopping it keeps the data\n" +
-    "and leaves deployed containers running; the next start adopts them. Docker must be running.",
+    "and leaves deployed containers running; the next start adopts them. Docker must be running.\n" +
+    "Safe by default: listens on 127.0.0.1, answers only requests carrying its local token (DATA-DIR/token,\n" +
+    "found by the CLI), refuses other sites' pages (no wildcard CORS, JSON-only writes, Host checked), and\n" +
+    "runs no job that mounts host paths, the Docker socket, runs unconfined or on the host network unless allowed.",
   positionals: [],
   flags: [
     { name: "port", type: "string", metavar: "PORT", help: "port of the master API (default 5801)" },
@@ -78,6 +81,7 @@ const command: Command = {
       containerLabels: parsePairs(list(args, "container-label"), "container label"),
       labels: parsePairs(list(args, "label"), "label"),
       stderr: io.stderr,
+      env: io.env,
       skipUndecodable,
       corsOrigins,
       containerPolicy,
@@ -90,10 +94,11 @@ const command: Command = {
     const registered = await Promise.race([solo.agent.registered.then(() => true), sleep(15_000, io.signal).then(() => false)])
     if (!registered && !io.signal.aborted) io.stderr(`warning: the agent has not registered ${solo.hostName} yet (see ${join(solo.dataDir, "solo.log")})\n`)
     if (ctx.json)
-      ctx.io.stdout(JSON.stringify({ status: "RUNNING", url: solo.url, host: solo.hostName, agentId: solo.agentId, dataDir: solo.dataDir, pid: process.pid }) + "\n")
+      ctx.io.stdout(JSON.stringify({ status: "RUNNING", url: solo.url, host: solo.hostName, agentId: solo.agentId, dataDir: solo.dataDir, tokenFile: solo.tokenFile, pid: process.pid }) + "\n")
     else {
       const example = (cmd: string) => ctx.print(`  helios ${cmd}`)
       ctx.print(`Helios solo is running: master ${solo.url}, agent for host ${solo.hostName}, ${zk ? `log on ZooKeeper ${zk}` : `data in ${solo.dataDir}`}`)
+      ctx.print(`Requests need the local token in ${solo.tokenFile}: the helios CLI of this user finds it; other clients send Authorization: Bearer <its content>.`)
       ctx.print("")
       ctx.print("In another shell:")
       ctx.print(`  export HELIOS_MASTER=${solo.url}`)
