@@ -30,6 +30,7 @@ import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
+import { aclPolicy, readZkAuthFile } from "../log/zk-acl.ts"
 
 const USAGE = `usage: agent/main.ts [options]
   --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble (HELIOS_ZK)
@@ -54,6 +55,9 @@ const USAGE = `usage: agent/main.ts [options]
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
+  --zk-auth-file FILE          the digest identity this agent gives ZooKeeper, and the masters' and agents'
+                               identities its nodes' ACLs name (HELIOS_ZK_AUTH_FILE; log/zk-acl.ts). With it the
+                               agent never appends to the log itself: its facts go through a master
   --auth-token-file FILE       this agent's bearer token (a principal with agent:<its host>), for
                                masters with --auth-file (HELIOS_AGENT_TOKEN_FILE, or the token in HELIOS_AGENT_TOKEN)
   Container policy: a job asking more than this fails (FAILED, naming the flag) and is not run.
@@ -95,6 +99,7 @@ const { values } = (() => {
         "log-level": { type: "string" },
         "append-direct": { type: "boolean" },
         "auth-token-file": { type: "string" },
+        "zk-auth-file": { type: "string" },
         ...CONTAINER_POLICY_OPTIONS,
         "whitelisted-capability": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
@@ -174,6 +179,15 @@ const authToken = (() => {
   }
 })()
 
+const zkAuth = (() => {
+  const file = pick(values["zk-auth-file"], "HELIOS_ZK_AUTH_FILE")
+  if (file === undefined) return undefined
+  const auth = readZkAuthFile(file)
+  if (auth instanceof Error) return fail(`--zk-auth-file: ${auth.message}`)
+  if (values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1") return fail("--append-direct: with --zk-auth-file an agent may not write the log; its facts go through a master")
+  return auth
+})()
+
 const level = (pick(values["log-level"], "HELIOS_AGENT_LOG") ?? "info") as LogLevel
 if (!["debug", "info", "warn", "error"].includes(level)) fail(`bad log level "${level}"`)
 const hostName = pick(values.name, "HELIOS_NAME") ?? os.hostname()
@@ -194,7 +208,7 @@ const main = async () => {
     // Keep retrying the first connection: an agent may start before ZooKeeper does.
     for (;;) {
       try {
-        zk = await ZkClient.connect(zkConnect, { sessionTimeoutMs }, 15_000)
+        zk = await ZkClient.connect(zkConnect, { sessionTimeoutMs, ...(zkAuth ? { auth: zkAuth, aclFor: aclPolicy(zkRoot, zkAuth) } : {}) }, 15_000)
         break
       } catch (e) {
         logger.log("warn", "ZooKeeper not reachable yet", { zk: zkConnect, error: (e as Error).message })
@@ -206,7 +220,14 @@ const main = async () => {
     log =
       values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1"
         ? direct
-        : new MasterRelayLog({ direct, host: hostName as HostName, masters: zkMasterUrls(zk, zkRoot), logger, ...(authToken !== undefined ? { token: authToken } : {}) })
+        : new MasterRelayLog({
+            direct,
+            host: hostName as HostName,
+            masters: zkMasterUrls(zk, zkRoot),
+            logger,
+            ...(authToken !== undefined ? { token: authToken } : {}),
+            ...(zkAuth ? { appendDirectly: false } : {}),
+          })
     hostInfo = new ZkHostInfoStore(zk, zkRoot)
   } else {
     log = new SqliteEventLog(sqlite!)

@@ -14,6 +14,8 @@
  * --allow-host-network, --allow-runtime NAME (repeatable), --whitelisted-capability CAP (repeatable).
  * --auth-file PATH (HELIOS_AUTH_FILE): bearer-token principals and their capabilities (master/auth.ts);
  * without it the API is open to whoever reaches it (a warning says so).
+ * --zk-auth-file FILE (HELIOS_ZK_AUTH_FILE): the digest identity this master gives ZooKeeper and the
+ * masters' and agents' identities its nodes' ACLs name (log/zk-acl.ts); without it nodes are world-open.
  * --cors-origin ORIGIN (repeatable): web pages of this origin may call the API (none by default; never "*").
  * --allowed-host NAME (repeatable): names a request may give in Host (checked always when given, and
  * on a loopback bind address, where loopback names are allowed: DNS rebinding).
@@ -28,6 +30,7 @@ import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { installCrashHook } from "./crash-hook.ts"
 import { normalizeOrigin } from "./browser-guard.ts"
 import { Principals } from "./auth.ts"
+import { aclPolicy, readZkAuthFile } from "../log/zk-acl.ts"
 import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
 
 const { values } = parseArgs({
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     "skip-undecodable": { type: "string", multiple: true, default: [] },
     ...CONTAINER_POLICY_OPTIONS,
     "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
+    "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
     "cors-origin": { type: "string", multiple: true, default: [] },
     "allowed-host": { type: "string", multiple: true, default: [] },
   },
@@ -85,12 +89,17 @@ if (principals instanceof Error) {
   process.exit(1)
 }
 if (principals === undefined) console.error("helios-master: warning: no --auth-file: anyone who reaches this master may use its whole API")
-const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
+const root = values["zk-root"]!
+const zkAuth = values["zk-auth-file"] ? readZkAuthFile(values["zk-auth-file"]) : undefined
+if (zkAuth instanceof Error) {
+  console.error(`helios-master: --zk-auth-file: ${zkAuth.message}`)
+  process.exit(1)
+}
+const zk = await ZkClient.connect(values.zk!, zkAuth ? { auth: zkAuth, aclFor: aclPolicy(root, zkAuth) } : {}).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
 })
 installCrashHook(zk)
-const root = values["zk-root"]!
 const log = await ZooKeeperEventLog.open(zk, { root })
 const master = await startMaster({
   log,

@@ -4,6 +4,10 @@ import { envelope, host as hostName } from "../test/event-fixtures.ts"
 import { waitFor } from "../test/services.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import { Principals } from "./auth.ts"
+import { ZK, ZkClient, zkCode } from "../log/zk-client.ts"
+import { aclPolicy, zkDigest } from "../log/zk-acl.ts"
+import { zkPaths } from "../log/zk-paths.ts"
+import { uniqueRoot as freshRoot, zkConnect } from "../test/services.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot } from "../test/services.ts"
 
@@ -344,5 +348,61 @@ describe("security (issue 13)", () => {
     expect(us.body.message).toMatch(/eu-web may not PUT .*needs deploy \(job web:v1:[0-9a-f]+ on host us-1\)/)
     expect((await m.call("PUT", `/hosts/eu-1/jobs/${db}`, { goal: "START" }, bearer("eu-web"))).status).toBe(403)
     expect((await m.call("DELETE", `/hosts/eu-1/jobs/${web}`, undefined, bearer("eu-web"))).status).toBe(200)
+  })
+
+  it("unauthenticated ZooKeeper read and write: with ZooKeeper ACLs an unauthenticated client gets NoAuth for every read and write; an agent's identity reads but appends nothing", async () => {
+    const masterAuth = { user: "helios-master", password: "master-password-0123456789" }
+    const agentAuth = { user: "helios-agent", password: "agent-password-0123456789" }
+    const ids = { masters: zkDigest(masterAuth.user, masterAuth.password), agents: zkDigest(agentAuth.user, agentAuth.password) }
+    const root = freshRoot("sec-zk-acl")
+    const m = await startTestMaster(root, "sec-zk-acl", undefined, { zkOptions: { auth: masterAuth, aclFor: aclPolicy(root, ids) } })
+    masters.push(m)
+    const h = hostName("sec-zk-h1")
+    expect((await m.call("PUT", `/hosts/${h}?id=agent-1`)).status).toBe(200)
+    const id = (await m.call("POST", "/jobs", { id: "web:v1", image: "busybox:latest", env: { SECRET: "x" }, token: "job-token" })).body.id
+    expect((await m.call("PUT", `/hosts/${h}/jobs/${id}?token=job-token`, { goal: "START" })).status).toBe(200)
+    const before = m.projection.position
+    const paths = zkPaths(root)
+    const segment = paths.log.segment(0)
+    const entry = `${segment}/${(await m.zk.getChildren(segment)).sort()[0]}`
+    const next = paths.log.entry(0, before + 1)
+    const stream = paths.stream(`job:${id}`)
+
+    const refusal = async (what: string, op: () => Promise<unknown>) => {
+      const code = await op().then(() => "allowed", (e: unknown) => zkCode(e))
+      return `${what}: ${code === ZK.Exception.NO_AUTH ? "NoAuth" : code}`
+    }
+    const anonymous = await ZkClient.connect(zkConnect())
+    cleanups.push(() => anonymous.close())
+    const anonymousOps: Array<[string, () => Promise<unknown>]> = [
+      ["list the root", () => anonymous.getChildren(root)],
+      ["list the log", () => anonymous.getChildren(paths.log.base)],
+      ["read an event", () => anonymous.getData(entry)],
+      ["read a stream version", () => anonymous.getData(stream)],
+      ["read the host stream", () => anonymous.getChildren(paths.hostStream(h).base)],
+      ["list the masters", () => anonymous.getChildren(paths.masters)],
+      ["append at the next position", () => anonymous.create(next, Buffer.from("forged"))],
+      ["bump a stream version", () => anonymous.setData(stream, Buffer.alloc(0))],
+      ["overwrite an event", () => anonymous.setData(entry, Buffer.from("forged"))],
+      ["create a node at the root", () => anonymous.create(`${root}/forged`)],
+      ["announce a master", () => anonymous.create(paths.master("evil"), Buffer.from("http://evil.example"))],
+      ["claim a host up", () => anonymous.create(paths.hostUp(h), Buffer.from("{}"))],
+    ]
+    const outcomes: string[] = []
+    for (const [what, op] of anonymousOps) outcomes.push(await refusal(what, op))
+    expect(outcomes).toEqual(anonymousOps.map(([what]) => `${what}: NoAuth`))
+
+    // The agents' identity: reads the log and its host's stream, writes its host's facts, appends nothing.
+    const agent = await ZkClient.connect(zkConnect(), { auth: agentAuth, aclFor: aclPolicy(root, ids) })
+    cleanups.push(() => agent.close())
+    expect((await agent.getData(entry)).data.length).toBeGreaterThan(0)
+    expect((await agent.getChildren(paths.hostStream(h).base)).length).toBeGreaterThan(0)
+    await agent.ensurePath(paths.hostInfo(h))
+    await agent.setData(paths.hostInfo(h), Buffer.from("{}"))
+    expect(await refusal("append", () => agent.create(next, Buffer.from("forged")))).toBe("append: NoAuth")
+    expect(await refusal("bump", () => agent.setData(stream, Buffer.alloc(0)))).toBe("bump: NoAuth")
+    expect(m.projection.position).toBe(before)
+    // The master goes on writing.
+    expect((await m.call("DELETE", `/hosts/${h}/jobs/${id}?token=job-token`)).status).toBe(200)
   })
 })
