@@ -19,6 +19,8 @@ export interface ClientOptions {
   readonly version: string
   /** Per-request timeout in ms (not applied to streams). */
   readonly timeoutMs?: number
+  /** The fetch to use (a CA file's: cli/ca-fetch.ts); default the global one. */
+  readonly fetch?: typeof fetch
   /** Bearer token sent as `Authorization` (a master with authentication on requires one). */
   readonly token?: string
   /** Where a warning goes (a master older than this client); once per client. Default: none. */
@@ -129,7 +131,7 @@ export class HeliosClient {
       const signals = [options.signal, options.stream ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined)
       let response: Response
       try {
-        response = await fetch(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
+        response = await (this.options.fetch ?? fetch)(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
           method,
           headers,
           ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),

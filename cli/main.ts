@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs"
 import { HELIOS_VERSION } from "../master/version.ts"
+import { fetchTrusting } from "./ca-fetch.ts"
 import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec } from "./args.ts"
 import { HeliosClient } from "./client.ts"
 import { makeContext, processIo, type CliIo, type Command } from "./command.ts"
@@ -28,6 +30,7 @@ export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
     metavar: "TOKEN",
     help: "bearer token for a master with authentication on (default: $HELIOS_TOKEN, then \"token\" in ~/.helios/config, then a local helios solo's own)",
   },
+  { name: "ca-file", type: "string", metavar: "FILE", help: "trust https:// masters whose certificate this CA (PEM) issued (default: $HELIOS_CA_FILE)" },
   { name: "json", type: "boolean", help: "machine-readable output: JSON on stdout" },
   { name: "http-timeout", type: "string", metavar: "S", help: "timeout of each request to a master, in seconds (default 60)" },
   { name: "help", short: "h", type: "boolean", help: "show help" },
@@ -97,10 +100,19 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
       client: () => {
         const endpoints = resolveEndpoints(list(args, "master"), io.env)
         const token = resolveToken(str(args, "auth-token"), io.env, endpoints)
+        const caFile = str(args, "ca-file") ?? (io.env["HELIOS_CA_FILE"] || undefined)
+        let ca: Buffer | undefined
+        if (caFile !== undefined)
+          try {
+            ca = readFileSync(caFile)
+          } catch (e) {
+            throw new CliError(`--ca-file: cannot read ${caFile}: ${oneLine((e as Error).message)}`)
+          }
         return new HeliosClient({
           endpoints,
           user,
           ...(token !== undefined ? { token } : {}),
+          ...(ca !== undefined ? { fetch: fetchTrusting(ca) } : {}),
           version: HELIOS_VERSION,
           warn: (message) => io.stderr(message + "\n"),
           ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),

@@ -16,10 +16,13 @@
  * without it the API is open to whoever reaches it (a warning says so).
  * --zk-auth-file FILE (HELIOS_ZK_AUTH_FILE): the digest identity this master gives ZooKeeper and the
  * masters' and agents' identities its nodes' ACLs name (log/zk-acl.ts); without it nodes are world-open.
+ * --tls-cert FILE --tls-key FILE (HELIOS_TLS_CERT, HELIOS_TLS_KEY): serve HTTPS (PEM); the advertised URL
+ * becomes https://. Clients trust the issuing CA with --ca-file (CLI) or NODE_EXTRA_CA_CERTS (agents).
  * --cors-origin ORIGIN (repeatable): web pages of this origin may call the API (none by default; never "*").
  * --allowed-host NAME (repeatable): names a request may give in Host (checked always when given, and
  * on a loopback bind address, where loopback names are allowed: DNS rebinding).
  */
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { ZkClient } from "../log/zk-client.ts"
@@ -48,6 +51,8 @@ const { values } = parseArgs({
     ...CONTAINER_POLICY_OPTIONS,
     "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
     "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
+    "tls-cert": { type: "string", default: process.env.HELIOS_TLS_CERT },
+    "tls-key": { type: "string", default: process.env.HELIOS_TLS_KEY },
     "cors-origin": { type: "string", multiple: true, default: [] },
     "allowed-host": { type: "string", multiple: true, default: [] },
   },
@@ -89,6 +94,20 @@ if (principals instanceof Error) {
   process.exit(1)
 }
 if (principals === undefined) console.error("helios-master: warning: no --auth-file: anyone who reaches this master may use its whole API")
+const tls = (() => {
+  const [certFile, keyFile] = [values["tls-cert"], values["tls-key"]]
+  if (certFile === undefined && keyFile === undefined) return undefined
+  if (certFile === undefined || keyFile === undefined) {
+    console.error("helios-master: --tls-cert and --tls-key go together")
+    process.exit(1)
+  }
+  try {
+    return { cert: readFileSync(certFile), key: readFileSync(keyFile) }
+  } catch (e) {
+    console.error(`helios-master: --tls-cert/--tls-key: ${(e as Error).message}`)
+    process.exit(1)
+  }
+})()
 const root = values["zk-root"]!
 const zkAuth = values["zk-auth-file"] ? readZkAuthFile(values["zk-auth-file"]) : undefined
 if (zkAuth instanceof Error) {
@@ -109,6 +128,7 @@ const master = await startMaster({
   bindAddress: values.bind!,
   hostInfo: new ZkHostInfoStore(zk, root),
   containerPolicy,
+  ...(tls ? { tls } : {}),
   ...(principals ? { principals } : {}),
   agentReapingTimeoutMs: reapingHours * HOUR_MS,
   skipUndecodable,

@@ -38,6 +38,8 @@ export interface MasterOptions {
    * Default: http://<bind address>:<port>, or http://<this machine's host name>:<port> when bound to 0.0.0.0.
    */
   readonly advertisedUrl?: string
+  /** Serve the API over HTTPS with this certificate chain and key (PEM; `--tls-cert`, `--tls-key`). */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer }
   /** The agents' latest-value host facts; also tells whether a host's agent is up. */
   readonly hostInfo?: HostInfoReader
   readonly whitelistedCapabilities?: ReadonlyArray<string>
