@@ -109,6 +109,8 @@ export const applyHostEvent = (s: DesiredState, e: HostStreamEvent): DesiredStat
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":
+    case "RolloutAwaitingPromotion":
+    case "RolloutPromoted":
       return next
   }
 }

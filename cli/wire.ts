@@ -1,4 +1,7 @@
+import type { MergedRolloutOptions, RolloutReason } from "../core/deployment-group.ts"
 import type { DomainEvent } from "../core/events.ts"
+import type { HostSelector } from "../core/host-selector.ts"
+import type { TaskState } from "../core/ids.ts"
 import type { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../master/responses.ts"
 
 /* The master's JSON answers, typed from the functions that produce them (master/responses.ts). */
@@ -49,4 +52,40 @@ export interface AgentInfoJson {
   readonly version?: string
   readonly startTime?: number
   readonly uptime?: number
+}
+
+/** `GET /deployment-group/{name}` (Helios's DeploymentGroup JSON; absent fields may be null). */
+export interface DeploymentGroupJson {
+  readonly name: string
+  readonly hostSelectors: ReadonlyArray<HostSelector>
+  readonly jobId?: string | null
+  readonly rolloutOptions?: MergedRolloutOptions | null
+  readonly rollingUpdateReason?: RolloutReason | null
+}
+
+/** One UP host of a group in `GET /deployment-group/{name}/status`, in rollout order. */
+export interface GroupHostStatusJson {
+  readonly host: string
+  /** The job this group deployed on the host (or the group's job deployed by hand); null if none. */
+  readonly jobId: string | null
+  readonly state: TaskState | null
+}
+
+/** `GET /deployment-group/{name}/status` (Helios's DeploymentGroupStatusResponse, plus `rollout`). */
+export interface DeploymentGroupStatusJson {
+  readonly deploymentGroup: DeploymentGroupJson
+  readonly status: "IDLE" | "ROLLING_OUT" | "ACTIVE" | "FAILED"
+  readonly error: string | null
+  readonly hostStatuses: ReadonlyArray<GroupHostStatusJson>
+  readonly deploymentGroupStatus: { readonly state: "ROLLING_OUT" | "DONE" | "FAILED"; readonly error?: string | null } | null
+  readonly rollout?: {
+    readonly startedAt: number
+    readonly jobId: string
+    readonly reason: RolloutReason
+    readonly options: MergedRolloutOptions
+    readonly steps: ReadonlyArray<{ readonly host: string; readonly kind: string }>
+    readonly nextStep: number
+    readonly failures: ReadonlyArray<{ readonly step: number; readonly host: string; readonly error: string; readonly message: string }>
+  } | null
+  readonly position?: number
 }

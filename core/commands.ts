@@ -1,7 +1,12 @@
 import { Data } from "effect"
+import type { PreviousStates } from "./rollout-step.ts"
 import type { Actor, AgentId, Goal, HostName } from "./ids.ts"
 import type { TaskReport } from "./events.ts"
-import type { Job, JobId } from "./job.ts"
+import type { Job, JobId, RolloutOptions } from "./job.ts"
+import type { DeploymentGroup, ExtraRolloutOptions } from "./deployment-group.ts"
+
+/** Labels of the registered hosts whose agents reported them (host facts, not events): what group selectors match. */
+export type HostLabels = ReadonlyMap<string, Readonly<Record<string, string>>>
 
 /** What users (through a master) and agents ask for. Each is decided against the fleet state. */
 export type Command =
@@ -19,6 +24,25 @@ export type Command =
   | { readonly _tag: "DeregisterHost"; readonly host: HostName; readonly tokens?: ReadonlyArray<string> }
   | { readonly _tag: "MarkHostUp"; readonly host: HostName; readonly agentId: AgentId }
   | { readonly _tag: "MarkHostDown"; readonly host: HostName }
+  | { readonly _tag: "CreateDeploymentGroup"; readonly group: DeploymentGroup }
+  | { readonly _tag: "RemoveDeploymentGroup"; readonly group: string }
+  /** A user's rolling-update: plan the group's hosts now and start. */
+  | { readonly _tag: "StartRollout"; readonly group: string; readonly jobId: JobId; readonly options?: RolloutOptions & ExtraRolloutOptions; readonly labels: HostLabels }
+  /** The leader's: start a HOSTS_CHANGED rollout of the group's job if hosts joined or left it since its last rollout. */
+  | { readonly _tag: "RolloutOnHostsChange"; readonly group: string; readonly labels: HostLabels }
+  | { readonly _tag: "StopRollout"; readonly group: string }
+  /** A user's promote of a canary waiting for it. */
+  | { readonly _tag: "PromoteRollout"; readonly group: string }
+  /** A user's rollback: a rolling update back to rollout N's job (default: the previous successful rollout's). */
+  | {
+      readonly _tag: "Rollback"
+      readonly group: string
+      readonly toRollout?: number
+      readonly options?: RolloutOptions & ExtraRolloutOptions
+      readonly labels: HostLabels
+    }
+  /** The leader's: run the group's rollout as far as it can go now. */
+  | { readonly _tag: "AdvanceRollout"; readonly group: string }
   | ({ readonly _tag: "ReportTaskState"; readonly jobId: JobId; readonly host: HostName } & TaskReport)
 
 /** Who asks, and when: passed in, so deciding stays pure. */
@@ -27,6 +51,8 @@ export interface CommandContext {
   readonly actor: Actor
   /** The deciding master's name, recorded as deployerMaster. */
   readonly master?: string
+  /** A task's earlier states on a host (from the history): the evidence of a failed rollout step. */
+  readonly previousStates?: PreviousStates
 }
 
 /** Helios's status names for a refused command. */
@@ -40,6 +66,12 @@ export type RejectionStatus =
   | "PORT_CONFLICT"
   | "STILL_IN_USE"
   | "FORBIDDEN"
+  | "DEPLOYMENT_GROUP_NOT_FOUND"
+  /** A deployment group of that name exists with other selectors. */
+  | "CONFLICT"
+  | "NOT_AWAITING_PROMOTION"
+  | "NO_ROLLBACK_TARGET"
+  | "ROLLOUT_NOT_FOUND"
 
 export class Rejection extends Data.TaggedError("Rejection")<{
   readonly status: RejectionStatus

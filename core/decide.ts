@@ -1,13 +1,17 @@
 import { Result } from "effect"
-import { createHash } from "node:crypto"
 import type { ExpectedVersion } from "./event-log.ts"
-import { hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
+import { groupStream, hostStream, jobStream, type DomainEvent, type StreamId } from "./events.ts"
+import { mergeRolloutOptions, type MergedRolloutOptions } from "./deployment-group.ts"
+import { sameSelectors } from "./host-selector.ts"
+import { hostsChangedSinceLastRollout, hostViews, planRollout, rolloutStartEvents } from "./rollout-planner.ts"
+import { advanceRollout, rollbackOptions } from "./rollout-step.ts"
 import type { Command, CommandContext } from "./commands.ts"
 import { Rejection } from "./commands.ts"
 import type { HostName } from "./ids.ts"
-import type { Job } from "./job.ts"
 import { checkNewJob } from "./job-rules.ts"
-import { deploymentsOfJob, type FleetState } from "./state.ts"
+import { portConflict, sameSecret, tokenMatches } from "./deploy-rules.ts"
+import type { Job } from "./job.ts"
+import { deploymentsOfJob, lastActiveRollout, type FleetState } from "./state.ts"
 
 /** What a command decided: the events to append and the stream versions the decision read. */
 export interface Decision {
@@ -23,45 +27,14 @@ const reject = (status: Rejection["status"], message: string, errors?: Rejection
 const accept = (events: ReadonlyArray<DomainEvent>, streams: ReadonlyArray<StreamId>, state: FleetState) =>
   Result.succeed<Decision>({ events, expected: Object.fromEntries(streams.map((s) => [s, versionOf(state, s)])) })
 
+const groupNotFound = (name: string) =>
+  reject("DEPLOYMENT_GROUP_NOT_FOUND", `deployment group ${name} not found`, [{ field: "name", message: `deployment group ${name} not found` }])
+
+/** The options a request gives (only those set), for a rollback that keeps the others. */
+const mergeRolloutOptionsGiven = (given: Partial<MergedRolloutOptions> | undefined): Partial<MergedRolloutOptions> =>
+  Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) as Partial<MergedRolloutOptions>
+
 const nothing = Result.succeed<Decision>({ events: [], expected: {} })
-
-/**
- * Helios's "insecure access token" (protects against accidents, not attackers): the token given
- * must equal the job's, both empty when absent — so a token sent for a job that has none is
- * refused too, as Helios refuses it.
- */
-const tokenMatches = (job: Job, token: string | undefined) => sameSecret(job.token ?? "", token ?? "")
-
-const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest()
-
-/**
- * Whether two secrets are equal, in a time that does not depend on where they differ: their SHA-256
- * digests (fixed length) are compared in full, every byte XORed into one accumulator (what
- * crypto.timingSafeEqual does, which the domain may not import).
- */
-export const sameSecret = (a: string, b: string): boolean => {
-  const x = sha256(a)
-  const y = sha256(b)
-  let diff = 0
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!
-  return diff === 0
-}
-
-/** Static external ports a job would take on a host, keyed by port/protocol. */
-const staticPorts = (job: Job): string[] =>
-  Object.values(job.ports ?? {}).flatMap((p) => (p.externalPort !== undefined ? [`${p.externalPort}/${p.protocol ?? "tcp"}`] : []))
-
-const portConflict = (state: FleetState, job: Job, host: HostName): string | undefined => {
-  const wanted = new Set(staticPorts(job))
-  if (wanted.size === 0) return undefined
-  for (const d of state.deployments.get(host)?.values() ?? []) {
-    const other = state.jobs.get(d.jobId)
-    if (!other) continue
-    const clash = staticPorts(other).find((p) => wanted.has(p))
-    if (clash) return `port ${clash} on ${host} is already used by ${d.jobId}`
-  }
-  return undefined
-}
 
 const deployed = (state: FleetState, jobId: string, host: HostName) => state.deployments.get(host)?.get(jobId)
 
@@ -94,7 +67,7 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       if (!tokenMatches(job, command.token)) return reject("FORBIDDEN", "token mismatch")
       if (deployed(state, job.id, command.host))
         return reject("JOB_ALREADY_DEPLOYED", `job ${job.id} is already deployed on ${command.host}`)
-      const conflict = portConflict(state, job, command.host)
+      const conflict = portConflict(state, job, state.deployments.get(command.host)?.values() ?? [])
       if (conflict) return reject("PORT_CONFLICT", conflict)
       const event: DomainEvent = {
         _tag: "JobDeployed",
@@ -168,6 +141,88 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       if (!h.up) return nothing
       return Result.succeed({ events: [{ _tag: "HostWentDown", host: command.host }], expected: {} })
     }
+    case "CreateDeploymentGroup": {
+      const existing = state.groups.get(command.group.name)
+      if (existing !== undefined) {
+        if (sameSelectors(existing.group.hostSelectors, command.group.hostSelectors)) return nothing
+        return reject("CONFLICT", `deployment group ${command.group.name} already exists with other host selectors`)
+      }
+      return accept([{ _tag: "DeploymentGroupCreated", group: command.group }], [groupStream(command.group.name)], state)
+    }
+    case "RemoveDeploymentGroup": {
+      if (!state.groups.has(command.group)) return groupNotFound(command.group)
+      return accept([{ _tag: "DeploymentGroupRemoved", group: command.group }], [groupStream(command.group)], state)
+    }
+    case "StartRollout": {
+      const record = state.groups.get(command.group)
+      if (!record) return groupNotFound(command.group)
+      const job = state.jobs.get(command.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${command.jobId} not found`, [{ field: "job", message: `job ${command.jobId} not found` }])
+      const options = mergeRolloutOptions(command.options, job)
+      // Helios fails such a rollout at its first deploy step; refused here, before anything is written.
+      if (!tokenMatches(job, options.token))
+        return reject("FORBIDDEN", "token mismatch", [{ field: "rolloutOptions.token", message: `does not match job ${job.id}'s token` }])
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, options)
+      return accept(rolloutStartEvents(record.group.name, job.id, "MANUAL", options, plan), [groupStream(command.group)], state)
+    }
+    case "RolloutOnHostsChange": {
+      const record = state.groups.get(command.group)
+      const last = record?.rollout
+      if (!record || !last || !state.jobs.has(last.jobId)) return nothing
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, last.options)
+      if (!hostsChangedSinceLastRollout(record, plan, state)) return nothing
+      return accept(rolloutStartEvents(record.group.name, last.jobId, "HOSTS_CHANGED", last.options, plan), [groupStream(command.group)], state)
+    }
+    case "StopRollout": {
+      const record = state.groups.get(command.group)
+      if (!record) return groupNotFound(command.group)
+      const r = record.rollout
+      if (!r || r.status === "FAILED") return nothing
+      return accept([{ _tag: "RolloutStopped", group: command.group, jobId: r.jobId }], [groupStream(command.group)], state)
+    }
+    case "PromoteRollout": {
+      const record = state.groups.get(command.group)
+      if (!record) return groupNotFound(command.group)
+      const r = record.rollout
+      const step = r?.steps[r.nextStep]
+      if (!r || r.status !== "AWAITING_PROMOTION" || step === undefined)
+        return reject("NOT_AWAITING_PROMOTION", `deployment group ${command.group} has no canary waiting for promotion (status ${r?.status ?? "IDLE"})`)
+      const ref = { group: command.group, jobId: r.jobId }
+      return accept(
+        [{ _tag: "RolloutPromoted", ...ref }, { _tag: "RolloutStepStarted", ...ref, step: r.nextStep, host: step.host, kind: step.kind }],
+        [groupStream(command.group)],
+        state,
+      )
+    }
+    case "Rollback": {
+      const record = state.groups.get(command.group)
+      if (!record) return groupNotFound(command.group)
+      const current = record.rollout
+      let target
+      if (command.toRollout !== undefined) {
+        target = record.rollouts[command.toRollout - 1]
+        if (!target) return reject("ROLLOUT_NOT_FOUND", `deployment group ${command.group} has no rollout ${command.toRollout}`, [{ field: "toRollout", message: `no rollout ${command.toRollout} (the group has ${record.rollouts.length})` }])
+      } else {
+        target = current && lastActiveRollout(record, current.number)
+        if (!target) return reject("NO_ROLLBACK_TARGET", `deployment group ${command.group} has no earlier successful rollout to go back to`)
+      }
+      const job = state.jobs.get(target.jobId)
+      if (!job) return reject("JOB_NOT_FOUND", `job ${target.jobId} of rollout ${target.number} no longer exists`, [{ field: "toRollout", message: `job ${target.jobId} not found` }])
+      const options = rollbackOptions(current?.options ?? target.options, mergeRolloutOptionsGiven(command.options))
+      if (!tokenMatches(job, options.token))
+        return reject("FORBIDDEN", "token mismatch", [{ field: "rolloutOptions.token", message: `does not match job ${job.id}'s token` }])
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, options)
+      return accept(rolloutStartEvents(record.group.name, job.id, "ROLLBACK", options, plan, target.number), [groupStream(command.group)], state)
+    }
+    case "AdvanceRollout": {
+      const advance = advanceRollout(command.group, state, {
+        now: ctx.now,
+        ...(ctx.master !== undefined ? { master: ctx.master } : {}),
+        ...(ctx.previousStates !== undefined ? { previousStates: ctx.previousStates } : {}),
+      })
+      if (advance._tag !== "Advance") return nothing
+      return accept(advance.events, advance.streams, state)
+    }
     case "ReportTaskState": {
       // A fact from the agent: no stream version guards it, so it never conflicts with commands.
       const { _tag, ...status } = command
@@ -194,6 +249,16 @@ export const streamsOfCommand = (command: Command): ReadonlyArray<StreamId> => {
     case "RegisterHost":
     case "DeregisterHost":
       return [hostStream(command.host)]
+    case "CreateDeploymentGroup":
+      return [groupStream(command.group.name)]
+    case "RemoveDeploymentGroup":
+    case "StartRollout":
+    case "RolloutOnHostsChange":
+    case "StopRollout":
+    case "PromoteRollout":
+    case "Rollback":
+    case "AdvanceRollout":
+      return [groupStream(command.group)]
     case "MarkHostUp":
     case "MarkHostDown":
     case "ReportTaskState":
@@ -227,6 +292,22 @@ export const isLastEventOf = (command: Command, event: DomainEvent): boolean => 
       return event._tag === "HostWentUp" && event.host === command.host
     case "MarkHostDown":
       return event._tag === "HostWentDown" && event.host === command.host
+    case "CreateDeploymentGroup":
+      return event._tag === "DeploymentGroupCreated" && event.group.name === command.group.name
+    case "RemoveDeploymentGroup":
+      return event._tag === "DeploymentGroupRemoved" && event.group === command.group
+    case "StartRollout":
+      return (event._tag === "RolloutStepStarted" || event._tag === "RolloutFinished") && event.group === command.group && event.jobId === command.jobId
+    case "StopRollout":
+      return event._tag === "RolloutStopped" && event.group === command.group
+    case "PromoteRollout":
+      return event._tag === "RolloutStepStarted" && event.group === command.group
+    case "Rollback":
+      return (event._tag === "RolloutStepStarted" || event._tag === "RolloutFinished") && event.group === command.group
+    case "RolloutOnHostsChange":
+    case "AdvanceRollout":
+      // The leader's own commands carry fresh ids and are never retried under one.
+      return false
     case "ReportTaskState":
       return event._tag === "TaskStateChanged" && same(command.jobId, command.host)
   }

@@ -2,7 +2,7 @@ import { Schema } from "effect"
 import { HostSelector } from "./host-selector.ts"
 import { HostName } from "./ids.ts"
 import { INT32_MAX, intIn, longFrom } from "./job-fields.ts"
-import type { Job, RolloutOptions } from "./job.ts"
+import { RolloutOptionsInput, type Job, type RolloutOptions } from "./job.ts"
 
 /*
  * Deployment groups and their rollouts (Helios's DeploymentGroup, RolloutOptions, RolloutTask):
@@ -29,8 +29,8 @@ export const DeploymentGroup = Schema.Struct({
 })
 export type DeploymentGroup = typeof DeploymentGroup.Type
 
-/** Why a rollout started: a user's rolling-update, or hosts joining or leaving the group. */
-export const RolloutReason = Schema.Literals(["MANUAL", "HOSTS_CHANGED"])
+/** Why a rollout started: a user's rolling-update, hosts joining or leaving the group, or a rollback (by a user, or automatic after a failure). */
+export const RolloutReason = Schema.Literals(["MANUAL", "HOSTS_CHANGED", "ROLLBACK"])
 export type RolloutReason = typeof RolloutReason.Type
 
 /** Rollout options with every field set: request, then the job's `rolloutOptions`, then defaults. */
@@ -42,11 +42,29 @@ export const MergedRolloutOptions = Schema.Struct({
   overlap: Schema.Boolean,
   token: Schema.String,
   ignoreFailures: Schema.Boolean,
+  // Beyond Helios (optional, so rollouts recorded before them still decode):
+  /** On FAILED, roll back to the group's last ACTIVE job (Nomad's auto_revert). */
+  autoRevert: Schema.optionalKey(Schema.Boolean),
+  /** Go on past failed steps until more than this many failed. */
+  maxFailures: Schema.optionalKey(intIn(0, INT32_MAX)),
+  /** Go on past failed steps until more than this fraction of the rollout's hosts failed. */
+  failureRatio: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  /** Roll out to the first N hosts of the plan, then wait for `promote` (AWAITING_PROMOTION). */
+  canary: Schema.optionalKey(intIn(1, INT32_MAX)),
 })
 export type MergedRolloutOptions = typeof MergedRolloutOptions.Type
 
+/** The options of a rolling-update that are ours (not in a job's Helios rolloutOptions). */
+export const ExtraRolloutOptions = Schema.Struct({
+  autoRevert: Schema.optionalKey(Schema.NullOr(Schema.Boolean)),
+  maxFailures: Schema.optionalKey(Schema.NullOr(intIn(0, INT32_MAX))),
+  failureRatio: Schema.optionalKey(Schema.NullOr(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 })))),
+  canary: Schema.optionalKey(Schema.NullOr(intIn(1, INT32_MAX))),
+})
+export type ExtraRolloutOptions = { readonly autoRevert?: boolean; readonly maxFailures?: number; readonly failureRatio?: number; readonly canary?: number }
+
 /** Helios's RolloutOptions.getDefault(). */
-export const DEFAULT_ROLLOUT_OPTIONS: MergedRolloutOptions = {
+export const DEFAULT_ROLLOUT_OPTIONS: Required<RolloutOptions> = {
   timeout: 300,
   parallelism: 1,
   migrate: false,
@@ -56,8 +74,8 @@ export const DEFAULT_ROLLOUT_OPTIONS: MergedRolloutOptions = {
 }
 
 /** Each option from the request if set, else from the job's `rolloutOptions`, else the default (Helios's rolloutOptionsWithFallback). */
-export const mergeRolloutOptions = (request: RolloutOptions | undefined, job: Pick<Job, "rolloutOptions">): MergedRolloutOptions => {
-  const pick = <K extends keyof MergedRolloutOptions>(k: K): MergedRolloutOptions[K] =>
+export const mergeRolloutOptions = (request: (RolloutOptions & ExtraRolloutOptions) | undefined, job: Pick<Job, "rolloutOptions">): MergedRolloutOptions => {
+  const pick = <K extends keyof RolloutOptions>(k: K): MergedRolloutOptions[K] =>
     (request?.[k] ?? job.rolloutOptions?.[k] ?? DEFAULT_ROLLOUT_OPTIONS[k]) as MergedRolloutOptions[K]
   return {
     timeout: pick("timeout"),
@@ -66,6 +84,10 @@ export const mergeRolloutOptions = (request: RolloutOptions | undefined, job: Pi
     overlap: pick("overlap"),
     token: pick("token"),
     ignoreFailures: pick("ignoreFailures"),
+    ...(request?.autoRevert !== undefined ? { autoRevert: request.autoRevert } : {}),
+    ...(request?.maxFailures !== undefined ? { maxFailures: request.maxFailures } : {}),
+    ...(request?.failureRatio !== undefined ? { failureRatio: request.failureRatio } : {}),
+    ...(request?.canary !== undefined ? { canary: request.canary } : {}),
   }
 }
 
@@ -111,3 +133,33 @@ export type RolloutOutcome = typeof RolloutOutcome.Type
 
 /** The message a stopped rollout leaves on its group (Helios's stop-deployment-group). */
 export const STOPPED_BY_USER = "Stopped by user"
+
+/**
+ * `POST /deployment-group`: Helios's DeploymentGroup JSON. Its CLI also sends the group's job,
+ * options and reason (null for a new group); a create ignores them, as Helios does.
+ */
+export const DeploymentGroupRequest = Schema.Struct({
+  name: DeploymentGroupName,
+  hostSelectors: Schema.Array(HostSelector),
+  jobId: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  job: Schema.optionalKey(Schema.NullOr(Schema.String)),
+  rolloutOptions: Schema.optionalKey(Schema.NullOr(RolloutOptionsInput)),
+  rollingUpdateReason: Schema.optionalKey(Schema.NullOr(RolloutReason)),
+})
+
+/**
+ * `POST /deployment-group/{name}/rolling-update` (and `/plan`): Helios's RollingUpdateRequest, its
+ * options extended with ours; `checkPosition` refuses the update if the group, its hosts or their
+ * deployments changed after that log position (Nomad's `run -check-index`).
+ */
+export const RollingUpdateRequest = Schema.Struct({
+  job: Schema.String,
+  rolloutOptions: Schema.optionalKey(Schema.NullOr(Schema.Struct({ ...RolloutOptionsInput.fields, ...ExtraRolloutOptions.fields }))),
+  checkPosition: Schema.optionalKey(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))),
+})
+
+/** `POST /deployment-group/{name}/rollback`: back to rollout N's job (default: the previous successful rollout's). */
+export const RollbackRequest = Schema.Struct({
+  toRollout: Schema.optionalKey(Schema.NullOr(intIn(1, INT32_MAX))),
+  rolloutOptions: Schema.optionalKey(Schema.NullOr(Schema.Struct({ ...RolloutOptionsInput.fields, ...ExtraRolloutOptions.fields }))),
+})

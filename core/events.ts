@@ -72,6 +72,10 @@ export const RolloutStarted = Schema.TaggedStruct("RolloutStarted", {
   hosts: Schema.Array(HostName),
   /** The plan: every step, in the order they run. Empty: the rollout finishes at once. */
   steps: Schema.Array(RolloutStep),
+  /** With a canary: the index of the first step after the canary hosts' steps, where the rollout waits for `promote`. */
+  canaryUntilStep: Schema.optionalKey(Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)))),
+  /** A ROLLBACK: the number of the group's rollout whose job it restores. */
+  rollbackTo: Schema.optionalKey(Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)))),
 })
 const StepRef = {
   group: DeploymentGroupName,
@@ -107,7 +111,15 @@ export const RolloutFinished = Schema.TaggedStruct("RolloutFinished", {
   /** FAILED: the failed step's message, prefixed with its host (Helios's group status error). */
   error: Schema.optionalKey(Text),
 })
-/** A user stopped the rollout in progress: its group is FAILED, "Stopped by user"; nothing is undone. */
+/** The canary hosts are done: the rollout waits for a user's `promote` (or a rollback) before step `step`. */
+export const RolloutAwaitingPromotion = Schema.TaggedStruct("RolloutAwaitingPromotion", {
+  group: DeploymentGroupName,
+  jobId: JobId,
+  step: Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))),
+})
+/** A user promoted the canary: the rollout goes on to the other hosts. */
+export const RolloutPromoted = Schema.TaggedStruct("RolloutPromoted", { group: DeploymentGroupName, jobId: JobId })
+/** A user stopped the group's rollout (in progress or finished): its group is FAILED, "Stopped by user"; nothing is undone, and no HOSTS_CHANGED rollout follows a stopped MANUAL one. */
 export const RolloutStopped = Schema.TaggedStruct("RolloutStopped", { group: DeploymentGroupName, jobId: JobId })
 
 export const DomainEvent = Schema.Union([
@@ -129,6 +141,8 @@ export const DomainEvent = Schema.Union([
   RolloutStepFailed,
   RolloutFinished,
   RolloutStopped,
+  RolloutAwaitingPromotion,
+  RolloutPromoted,
 ])
 export type DomainEvent = typeof DomainEvent.Type
 export type EventType = DomainEvent["_tag"]
@@ -188,6 +202,8 @@ export const hostsOf = (event: DomainEvent): ReadonlyArray<HostName> => {
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":
+    case "RolloutAwaitingPromotion":
+    case "RolloutPromoted":
       return []
     case "JobDeployed":
     case "DeploymentGoalChanged":
@@ -217,6 +233,8 @@ export const jobOf = (event: DomainEvent): string | undefined => {
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":
+    case "RolloutAwaitingPromotion":
+    case "RolloutPromoted":
       return event.jobId
     case "HostRegistered":
     case "HostDeregistered":

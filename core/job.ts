@@ -143,7 +143,8 @@ export const RolloutOptions = Schema.Struct({
   ignoreFailures: Schema.optionalKey(Schema.Boolean),
 })
 export type RolloutOptions = typeof RolloutOptions.Type
-const RolloutOptionsInput = Schema.Struct({
+/** Rollout options as Helios writes them (absent options as null). */
+export const RolloutOptionsInput = Schema.Struct({
   timeout: Schema.optionalKey(Schema.NullOr(longFrom(1))),
   parallelism: Schema.optionalKey(Schema.NullOr(intIn(1, INT32_MAX))),
   migrate: Schema.optionalKey(Schema.NullOr(Schema.Boolean)),
@@ -233,7 +234,7 @@ type DecodedInput = typeof JobInput.Type
 const isObject = (x: unknown): x is { readonly [key: string]: unknown } =>
   typeof x === "object" && x !== null && !Array.isArray(x)
 
-const withoutNulls = (value: unknown): unknown => {
+export const withoutNulls = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(withoutNulls)
   if (!isObject(value)) return value
   const out: Record<string, unknown> = {}

@@ -1,8 +1,10 @@
-import type { DeploymentGroup, MergedRolloutOptions, RolloutStep } from "./deployment-group.ts"
+import type { DeploymentGroup, MergedRolloutOptions, RolloutReason, RolloutStep } from "./deployment-group.ts"
+import type { DomainEvent } from "./events.ts"
 import { allSelectorsMatch } from "./host-selector.ts"
 import type { HostName } from "./ids.ts"
+import type { JobId } from "./job.ts"
 import { sortedNaturally } from "./natural-order.ts"
-import type { FleetState } from "./state.ts"
+import type { FleetState, GroupRecord } from "./state.ts"
 
 /*
  * Helios's rollout planning (HostMatcher, RollingUpdatePlanner, RollingUndeployPlanner,
@@ -33,6 +35,8 @@ export interface RolloutPlan {
   readonly partitions: ReadonlyArray<{ readonly hosts: ReadonlyArray<HostName>; readonly steps: ReadonlyArray<RolloutStep> }>
   /** All steps in order (the partitions' steps, concatenated). */
   readonly steps: ReadonlyArray<RolloutStep>
+  /** With a canary smaller than the targets: the index of the first step after the canary hosts' steps. */
+  readonly canaryUntilStep?: number
 }
 
 const chunks = <T>(xs: ReadonlyArray<T>, size: number): T[][] => {
@@ -67,9 +71,22 @@ export const planRollout = (
   group: DeploymentGroup,
   hosts: ReadonlyArray<HostView>,
   state: FleetState,
-  options: Pick<MergedRolloutOptions, "parallelism" | "overlap">,
+  options: Pick<MergedRolloutOptions, "parallelism" | "overlap" | "canary">,
+): RolloutPlan => planOverHosts(group.name, matchingHosts(group, hosts), hosts, state, options)
+
+/**
+ * The plan over hosts already matched (`matching`, in order), e.g. the hosts a failed rollout
+ * covered, which its automatic rollback restores. With a canary of N, the first N targets form
+ * their own partitions, before the others.
+ */
+export const planOverHosts = (
+  groupName: string,
+  matching: ReadonlyArray<HostName>,
+  hosts: ReadonlyArray<HostView>,
+  state: FleetState,
+  options: Pick<MergedRolloutOptions, "parallelism" | "overlap" | "canary">,
 ): RolloutPlan => {
-  const matching = matchingHosts(group, hosts)
+  const group = { name: groupName }
   const matched = new Set<string>(matching)
   const up = new Set(hosts.filter((h) => h.up).map((h) => h.name as string))
   const targets = matching.filter((h) => up.has(h))
@@ -79,9 +96,64 @@ export const planRollout = (
       .filter(([host, byJob]) => !matched.has(host) && up.has(host) && known.has(host) && [...byJob.values()].some((d) => d.deploymentGroup === group.name))
       .map(([host]) => host),
   ) as HostName[]
-  const partitions = [
-    ...chunks(leaving, options.parallelism).map((part) => ({ hosts: part, steps: part.map((host): RolloutStep => ({ host, kind: "FORCE_UNDEPLOY_JOBS" })) })),
-    ...chunks(targets, options.parallelism).map((part) => ({ hosts: part, steps: updateSteps(part, options.overlap) })),
+  const canary = options.canary !== undefined && options.canary < targets.length ? options.canary : undefined
+  const update = (part: ReadonlyArray<HostName>) => chunks(part, options.parallelism).map((hs) => ({ hosts: hs, steps: updateSteps(hs, options.overlap) }))
+  const leavingPartitions = chunks(leaving, options.parallelism).map((part) => ({ hosts: part, steps: part.map((host): RolloutStep => ({ host, kind: "FORCE_UNDEPLOY_JOBS" })) }))
+  const canaryPartitions = canary === undefined ? [] : update(targets.slice(0, canary))
+  const partitions = [...leavingPartitions, ...canaryPartitions, ...update(canary === undefined ? targets : targets.slice(canary))]
+  const steps = partitions.flatMap((p) => p.steps)
+  if (canary === undefined) return { hosts: matching, targets, leaving, partitions, steps }
+  const canaryUntilStep = [...leavingPartitions, ...canaryPartitions].reduce((n, p) => n + p.steps.length, 0)
+  return { hosts: matching, targets, leaving, partitions, steps, canaryUntilStep }
+}
+
+/** The registered hosts as the planner sees them: up/down from the fleet state, labels from the host facts (absent: unknown). */
+export const hostViews = (state: FleetState, labels: ReadonlyMap<string, Readonly<Record<string, string>>>): HostView[] =>
+  [...state.hosts.values()].map((h) => ({ name: h.name, labels: labels.get(h.name), up: h.up }))
+
+/**
+ * Whether hosts joined or left `record`'s group since its last rollout, so that a HOSTS_CHANGED
+ * rollout of its job is due (Helios's deployment-group host update): some host `plan` would deploy
+ * to or undeploy from was not covered by the last rollout, or registered again (a new agent) after
+ * it started. Never during a rollout, never for a group that never rolled out, and never after a
+ * MANUAL rollout that FAILED (or was stopped): a broken job is not pushed to new hosts. A FAILED
+ * HOSTS_CHANGED rollout is retried at the next change.
+ */
+export const hostsChangedSinceLastRollout = (record: GroupRecord, plan: RolloutPlan, state: FleetState): boolean => {
+  const last = record.rollout
+  if (last === undefined || last.status === "ROLLING_OUT" || (last.reason === "MANUAL" && last.status === "FAILED")) return false
+  const covered = new Set<string>()
+  for (const step of last.steps) {
+    const host = state.hosts.get(step.host)
+    if (host !== undefined && host.registeredAt <= last.startedAtTime) covered.add(step.host)
+  }
+  return plan.targets.some((h) => !covered.has(h)) || plan.leaving.some((h) => !covered.has(h))
+}
+
+/** The events that start a rollout of `jobId` over group `group` with `plan`: the plan, then its first step (or its end, for an empty plan). */
+export const rolloutStartEvents = (
+  group: string,
+  jobId: JobId,
+  reason: RolloutReason,
+  options: MergedRolloutOptions,
+  plan: RolloutPlan,
+  rollbackTo?: number,
+): DomainEvent[] => {
+  const ref = { group, jobId }
+  const first = plan.steps[0]
+  return [
+    {
+      _tag: "RolloutStarted",
+      ...ref,
+      reason,
+      options,
+      hosts: plan.hosts,
+      steps: plan.steps,
+      ...(plan.canaryUntilStep !== undefined ? { canaryUntilStep: plan.canaryUntilStep } : {}),
+      ...(rollbackTo !== undefined ? { rollbackTo } : {}),
+    },
+    first === undefined
+      ? { _tag: "RolloutFinished", ...ref, status: "ACTIVE" }
+      : { _tag: "RolloutStepStarted", ...ref, step: 0, host: first.host, kind: first.kind },
   ]
-  return { hosts: matching, targets, leaving, partitions, steps: partitions.flatMap((p) => p.steps) }
 }

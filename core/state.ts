@@ -1,7 +1,7 @@
 import type { DeploymentGroup, MergedRolloutOptions, RolloutErrorCode, RolloutReason, RolloutStep } from "./deployment-group.ts"
 import { STOPPED_BY_USER } from "./deployment-group.ts"
 import type { DomainEvent, EventOf, StoredEvent, StreamId } from "./events.ts"
-import type { AgentId, Goal, HostName, Position } from "./ids.ts"
+import { formatActor, type AgentId, type Goal, type HostName, type Position } from "./ids.ts"
 import type { Job, JobId } from "./job.ts"
 
 /*
@@ -49,12 +49,23 @@ export interface FailedStep {
 export interface RolloutRecord {
   /** Position of its RolloutStarted event (what names the rollout in the log). */
   readonly startedAt: Position
+  /** Epoch ms of its RolloutStarted event. */
+  readonly startedAtTime: number
+  /** Its number in the group's rollouts: 1, 2, 3... */
+  readonly number: number
   readonly jobId: JobId
   readonly reason: RolloutReason
   readonly options: MergedRolloutOptions
   readonly steps: ReadonlyArray<RolloutStep>
-  /** Helios's group status: ROLLING_OUT until it finishes ACTIVE or FAILED (or is stopped: FAILED). */
-  readonly status: "ROLLING_OUT" | "ACTIVE" | "FAILED"
+  /** With a canary: the first step after the canary hosts' steps (the rollout waits there for `promote`). */
+  readonly canaryUntilStep?: number
+  /** The canary was promoted (or there is none to promote). */
+  readonly promoted: boolean
+  /**
+   * Helios's group status: ROLLING_OUT until it finishes ACTIVE or FAILED (or is stopped: FAILED);
+   * ours adds AWAITING_PROMOTION, a canary waiting for `promote`.
+   */
+  readonly status: RolloutStatus
   /** Index of the step in progress (= steps done); steps.length once every step is done. */
   readonly nextStep: number
   /** Epoch ms of the rollout's last progress (its start, or the start of the step in progress): a step's timeout runs from it. */
@@ -65,6 +76,27 @@ export interface RolloutRecord {
   readonly error?: string
 }
 
+export type RolloutStatus = "ROLLING_OUT" | "AWAITING_PROMOTION" | "ACTIVE" | "FAILED"
+
+/** One of a group's rollouts, as `rollout history` lists them. */
+export interface RolloutSummary {
+  readonly number: number
+  readonly startedAt: Position
+  readonly startedAtTime: number
+  /** Who started it (a user, or the master for HOSTS_CHANGED and automatic rollbacks). */
+  readonly actor: string
+  readonly jobId: JobId
+  readonly reason: RolloutReason
+  readonly options: MergedRolloutOptions
+  /** How it ended; SUPERSEDED: another rollout of the group started before it ended. */
+  readonly status: RolloutStatus | "SUPERSEDED"
+  /** Position and time of the event that ended it. */
+  readonly endedAt?: Position
+  readonly endedAtTime?: number
+  readonly failedSteps: number
+  readonly rollbackTo?: number
+}
+
 export interface GroupRecord {
   readonly group: DeploymentGroup
   /** Position of its DeploymentGroupCreated event. */
@@ -73,6 +105,17 @@ export interface GroupRecord {
   readonly hosts: ReadonlyArray<HostName>
   /** The latest rollout, if any (Helios: the group's job, options and rolling-update reason come from it). */
   readonly rollout?: RolloutRecord
+  /** Every rollout of the group, oldest first (the last one is `rollout`'s summary). */
+  readonly rollouts: ReadonlyArray<RolloutSummary>
+}
+
+/** A group's latest rollout that ended ACTIVE before rollout `before` (a number), if any: what a rollback restores. */
+export const lastActiveRollout = (g: GroupRecord, before = Number.POSITIVE_INFINITY): RolloutSummary | undefined => {
+  for (let i = g.rollouts.length - 1; i >= 0; i--) {
+    const r = g.rollouts[i]!
+    if (r.number < before && r.status === "ACTIVE") return r
+  }
+  return undefined
 }
 
 export interface FleetState {
@@ -145,47 +188,77 @@ const applyTaskStateChanged = (state: FleetState, event: EventOf<"TaskStateChang
   inner(state.tasks, event.host).set(event.jobId, status)
 }
 
-type RolloutEvent = EventOf<"RolloutStepStarted" | "RolloutStepSucceeded" | "RolloutStepFailed" | "RolloutFinished" | "RolloutStopped">
+type RolloutEvent = EventOf<
+  "RolloutStepStarted" | "RolloutStepSucceeded" | "RolloutStepFailed" | "RolloutFinished" | "RolloutStopped" | "RolloutAwaitingPromotion" | "RolloutPromoted"
+>
+
+/** The group's summary of its latest rollout, brought up to date with the record. */
+const withSummary = (g: GroupRecord, r: RolloutRecord, ended?: { readonly at: number; readonly position: Position }): GroupRecord => {
+  const rollouts = g.rollouts.slice()
+  const last = rollouts[rollouts.length - 1]
+  if (last !== undefined && last.number === r.number)
+    rollouts[rollouts.length - 1] = {
+      ...last,
+      status: r.status,
+      failedSteps: r.failures.length,
+      ...(ended !== undefined ? { endedAt: ended.position, endedAtTime: ended.at } : {}),
+    }
+  return { ...g, rollout: r, rollouts }
+}
 
 /**
  * A rollout event applied to its group's rollout in progress. Events that do not fit it (no such
  * group, no rollout in progress, another job, another step) change nothing: decisions never
  * write them, and the fold must not trip over a log it did not write.
  */
-const applyRolloutEvent = (state: FleetState, event: RolloutEvent, at: number): void => {
+const applyRolloutEvent = (state: FleetState, event: RolloutEvent, at: number, position: Position): void => {
   const g = state.groups.get(event.group)
   const r = g?.rollout
-  if (g === undefined || r === undefined || r.status !== "ROLLING_OUT" || r.jobId !== event.jobId) return
+  if (g === undefined || r === undefined || r.jobId !== event.jobId) return
+  const inProgress = r.status === "ROLLING_OUT" || r.status === "AWAITING_PROMOTION"
+  // A stop also applies to a finished rollout (Helios marks the group FAILED whatever it was doing).
+  if (!inProgress && event._tag !== "RolloutStopped") return
   let next: RolloutRecord
   switch (event._tag) {
     case "RolloutStepStarted":
-      if (event.step !== r.nextStep) return
+      if (event.step !== r.nextStep || r.status !== "ROLLING_OUT") return
       next = { ...r, lastProgressAt: at }
       break
     case "RolloutStepSucceeded":
-      if (event.step !== r.nextStep) return
+      if (event.step !== r.nextStep || r.status !== "ROLLING_OUT") return
       next = { ...r, nextStep: r.nextStep + 1, lastProgressAt: at }
       break
     case "RolloutStepFailed":
-      if (event.step !== r.nextStep) return
+      if (event.step !== r.nextStep || r.status !== "ROLLING_OUT") return
       next = {
         ...r,
         nextStep: r.nextStep + 1,
         lastProgressAt: at,
         failures: [...r.failures, { step: event.step, host: event.host, error: event.error, message: event.message }],
       }
+      state.groups.set(event.group, withSummary(g, next))
+      return
+    case "RolloutAwaitingPromotion":
+      if (event.step !== r.nextStep || r.status !== "ROLLING_OUT") return
+      next = { ...r, status: "AWAITING_PROMOTION", lastProgressAt: at }
+      break
+    case "RolloutPromoted":
+      if (r.status !== "AWAITING_PROMOTION") return
+      next = { ...r, status: "ROLLING_OUT", promoted: true, lastProgressAt: at }
       break
     case "RolloutFinished":
       next = { ...r, status: event.status, lastProgressAt: at, ...(event.error !== undefined ? { error: event.error } : {}) }
-      break
+      state.groups.set(event.group, withSummary(g, next, { at, position }))
+      return
     case "RolloutStopped":
       next = { ...r, status: "FAILED", lastProgressAt: at, error: STOPPED_BY_USER }
-      break
+      state.groups.set(event.group, withSummary(g, next, inProgress ? { at, position } : undefined))
+      return
   }
-  state.groups.set(event.group, { ...g, rollout: next })
+  state.groups.set(event.group, next.status === r.status ? { ...g, rollout: next } : withSummary(g, next))
 }
 
-const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, position: Position): void => {
+const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, position: Position, actor?: string): void => {
   if (event._tag === "TaskStateChanged") return applyTaskStateChanged(state, event, at, position)
   switch (event._tag) {
     case "JobCreated":
@@ -241,7 +314,7 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
       return
     }
     case "DeploymentGroupCreated":
-      state.groups.set(event.group.name, { group: event.group, createdAt: position, hosts: [] })
+      state.groups.set(event.group.name, { group: event.group, createdAt: position, hosts: [], rollouts: [] })
       return
     case "DeploymentGroupRemoved":
       state.groups.delete(event.group)
@@ -249,15 +322,37 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
     case "RolloutStarted": {
       const g = state.groups.get(event.group)
       if (g === undefined) return
+      const number = g.rollouts.length + 1
+      const rollouts = g.rollouts.slice()
+      const last = rollouts[rollouts.length - 1]
+      if (last !== undefined && (last.status === "ROLLING_OUT" || last.status === "AWAITING_PROMOTION"))
+        rollouts[rollouts.length - 1] = { ...last, status: "SUPERSEDED", endedAt: position, endedAtTime: at }
+      rollouts.push({
+        number,
+        startedAt: position,
+        startedAtTime: at,
+        actor: actor ?? "",
+        jobId: event.jobId,
+        reason: event.reason,
+        options: event.options,
+        status: "ROLLING_OUT",
+        failedSteps: 0,
+        ...(event.rollbackTo !== undefined ? { rollbackTo: event.rollbackTo } : {}),
+      })
       state.groups.set(event.group, {
         ...g,
         hosts: event.hosts,
+        rollouts,
         rollout: {
           startedAt: position,
+          startedAtTime: at,
+          number,
           jobId: event.jobId,
           reason: event.reason,
           options: event.options,
           steps: event.steps,
+          ...(event.canaryUntilStep !== undefined ? { canaryUntilStep: event.canaryUntilStep } : {}),
+          promoted: event.canaryUntilStep === undefined,
           status: "ROLLING_OUT",
           nextStep: 0,
           lastProgressAt: at,
@@ -271,7 +366,9 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":
-      return applyRolloutEvent(state, event, at)
+    case "RolloutAwaitingPromotion":
+    case "RolloutPromoted":
+      return applyRolloutEvent(state, event, at, position)
     default: {
       const unhandled: never = event
       return unhandled
@@ -281,7 +378,8 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
 
 /** Applies one stored event to a state the caller owns (mutates it). */
 export const applyEvent = (state: FleetState, stored: StoredEvent): FleetState => {
-  applyDomainEvent(state, stored.envelope.event, stored.envelope.at, stored.position)
+  const event = stored.envelope.event
+  applyDomainEvent(state, event, stored.envelope.at, stored.position, event._tag === "RolloutStarted" ? formatActor(stored.envelope.actor) : undefined)
   for (const stream of stored.bumped) state.versions.set(stream, (state.versions.get(stream) ?? -1) + 1)
   state.position = stored.position
   return state

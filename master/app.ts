@@ -4,6 +4,7 @@ import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readBodyText, receiveBody } from "./http-support.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
+import { deploymentGroupRoutes } from "./routes/deployment-groups.ts"
 import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
@@ -70,6 +71,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", jobRoutes(deps))
   app.route("/", hostRoutes(deps))
   app.route("/", historyRoutes(deps))
+  app.route("/", deploymentGroupRoutes(deps))
   app.route("/", agentFactRoutes(deps))
   app.route("/", projectionRoutes(deps))
   app.get("/masters", async (c) => c.json(await deps.masters()))

@@ -1,5 +1,6 @@
 import type { ContainerPolicy } from "../core/container-policy.ts"
 import type { EventLog } from "../core/event-log.ts"
+import type { HostLabels } from "../core/commands.ts"
 import type { HostName } from "../core/ids.ts"
 import type { Principals } from "./auth.ts"
 import type { BrowserGuardOptions } from "./browser-guard.ts"
@@ -25,4 +26,6 @@ export interface MasterDeps {
   readonly principals?: Principals
   /** CORS allow-list, Host names, bind address (master/browser-guard.ts). */
   readonly browser: BrowserGuardOptions
+  /** Labels of the registered hosts (host facts): what deployment-group selectors match. */
+  readonly hostLabels: () => Promise<HostLabels>
 }

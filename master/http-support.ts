@@ -22,12 +22,17 @@ export const httpStatusOf = (status: Rejection["status"] | "CONCURRENT_CHANGE"):
     case "JOB_NOT_FOUND":
     case "HOST_NOT_FOUND":
     case "JOB_NOT_DEPLOYED":
+    case "DEPLOYMENT_GROUP_NOT_FOUND":
+    case "ROLLOUT_NOT_FOUND":
       return 404
     case "JOB_ALREADY_EXISTS":
     case "JOB_ALREADY_DEPLOYED":
     case "PORT_CONFLICT":
     case "STILL_IN_USE":
     case "CONCURRENT_CHANGE":
+    case "CONFLICT":
+    case "NOT_AWAITING_PROMOTION":
+    case "NO_ROLLBACK_TARGET":
       return 409
   }
 }
@@ -67,6 +72,8 @@ export const runCommand = async (
   command: Command,
   okBody: Record<string, unknown>,
   statusNames: StatusNames = {},
+  /** The status name of a success (default OK), e.g. Helios's CREATED / NOT_MODIFIED. */
+  okStatus: (executed: Executed) => string = () => "OK",
 ): Promise<Response> => {
   const result: Result.Result<Executed, Rejection | ConcurrentChange | CommandIdReused> = await deps.bus.execute(
     command,
@@ -75,7 +82,7 @@ export const runCommand = async (
   )
   if (Result.isSuccess(result)) {
     c.header("Helios-Position", String(result.success.position))
-    return c.json({ status: "OK", ...okBody, position: result.success.position })
+    return c.json({ status: okStatus(result.success), ...okBody, position: result.success.position })
   }
   const failure = result.failure
   if (failure._tag === "ConcurrentChange")

@@ -15,6 +15,7 @@ import { LeaderElection } from "./leader-election.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
+import { hostLabelsFrom, RolloutDriver } from "./rollout-driver.ts"
 import { startProjection } from "./projection-start.ts"
 import { SnapshotSchedule } from "./snapshot-schedule.ts"
 import { HELIOS_VERSION } from "./version.ts"
@@ -89,6 +90,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const liveness = watchedLiveness ?? options.hostInfo
   const registration = new MasterRegistration(zk, paths, name)
 
+  const hostLabels = hostLabelsFrom(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined)
   const app = masterApp({
     name,
     version: HELIOS_VERSION,
@@ -105,6 +107,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     },
     ...(options.principals ? { principals: options.principals } : {}),
     browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
+    hostLabels,
   })
   const server = await listen(app.fetch, options)
   await registration.announce(server.advertisedUrl)
@@ -114,18 +117,26 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   zk?.on("connected", onReconnected)
 
   const election = new LeaderElection(zk, paths, name)
+  const rollouts = new RolloutDriver({ name, bus, state: () => projection.model.state, history: () => projection.model.history, now, hostLabels })
+  const stopFollowingRollouts = projection.onEvents((events) => rollouts.onEvents(events))
   const housekeeping = new Housekeeping({
     name,
     bus,
     state: () => projection.model.state,
     now,
-    isLeader: () => election.isLeader(),
+    // Each round asks; the rollout driver acts on the answer between rounds.
+    isLeader: async () => {
+      const leading = await election.isLeader().catch(() => false)
+      rollouts.setLeading(leading)
+      return leading
+    },
     ...(liveness ? { liveness } : {}),
     agentReapingTimeoutMs: options.agentReapingTimeoutMs ?? 0,
   })
   const snapshots = options.snapshotFile ? new SnapshotSchedule(options.snapshotFile, options.log, projection, options.snapshotEveryEvents) : undefined
   const background = repeatWithoutOverlap(options.housekeepingIntervalMs ?? 2000, async () => {
     await housekeeping.round()
+    await rollouts.round()
     await snapshots?.afterRound()
   })
 
@@ -137,6 +148,8 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     stop: async () => {
       background.stop()
+      rollouts.stop()
+      stopFollowingRollouts()
       await snapshots?.onStop()
       registration.stopReannouncing()
       zk?.off("connected", onReconnected)

@@ -1,5 +1,6 @@
 import { jobOf, type StoredEvent } from "../core/events.ts"
-import type { Actor } from "../core/ids.ts"
+import type { Actor, Position, TaskState } from "../core/ids.ts"
+import type { PreviousStates } from "../core/rollout-step.ts"
 
 /** One line of a job's audit trail: what happened, where, by whom, when, at which position. */
 export interface HistoryEntry {
@@ -100,3 +101,15 @@ export const historyOf = (index: HistoryIndex, jobId: string): ReadonlyArray<His
 
 /** How many events the index holds, over all jobs. */
 export const historySize = (index: HistoryIndex): number => index.events.length
+
+/** A task's earlier states on a host (not its undeploy's), oldest first, at most the last 10: a failed rollout step's evidence. */
+export const previousStatesFrom =
+  (history: () => HistoryIndex): PreviousStates =>
+  (jobId, host) => {
+    const out: Array<{ state: TaskState; position: Position }> = []
+    for (const e of history().of(jobId)) {
+      const event = e.envelope.event
+      if (event._tag === "TaskStateChanged" && event.host === host && event.goal !== "UNDEPLOY") out.push({ state: event.state, position: e.position })
+    }
+    return out.slice(-10)
+  }

@@ -32,6 +32,17 @@ const keyOf = (c: Command): string => {
     case "MarkHostUp":
     case "MarkHostDown":
       return `${c._tag} ${c.host}`
+    case "CreateDeploymentGroup":
+      return `${c._tag} ${c.group.name}`
+    case "RemoveDeploymentGroup":
+    case "StopRollout":
+    case "PromoteRollout":
+    case "Rollback":
+    case "RolloutOnHostsChange":
+    case "AdvanceRollout":
+      return `${c._tag} ${c.group}`
+    case "StartRollout":
+      return `${c._tag} ${c.group} ${c.jobId}`
   }
 }
 

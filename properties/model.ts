@@ -198,6 +198,16 @@ export class FleetModel {
           [],
         )
       }
+      case "CreateDeploymentGroup":
+      case "RemoveDeploymentGroup":
+      case "StartRollout":
+      case "RolloutOnHostsChange":
+      case "StopRollout":
+      case "PromoteRollout":
+      case "Rollback":
+      case "AdvanceRollout":
+        // Never generated here: rollouts have their own model (properties/rollout-model.test.ts).
+        throw new Error(`${command._tag} is not modelled by the job/host model`)
       case "ReportTaskState": {
         // A fact from an agent: always recorded (even about a deployment that is gone), never guarded.
         const { _tag, ...status } = command

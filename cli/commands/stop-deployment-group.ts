@@ -1,0 +1,20 @@
+import { pos } from "../args.ts"
+import type { Command } from "../command.ts"
+import { aboutGroup, groupPath } from "../deployment-group.ts"
+
+const command: Command = {
+  name: "stop-deployment-group",
+  summary: "stop a deployment group's rolling update (the group becomes FAILED)",
+  usage: "NAME",
+  description: "Nothing is undone: the hosts already updated keep the new job. Prints 'Deployment-group NAME stopped'.",
+  positionals: [{ name: "NAME", required: true }],
+  flags: [],
+  async run(ctx) {
+    const name = pos(ctx.args, "NAME")!
+    await aboutGroup(name, ctx.client().request("POST", groupPath(name, "/stop")))
+    if (ctx.json) ctx.printJson({ status: "STOPPED", name })
+    else ctx.print(`Deployment-group ${name} stopped`)
+  },
+}
+
+export default command

@@ -1,0 +1,164 @@
+import { randomUUID } from "node:crypto"
+import { Result } from "effect"
+import type { Command, HostLabels } from "../core/commands.ts"
+import type { StoredEvent } from "../core/events.ts"
+import type { HostName } from "../core/ids.ts"
+import { stepDeadline, type PreviousStates } from "../core/rollout-step.ts"
+import type { FleetState } from "../core/state.ts"
+import { previousStatesFrom, type HistoryIndex } from "../projections/history.ts"
+import type { CommandBus } from "./command-bus.ts"
+
+/*
+ * The leader's rollout execution. Each step is decided against the projection (core/rollout-step.ts)
+ * and appended with the expected version of the group's stream (and of the hosts and jobs it
+ * deploys to), so two masters that both believe they lead cannot both record a step: the second
+ * append conflicts, catches up and finds nothing left to do. A new leader resumes from the last
+ * recorded step, its timeout still measured from the rollout's last progress in the log.
+ *
+ * Waiting for RUNNING is driven by the events this master already follows: every batch it applies
+ * pokes the driver, which advances the groups rolling out; a timer wakes it at the earliest step
+ * deadline. No loop polls hosts.
+ */
+
+export interface RolloutDriverOptions {
+  /** This master's name: the actor of the events it writes and the deployerMaster of its deployments. */
+  readonly name: string
+  readonly bus: CommandBus
+  readonly state: () => FleetState
+  readonly history: () => HistoryIndex
+  readonly now: () => number
+  /** Labels of the registered hosts (host facts), for the HOSTS_CHANGED check. */
+  readonly hostLabels: () => Promise<HostLabels>
+  readonly log?: (line: string) => void
+}
+
+/** Most batches one group's rollout appends in one go before other groups get their turn. */
+const MAX_BATCHES_PER_TURN = 100
+
+export class RolloutDriver {
+  private leading = false
+  private stopped = false
+  private running = false
+  private again = false
+  private timer: NodeJS.Timeout | undefined
+  private timerAt = Number.POSITIVE_INFINITY
+  /** Errors already logged, so a failing append is said once, not on every poke. */
+  private readonly said = new Set<string>()
+  private readonly previousStates: PreviousStates
+
+  constructor(private readonly options: RolloutDriverOptions) {
+    this.previousStates = previousStatesFrom(options.history)
+  }
+
+  /** Told by the leader election; a master that leads starts (or resumes) every rollout in progress. */
+  setLeading(leading: boolean): void {
+    const was = this.leading
+    this.leading = leading
+    if (leading && !was) this.poke()
+  }
+
+  get isLeading(): boolean {
+    return this.leading
+  }
+
+  /** Something changed (events applied, a timer): advance the rollouts in progress soon. */
+  poke(): void {
+    if (!this.leading || this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = true
+    setImmediate(() => void this.advanceAll().finally(() => this.afterRun()))
+  }
+
+  /** Pokes when applied events may move a rollout: anything while a group is rolling out. */
+  onEvents(events: ReadonlyArray<StoredEvent>): void {
+    if (events.length === 0 || !this.leading) return
+    for (const g of this.options.state().groups.values()) if (g.rollout?.status === "ROLLING_OUT") return this.poke()
+  }
+
+  /** The leader's periodic round: start HOSTS_CHANGED rollouts for groups whose hosts changed, and advance. */
+  async round(): Promise<void> {
+    if (!this.leading || this.stopped) return
+    const groups = [...this.options.state().groups.values()].filter((g) => g.rollout !== undefined && g.rollout.status !== "ROLLING_OUT")
+    if (groups.length > 0) {
+      const labels = await this.options.hostLabels()
+      for (const g of groups) await this.run({ _tag: "RolloutOnHostsChange", group: g.group.name, labels })
+    }
+    this.poke()
+  }
+
+  stop(): void {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+  }
+
+  private afterRun(): void {
+    this.running = false
+    if (this.again) {
+      this.again = false
+      this.poke()
+    }
+  }
+
+  private async advanceAll(): Promise<void> {
+    let earliest = Number.POSITIVE_INFINITY
+    for (const [name, g] of this.options.state().groups) {
+      if (g.rollout?.status !== "ROLLING_OUT") continue
+      for (let i = 0; i < MAX_BATCHES_PER_TURN && this.leading && !this.stopped; i++) if ((await this.run({ _tag: "AdvanceRollout", group: name })) === 0) break
+      const after = this.options.state().groups.get(name)?.rollout
+      if (after?.status === "ROLLING_OUT") earliest = Math.min(earliest, stepDeadline(after))
+    }
+    this.wakeAt(earliest)
+  }
+
+  /** Sets the timer for a step deadline (just past it: a step times out once more than its timeout has passed). */
+  private wakeAt(deadline: number): void {
+    if (!Number.isFinite(deadline) || deadline >= this.timerAt) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timerAt = deadline
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAt = Number.POSITIVE_INFINITY
+      this.poke()
+    }, Math.max(0, deadline - this.options.now()) + 5)
+    this.timer.unref?.()
+  }
+
+  /** Runs a command as this master; the number of events it appended (0 on a refusal or an error, logged once). */
+  private async run(command: Command): Promise<number> {
+    const { options } = this
+    const ctx = { now: options.now(), actor: { kind: "master" as const, name: options.name }, master: options.name, previousStates: this.previousStates }
+    try {
+      const outcome = await options.bus.execute(command, ctx, randomUUID())
+      if (Result.isSuccess(outcome)) return outcome.success.appended
+      this.sayOnce(`${command._tag} ${"group" in command ? command.group : ""}: ${outcome.failure.message}`)
+    } catch (e) {
+      this.sayOnce(`${command._tag} ${"group" in command ? command.group : ""}: ${String(e)}`)
+    }
+    return 0
+  }
+
+  private sayOnce(line: string): void {
+    if (this.said.has(line)) return
+    if (this.said.size > 1000) this.said.clear()
+    this.said.add(line)
+    ;(this.options.log ?? console.error)(`helios-master: rollout: ${line}`)
+  }
+}
+
+/** Labels of the registered hosts, read from the host facts (hosts without facts are left out: they match nothing). */
+export const hostLabelsFrom =
+  (state: () => FleetState, get: ((host: string) => Promise<{ readonly labels: Readonly<Record<string, string>> } | undefined>) | undefined) =>
+  async (): Promise<HostLabels> => {
+    const out = new Map<string, Readonly<Record<string, string>>>()
+    if (get === undefined) return out
+    const hosts = [...state().hosts.keys()]
+    const infos = await Promise.all(hosts.map((h: HostName) => get(h).catch(() => undefined)))
+    hosts.forEach((h, i) => {
+      const info = infos[i]
+      if (info !== undefined) out.set(h, info.labels)
+    })
+    return out
+  }
