@@ -25,9 +25,21 @@ export const publicJob = (job: Job): Job => {
   return shown
 }
 
-/** An event as reads show it: a job it carries is shown without its token. */
-export const publicEvent = <E extends object>(event: E): E =>
-  "job" in event && typeof event.job === "object" && event.job !== null && "id" in event.job ? { ...event, job: publicJob(event.job as Job) } : event
+/** Rollout options as reads show them: without the token a rolling update must present. */
+export const publicOptions = <O extends { readonly token?: unknown }>(options: O): Omit<O, "token"> => {
+  if (options.token === undefined) return options
+  const { token: _token, ...rest } = options
+  return rest
+}
+
+/** An event as reads show it: a job it carries is shown without its token, rollout options without theirs. */
+export const publicEvent = <E extends object>(event: E): E => {
+  let shown = event
+  if ("job" in shown && typeof shown.job === "object" && shown.job !== null && "id" in shown.job) shown = { ...shown, job: publicJob(shown.job as Job) }
+  if ("options" in shown && typeof shown.options === "object" && shown.options !== null && "token" in shown.options)
+    shown = { ...shown, options: publicOptions(shown.options as { token?: unknown }) }
+  return shown
+}
 
 const jobOrNull = (state: FleetState, jobId: string): Job | null => {
   const job = state.jobs.get(jobId)
@@ -98,7 +110,7 @@ export const hostStatusJson = (state: FleetState, host: HostName, details: HostD
 
 /** One audit line: Helios's TaskStatusEvent fields for task transitions, and every other event too. */
 export const auditJson = (e: HistoryEntry) => {
-  const { _tag, ...fields } = e.event
+  const { _tag, ...fields } = publicEvent(e.event)
   const host = "host" in fields ? fields.host : null
   const rest: Record<string, unknown> = { ...fields }
   delete rest.host

@@ -164,7 +164,9 @@ export const rollingUpdate = async (ctx: Context, clock: WaitClock, pollInterval
     }),
   )
   // The options the rollout runs with: the flags', else the job's, else the defaults (merged by the master).
-  const merged = (await fetchGroup(client, group)).rolloutOptions ?? { ...DEFAULT_ROLLOUT_OPTIONS, ...options }
+  const fetched = (await fetchGroup(client, group)).rolloutOptions ?? { ...DEFAULT_ROLLOUT_OPTIONS, ...options }
+  // A master never shows a token in its reads: the one given here, else none shown.
+  const merged = { ...fetched, token: fetched.token ?? (typeof options["token"] === "string" ? options["token"] : "") }
   const summary = {
     parallelism: merged.parallelism,
     timeout: merged.timeout,

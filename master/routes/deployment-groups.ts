@@ -14,6 +14,7 @@ import type { FleetState, GroupRecord, RolloutStatus } from "../../core/state.ts
 import { sortedNaturally } from "../../core/natural-order.ts"
 import type { MasterDeps } from "../deps.ts"
 import { actorOf, badRequest, httpStatusOf, jsonBody, runCommand } from "../http-support.ts"
+import { publicOptions } from "../responses.ts"
 
 /*
  * Helios's deployment-group endpoints (DeploymentGroupResource): create, list, inspect, remove,
@@ -26,7 +27,7 @@ export const groupJson = (record: GroupRecord) => ({
   name: record.group.name,
   hostSelectors: record.group.hostSelectors,
   jobId: record.rollout?.jobId ?? null,
-  rolloutOptions: record.rollout?.options ?? null,
+  rolloutOptions: record.rollout ? publicOptions(record.rollout.options) : null,
   rollingUpdateReason: record.rollout?.reason ?? null,
 })
 
@@ -45,6 +46,7 @@ const hostStatuses = (state: FleetState, name: string, hosts: ReadonlyArray<stri
 /** A replayed rollout as JSON, with each step's duration. */
 const replayJson = (r: ReplayRollout) => ({
   ...r,
+  options: publicOptions(r.options),
   durationMs: r.ended !== undefined ? r.ended.time - r.started.time : null,
   steps: r.steps.map((step) => ({ ...step, durationMs: stepDuration(step) ?? null })),
 })
@@ -157,7 +159,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
       name: p.name,
       position: s.position,
       jobId: started.jobId,
-      options: started.options,
+      options: publicOptions(started.options),
       hosts: started.hosts,
       steps: started.steps,
       ...(started.canaryUntilStep !== undefined ? { canaryUntilStep: started.canaryUntilStep } : {}),
@@ -192,6 +194,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
       name: p.name,
       rollouts: p.record.rollouts.map((r) => ({
         ...r,
+        options: publicOptions(r.options),
         durationMs: r.endedAtTime !== undefined ? r.endedAtTime - r.startedAtTime : null,
       })),
       position: state().position,
@@ -243,7 +246,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
             startedAt: r.startedAt,
             jobId: r.jobId,
             reason: r.reason,
-            options: r.options,
+            options: publicOptions(r.options),
             steps: r.steps,
             nextStep: r.nextStep,
             failures: r.failures,
