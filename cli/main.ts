@@ -23,7 +23,7 @@ export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
     metavar: "URL",
     help: "master endpoint http(s)://host:port, tried in turn if one is unreachable (default: $HELIOS_MASTER, then masterEndpoints in ~/.helios/config)",
   },
-  { name: "username", short: "u", type: "string", metavar: "USER", help: "user recorded as the actor of your changes (default: your login name)" },
+  { name: "username", short: "u", type: "string", metavar: "USER", help: "user recorded as the actor of your changes (default: your login name); a master with authentication records your token's principal (USER@PRINCIPAL if it may name users)" },
   {
     name: "auth-token",
     type: "string",
