@@ -1,11 +1,13 @@
 import type { ContainerPolicy } from "../core/container-policy.ts"
 import os from "node:os"
+import type { Registry } from "prom-client"
 import type { ContainerRuntime } from "../core/container-runtime.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { EventEnvelope } from "../core/events.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 import type { ZkClient } from "../log/zk-client.ts"
+import { meteredLog, observeZooKeeper } from "../log/log-metrics.ts"
 import { containerSettings, parseHostName, portRangeOf, supervisorTuning } from "./agent-settings.ts"
 import { systemClock, type Clock } from "./clock.ts"
 import { startControlLoop, wireControlLoop } from "./control-loop.ts"
@@ -13,6 +15,7 @@ import type { DesiredState } from "./desired-state.ts"
 import type { FlapConfig, RestartDelays } from "./flapping.ts"
 import { startHostInfoRefresh } from "./host-info-refresh.ts"
 import { defaultLogger, type Logger } from "./logger.ts"
+import { AGENT_PREFIX, agentMetrics } from "./metrics.ts"
 import type { PortProbe, PortRange } from "./ports.ts"
 import type { Execution } from "./reconciler.ts"
 import { Registration } from "./registration.ts"
@@ -79,6 +82,11 @@ export interface AgentOptions {
   readonly portProbe?: PortProbe
   readonly clock?: Clock
   readonly logger?: Logger
+  /**
+   * Where this agent's metrics go (`helios_agent_*`: agent/metrics.ts): reconcile passes, Docker
+   * calls, appends and ZooKeeper round trips, tasks by state. Absent: nothing is measured.
+   */
+  readonly metrics?: Registry
 }
 
 export interface Agent {
@@ -114,11 +122,15 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
   // Undo steps of what started, run newest first by stop() or a failed start.
   const undo: Array<() => void> = []
   let registration: Registration | undefined
+  const metrics = o.metrics ? agentMetrics(o.metrics, hostName) : undefined
+  const runtime = metrics ? metrics.meterRuntime(o.runtime) : o.runtime
+  const log = o.metrics ? meteredLog(o.log, o.metrics, AGENT_PREFIX) : o.log
+  if (o.metrics && o.zk) undo.push(observeZooKeeper(o.zk, o.metrics, AGENT_PREFIX))
 
   try {
     const loop = wireControlLoop({
-      log: o.log,
-      runtime: o.runtime,
+      log,
+      runtime,
       stateDir,
       agentId,
       hostName,
@@ -129,9 +141,11 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       outbox: o.outbox,
       clock,
       logger,
+      onReconciled: metrics?.reconciled,
     })
+    metrics?.observe({ tasks: () => loop.reporter.all().values(), pendingFacts: () => loop.outbox.pending().length })
     await startControlLoop(loop, {
-      runtime: o.runtime,
+      runtime,
       agentId,
       hostName,
       startupCatchUpMs: o.startupCatchUpMs ?? 3_000,
@@ -143,7 +157,7 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
 
     const hostInfo = startHostInfoRefresh({
       store: o.hostInfo,
-      runtime: o.runtime,
+      runtime,
       hostName,
       agentId,
       startTime,
@@ -156,7 +170,7 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
     undo.push(() => hostInfo.stop())
 
     const reg = new Registration({
-      log: o.log,
+      log,
       hostInfo: o.hostInfo,
       follower: loop.follower,
       hostName,

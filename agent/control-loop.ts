@@ -40,6 +40,8 @@ export interface ControlLoopOptions {
   readonly outbox?: { readonly maxEvents?: number; readonly maxBytes?: number } | undefined
   readonly clock: Clock
   readonly logger: Logger
+  /** Hears how long each reconcile pass took, in seconds (metrics). */
+  readonly onReconciled?: ((seconds: number) => void) | undefined
 }
 
 export interface ControlLoop {
@@ -100,6 +102,7 @@ export const wireControlLoop = (o: ControlLoopOptions): ControlLoop => {
     paused: () =>
       !follower.desiredKnown || (follower.state.registeredAgentId !== undefined && follower.state.registeredAgentId !== agentId),
     supervisorDeps: { runtime: o.runtime, reporter, settings: o.settings, tuning: o.tuning, clock: o.clock, logger },
+    onPass: o.onReconciled,
   })
   return { follower, outbox: box, reporter, reconciler }
 }

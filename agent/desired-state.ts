@@ -109,6 +109,7 @@ export const applyHostEvent = (s: DesiredState, e: HostStreamEvent): DesiredStat
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":
+    case "RolloutStepSkipped":
     case "RolloutAwaitingPromotion":
     case "RolloutPromoted":
       return next

@@ -15,10 +15,12 @@ import { isIP } from "node:net"
 import os from "node:os"
 import { parseArgs } from "node:util"
 import { Result } from "effect"
+import { collectDefaultMetrics, Registry } from "prom-client"
 import { decodeContainerFlags } from "./container-flags.ts"
 import { DockerRuntime } from "./docker-runtime.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { startAgent } from "./agent.ts"
+import { serveMetrics, type MetricsServer } from "./metrics.ts"
 import { testPausesFromEnv, withTestPauses } from "./test-pauses.ts"
 import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
 import type { HostName } from "../core/ids.ts"
@@ -52,6 +54,9 @@ const USAGE = `usage: agent/main.ts [options]
   --container-label K=V        extra Docker label on every container (HELIOS_CONTAINER_LABELS)
   --reconcile-interval-ms N    default 30000 (HELIOS_RECONCILE_INTERVAL_MS)
   --log-level LEVEL            debug|info|warn|error, default info (HELIOS_AGENT_LOG)
+  --metrics-port N             serve Prometheus metrics on http://ADDRESS:N/metrics (HELIOS_METRICS_PORT);
+                               off by default; 0 picks a free port (printed in the "started" line)
+  --metrics-address ADDRESS    where --metrics-port listens, default 127.0.0.1 (HELIOS_METRICS_ADDRESS)
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
@@ -97,6 +102,8 @@ const { values } = (() => {
         "container-label": { type: "string", multiple: true },
         "reconcile-interval-ms": { type: "string" },
         "log-level": { type: "string" },
+        "metrics-port": { type: "string" },
+        "metrics-address": { type: "string" },
         "append-direct": { type: "boolean" },
         "auth-token-file": { type: "string" },
         "zk-auth-file": { type: "string" },
@@ -196,6 +203,15 @@ const zkConnect = pick(values.zk, "HELIOS_ZK")
 const sqlite = pick(values.sqlite, "HELIOS_SQLITE")
 if (zkConnect === undefined && sqlite === undefined) fail("give --zk (or --sqlite for an embedded log)")
 const zkRoot = pick(values["zk-root"], "HELIOS_ZK_ROOT") ?? "/helios"
+const metricsPort = (() => {
+  const text = pick(values["metrics-port"], "HELIOS_METRICS_PORT")
+  if (text === undefined) return undefined
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`bad metrics port "${text}": expected 0..65535`)
+  return n
+})()
+const metricsAddress = pick(values["metrics-address"], "HELIOS_METRICS_ADDRESS") ?? "127.0.0.1"
+if (isIP(metricsAddress) === 0) fail(`bad metrics address "${metricsAddress}": expected an IP address`)
 
 const main = async () => {
   const mainStartedAt = Date.now()
@@ -241,6 +257,16 @@ const main = async () => {
   // Fault tests only (HELIOS_TEST_PAUSE_*, see agent/test-pauses.ts); absent in production.
   const pauses = testPausesFromEnv(process.env)
   const runtime = pauses === undefined ? new DockerRuntime() : withTestPauses(new DockerRuntime(), pauses, logger)
+  // Metrics only when asked for: a registry of this agent's, served on the loopback by default.
+  let metrics: Registry | undefined
+  let metricsServer: MetricsServer | undefined
+  if (metricsPort !== undefined) {
+    metrics = new Registry()
+    collectDefaultMetrics({ register: metrics })
+    metricsServer = await serveMetrics(metrics, metricsPort, metricsAddress).catch((e: unknown) =>
+      fail(`cannot serve metrics on ${metricsAddress}:${metricsPort}: ${e instanceof Error ? e.message : String(e)}`),
+    )
+  }
   const agent = await startAgent({
     log,
     hostInfo,
@@ -261,12 +287,13 @@ const main = async () => {
     ...(bindAddress !== undefined ? { bindAddress } : {}),
     ...(advertisedHost !== undefined ? { advertisedHost } : {}),
     ...(reconcileIntervalMs !== undefined ? { reconcileIntervalMs } : {}),
+    ...(metrics !== undefined ? { metrics } : {}),
   })
   const say = (event: string, extra: Record<string, unknown> = {}) =>
     process.stdout.write(
       JSON.stringify({ event, agentId: agent.agentId, host: agent.hostName, pid: process.pid, at: Date.now(), sinceStartMs: Date.now() - mainStartedAt, ...extra }) + "\n",
     )
-  say("started")
+  say("started", metricsServer ? { metrics: metricsServer.url } : {})
   void agent.registered.then(() => say("registered"))
 
   let stopping = false
@@ -275,6 +302,7 @@ const main = async () => {
     stopping = true
     logger.log("info", "shutting down", { signal })
     await agent.stop()
+    await metricsServer?.close()
     await log.close()
     await hostInfo.close()
     await zk?.close()

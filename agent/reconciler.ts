@@ -39,6 +39,8 @@ export interface ReconcilerOptions {
   readonly paused?: () => boolean
   /** Everything a supervisor needs except the callbacks the reconciler provides. */
   readonly supervisorDeps: Omit<SupervisorDeps, "onContainer" | "reallocatePorts" | "onFinished">
+  /** Hears how long each pass took, in seconds (metrics). */
+  readonly onPass?: ((seconds: number) => void) | undefined
 }
 
 const portRequests = (job: Job) =>
@@ -79,9 +81,11 @@ export class Reconciler {
       this.again = true
       return
     }
+    const startedAt = performance.now()
     this.running = this.pass()
       .catch((e) => this.o.logger.log("error", "reconcile failed", { error: errorText(e) }))
       .finally(() => {
+        this.o.onPass?.((performance.now() - startedAt) / 1000)
         this.running = undefined
         this.passes++
         for (const w of this.passWaiters.filter((x) => x.after < this.passes)) {

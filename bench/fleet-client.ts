@@ -8,6 +8,11 @@
  *            master runs commands on the same job or host stream one at a time). 409
  *            CONCURRENT_CHANGE and 5xx are retried (at most 10 times, 50 ms apart), as a client would.
  *            → { type: "deployed", startedAt, firstAckAt, lastAckAt, latencies, retries, failures }
+ *   replace  { type: "replace", url, hosts, undeployJob?, deployJob, waitRunning }
+ *            one host at a time, as a script would: DELETE /hosts/{h}/jobs/{undeployJob} (if given),
+ *            PUT /hosts/{h}/jobs/{deployJob} {goal: START}, and with waitRunning poll
+ *            GET /hosts/{h}/status every 5 ms until the new task is RUNNING, before the next host
+ *            → { type: "replaced", startedAt, lastAckAt, perHostMs, polls, failures, failureCount }
  *   sample   { type: "sample", url, jobIds, endpoints: [{ name, method, path, body?, periodMs }] }
  *            one request at a time per endpoint, every periodMs, until { type: "stop" }
  *            → { type: "samples", byEndpoint: { name: { latencies, bytes, errors, at } } }
@@ -93,6 +98,57 @@ const deploy = async (m: DeployMsg) => {
   send({ type: "deployed", startedAt, firstAckAt, lastAckAt, latencies, retries, failures: failures.slice(0, 20), failureCount: failures.length })
 }
 
+interface ReplaceMsg {
+  type: "replace"
+  url: string
+  hosts: string[]
+  undeployJob?: string
+  deployJob: string
+  waitRunning: boolean
+}
+
+/** One request, retried on 409 CONCURRENT_CHANGE, 5xx and connection errors (at most 10 times, 50 ms apart); the last answer. */
+const withRetries = async (url: string, method: string, body?: string): Promise<{ status: number; text: string }> => {
+  for (let attempt = 0; ; attempt++) {
+    let res: { status: number; text: string }
+    try {
+      res = await request(url, method, body)
+    } catch (e) {
+      res = { status: 0, text: String(e) }
+    }
+    const retryable = res.status === 0 || res.status >= 500 || (res.status === 409 && res.text.includes("CONCURRENT_CHANGE"))
+    if (!retryable || attempt >= 10) return res
+    await sleep(50)
+  }
+}
+
+const replace = async (m: ReplaceMsg) => {
+  const perHostMs: number[] = []
+  const failures: Array<{ host: string; step: string; status: number; body: string }> = []
+  let polls = 0
+  const startedAt = Date.now()
+  let lastAckAt = startedAt
+  for (const host of m.hosts) {
+    const t0 = now()
+    if (m.undeployJob !== undefined) {
+      const r = await withRetries(`${m.url}/hosts/${host}/jobs/${encodeURIComponent(m.undeployJob)}`, "DELETE")
+      if (r.status !== 200) failures.push({ host, step: "undeploy", status: r.status, body: r.text.slice(0, 300) })
+    }
+    const r = await withRetries(`${m.url}/hosts/${host}/jobs/${encodeURIComponent(m.deployJob)}`, "PUT", JSON.stringify({ jobId: m.deployJob, goal: "START" }))
+    if (r.status !== 200) failures.push({ host, step: "deploy", status: r.status, body: r.text.slice(0, 300) })
+    else if (m.waitRunning)
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+        polls++
+        const s = await request(`${m.url}/hosts/${host}/status`, "GET").catch(() => ({ status: 0, text: "" }))
+        if (s.status === 200 && (JSON.parse(s.text) as { statuses?: Record<string, { state?: string }> }).statuses?.[m.deployJob]?.state === "RUNNING") break
+        await sleep(5)
+      }
+    perHostMs.push(now() - t0)
+    lastAckAt = Date.now()
+  }
+  send({ type: "replaced", startedAt, lastAckAt, perHostMs, polls, failures: failures.slice(0, 20), failureCount: failures.length })
+}
+
 interface Endpoint {
   name: string
   method: string
@@ -134,6 +190,7 @@ const sample = async (m: { url: string; endpoints: Endpoint[] }) => {
 
 process.on("message", (m: { type: string } & Record<string, unknown>) => {
   if (m.type === "deploy") void deploy(m as unknown as DeployMsg)
+  else if (m.type === "replace") void replace(m as unknown as ReplaceMsg)
   else if (m.type === "sample") void sample(m as unknown as { url: string; endpoints: Endpoint[] })
   else if (m.type === "stop") sampling = false
   else if (m.type === "exit") process.exit(0)

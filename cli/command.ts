@@ -47,6 +47,11 @@ export interface Command {
   readonly positionals: ReadonlyArray<PositionalSpec>
   /** Accepts arguments after `--` (create's container command). */
   readonly allowRest?: boolean
+  /**
+   * A verb of two words (`rollout history`, `rollout replay`): this command only names them (its
+   * `run` is never called); each has its own name ("rollout history"), flags and help.
+   */
+  readonly subcommands?: ReadonlyArray<Command>
   /** Needs no master (version prints the client version first; solo runs one). */
   run(ctx: Context): Promise<number | void>
 }

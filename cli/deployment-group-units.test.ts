@@ -277,6 +277,7 @@ describe("history and events show every rollout event", () => {
     RolloutStarted: { group: "web-group", jobId: V2, reason: "MANUAL", options: OPTIONS, hosts: ["h1"], steps: [{ host: "h1", kind: "UNDEPLOY_OLD_JOBS" }, { host: "h1", kind: "DEPLOY_NEW_JOB" }, { host: "h1", kind: "AWAIT_RUNNING" }] },
     RolloutStepStarted: { group: "web-group", jobId: V2, step: 1, host: "h1", kind: "DEPLOY_NEW_JOB" },
     RolloutStepSucceeded: { group: "web-group", jobId: V2, step: 1, host: "h1", kind: "DEPLOY_NEW_JOB" },
+    RolloutStepSkipped: { group: "web-group", jobId: V2, step: 2, host: "h1", kind: "AWAIT_RUNNING", reason: "step 2 on h1 failed" },
     RolloutStepFailed: {
       group: "web-group",
       jobId: V2,
@@ -302,6 +303,7 @@ describe("history and events show every rollout event", () => {
       RolloutStarted: "rollout of web-group started (MANUAL, 3 steps)",
       RolloutStepStarted: "web-group step 2 DEPLOY_NEW_JOB started",
       RolloutStepSucceeded: "web-group step 2 DEPLOY_NEW_JOB succeeded",
+      RolloutStepSkipped: "web-group step 3 AWAIT_RUNNING skipped: step 2 on h1 failed",
       RolloutStepFailed: "web-group step 3 AWAIT_RUNNING failed: IMAGE_MISSING: image web:2 not found [state FAILED (IMAGE_MISSING) at #41; container error: no such image]",
       RolloutFinished: "rollout of web-group finished FAILED: h1: image web:2 not found",
       RolloutStopped: "rollout of web-group stopped",

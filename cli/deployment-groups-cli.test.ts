@@ -170,6 +170,7 @@ describe("deployment-group verbs against a real master and agents on real ZooKee
       migrate: false,
       name: "web",
       job: v2,
+      rollout: 2,
     })
     expect(statusRows(await ok(["deployment-group-status", "web"]))).toEqual([
       [H2, "X", v2.slice(0, 16), "RUNNING"],

@@ -35,6 +35,7 @@ const NAMES: Readonly<Record<EventType, string>> = {
   RolloutStarted: "rollout-started",
   RolloutStepStarted: "step-started",
   RolloutStepSucceeded: "step-succeeded",
+  RolloutStepSkipped: "step-skipped",
   RolloutStepFailed: "step-failed",
   RolloutFinished: "rollout-finished",
   RolloutStopped: "rollout-stopped",
@@ -113,6 +114,8 @@ const detailOf = (type: EventType, fields: Readonly<Record<string, unknown>>): s
       return `${stepText(fields)} started`
     case "RolloutStepSucceeded":
       return `${stepText(fields)} succeeded`
+    case "RolloutStepSkipped":
+      return `${stepText(fields)} skipped${s(fields["reason"]) ? `: ${String(fields["reason"])}` : ""}`
     case "RolloutStepFailed":
       return `${stepText(fields)} failed: ${String(fields["error"])}${s(fields["message"]) ? `: ${String(fields["message"])}` : ""}${evidenceText(fields["evidence"])}`
     case "RolloutFinished":

@@ -39,7 +39,8 @@ export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
 const TOP_FLAGS: ReadonlyArray<FlagSpec> = [...GLOBAL_FLAGS, { name: "version", type: "boolean", help: "print the client version" }]
 
 const topLevelHelp = async (): Promise<string> => {
-  const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()))
+  // A verb of two words is listed as its sub-verbs ("rollout history", "rollout replay").
+  const commands = (await Promise.all(Object.values(COMMANDS).map((load) => load()))).flatMap((c) => c.subcommands ?? [c])
   const width = Math.max(...commands.map((c) => c.name.length))
   const lines = [
     "usage: helios [global flags] COMMAND [ARGS...]",
@@ -60,6 +61,38 @@ const topLevelHelp = async (): Promise<string> => {
 const commandHelp = (c: Command) =>
   formatHelp({ name: c.name, usage: c.usage, summary: c.summary, ...(c.description ? { description: c.description } : {}), flags: c.flags, globalFlags: GLOBAL_FLAGS })
 
+/** The help of a two-word verb: its sub-verbs, each with its summary. */
+const subcommandsHelp = (c: Command, subs: ReadonlyArray<Command>): string => {
+  const word = (s: Command) => s.name.slice(c.name.length + 1)
+  const width = Math.max(...subs.map((s) => word(s).length))
+  return [
+    `usage: helios ${c.name} COMMAND ${c.usage} [flags] [global flags]`,
+    "",
+    c.summary,
+    ...(c.description ? ["", c.description] : []),
+    "",
+    "commands:",
+    ...subs.map((s) => `  ${word(s).padEnd(width)}  ${s.summary}`),
+    "",
+    `Run 'helios ${c.name} COMMAND --help' for a command's flags.`,
+  ].join("\n") + "\n"
+}
+
+const wantsHelp = (args: ReadonlyArray<string>): boolean => {
+  const flagsPart = args.includes("--") ? args.slice(0, args.indexOf("--")) : args
+  return flagsPart.some((a) => a === "--help" || a === "-h")
+}
+
+/**
+ * For a verb of two words (`rollout replay ...`): the sub-verb named by the first word after it
+ * (global flags may come before that word) and the arguments around it; undefined for none.
+ */
+const pickSubcommand = (c: Command, subs: ReadonlyArray<Command>, before: ReadonlyArray<string>, after: ReadonlyArray<string>) => {
+  const split = splitAtVerb(after, [...GLOBAL_FLAGS, ...subs.flatMap((s) => s.flags)])
+  const sub = split.verb === undefined ? undefined : subs.find((s) => s.name === `${c.name} ${split.verb}`)
+  return { command: sub, word: split.verb, before: [...before, ...split.before], after: split.after }
+}
+
 /** Runs one `helios` invocation; returns the exit code. */
 export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<number> => {
   const json = (argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv).includes("--json")
@@ -71,7 +104,7 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
         io.stdout(json ? jsonText({ clientVersion: HELIOS_VERSION }) : `Client Version: ${HELIOS_VERSION}\n`)
         return 0
       }
-      if (verb === "help" && after.length > 0) return run([after[0]!, "--help"], io)
+      if (verb === "help" && after.length > 0) return run([...after, "--help"], io)
       if (after.length > 0 || (verb === undefined && before.includes("--")))
         throw new UsageError(`helios: unexpected argument: ${after[0] ?? "--"} (see 'helios --help')`)
       io.stdout(await topLevelHelp())
@@ -79,13 +112,27 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
     }
     const load = COMMANDS[verb]
     if (load === undefined) throw new UsageError(`helios: unknown command '${verb}' (see 'helios --help')`)
-    const command = await load()
-    const flagsPart = after.includes("--") ? after.slice(0, after.indexOf("--")) : after
-    if ([...before, ...flagsPart].some((a) => a === "--help" || a === "-h")) {
+    let command = await load()
+    let argv2 = { before: [...before], after: [...after] }
+    if (command.subcommands !== undefined) {
+      const picked = pickSubcommand(command, command.subcommands, before, after)
+      if (picked.command === undefined) {
+        if (wantsHelp([...before, ...after])) {
+          io.stdout(subcommandsHelp(command, command.subcommands))
+          return 0
+        }
+        const names = command.subcommands.map((s) => s.name.slice(command.name.length + 1)).join(" or ")
+        const problem = picked.word === undefined ? `missing command: ${names}` : `unknown command '${picked.word}': expected ${names}`
+        throw new UsageError(`helios ${command.name}: ${problem} (see 'helios ${command.name} --help')`)
+      }
+      command = picked.command
+      argv2 = { before: picked.before, after: picked.after }
+    }
+    if (wantsHelp([...argv2.before, ...argv2.after])) {
       io.stdout(commandHelp(command))
       return 0
     }
-    const args = parseArgs([...before, ...after], [...command.flags, ...GLOBAL_FLAGS], command.positionals, {
+    const args = parseArgs([...argv2.before, ...argv2.after], [...command.flags, ...GLOBAL_FLAGS], command.positionals, {
       command: command.name,
       ...(command.allowRest ? { allowRest: true } : {}),
     })

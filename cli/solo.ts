@@ -4,6 +4,7 @@ import { createServer } from "node:net"
 import { hostname as osHostname, userInfo } from "node:os"
 import { join, resolve } from "node:path"
 import type { ContainerPolicy } from "../core/container-policy.ts"
+import { collectDefaultMetrics, Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
 import { startAgent, type Agent } from "../agent/agent.ts"
@@ -60,7 +61,7 @@ export interface SoloOptions {
   readonly skipUndecodable?: ReadonlyArray<number>
   /** What jobs may ask of this machine, for the master and the agent alike (default: nothing beyond Docker's defaults). */
   readonly containerPolicy?: ContainerPolicy
-  /** Environment whose HOME gets ~/.helios/solo-endpoints.json (default: this process's). */
+  /** The CLI's environment: its HOME gets ~/.helios/solo-endpoints.json (absent: not written). */
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Origins whose web pages may call the API (none by default). */
   readonly corsOrigins?: ReadonlyArray<string>
@@ -182,8 +183,14 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
     closers.push(() => theLog.close())
     closers.push(() => store.close())
 
+    // One /metrics for the process: the master's (with the process's own) and the agent's (helios_agent_*).
+    const masterMetrics = new Registry()
+    collectDefaultMetrics({ register: masterMetrics })
+    const agentMetrics = new Registry()
     const master = await startMaster({
       log,
+      metrics: masterMetrics,
+      alsoServeMetrics: [agentMetrics],
       port: o.port,
       bindAddress: o.bindAddress,
       name: hostName,
@@ -197,11 +204,13 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
       ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}),
     })
     closers.push(() => master.stop())
-    try {
-      noteSoloEndpoint(o.env ?? process.env, master.url, tokenFile)
-    } catch (e) {
-      stderr(`warning: could not note this solo's token for the CLI (give it HELIOS_TOKEN=$(cat ${tokenFile})): ${reasonOf(e)}\n`)
-    }
+    // Only for the CLI's own solo (it passes its environment): a solo started in-process leaves HOME alone.
+    if (o.env !== undefined)
+      try {
+        noteSoloEndpoint(o.env, master.url, tokenFile)
+      } catch (e) {
+        stderr(`warning: could not note this solo's token for the CLI (give it HELIOS_TOKEN=$(cat ${tokenFile})): ${reasonOf(e)}\n`)
+      }
 
     let agent: Agent
     try {
@@ -212,6 +221,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
         hostName,
         stateDir: join(stateDir, "agent"),
         logger,
+        metrics: agentMetrics,
         ...(zk !== undefined ? { zk, zkRoot } : {}),
         ...(o.containerLabels !== undefined ? { containerLabels: o.containerLabels } : {}),
         ...(o.labels !== undefined ? { labels: o.labels } : {}),

@@ -1,7 +1,9 @@
-import type { MergedRolloutOptions, RolloutReason } from "../core/deployment-group.ts"
+import type { MergedRolloutOptions, RolloutReason, RolloutStepKind } from "../core/deployment-group.ts"
 import type { DomainEvent } from "../core/events.ts"
 import type { HostSelector } from "../core/host-selector.ts"
 import type { TaskState } from "../core/ids.ts"
+import type { RolloutSummary } from "../core/state.ts"
+import type { ReplayRollout, ReplayStep } from "../projections/rollout-replay.ts"
 import type { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../master/responses.ts"
 
 /* The master's JSON answers, typed from the functions that produce them (master/responses.ts). */
@@ -74,10 +76,10 @@ export interface GroupHostStatusJson {
 /** `GET /deployment-group/{name}/status` (Helios's DeploymentGroupStatusResponse, plus `rollout`). */
 export interface DeploymentGroupStatusJson {
   readonly deploymentGroup: DeploymentGroupJson
-  readonly status: "IDLE" | "ROLLING_OUT" | "ACTIVE" | "FAILED"
+  readonly status: "IDLE" | "ROLLING_OUT" | "AWAITING_PROMOTION" | "ACTIVE" | "FAILED"
   readonly error: string | null
   readonly hostStatuses: ReadonlyArray<GroupHostStatusJson>
-  readonly deploymentGroupStatus: { readonly state: "ROLLING_OUT" | "DONE" | "FAILED"; readonly error?: string | null } | null
+  readonly deploymentGroupStatus: { readonly state: "ROLLING_OUT" | "AWAITING_PROMOTION" | "DONE" | "FAILED"; readonly error?: string | null } | null
   readonly rollout?: {
     readonly startedAt: number
     readonly jobId: string
@@ -88,4 +90,45 @@ export interface DeploymentGroupStatusJson {
     readonly failures: ReadonlyArray<{ readonly step: number; readonly host: string; readonly error: string; readonly message: string }>
   } | null
   readonly position?: number
+}
+
+/** One rollout of `GET /deployment-group/{name}/rollouts` (core's RolloutSummary with its duration). */
+export type RolloutSummaryJson = RolloutSummary & { readonly durationMs: number | null }
+
+/** `GET /deployment-group/{name}/rollouts`: the group's rollouts, oldest first. */
+export interface RolloutsJson {
+  readonly name: string
+  readonly rollouts: ReadonlyArray<RolloutSummaryJson>
+  readonly position: number
+}
+
+/** One step of a replayed rollout (projections/rollout-replay.ts, with its duration). */
+export type ReplayStepJson = Readonly<ReplayStep> & { readonly durationMs: number | null }
+
+/** `GET /deployment-group/{name}/rollouts/{n|latest}/replay`: one rollout rebuilt from the log. */
+export type ReplayJson = Readonly<Omit<ReplayRollout, "steps">> & {
+  readonly steps: ReadonlyArray<ReplayStepJson>
+  readonly durationMs: number | null
+  readonly position: number
+}
+
+/** `POST /deployment-group/{name}/plan`: what a rolling update would do now (nothing written). */
+export interface PlanJson {
+  readonly status: string
+  readonly name: string
+  /** The log position the plan was made at (for `rolling-update --check-position`). */
+  readonly position: number
+  readonly jobId: string
+  readonly options: MergedRolloutOptions
+  readonly hosts: ReadonlyArray<string>
+  readonly steps: ReadonlyArray<{ readonly host: string; readonly kind: RolloutStepKind }>
+  readonly canaryUntilStep?: number
+}
+
+/** The 409 of a rolling update with a `checkPosition` after which something changed. */
+export interface ChangedSincePositionJson {
+  readonly status: "CHANGED_SINCE_POSITION"
+  readonly message: string
+  readonly checkPosition: number
+  readonly changes: ReadonlyArray<{ readonly position: number; readonly type: string; readonly host?: string }>
 }

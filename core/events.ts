@@ -87,6 +87,8 @@ const StepRef = {
 }
 export const RolloutStepStarted = Schema.TaggedStruct("RolloutStepStarted", StepRef)
 export const RolloutStepSucceeded = Schema.TaggedStruct("RolloutStepSucceeded", StepRef)
+/** A step not run because an earlier step of the rollout on the same host failed (and the rollout went on: ignoreFailures or a failure budget). */
+export const RolloutStepSkipped = Schema.TaggedStruct("RolloutStepSkipped", { ...StepRef, reason: Text })
 /** What a failed step saw: the task's last report (and where it is in the log) and the states before it. */
 export const StepEvidence = Schema.Struct({
   state: Schema.optionalKey(TaskState),
@@ -138,6 +140,7 @@ export const DomainEvent = Schema.Union([
   RolloutStarted,
   RolloutStepStarted,
   RolloutStepSucceeded,
+  RolloutStepSkipped,
   RolloutStepFailed,
   RolloutFinished,
   RolloutStopped,
@@ -199,6 +202,7 @@ export const hostsOf = (event: DomainEvent): ReadonlyArray<HostName> => {
     case "RolloutStarted":
     case "RolloutStepStarted":
     case "RolloutStepSucceeded":
+    case "RolloutStepSkipped":
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":
@@ -230,6 +234,7 @@ export const jobOf = (event: DomainEvent): string | undefined => {
     case "RolloutStarted":
     case "RolloutStepStarted":
     case "RolloutStepSucceeded":
+    case "RolloutStepSkipped":
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":

@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { DEFAULT_ROLLOUT_OPTIONS, mergeRolloutOptions, type DeploymentGroup } from "./deployment-group.ts"
+import type { HostSelector } from "./host-selector.ts"
 import type { HostName, Position } from "./ids.ts"
 import type { JobId } from "./job.ts"
 import { sortedNaturally } from "./natural-order.ts"
@@ -100,6 +101,42 @@ describe("rollout planner", () => {
         expect(plan.leaving).toEqual(sortedNaturally(raw.filter((r) => r.deployed === "web" && r.up && r.labels !== undefined && r.labels.role !== "web").map((r) => r.name)))
       }),
       { numRuns: 300, seed: 1101 },
+    )
+  })
+
+  it("property: with any selectors (=, !=, in, notin over labels a host may lack, several at once), the targets are exactly the UP hosts whose known labels carry every selector's label and satisfy it, each once, in natural order (a group without selectors has none); partitions are full but the last", () => {
+    const values = ["x", "y", "z"]
+    const selectorArb: fc.Arbitrary<HostSelector> = fc.oneof(
+      fc.record({ label: fc.constantFrom("a", "b"), operator: fc.constantFrom("EQUALS" as const, "NOT_EQUALS" as const), operand: fc.constantFrom(...values) }),
+      fc.record({ label: fc.constantFrom("a", "b"), operator: fc.constantFrom("IN" as const, "NOT_IN" as const), operand: fc.subarray(values, { minLength: 1 }) }),
+    )
+    const labelsArb = fc.option(fc.record({ a: fc.constantFrom(...values), b: fc.constantFrom(...values) }, { requiredKeys: [] }), { nil: undefined, freq: 8 })
+    const hostsArb = fc.uniqueArray(fc.record({ name: fc.stringMatching(/^(h|web-)[1-9][0-9]{0,2}$/), labels: labelsArb, up: fc.boolean() }), { selector: (x) => x.name, maxLength: 30 })
+    // The model: Helios's rule written out (a selector on a label the host lacks never matches).
+    const satisfies = (s: HostSelector, labels: Record<string, string>): boolean => {
+      if (!(s.label in labels)) return false
+      const v = labels[s.label]!
+      return s.operator === "EQUALS" ? v === s.operand : s.operator === "NOT_EQUALS" ? v !== s.operand : s.operator === "IN" ? s.operand.includes(v) : !s.operand.includes(v)
+    }
+    // Natural order of these names: prefix, then the number.
+    const order = (a: string, b: string) => {
+      const [, pa, na] = /^(\D+)(\d+)$/.exec(a)!
+      const [, pb, nb] = /^(\D+)(\d+)$/.exec(b)!
+      return pa! < pb! ? -1 : pa! > pb! ? 1 : Number(na) - Number(nb)
+    }
+    fc.assert(
+      fc.property(hostsArb, fc.array(selectorArb, { maxLength: 3 }), fc.integer({ min: 1, max: 7 }), fc.boolean(), (raw, hostSelectors, parallelism, overlap) => {
+        const g: DeploymentGroup = { name: "g", hostSelectors }
+        const plan = planRollout(g, raw.map((r) => h(r.name, r.labels, r.up)), emptyState(), { parallelism, overlap })
+        const matching = raw.filter((r) => hostSelectors.length > 0 && r.labels !== undefined && hostSelectors.every((s) => satisfies(s, r.labels!))).map((r) => r.name).sort(order)
+        expect(plan.hosts).toEqual(matching)
+        expect(plan.targets).toEqual(matching.filter((n) => raw.find((r) => r.name === n)!.up))
+        expect(plan.partitions.flatMap((p) => p.hosts)).toEqual(plan.targets)
+        plan.partitions.forEach((p, i) => expect(p.hosts.length).toBe(i < plan.partitions.length - 1 ? parallelism : p.hosts.length))
+        for (const p of plan.partitions) expect(p.hosts.length).toBeLessThanOrEqual(parallelism)
+        expect(plan.steps.length).toBe(plan.targets.length * 3)
+      }),
+      { numRuns: 500, seed: 1103 },
     )
   })
 })

@@ -113,21 +113,31 @@ export const hostViews = (state: FleetState, labels: ReadonlyMap<string, Readonl
 
 /**
  * Whether hosts joined or left `record`'s group since its last rollout, so that a HOSTS_CHANGED
- * rollout of its job is due (Helios's deployment-group host update): some host `plan` would deploy
- * to or undeploy from was not covered by the last rollout, or registered again (a new agent) after
- * it started. Never during a rollout, never for a group that never rolled out, and never after a
- * MANUAL rollout that FAILED (or was stopped): a broken job is not pushed to new hosts. A FAILED
- * HOSTS_CHANGED rollout is retried at the next change.
+ * rollout of its job is due (Helios's deployment-group host update). A host the plan would deploy
+ * to is a change unless the last rollout deployed to it (a DEPLOY_NEW_JOB step there) and it has
+ * not registered again since (a new agent); a host the plan would undeploy from (it left the
+ * group) is a change unless the last rollout already had a FORCE_UNDEPLOY_JOBS step for it. So a
+ * host that only leaves, one that comes back, and one that comes UP after being planned around
+ * are all changes, while a HOSTS_CHANGED rollout that FAILED is not retried until something else
+ * changes. Never during a rollout, never for a group that never rolled out, and never after a
+ * MANUAL rollout that FAILED (or was stopped): a broken job is not pushed to new hosts.
  */
 export const hostsChangedSinceLastRollout = (record: GroupRecord, plan: RolloutPlan, state: FleetState): boolean => {
   const last = record.rollout
-  if (last === undefined || last.status === "ROLLING_OUT" || (last.reason === "MANUAL" && last.status === "FAILED")) return false
-  const covered = new Set<string>()
-  for (const step of last.steps) {
-    const host = state.hosts.get(step.host)
-    if (host !== undefined && host.registeredAt <= last.startedAtTime) covered.add(step.host)
+  if (last === undefined || last.status === "ROLLING_OUT" || last.status === "AWAITING_PROMOTION") return false
+  if ((last.reason === "MANUAL" || last.reason === "ROLLBACK") && last.status === "FAILED") return false
+  const covered = (kind: RolloutStep["kind"]) => {
+    const out = new Set<string>()
+    for (const step of last.steps) {
+      if (step.kind !== kind) continue
+      const host = state.hosts.get(step.host)
+      if (host !== undefined && host.registeredAt <= last.startedAtTime) out.add(step.host)
+    }
+    return out
   }
-  return plan.targets.some((h) => !covered.has(h)) || plan.leaving.some((h) => !covered.has(h))
+  const deployed = covered("DEPLOY_NEW_JOB")
+  const undeployed = covered("FORCE_UNDEPLOY_JOBS")
+  return plan.targets.some((h) => !deployed.has(h)) || plan.leaving.some((h) => !undeployed.has(h))
 }
 
 /** The events that start a rollout of `jobId` over group `group` with `plan`: the plan, then its first step (or its end, for an empty plan). */

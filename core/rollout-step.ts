@@ -74,6 +74,18 @@ class DeploymentsView {
     over.set(jobId, d)
   }
 
+  /** Lays a succeeded step's deployment changes over the state, for the batch's later steps. */
+  apply(effects: ReadonlyArray<DomainEvent>): void {
+    for (const e of effects)
+      if (e._tag === "JobUndeployed") this.set(e.host, e.jobId, null)
+      else if (e._tag === "JobDeployed")
+        this.set(e.host, e.job.id, { jobId: e.job.id, host: e.host, goal: e.goal, ...(e.deploymentGroup !== undefined ? { deploymentGroup: e.deploymentGroup } : {}), deployedAt: 0 as Position })
+      else if (e._tag === "DeploymentGoalChanged") {
+        const d = this.get(e.host, e.jobId)
+        if (d !== undefined) this.set(e.host, e.jobId, { ...d, goal: e.goal })
+      }
+  }
+
   /** Whether this batch changed the job's deployment on the host (its task status is not yet about it). */
   changed(host: HostName, jobId: string): boolean {
     return this.overlay.get(host)?.has(jobId) === true
@@ -90,12 +102,13 @@ interface StepInputs {
   readonly timedOut: boolean
 }
 
-const undeployEvent = (view: DeploymentsView, d: Deployment): DomainEvent => {
-  view.set(d.host, d.jobId, null)
-  return { _tag: "JobUndeployed", jobId: d.jobId, host: d.host }
-}
-
-/** UNDEPLOY_OLD_JOBS (skipping the group's own START deployment of the rollout's job) and FORCE_UNDEPLOY_JOBS (skipping nothing). */
+/**
+ * UNDEPLOY_OLD_JOBS: undeploy the group's other deployments on the host (with migrate, also a
+ * hand-made deployment of the rollout's job), but never the group's own START deployment of the
+ * rollout's job (redundant), nor, with overlap, the rollout's job at all (it is the new one: the
+ * step comes after it runs). FORCE_UNDEPLOY_JOBS (a host that left the group): undeploy all the
+ * group's deployments there.
+ */
 const undeployStep = (step: RolloutStep, inputs: StepInputs, force: boolean): StepOutcome => {
   const { state, group, rollout, view } = inputs
   const name = group.group.name
@@ -103,30 +116,32 @@ const undeployStep = (step: RolloutStep, inputs: StepInputs, force: boolean): St
   const effects: DomainEvent[] = []
   for (const d of view.on(step.host)) {
     const owned = d.deploymentGroup === name
-    const migrating = !force && rollout.options.migrate && d.jobId === rollout.jobId
-    if (!owned && !migrating) continue
-    // Undeploying the group's job only to deploy it again would be redundant; a STOP copy is redeployed so it starts.
-    if (!force && owned && d.jobId === rollout.jobId && d.goal === "START") continue
+    const ours = d.jobId === rollout.jobId
+    if (!force) {
+      if (!owned && !(rollout.options.migrate && ours)) continue
+      if (ours && (rollout.options.overlap || (owned && d.goal === "START"))) continue
+    } else if (!owned) continue
     const job = state.jobs.get(d.jobId)
     if (job !== undefined && !tokenMatches(job, rollout.options.token))
       return fail("TOKEN_VERIFICATION_ERROR", `token mismatch: the rollout's token does not match job ${d.jobId}'s`)
-    effects.push(undeployEvent(view, d))
+    effects.push({ _tag: "JobUndeployed", jobId: d.jobId, host: d.host })
   }
   return done(effects)
 }
 
+/**
+ * DEPLOY_NEW_JOB: deploy the rollout's job (goal START, with the group's name). Already there:
+ * the group's own copy is fine (a STOP copy is set to START, so it runs); a copy deployed by hand
+ * or by another group is taken over with migrate (undeployed and deployed again for the group),
+ * else left for AWAIT_RUNNING to judge (JOB_ALREADY_DEPLOYED), as in Helios.
+ */
 const deployStep = (step: RolloutStep, inputs: StepInputs): StepOutcome => {
   const { state, group, rollout, view, ctx } = inputs
   const job = state.jobs.get(rollout.jobId)
   if (job === undefined) return fail("JOB_NOT_FOUND", `job ${rollout.jobId} not found`)
   if (!state.hosts.has(step.host)) return fail("HOST_NOT_FOUND", `host ${step.host} not found`)
   if (!tokenMatches(job, rollout.options.token)) return fail("TOKEN_VERIFICATION_ERROR", `token mismatch for job ${job.id}`)
-  // Already deployed (by this group, by hand or by another group) is not an error here: AWAIT_RUNNING judges it.
-  if (view.get(step.host, job.id) !== undefined) return done()
-  const conflict = portConflict(state, job, view.on(step.host))
-  if (conflict !== undefined)
-    return fail("PORT_CONFLICT", `${conflict}: the conflicting job was deployed manually or by a different deployment group`)
-  const event: EventOf<"JobDeployed"> = {
+  const deployed: EventOf<"JobDeployed"> = {
     _tag: "JobDeployed",
     job,
     host: step.host,
@@ -134,8 +149,17 @@ const deployStep = (step: RolloutStep, inputs: StepInputs): StepOutcome => {
     ...(ctx.master !== undefined ? { deployerMaster: ctx.master } : {}),
     deploymentGroup: group.group.name,
   }
-  view.set(step.host, job.id, { jobId: job.id, host: step.host, goal: "START", deploymentGroup: group.group.name, deployedAt: 0 as Position })
-  return done([event])
+  const existing = view.get(step.host, job.id)
+  if (existing !== undefined) {
+    if (existing.deploymentGroup === group.group.name)
+      return done(existing.goal === "START" ? [] : [{ _tag: "DeploymentGoalChanged", jobId: job.id, host: step.host, goal: "START" }])
+    if (!rollout.options.migrate) return done()
+    return done([{ _tag: "JobUndeployed", jobId: job.id, host: step.host }, deployed])
+  }
+  const conflict = portConflict(state, job, view.on(step.host))
+  if (conflict !== undefined)
+    return fail("PORT_CONFLICT", `${conflict}: the conflicting job was deployed manually or by a different deployment group`)
+  return done([deployed])
 }
 
 /** Why a task never reached RUNNING, as Helios words it (rollingUpdateTimedoutError), with the evidence. */
@@ -185,12 +209,18 @@ const runStep = (step: RolloutStep, inputs: StepInputs): StepOutcome => {
   }
 }
 
-/** The streams a rollout's events touch: its group's, and the job and host of each deployment change. */
-const streamsOf = (group: string, events: ReadonlyArray<DomainEvent>): StreamId[] => {
-  const out = new Set<StreamId>([groupStream(group)])
+/**
+ * The streams a rollout batch is guarded by: its group's; the rollout's job's, because steps read
+ * its deployments (AWAIT_RUNNING, an "already deployed" DEPLOY_NEW_JOB), so a deploy or undeploy of
+ * it decided meanwhile (here or on another master) makes this append conflict and be decided again;
+ * and the job and host of each deployment change it writes. (A host's stream is bumped only by a
+ * batch with an event for that host: agents count their stream's bumps.)
+ */
+const streamsOf = (group: string, jobId: string, events: ReadonlyArray<DomainEvent>): StreamId[] => {
+  const out = new Set<StreamId>([groupStream(group), jobStream(jobId)])
   for (const e of events)
     if (e._tag === "JobDeployed") out.add(jobStream(e.job.id)).add(hostStream(e.host))
-    else if (e._tag === "JobUndeployed") out.add(jobStream(e.jobId)).add(hostStream(e.host))
+    else if (e._tag === "JobUndeployed" || e._tag === "DeploymentGoalChanged") out.add(jobStream(e.jobId)).add(hostStream(e.host))
   return [...out]
 }
 
@@ -212,21 +242,30 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
   const events: DomainEvent[] = []
   let i = rollout.nextStep
   let failed = rollout.failures.length
+  /** Hosts with a failed step in this rollout, and that step's index. */
+  const failedHosts = new Map<string, number>(rollout.failures.map((f) => [f.host, f.step]))
   for (let ran = 0; ran < max; ran++) {
     const step = rollout.steps[i]
     if (step === undefined) {
       events.push({ _tag: "RolloutFinished", ...ref, status: "ACTIVE" })
       break
     }
-    const timedOut = ran === 0 && ctx.now - rollout.lastProgressAt > rollout.options.timeout * 1000
-    const outcome = runStep(step, { state, group, rollout, view, ctx, timedOut })
+    const stepRef = { ...ref, step: i, host: step.host, kind: step.kind }
+    const failedBefore = failedHosts.get(step.host)
+    // A host that failed earlier in this rollout (which went on) runs none of its later steps, so a
+    // host whose old job could not be undeployed never gets the new one beside it.
+    const outcome: StepOutcome | { readonly _tag: "Skip" } =
+      failedBefore !== undefined ? { _tag: "Skip" } : runStep(step, { state, group, rollout, view, ctx, timedOut: ran === 0 && ctx.now - rollout.lastProgressAt > rollout.options.timeout * 1000 })
     if (outcome._tag === "Wait") {
       if (events.length === 0) return { _tag: "Waiting", step: i, deadline: stepDeadline(rollout) }
       break
     }
-    const stepRef = { ...ref, step: i, host: step.host, kind: step.kind }
-    if (outcome._tag === "Done") events.push(...outcome.effects, { _tag: "RolloutStepSucceeded", ...stepRef })
-    else {
+    if (outcome._tag === "Skip") events.push({ _tag: "RolloutStepSkipped", ...stepRef, reason: `step ${failedBefore! + 1} on ${step.host} failed` })
+    else if (outcome._tag === "Done") {
+      view.apply(outcome.effects)
+      events.push(...outcome.effects, { _tag: "RolloutStepSucceeded", ...stepRef })
+    } else {
+      failedHosts.set(step.host, i)
       events.push({
         _tag: "RolloutStepFailed",
         ...stepRef,
@@ -254,7 +293,7 @@ export const advanceRollout = (name: string, state: FleetState, ctx: RolloutCont
     }
     events.push({ _tag: "RolloutStepStarted", ...ref, step: i, host: next.host, kind: next.kind })
   }
-  return { _tag: "Advance", events, streams: streamsOf(name, events) }
+  return { _tag: "Advance", events, streams: streamsOf(name, rollout.jobId, events) }
 }
 
 /** The number of distinct hosts a rollout's steps touch (what failureRatio is a fraction of). */

@@ -189,7 +189,7 @@ const applyTaskStateChanged = (state: FleetState, event: EventOf<"TaskStateChang
 }
 
 type RolloutEvent = EventOf<
-  "RolloutStepStarted" | "RolloutStepSucceeded" | "RolloutStepFailed" | "RolloutFinished" | "RolloutStopped" | "RolloutAwaitingPromotion" | "RolloutPromoted"
+  "RolloutStepStarted" | "RolloutStepSucceeded" | "RolloutStepSkipped" | "RolloutStepFailed" | "RolloutFinished" | "RolloutStopped" | "RolloutAwaitingPromotion" | "RolloutPromoted"
 >
 
 /** The group's summary of its latest rollout, brought up to date with the record. */
@@ -225,6 +225,7 @@ const applyRolloutEvent = (state: FleetState, event: RolloutEvent, at: number, p
       next = { ...r, lastProgressAt: at }
       break
     case "RolloutStepSucceeded":
+    case "RolloutStepSkipped":
       if (event.step !== r.nextStep || r.status !== "ROLLING_OUT") return
       next = { ...r, nextStep: r.nextStep + 1, lastProgressAt: at }
       break
@@ -363,6 +364,7 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
     }
     case "RolloutStepStarted":
     case "RolloutStepSucceeded":
+    case "RolloutStepSkipped":
     case "RolloutStepFailed":
     case "RolloutFinished":
     case "RolloutStopped":

@@ -8,11 +8,24 @@ export const ZK = { CreateMode: zookeeper.CreateMode, Exception: zookeeper.Excep
 export const zkCode = (error: unknown): number | undefined =>
   typeof (error as { getCode?: unknown })?.getCode === "function" ? (error as { getCode(): number }).getCode() : undefined
 
+/** ZooKeeper's name of an error (`NO_NODE`, `BAD_VERSION`...), or `error` for anything else. */
+const zkErrorName = (error: unknown): string => {
+  const name = (error as { name?: unknown })?.name
+  return typeof name === "string" && /^[A-Z_]+$/.test(name) ? name : "error"
+}
+
 export interface MultiFailure {
   readonly code: number
   /** Index of the op that failed the transaction. */
   readonly index: number
 }
+
+/**
+ * Hears about every request this client sends (metrics): the operation (`getData`, `multi`...), how
+ * long ZooKeeper took to answer, and the outcome: `ok`, `unavailable` (not connected, connection
+ * lost, no answer in time) or ZooKeeper's error name (`NO_NODE`, `NODE_EXISTS`, `BAD_VERSION`...).
+ */
+export type ZkRequestObserver = (op: string, seconds: number, outcome: string) => void
 
 export interface ZkClientOptions {
   readonly sessionTimeoutMs?: number
@@ -48,6 +61,7 @@ export class ZkClient extends EventEmitter {
   private connected = false
   private closed = false
   private readonly opTimeout: number
+  private readonly observers = new Set<ZkRequestObserver>()
 
   private constructor(
     private readonly connectString: string,
@@ -113,23 +127,45 @@ export class ZkClient extends EventEmitter {
     })
   }
 
+  /** Calls `observer` after every request (see ZkRequestObserver); returns the way to stop. */
+  observe(observer: ZkRequestObserver): () => void {
+    this.observers.add(observer)
+    return () => this.observers.delete(observer)
+  }
+
+  private observed(what: string, startedAt: number, outcome: string): void {
+    if (this.observers.size === 0) return
+    const op = what.split(" ", 1)[0]!
+    const seconds = (performance.now() - startedAt) / 1000
+    for (const o of this.observers) o(op, seconds, outcome)
+  }
+
   private call<T>(what: string, run: (client: Client, done: (error: unknown, value?: T) => void) => void): Promise<T> {
+    const startedAt = performance.now()
+    if (this.closed || !this.connected) this.observed(what, startedAt, "unavailable")
     if (this.closed) return Promise.reject(new LogUnavailable({ reason: "ZooKeeper client closed" }))
     if (!this.connected)
       return Promise.reject(new LogUnavailable({ reason: `ZooKeeper at ${this.connectString} is unreachable (${what})` }))
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new LogUnavailable({ reason: `ZooKeeper did not answer ${what} within ${this.opTimeout} ms` })),
-        this.opTimeout,
-      )
+      let settled = false
+      const settle = (outcome: string) => {
+        if (settled) return false
+        settled = true
+        this.observed(what, startedAt, outcome)
+        return true
+      }
+      const timer = setTimeout(() => {
+        if (settle("unavailable")) reject(new LogUnavailable({ reason: `ZooKeeper did not answer ${what} within ${this.opTimeout} ms` }))
+      }, this.opTimeout)
       run(this.client, (error, value) => {
         clearTimeout(timer)
         if (error) {
           const code = zkCode(error)
-          if (code === ZK.Exception.CONNECTION_LOSS || code === ZK.Exception.SESSION_EXPIRED || code === ZK.Exception.OPERATION_TIMEOUT)
-            reject(new LogUnavailable({ reason: `ZooKeeper connection lost during ${what}` }))
+          const lost = code === ZK.Exception.CONNECTION_LOSS || code === ZK.Exception.SESSION_EXPIRED || code === ZK.Exception.OPERATION_TIMEOUT
+          if (!settle(lost ? "unavailable" : zkErrorName(error))) return
+          if (lost) reject(new LogUnavailable({ reason: `ZooKeeper connection lost during ${what}` }))
           else reject(error)
-        } else resolve(value as T)
+        } else if (settle("ok")) resolve(value as T)
       })
     })
   }

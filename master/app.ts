@@ -5,6 +5,7 @@ import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readBodyText, receiveBody } from "./http-support.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
 import { deploymentGroupRoutes } from "./routes/deployment-groups.ts"
+import { rolloutRoutes } from "./routes/rollouts.ts"
 import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
@@ -12,6 +13,8 @@ import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
 import { browserGuard } from "./browser-guard.ts"
 import { authMiddleware } from "./auth.ts"
+import { metricsRoutes } from "./routes/metrics.ts"
+import { uiRoutes } from "./routes/ui.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -23,6 +26,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
   const app = new Hono()
   const serverVersion = parsePomVersion(deps.version)
   if (serverVersion === undefined) throw new Error(`this build's version is not MAJOR.MINOR.PATCH[-SNAPSHOT]: ${deps.version}`)
+
+  app.use("*", deps.metrics.http)
 
   app.use("*", versionHeaders(serverVersion))
   // A declared length over the limit is refused before routing; a chunked body is held to the same
@@ -72,8 +77,11 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", hostRoutes(deps))
   app.route("/", historyRoutes(deps))
   app.route("/", deploymentGroupRoutes(deps))
+  app.route("/", rolloutRoutes(deps))
   app.route("/", agentFactRoutes(deps))
   app.route("/", projectionRoutes(deps))
+  app.route("/", metricsRoutes(deps))
+  app.route("/", uiRoutes({ name: deps.name, version: deps.version }))
   app.get("/masters", async (c) => c.json(await deps.masters()))
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {

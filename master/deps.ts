@@ -6,6 +6,7 @@ import type { Principals } from "./auth.ts"
 import type { BrowserGuardOptions } from "./browser-guard.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
+import type { MasterMetrics } from "./metrics.ts"
 import type { HostDetails } from "./responses.ts"
 
 /** What the HTTP layer needs from a running master; wired in master/master.ts. */
@@ -26,6 +27,8 @@ export interface MasterDeps {
   readonly principals?: Principals
   /** CORS allow-list, Host names, bind address (master/browser-guard.ts). */
   readonly browser: BrowserGuardOptions
-  /** Labels of the registered hosts (host facts): what deployment-group selectors match. */
-  readonly hostLabels: () => Promise<HostLabels>
+  /** Labels of the registered hosts (host facts): what deployment-group selectors match; each at most `maxAgeMs` old (default: read now). */
+  readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
+  /** Prometheus metrics: the API middleware and GET /metrics. */
+  readonly metrics: MasterMetrics
 }

@@ -25,6 +25,7 @@
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
+import { collectDefaultMetrics, Registry } from "prom-client"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster } from "./master.ts"
@@ -120,7 +121,11 @@ const zk = await ZkClient.connect(values.zk!, zkAuth ? { auth: zkAuth, aclFor: a
 })
 installCrashHook(zk)
 const log = await ZooKeeperEventLog.open(zk, { root })
+// GET /metrics: this master's metrics and the process's (CPU, memory, event loop lag).
+const metrics = new Registry()
+collectDefaultMetrics({ register: metrics })
 const master = await startMaster({
+  metrics,
   log,
   zk,
   zkRoot: root,

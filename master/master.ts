@@ -1,9 +1,11 @@
 import { hostname as osHostname } from "node:os"
 import { DEFAULT_CONTAINER_POLICY, type ContainerPolicy } from "../core/container-policy.ts"
+import { Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoReader } from "../core/host-info.ts"
 import type { ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
+import { meteredLog, observeZooKeeper } from "../log/log-metrics.ts"
 import { masterApp } from "./app.ts"
 import type { Principals } from "./auth.ts"
 import { CommandBus } from "./command-bus.ts"
@@ -12,10 +14,12 @@ import { WatchedHostLiveness } from "./host-liveness.ts"
 import { Housekeeping } from "./housekeeping.ts"
 import { listen } from "./http-listener.ts"
 import { LeaderElection } from "./leader-election.ts"
+import { masterMetrics } from "./metrics.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
-import { hostLabelsFrom, RolloutDriver } from "./rollout-driver.ts"
+import { HostLabelsCache } from "./host-labels.ts"
+import { RolloutDriver } from "./rollout-driver.ts"
 import { startProjection } from "./projection-start.ts"
 import { SnapshotSchedule } from "./snapshot-schedule.ts"
 import { HELIOS_VERSION } from "./version.ts"
@@ -65,6 +69,10 @@ export interface MasterOptions {
   readonly divergenceCheckIntervalMs?: number
   /** Positions of undecodable events this master skips (--skip-undecodable); every master must be given the same. */
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** Where this master's metrics go (GET /metrics); default a registry of its own (never prom-client's global one). */
+  readonly metrics?: Registry
+  /** More registries of this process served on its /metrics (solo mode: its agent's). */
+  readonly alsoServeMetrics?: ReadonlyArray<Registry>
 }
 
 export interface RunningMaster {
@@ -73,6 +81,8 @@ export interface RunningMaster {
   readonly port: number
   readonly projection: LiveProjection
   readonly bus: CommandBus
+  /** This master's Prometheus registry (what GET /metrics serves, with alsoServeMetrics). */
+  readonly metrics: Registry
   stop(): Promise<void>
 }
 
@@ -83,14 +93,29 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const root = options.zkRoot ?? "/helios"
   const paths = zkPaths(root)
 
-  const { projection, log } = await startProjection(options)
+  const registry = options.metrics ?? new Registry()
+  const { projection, log: guarded } = await startProjection(options)
+  const log = meteredLog(guarded, registry, "helios_")
+  const unobserveZk = zk ? observeZooKeeper(zk, registry, "helios_") : undefined
+  let leading = false
+  const metrics = masterMetrics({
+    registry,
+    projection,
+    log,
+    name,
+    version: HELIOS_VERSION,
+    isLeader: () => leading,
+    ...(options.alsoServeMetrics ? { alsoServe: options.alsoServeMetrics } : {}),
+  })
   const bus = new CommandBus(log, projection)
   // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
   const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, root, options.hostInfo) : undefined
   const liveness = watchedLiveness ?? options.hostInfo
   const registration = new MasterRegistration(zk, paths, name)
 
-  const hostLabels = hostLabelsFrom(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined)
+  const labelsCache = new HostLabelsCache(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined, now)
+  const stopFollowingLabels = projection.onEvents((events) => labelsCache.onEvents(events))
+  const hostLabels = (maxAgeMs?: number) => labelsCache.labels(maxAgeMs)
   const app = masterApp({
     name,
     version: HELIOS_VERSION,
@@ -108,6 +133,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     ...(options.principals ? { principals: options.principals } : {}),
     browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
     hostLabels,
+    metrics,
   })
   const server = await listen(app.fetch, options)
   await registration.announce(server.advertisedUrl)
@@ -126,7 +152,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     now,
     // Each round asks; the rollout driver acts on the answer between rounds.
     isLeader: async () => {
-      const leading = await election.isLeader().catch(() => false)
+      leading = await election.isLeader().catch(() => false)
       rollouts.setLeading(leading)
       return leading
     },
@@ -146,10 +172,12 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     port: server.port,
     projection,
     bus,
+    metrics: registry,
     stop: async () => {
       background.stop()
       rollouts.stop()
       stopFollowingRollouts()
+      stopFollowingLabels()
       await snapshots?.onStop()
       registration.stopReannouncing()
       zk?.off("connected", onReconnected)
@@ -158,6 +186,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       await server.close()
       await registration.withdraw()
       await election.resign()
+      unobserveZk?.()
     },
   }
 }

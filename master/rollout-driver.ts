@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto"
 import { Result } from "effect"
 import type { Command, HostLabels } from "../core/commands.ts"
 import type { StoredEvent } from "../core/events.ts"
-import type { HostName } from "../core/ids.ts"
 import { stepDeadline, type PreviousStates } from "../core/rollout-step.ts"
 import type { FleetState } from "../core/state.ts"
 import { previousStatesFrom, type HistoryIndex } from "../projections/history.ts"
@@ -27,8 +26,8 @@ export interface RolloutDriverOptions {
   readonly state: () => FleetState
   readonly history: () => HistoryIndex
   readonly now: () => number
-  /** Labels of the registered hosts (host facts), for the HOSTS_CHANGED check. */
-  readonly hostLabels: () => Promise<HostLabels>
+  /** Labels of the registered hosts (host facts), for the HOSTS_CHANGED check, at most `maxAgeMs` old. */
+  readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
   readonly log?: (line: string) => void
 }
 
@@ -83,7 +82,9 @@ export class RolloutDriver {
     if (!this.leading || this.stopped) return
     const groups = [...this.options.state().groups.values()].filter((g) => g.rollout !== undefined && g.rollout.status !== "ROLLING_OUT")
     if (groups.length > 0) {
-      const labels = await this.options.hostLabels()
+      // Labels change when an agent restarts (and then registers or comes up: the cache forgets
+      // that host at once); otherwise re-read each host's facts at most every 10 s.
+      const labels = await this.options.hostLabels(10_000)
       for (const g of groups) await this.run({ _tag: "RolloutOnHostsChange", group: g.group.name, labels })
     }
     this.poke()
@@ -148,17 +149,3 @@ export class RolloutDriver {
   }
 }
 
-/** Labels of the registered hosts, read from the host facts (hosts without facts are left out: they match nothing). */
-export const hostLabelsFrom =
-  (state: () => FleetState, get: ((host: string) => Promise<{ readonly labels: Readonly<Record<string, string>> } | undefined>) | undefined) =>
-  async (): Promise<HostLabels> => {
-    const out = new Map<string, Readonly<Record<string, string>>>()
-    if (get === undefined) return out
-    const hosts = [...state().hosts.keys()]
-    const infos = await Promise.all(hosts.map((h: HostName) => get(h).catch(() => undefined)))
-    hosts.forEach((h, i) => {
-      const info = infos[i]
-      if (info !== undefined) out.set(h, info.labels)
-    })
-    return out
-  }

@@ -327,6 +327,9 @@ describe("security (issue 13)", () => {
       ["POST", "/deployment-group/g1/rollback", {}, "groups:write"],
       ["POST", "/deployment-group/g1/stop", undefined, "groups:write"],
       ["DELETE", "/deployment-group/g-none", undefined, "groups:write"],
+      ["GET", "/ui", undefined, undefined],
+      ["GET", "/ui/app.js", undefined, undefined],
+      ["GET", "/metrics", undefined, "read"],
       ["GET", "/no-such-endpoint", undefined, null],
     ]
     const cells: string[] = []

@@ -29,6 +29,7 @@ export const changesSince = (events: Iterable<StoredEvent>, group: string, hosts
       case "RolloutStarted":
       case "RolloutStepStarted":
       case "RolloutStepSucceeded":
+      case "RolloutStepSkipped":
       case "RolloutStepFailed":
       case "RolloutFinished":
       case "RolloutStopped":
@@ -49,6 +50,10 @@ export const changesSince = (events: Iterable<StoredEvent>, group: string, hosts
       case "JobCreated":
       case "JobRemoved":
         break
+      default: {
+        const unhandled: never = event
+        return unhandled
+      }
     }
   }
   return out

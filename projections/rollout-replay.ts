@@ -30,7 +30,9 @@ export interface ReplayStep {
   readonly kind: RolloutStepKind
   started?: Moment
   ended?: Moment
-  outcome?: "SUCCEEDED" | "FAILED"
+  outcome?: "SUCCEEDED" | "FAILED" | "SKIPPED"
+  /** SKIPPED: why (an earlier step on the host failed). */
+  reason?: string
   error?: RolloutErrorCode
   message?: string
   evidence?: StepEvidence
@@ -143,11 +145,13 @@ export const applyReplay = (s: ReplayState, e: StoredEvent): ReplayState => {
       return s
     }
     case "RolloutStepSucceeded":
+    case "RolloutStepSkipped":
     case "RolloutStepFailed": {
       const step = current(s, event.group, event.jobId)?.steps[event.step]
       if (step === undefined || step.ended !== undefined) return s
       endStep(s, step, moment(e))
-      step.outcome = event._tag === "RolloutStepSucceeded" ? "SUCCEEDED" : "FAILED"
+      step.outcome = event._tag === "RolloutStepSucceeded" ? "SUCCEEDED" : event._tag === "RolloutStepSkipped" ? "SKIPPED" : "FAILED"
+      if (event._tag === "RolloutStepSkipped") step.reason = event.reason
       if (event._tag === "RolloutStepFailed") {
         step.error = event.error
         step.message = event.message

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent machine + repo setup for Helios-TS (Debian/Ubuntu, as root, no prompts: CI has no stdin).
 #
-#  1. Debian packages docker.io, busybox-static: `apt-get update` once and install only the ones
-#     that are missing.
+#  1. Debian packages docker.io, busybox-static, chromium and fonts-liberation (the dashboard's
+#     browser tests drive Debian's chromium through playwright-core: no browser download; the
+#     fonts are only a recommendation of chromium's): `apt-get update` once and install only the
+#     ones that are missing.
 #     Plus g++/make/python3 if absent: with no GitHub access better-sqlite3's prebuilt binary cannot
 #     be downloaded, so `npm ci` compiles it with node-gyp (~90 s on 2 cores). Plus a Java runtime
 #     and Maven if absent, for ZooKeeper.
@@ -27,7 +29,7 @@ cd "$ROOT"
 log() { echo "setup.sh: $*" >&2; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
-PACKAGES=(docker.io busybox-static)
+PACKAGES=(docker.io busybox-static chromium fonts-liberation)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; }
 
@@ -105,7 +107,12 @@ elif [ package-lock.json -nt "$ref" ] || [ package.json -nt "$ref" ]; then
   need_npm="package-lock.json changed"
 fi
 
-if [ -n "$need_npm" ]; then
+if [ -n "$need_npm" ] && [ -L node_modules ]; then
+  # A git worktree sharing another checkout's node_modules: `npm ci` here would empty the shared
+  # directory through the link (it removes node_modules' entries, not the link) under everyone
+  # using it. Install in the checkout that owns it.
+  log "node_modules is a link to $(readlink node_modules) ($need_npm): not running npm ci through it; run scripts/setup.sh where it lives"
+elif [ -n "$need_npm" ]; then
   log "npm ci ($need_npm)"
   npm ci --no-audit --no-fund </dev/null
   touch "$STAMP"

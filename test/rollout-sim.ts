@@ -6,7 +6,7 @@
  */
 import { Result } from "effect"
 import type { Command, HostLabels, Rejection } from "../core/commands.ts"
-import { decide } from "../core/decide.ts"
+import { decide, type Decision } from "../core/decide.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, StoredEvent, StreamId } from "../core/events.ts"
 import { position, type AgentId, type HostName, type TaskState, type ThrottleState } from "../core/ids.ts"
@@ -46,6 +46,18 @@ export class RolloutSim {
     })
     if (Result.isFailure(decision)) return Result.fail(decision.failure)
     return Result.succeed(this.append(decision.success.events, Object.keys(decision.success.expected) as StreamId[], actor))
+  }
+
+  /**
+   * Appends a decision made earlier (by another master, against an older state) as the log would:
+   * only if every stream version it expects still holds; "conflict" otherwise, writing nothing.
+   */
+  appendDecided(decision: Decision, actor: "user" | "master" = "master"): StoredEvent[] | "conflict" {
+    for (const [stream, expected] of Object.entries(decision.expected)) {
+      const current = this.state.versions.get(stream as StreamId) ?? "none"
+      if (current !== expected) return "conflict"
+    }
+    return this.append(decision.events, Object.keys(decision.expected) as StreamId[], actor)
   }
 
   /** Like exec, throwing on a rejection. */

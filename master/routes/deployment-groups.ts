@@ -1,20 +1,14 @@
-import { Hono, type Context } from "hono"
+import { Hono } from "hono"
 import { Result } from "effect"
 import { decodeInput } from "../../core/decode.ts"
-import { DeploymentGroupName, DeploymentGroupRequest, RollbackRequest, RollingUpdateRequest } from "../../core/deployment-group.ts"
-import { decide } from "../../core/decide.ts"
-import type { StoredEvent } from "../../core/events.ts"
-import { position } from "../../core/ids.ts"
-import { emptyReplay, foldReplay, stepDuration, type ReplayRollout } from "../../projections/rollout-replay.ts"
+import { DeploymentGroupRequest } from "../../core/deployment-group.ts"
 import { changesSince } from "../../projections/group-changes.ts"
-import { isJobId } from "../../core/job-id.ts"
-import { withoutNulls, type RolloutOptions } from "../../core/job.ts"
 import { matchingHosts, hostViews } from "../../core/rollout-planner.ts"
 import type { FleetState, GroupRecord, RolloutStatus } from "../../core/state.ts"
-import { sortedNaturally } from "../../core/natural-order.ts"
 import type { MasterDeps } from "../deps.ts"
-import { actorOf, badRequest, httpStatusOf, jsonBody, runCommand } from "../http-support.ts"
+import { badRequest, jsonBody, runCommand } from "../http-support.ts"
 import { publicOptions } from "../responses.ts"
+import { groupRouteSupport } from "./group-route-support.ts"
 
 /*
  * Helios's deployment-group endpoints (DeploymentGroupResource): create, list, inspect, remove,
@@ -43,39 +37,9 @@ const hostStatuses = (state: FleetState, name: string, hosts: ReadonlyArray<stri
     return [{ host, jobId: mine?.jobId ?? null, state: task?.state ?? null }]
   })
 
-/** A replayed rollout as JSON, with each step's duration. */
-const replayJson = (r: ReplayRollout) => ({
-  ...r,
-  options: publicOptions(r.options),
-  durationMs: r.ended !== undefined ? r.ended.time - r.started.time : null,
-  steps: r.steps.map((step) => ({ ...step, durationMs: stepDuration(step) ?? null })),
-})
-
 export const deploymentGroupRoutes = (deps: MasterDeps) => {
   const app = new Hono()
-  const state = () => deps.projection.model.state
-
-  /** The log's events after position `after` up to `until`, read in pages. */
-  const readRange = async (after: number, until: number): Promise<StoredEvent[]> => {
-    const out: StoredEvent[] = []
-    for (let at = after; at < until; ) {
-      const page = await deps.log.read(position(at), Math.min(5000, until - at))
-      if (page.length === 0) break
-      for (const e of page) if (e.position <= until) out.push(e)
-      at = page[page.length - 1]!.position
-    }
-    return out
-  }
-
-  /** The group named in the path, or an answer: 400 for a name no group can have, 404 for an unknown one. */
-  const groupParam = (c: Context): { ok: true; name: string; record: GroupRecord | undefined } | { ok: false; response: Response } => {
-    const name = c.req.param("name") ?? ""
-    const decoded = decodeInput(DeploymentGroupName, name)
-    if (Result.isFailure(decoded)) return { ok: false, response: badRequest(c, "INVALID_DEPLOYMENT_GROUP_NAME", [{ field: "name", message: decoded.failure[0]!.message }]) }
-    return { ok: true, name, record: state().groups.get(name) }
-  }
-  const notFound = (c: Context, name: string) =>
-    c.json({ status: "DEPLOYMENT_GROUP_NOT_FOUND", name, errors: [`name: deployment group ${name} not found`] }, 404)
+  const { state, readRange, groupParam, notFound, rollingUpdateCommand } = groupRouteSupport(deps)
 
   app.get("/deployment-group", (c) => c.json([...state().groups.keys()].sort()))
 
@@ -100,19 +64,6 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     if (!p.ok) return p.response
     return runCommand(c, deps, { _tag: "RemoveDeploymentGroup", group: p.name }, { name: p.name }, {}, () => "REMOVED")
   })
-
-  /** A rolling-update request decoded into the command it asks for, or the answer refusing it. */
-  const rollingUpdateCommand = async (c: Context, name: string) => {
-    const body = await jsonBody(c)
-    if (!body.ok) return body
-    const decoded = decodeInput(RollingUpdateRequest, body.value)
-    if (Result.isFailure(decoded)) return { ok: false as const, response: badRequest(c, "INVALID_ROLLING_UPDATE", decoded.failure) }
-    const jobId = decoded.success.job
-    if (!isJobId(jobId)) return { ok: false as const, response: badRequest(c, "INVALID_ID", [{ field: "job", message: `not a full job id name:version:hash: ${jobId}` }]) }
-    const options = withoutNulls(decoded.success.rolloutOptions ?? {}) as RolloutOptions
-    const command = { _tag: "StartRollout" as const, group: name, jobId, options, labels: await deps.hostLabels() }
-    return { ok: true as const, command, checkPosition: decoded.success.checkPosition }
-  }
 
   app.post("/deployment-group/:name/rolling-update", async (c) => {
     const p = groupParam(c)
@@ -140,84 +91,6 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     return runCommand(c, deps, req.command, { name: p.name, job: req.command.jobId })
   })
 
-  /** What a rolling update would do now, written nowhere (Nomad's `plan`): its steps and the position it was planned at. */
-  app.post("/deployment-group/:name/plan", async (c) => {
-    const p = groupParam(c)
-    if (!p.ok) return p.response
-    const req = await rollingUpdateCommand(c, p.name)
-    if (!req.ok) return req.response
-    const s = state()
-    const decision = decide(req.command, s, { now: deps.now(), actor: actorOf(c), master: deps.name })
-    if (Result.isFailure(decision)) {
-      const f = decision.failure
-      return c.json({ status: f.status, message: f.message, errors: (f.errors ?? []).map((e) => `${e.field}: ${e.message}`), fieldErrors: f.errors ?? [] }, httpStatusOf(f.status))
-    }
-    const started = decision.success.events.find((e) => e._tag === "RolloutStarted")
-    if (started?._tag !== "RolloutStarted") return c.json({ status: "INTERNAL_ERROR", message: "no plan decided" }, 500)
-    return c.json({
-      status: "OK",
-      name: p.name,
-      position: s.position,
-      jobId: started.jobId,
-      options: publicOptions(started.options),
-      hosts: started.hosts,
-      steps: started.steps,
-      ...(started.canaryUntilStep !== undefined ? { canaryUntilStep: started.canaryUntilStep } : {}),
-    })
-  })
-
-  app.post("/deployment-group/:name/promote", async (c) => {
-    const p = groupParam(c)
-    if (!p.ok) return p.response
-    return runCommand(c, deps, { _tag: "PromoteRollout", group: p.name }, { name: p.name })
-  })
-
-  app.post("/deployment-group/:name/rollback", async (c) => {
-    const p = groupParam(c)
-    if (!p.ok) return p.response
-    const body = await jsonBody(c)
-    if (!body.ok) return body.response
-    const decoded = decodeInput(RollbackRequest, body.value ?? {})
-    if (Result.isFailure(decoded)) return badRequest(c, "INVALID_ROLLBACK", decoded.failure)
-    const toRollout = decoded.success.toRollout ?? undefined
-    const options = withoutNulls(decoded.success.rolloutOptions ?? {}) as RolloutOptions
-    const command = { _tag: "Rollback" as const, group: p.name, options, labels: await deps.hostLabels(), ...(toRollout !== undefined ? { toRollout } : {}) }
-    return runCommand(c, deps, command, { name: p.name })
-  })
-
-  /** The group's rollouts, oldest first: number, job, reason, who, when, how long, how it ended. */
-  app.get("/deployment-group/:name/rollouts", (c) => {
-    const p = groupParam(c)
-    if (!p.ok) return p.response
-    if (!p.record) return notFound(c, p.name)
-    return c.json({
-      name: p.name,
-      rollouts: p.record.rollouts.map((r) => ({
-        ...r,
-        options: publicOptions(r.options),
-        durationMs: r.endedAtTime !== undefined ? r.endedAtTime - r.startedAtTime : null,
-      })),
-      position: state().position,
-    })
-  })
-
-  /** One rollout rebuilt from the log alone (projections/rollout-replay.ts); `latest` or a number. */
-  app.get("/deployment-group/:name/rollouts/:number/replay", async (c) => {
-    const p = groupParam(c)
-    if (!p.ok) return p.response
-    if (!p.record) return notFound(c, p.name)
-    const raw = c.req.param("number")
-    const n = raw === "latest" ? p.record.rollouts.length : /^[1-9]\d{0,8}$/.test(raw) ? Number(raw) : NaN
-    if (Number.isNaN(n)) return badRequest(c, "INVALID_ROLLOUT", [{ field: "number", message: `expected a rollout number or "latest": ${raw}` }])
-    const summary = p.record.rollouts[n - 1]
-    if (!summary) return c.json({ status: "ROLLOUT_NOT_FOUND", errors: [`number: deployment group ${p.name} has no rollout ${raw}`] }, 404)
-    const until = summary.endedAt ?? state().position
-    const replay = foldReplay(await readRange(summary.startedAt - 1, until), emptyReplay(new Map([[p.name, n]])))
-    const rollout = replay.groups.get(p.name)?.[0]
-    if (!rollout) return c.json({ status: "ROLLOUT_NOT_FOUND", errors: [`number: rollout ${n} is not in the log range ${summary.startedAt}-${until}`] }, 404)
-    return c.json({ ...replayJson(rollout), position: state().position })
-  })
-
   app.post("/deployment-group/:name/stop", async (c) => {
     const p = groupParam(c)
     if (!p.ok) return p.response
@@ -232,7 +105,8 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     const record = p.record
     const s = state()
     // The group's hosts now (Helios keeps them updated every second), in rollout order.
-    const hosts = sortedNaturally(matchingHosts(record.group, hostViews(s, await deps.hostLabels())))
+    // A status is polled every second by rolling-update and watch: labels up to 5 s old will do.
+    const hosts = matchingHosts(record.group, hostViews(s, await deps.hostLabels(5_000)))
     const r = record.rollout
     const status = statusOf(record)
     return c.json({
@@ -243,11 +117,13 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
       deploymentGroupStatus: r ? { state: r.status === "ACTIVE" ? "DONE" : r.status, ...(r.error !== undefined ? { error: r.error } : {}) } : null,
       rollout: r
         ? {
+            number: r.number,
             startedAt: r.startedAt,
             jobId: r.jobId,
             reason: r.reason,
             options: publicOptions(r.options),
             steps: r.steps,
+            ...(r.canaryUntilStep !== undefined ? { canaryUntilStep: r.canaryUntilStep } : {}),
             nextStep: r.nextStep,
             failures: r.failures,
           }

@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import { position, type HostName } from "../core/ids.ts"
 import type { Agent, AgentOptions } from "../agent/agent.ts"
-import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
-import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
-import { waitFor } from "../test/services.ts"
-import { TEST_IMAGE } from "../test/docker.ts"
+import { dockerAgentFixture, type DockerAgentFixture } from "./agent-docker-fixture.ts"
+import { startTestMaster, type TestMaster } from "./master-fixture.ts"
+import { waitFor } from "./services.ts"
+import { TEST_IMAGE } from "./docker.ts"
 
 const H1 = "dg-h1" as HostName
 const H2 = "dg-h2" as HostName
@@ -222,7 +222,7 @@ describe("deployment groups on real agents and Docker", () => {
     await createGroup("dg-a", ["zone", "EQUALS", "a"])
     const missing = await createJob("dg-missing:v1", "helios-test/no-such-image:latest")
     const from = master.projection.position
-    await rollingUpdate("dg-a", missing, { timeout: 4 })
+    await rollingUpdate("dg-a", missing, { timeout: 10 })
     const s = await finished("dg-a", missing)
     expect(s.status).toBe("FAILED")
     const failed = ofTag(await eventsAfter(from), "RolloutStepFailed").map((e) => e.event)
@@ -235,7 +235,7 @@ describe("deployment groups on real agents and Docker", () => {
     expect(deployedOn(H3)["dg-missing:v1"]).toBeUndefined()
 
     const from2 = master.projection.position
-    await rollingUpdate("dg-a", missing, { timeout: 4, ignoreFailures: true })
+    await rollingUpdate("dg-a", missing, { timeout: 10, ignoreFailures: true })
     const s2 = await finished("dg-a", missing)
     expect(s2.status).toBe("ACTIVE")
     expect(ofTag(await eventsAfter(from2), "RolloutStepFailed").map((e) => e.event.host)).toEqual([H1, H3])

@@ -11,10 +11,10 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import { position, type HostName } from "../core/ids.ts"
-import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
-import { masterProcess, type MasterProcess } from "../test/master-process.ts"
-import { waitFor, zkConnect } from "../test/services.ts"
-import { TEST_IMAGE } from "../test/docker.ts"
+import { dockerAgentFixture, type DockerAgentFixture } from "./agent-docker-fixture.ts"
+import { masterProcess, type MasterProcess } from "./master-process.ts"
+import { waitFor, zkConnect } from "./services.ts"
+import { TEST_IMAGE } from "./docker.ts"
 
 const HOSTS = ["dgf-h1", "dgf-h2", "dgf-h3"] as HostName[]
 
