@@ -236,7 +236,7 @@ export const optionsJson = (o: MergedRolloutOptions): Record<string, unknown> =>
   parallelism: o.parallelism,
   timeout: o.timeout,
   overlap: o.overlap,
-  token: o.token,
+  token: o.token ?? "",
   ignoreFailures: o.ignoreFailures,
   migrate: o.migrate,
   ...(o.canary !== undefined ? { canary: o.canary } : {}),
