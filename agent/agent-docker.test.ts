@@ -167,6 +167,8 @@ describe("agent on Docker", () => {
       dns: ["10.9.8.7", "10.9.8.6"],
       extraHosts: ["db.helios-test:10.1.2.3", "cache.helios-test:10.1.2.4", "gw.helios-test:host-gateway"],
       extraBinds: [`${join(fx.tmp, "extra")}:/extra:ro`],
+      // The job bind-mounts a host directory and adds a capability: the agent's policy must allow both.
+      containerPolicy: { allowedBindMounts: [fx.tmp], whitelistedCapabilities: ["NET_ADMIN"] },
     })
     const job = aJob({
       id: "config:v1",

@@ -3,6 +3,7 @@ import { decodeInput, formatFieldErrors } from "../core/decode.ts"
 import { HostName, type AgentId } from "../core/ids.ts"
 import type { AgentOptions } from "./agent.ts"
 import type { ContainerSettings } from "./container-spec.ts"
+import { DEFAULT_CONTAINER_POLICY } from "../core/container-policy.ts"
 import { DEFAULT_FLAP_CONFIG, DEFAULT_RESTART_DELAYS } from "./flapping.ts"
 import { DEFAULT_HEALTH_TIMEOUTS, type HealthTimeouts } from "./health.ts"
 import { DEFAULT_PORT_RANGE, parsePortRange, type PortRange } from "./ports.ts"
@@ -51,4 +52,5 @@ export const containerSettings = (
   dns: o.dns ?? [],
   extraHosts: o.extraHosts ?? [],
   extraBinds: o.extraBinds ?? [],
+  policy: { ...DEFAULT_CONTAINER_POLICY, ...o.containerPolicy },
 })

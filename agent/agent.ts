@@ -1,3 +1,4 @@
+import type { ContainerPolicy } from "../core/container-policy.ts"
 import os from "node:os"
 import type { Registry } from "prom-client"
 import type { ContainerRuntime } from "../core/container-runtime.ts"
@@ -62,6 +63,8 @@ export interface AgentOptions {
   readonly extraHosts?: ReadonlyArray<string>
   /** `/host:/container[:ro|rw]` mounts for every container (Helios's `--bind`). */
   readonly extraBinds?: ReadonlyArray<string>
+  /** What a job may ask of this host (bind mounts, Docker socket, confinement, host network, runtimes, capabilities); default: nothing beyond Docker's defaults. */
+  readonly containerPolicy?: Partial<ContainerPolicy>
   /** Periodic reconcile. Default 30 s. */
   readonly reconcileIntervalMs?: number
   /** Host info refresh. Default 60 s. */

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto"
 import type { ContainerSpec, PortBinding } from "../core/container-runtime.ts"
 import { shortJobId } from "../core/job-id.ts"
 import type { Job, PortMapping } from "../core/job.ts"
+import type { ContainerPolicy } from "../core/container-policy.ts"
 
 /*
  * From a job (plus this agent's settings and the allocated ports) to a container spec. Pure except
@@ -46,6 +47,8 @@ export interface ContainerSettings {
   readonly dns?: ReadonlyArray<string>
   readonly extraHosts?: ReadonlyArray<string>
   readonly extraBinds?: ReadonlyArray<string>
+  /** What a job may ask of this host (core/container-policy.ts); checked before a container is created; absent: the default (nothing beyond Docker's defaults). */
+  readonly policy?: ContainerPolicy
 }
 
 /** Port name → the mapping with its external port filled in from the allocation. */

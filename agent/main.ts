@@ -10,6 +10,7 @@
  * code began to run, module loading excluded); logs JSON lines on stderr. SIGTERM/SIGINT stop it gracefully
  * (containers keep running).
  */
+import { readFileSync } from "node:fs"
 import { isIP } from "node:net"
 import os from "node:os"
 import { parseArgs } from "node:util"
@@ -30,6 +31,8 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
+import { aclPolicy, readZkAuthFile } from "../log/zk-acl.ts"
 
 const USAGE = `usage: agent/main.ts [options]
   --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble (HELIOS_ZK)
@@ -57,6 +60,19 @@ const USAGE = `usage: agent/main.ts [options]
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
+  --zk-auth-file FILE          the digest identity this agent gives ZooKeeper, and the masters' and agents'
+                               identities its nodes' ACLs name (HELIOS_ZK_AUTH_FILE; log/zk-acl.ts). With it the
+                               agent never appends to the log itself: its facts go through a master
+  --auth-token-file FILE       this agent's bearer token (a principal with agent:<its host>), for
+                               masters with --auth-file (HELIOS_AGENT_TOKEN_FILE, or the token in HELIOS_AGENT_TOKEN)
+  Container policy: a job asking more than this fails (FAILED, naming the flag) and is not run.
+  Give the agents the same flags as the masters.
+  --allow-bind-mount PREFIX    host paths jobs may bind-mount, repeatable (HELIOS_ALLOW_BIND_MOUNTS=p,p2); none by default
+  --allow-docker-socket        jobs may mount the Docker socket (HELIOS_ALLOW_DOCKER_SOCKET=1)
+  --allow-unconfined           securityOpt seccomp/apparmor/systempaths=unconfined, label=disable (HELIOS_ALLOW_UNCONFINED=1)
+  --allow-host-network         networkMode host and container:ID (HELIOS_ALLOW_HOST_NETWORK=1)
+  --allow-runtime NAME         container runtime other than runc, repeatable (HELIOS_ALLOW_RUNTIMES=a,b)
+  --whitelisted-capability CAP capability jobs may add, repeatable (HELIOS_WHITELISTED_CAPABILITIES=a,b)
 `
 
 const fail = (message: string): never => {
@@ -89,6 +105,10 @@ const { values } = (() => {
         "metrics-port": { type: "string" },
         "metrics-address": { type: "string" },
         "append-direct": { type: "boolean" },
+        "auth-token-file": { type: "string" },
+        "zk-auth-file": { type: "string" },
+        ...CONTAINER_POLICY_OPTIONS,
+        "whitelisted-capability": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -143,6 +163,38 @@ const decorations = (() => {
   return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
 })()
 
+const flagOrEnv = (flag: boolean | undefined, envName: string) => flag === true || env(envName) === "1"
+const containerPolicy = (() => {
+  const p = containerPolicyFromFlags({
+    "allow-bind-mount": list(values["allow-bind-mount"], "HELIOS_ALLOW_BIND_MOUNTS") ?? [],
+    "allow-docker-socket": flagOrEnv(values["allow-docker-socket"], "HELIOS_ALLOW_DOCKER_SOCKET"),
+    "allow-unconfined": flagOrEnv(values["allow-unconfined"], "HELIOS_ALLOW_UNCONFINED"),
+    "allow-host-network": flagOrEnv(values["allow-host-network"], "HELIOS_ALLOW_HOST_NETWORK"),
+    "allow-runtime": list(values["allow-runtime"], "HELIOS_ALLOW_RUNTIMES") ?? [],
+    "whitelisted-capability": list(values["whitelisted-capability"], "HELIOS_WHITELISTED_CAPABILITIES") ?? [],
+  })
+  return p instanceof Error ? fail(p.message) : p
+})()
+
+const authToken = (() => {
+  const file = pick(values["auth-token-file"], "HELIOS_AGENT_TOKEN_FILE")
+  if (file === undefined) return env("HELIOS_AGENT_TOKEN")
+  try {
+    return readFileSync(file, "utf8").trim() || fail(`--auth-token-file ${file} is empty`)
+  } catch (e) {
+    return fail(`cannot read --auth-token-file ${file}: ${(e as Error).message}`)
+  }
+})()
+
+const zkAuth = (() => {
+  const file = pick(values["zk-auth-file"], "HELIOS_ZK_AUTH_FILE")
+  if (file === undefined) return undefined
+  const auth = readZkAuthFile(file)
+  if (auth instanceof Error) return fail(`--zk-auth-file: ${auth.message}`)
+  if (values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1") return fail("--append-direct: with --zk-auth-file an agent may not write the log; its facts go through a master")
+  return auth
+})()
+
 const level = (pick(values["log-level"], "HELIOS_AGENT_LOG") ?? "info") as LogLevel
 if (!["debug", "info", "warn", "error"].includes(level)) fail(`bad log level "${level}"`)
 const hostName = pick(values.name, "HELIOS_NAME") ?? os.hostname()
@@ -172,7 +224,7 @@ const main = async () => {
     // Keep retrying the first connection: an agent may start before ZooKeeper does.
     for (;;) {
       try {
-        zk = await ZkClient.connect(zkConnect, { sessionTimeoutMs }, 15_000)
+        zk = await ZkClient.connect(zkConnect, { sessionTimeoutMs, ...(zkAuth ? { auth: zkAuth, aclFor: aclPolicy(zkRoot, zkAuth) } : {}) }, 15_000)
         break
       } catch (e) {
         logger.log("warn", "ZooKeeper not reachable yet", { zk: zkConnect, error: (e as Error).message })
@@ -184,7 +236,14 @@ const main = async () => {
     log =
       values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1"
         ? direct
-        : new MasterRelayLog({ direct, host: hostName as HostName, masters: zkMasterUrls(zk, zkRoot), logger })
+        : new MasterRelayLog({
+            direct,
+            host: hostName as HostName,
+            masters: zkMasterUrls(zk, zkRoot),
+            logger,
+            ...(authToken !== undefined ? { token: authToken } : {}),
+            ...(zkAuth ? { appendDirectly: false } : {}),
+          })
     hostInfo = new ZkHostInfoStore(zk, zkRoot)
   } else {
     log = new SqliteEventLog(sqlite!)
@@ -221,6 +280,7 @@ const main = async () => {
     dns: decorations.dns,
     extraHosts: decorations.extraHosts,
     extraBinds: decorations.extraBinds,
+    containerPolicy,
     ...(zk !== undefined ? { zk, zkRoot } : {}),
     ...(agentId !== undefined ? { agentId } : {}),
     ...(portRange !== undefined ? { portRange } : {}),

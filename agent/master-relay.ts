@@ -30,6 +30,13 @@ export interface MasterRelayOptions {
   /** Reads, follows, and appends when no master answers. */
   readonly direct: EventLog
   readonly host: HostName
+  /**
+   * Whether the agent appends its facts itself when no master takes them (default true). False with
+   * ZooKeeper ACLs, where agents may not write the log: the facts wait in the outbox for a master.
+   */
+  readonly appendDirectly?: boolean
+  /** The agent's bearer token (a principal with `agent:<host>`), for masters with authentication on. */
+  readonly token?: string
   /** Base URLs of the masters that are up (e.g. zkMasterUrls). */
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** How long one relayed append may take before its outcome counts as unknown. Default 30 s. */
@@ -85,6 +92,8 @@ export class MasterRelayLog implements EventLog {
         return outcome
       }
     }
+    if (this.o.appendDirectly === false)
+      throw new LogUnavailable({ reason: `no master took this host's facts${tried.size > 0 ? ` (tried ${[...tried].join(", ")})` : ""}; they wait for one` })
     this.counts.direct++
     return this.o.direct.append(events, options)
   }
@@ -98,7 +107,7 @@ export class MasterRelayLog implements EventLog {
     try {
       response = await fetch(`${url}/hosts/${encodeURIComponent(this.o.host)}/events`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...(this.o.token !== undefined ? { authorization: `Bearer ${this.o.token}` } : {}) },
         body: JSON.stringify({ events, ...(expected !== undefined && Object.keys(expected).length > 0 ? { expected } : {}) }),
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000),
       })

@@ -19,6 +19,10 @@ export interface ClientOptions {
   readonly version: string
   /** Per-request timeout in ms (not applied to streams). */
   readonly timeoutMs?: number
+  /** The fetch to use (a CA file's: cli/ca-fetch.ts); default the global one. */
+  readonly fetch?: typeof fetch
+  /** Bearer token sent as `Authorization` (a master with authentication on requires one). */
+  readonly token?: string
   /** Where a warning goes (a master older than this client); once per client. Default: none. */
   readonly warn?: (message: string) => void
 }
@@ -118,6 +122,7 @@ export class HeliosClient {
     const { endpoints, timeoutMs = 60_000 } = this.options
     const headers: Record<string, string> = { "Helios-Version": this.options.version, Accept: "application/json" }
     if (options.body !== undefined) headers["Content-Type"] = "application/json"
+    if (this.options.token !== undefined) headers["Authorization"] = `Bearer ${this.options.token}`
     if (isWrite(method)) headers["Helios-Command-Id"] = `cli-${randomUUID()}`
     const failures: string[] = []
     for (let n = 0; n < endpoints.length; n++) {
@@ -126,7 +131,7 @@ export class HeliosClient {
       const signals = [options.signal, options.stream ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined)
       let response: Response
       try {
-        response = await fetch(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
+        response = await (this.options.fetch ?? fetch)(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
           method,
           headers,
           ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),

@@ -5,6 +5,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
+import { readFileSync, statSync } from "node:fs"
+import { userInfo } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { removeContainersByLabel, TEST_LABEL } from "../test/docker.ts"
@@ -75,6 +77,12 @@ describe("helios solo on the real Docker engine", () => {
     solo = await startSolo(port)
     expect(solo.url).toBe(`http://127.0.0.1:${port}`)
     expect(solo.stdout()).toContain(`agent for host ${host}`)
+    // Safe by default: a local token readable by this user only, and nothing answered without it.
+    expect(statSync(join(dataDir, "token")).mode & 0o777).toBe(0o600)
+    const anonymous = await fetch(`${solo.url}/jobs`)
+    expect(anonymous.status).toBe(401)
+    const token = readFileSync(join(dataDir, "token"), "utf8").trim()
+    expect((await fetch(`${solo.url}/jobs`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200)
     expect(solo.stdout()).toContain("helios create web:v1 helios-test/web:latest -p http=80:8080")
     const env = { HOME: home, HELIOS_MASTER: solo.url }
     const cli = (args: ReadonlyArray<string>) => spawnCli(args, env)
@@ -84,6 +92,8 @@ describe("helios solo on the real Docker engine", () => {
       host,
       webPort: await freePort(),
       containerLabel,
+      // Solo's local token names the user who runs it; a `-u` that differs is recorded beside it.
+      actorOf: (user) => `user:${user}@${userInfo().username}`,
       whileRunning: async (containerId) => {
         // Stop solo: it exits cleanly, the container keeps running.
         expect(await solo!.stop()).toBe(0)

@@ -1,9 +1,11 @@
+import { readFileSync } from "node:fs"
 import { HELIOS_VERSION } from "../master/version.ts"
+import { fetchTrusting } from "./ca-fetch.ts"
 import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec } from "./args.ts"
 import { HeliosClient } from "./client.ts"
 import { makeContext, processIo, type CliIo, type Command } from "./command.ts"
 import { COMMANDS } from "./commands/index.ts"
-import { defaultUser, resolveEndpoints } from "./config.ts"
+import { defaultUser, resolveEndpoints, resolveToken } from "./config.ts"
 import { CliError, oneLine } from "./errors.ts"
 import { jsonText } from "./output.ts"
 
@@ -21,7 +23,14 @@ export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
     metavar: "URL",
     help: "master endpoint http(s)://host:port, tried in turn if one is unreachable (default: $HELIOS_MASTER, then masterEndpoints in ~/.helios/config)",
   },
-  { name: "username", short: "u", type: "string", metavar: "USER", help: "user recorded as the actor of your changes (default: your login name)" },
+  { name: "username", short: "u", type: "string", metavar: "USER", help: "user recorded as the actor of your changes (default: your login name); a master with authentication records your token's principal (USER@PRINCIPAL if it may name users)" },
+  {
+    name: "auth-token",
+    type: "string",
+    metavar: "TOKEN",
+    help: "bearer token for a master with authentication on (default: $HELIOS_TOKEN, then \"token\" in ~/.helios/config, then a local helios solo's own)",
+  },
+  { name: "ca-file", type: "string", metavar: "FILE", help: "trust https:// masters whose certificate this CA (PEM) issued (default: $HELIOS_CA_FILE)" },
   { name: "json", type: "boolean", help: "machine-readable output: JSON on stdout" },
   { name: "http-timeout", type: "string", metavar: "S", help: "timeout of each request to a master, in seconds (default 60)" },
   { name: "help", short: "h", type: "boolean", help: "show help" },
@@ -135,14 +144,27 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
       io,
       json,
       user,
-      client: () =>
-        new HeliosClient({
-          endpoints: resolveEndpoints(list(args, "master"), io.env),
+      client: () => {
+        const endpoints = resolveEndpoints(list(args, "master"), io.env)
+        const token = resolveToken(str(args, "auth-token"), io.env, endpoints)
+        const caFile = str(args, "ca-file") ?? (io.env["HELIOS_CA_FILE"] || undefined)
+        let ca: Buffer | undefined
+        if (caFile !== undefined)
+          try {
+            ca = readFileSync(caFile)
+          } catch (e) {
+            throw new CliError(`--ca-file: cannot read ${caFile}: ${oneLine((e as Error).message)}`)
+          }
+        return new HeliosClient({
+          endpoints,
           user,
+          ...(token !== undefined ? { token } : {}),
+          ...(ca !== undefined ? { fetch: fetchTrusting(ca) } : {}),
           version: HELIOS_VERSION,
           warn: (message) => io.stderr(message + "\n"),
           ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),
-        }),
+        })
+      },
     })
     return (await command.run(ctx)) ?? 0
   } catch (e) {

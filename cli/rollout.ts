@@ -69,7 +69,7 @@ export const optionsText = (o: MergedRolloutOptions): string => {
     `parallelism=${o.parallelism}`,
     `timeout=${o.timeout}`,
     `overlap=${o.overlap}`,
-    `token=${o.token}`,
+    `token=${o.token ?? ""}`, // masters never show a token in reads
     `ignoreFailures=${o.ignoreFailures}`,
     `migrate=${o.migrate}`,
   ]

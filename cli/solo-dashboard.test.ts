@@ -3,6 +3,7 @@
  * startSolo on the embedded log and the real Docker engine).
  */
 import { randomBytes } from "node:crypto"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { removeContainersByLabel, TEST_LABEL } from "../test/docker.ts"
@@ -56,7 +57,8 @@ describe("helios solo", () => {
   it("serves its master's and its agent's metrics on one /metrics", async () => {
     const s = await waitFor(
       async () => {
-        const x = await scrape(`${solo!.url}/metrics`)
+        // Solo answers its API, /metrics included, only with its local token.
+        const x = await scrape(`${solo!.url}/metrics`, { Authorization: `Bearer ${readFileSync(solo!.tokenFile, "utf8").trim()}` })
         return metricValue(x, "helios_hosts", { status: "UP" }) === 1 && metricValue(x, "helios_agent_reconcile_duration_seconds_count") > 0 ? x : undefined
       },
       { what: "the solo host UP and a reconcile pass", timeoutMs: 30_000, intervalMs: 200 },

@@ -1,8 +1,9 @@
-import { createHash } from "node:crypto"
-import { appendFileSync, mkdirSync } from "node:fs"
+import { createHash, randomBytes } from "node:crypto"
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
-import { hostname as osHostname } from "node:os"
+import { hostname as osHostname, userInfo } from "node:os"
 import { join, resolve } from "node:path"
+import type { ContainerPolicy } from "../core/container-policy.ts"
 import { collectDefaultMetrics, Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
@@ -17,6 +18,8 @@ import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
 import { CliError, oneLine, reasonOf } from "./errors.ts"
+import { noteSoloEndpoint } from "./config.ts"
+import { Principals } from "../master/auth.ts"
 
 /*
  * Solo mode: a master and an agent for this machine in ONE process, on the embedded SQLite log in
@@ -28,6 +31,9 @@ import { CliError, oneLine, reasonOf } from "./errors.ts"
  *   <dataDir>/agent/        the agent's state dir (id, lock, executions, outbox)
  *   <dataDir>/master/       the master's read-model snapshot (a restart reads only the log's tail)
  *   <dataDir>/solo.log      JSON log lines (warnings and errors also go to stderr)
+ *   <dataDir>/token         the local bearer token (mode 0600, made at the first start): the master
+ *                           answers only requests that carry it; the CLI finds it through
+ *                           ~/.helios/solo-endpoints.json (port → this file)
  *
  * With ZooKeeper the log and host facts live there, and agent/ and master/ move to
  * <dataDir>/zk-<hash of connect string and root>/ (they belong to one log).
@@ -53,10 +59,20 @@ export interface SoloOptions {
   readonly stderr?: (line: string) => void
   /** Log positions of undecodable events the master skips (README "Failure modes"). */
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** What jobs may ask of this machine, for the master and the agent alike (default: nothing beyond Docker's defaults). */
+  readonly containerPolicy?: ContainerPolicy
+  /** The CLI's environment: its HOME gets ~/.helios/solo-endpoints.json (absent: not written). */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Origins whose web pages may call the API (none by default). */
+  readonly corsOrigins?: ReadonlyArray<string>
+  /** Names a request may give in `Host` besides loopback ones. */
+  readonly allowedHosts?: ReadonlyArray<string>
 }
 
 export interface RunningSolo {
   readonly url: string
+  /** Where the local bearer token is (mode 0600). */
+  readonly tokenFile: string
   readonly hostName: string
   readonly agentId: string
   readonly dataDir: string
@@ -64,6 +80,36 @@ export interface RunningSolo {
   readonly agent: Agent
   /** Stops the agent (containers keep running), records the host as down, stops the master. */
   stop(): Promise<void>
+}
+
+/** The local token: read from `file`, or made (32 random bytes) and written there readable by this user only. */
+const localToken = (file: string): string => {
+  try {
+    const existing = readFileSync(file, "utf8").trim()
+    if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600) // a copy restored with looser modes
+    if (existing.length >= 32) return existing
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw new CliError(`cannot read the local token ${file}: ${oneLine((e as Error).message)}`)
+  }
+  const token = randomBytes(32).toString("base64url")
+  try {
+    writeFileSync(`${file}.tmp`, token + "\n", { mode: 0o600 })
+    renameSync(`${file}.tmp`, file)
+  } catch (e) {
+    throw new CliError(`cannot write the local token ${file}: ${oneLine((e as Error).message)}`)
+  }
+  return token
+}
+
+/** The principal the local token names: the login name, so the history says who (user:NAME). */
+const localUser = (env: Readonly<Record<string, string | undefined>>): string => {
+  let name: string
+  try {
+    name = userInfo().username
+  } catch {
+    name = env["USER"] || env["LOGNAME"] || "local"
+  }
+  return /^[A-Za-z0-9._@-]{1,64}$/.test(name) ? name : "local"
 }
 
 const portFree = (port: number, host: string): Promise<string | undefined> =>
@@ -103,6 +149,11 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
   })
   const busy = await portFree(o.port, o.bindAddress)
   if (busy !== undefined) throw new CliError(`cannot listen on ${o.bindAddress}:${o.port}: ${busy} (another helios solo? pass --port)`)
+
+  const tokenFile = join(dataDir, "token")
+  const token = localToken(tokenFile)
+  const principals = Principals.of([{ name: localUser(o.env ?? process.env), token, capabilities: ["*"] }])
+  if (principals instanceof Error) throw new CliError(`the local token: ${principals.message}`)
 
   const logger = soloLogger(join(dataDir, "solo.log"), o.logLevel ?? "warn", stderr)
   const closers: Array<() => Promise<unknown>> = []
@@ -147,8 +198,19 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
       snapshotFile: join(stateDir, "master", "snapshot.bin"),
       ...(zk !== undefined ? { zk, zkRoot } : {}),
       ...(o.skipUndecodable ? { skipUndecodable: o.skipUndecodable } : {}),
+      principals,
+      ...(o.corsOrigins ? { corsOrigins: o.corsOrigins } : {}),
+      ...(o.containerPolicy ? { containerPolicy: o.containerPolicy } : {}),
+      ...(o.allowedHosts ? { allowedHosts: o.allowedHosts } : {}),
     })
     closers.push(() => master.stop())
+    // Only for the CLI's own solo (it passes its environment): a solo started in-process leaves HOME alone.
+    if (o.env !== undefined)
+      try {
+        noteSoloEndpoint(o.env, master.url, tokenFile)
+      } catch (e) {
+        stderr(`warning: could not note this solo's token for the CLI (give it HELIOS_TOKEN=$(cat ${tokenFile})): ${reasonOf(e)}\n`)
+      }
 
     let agent: Agent
     try {
@@ -164,6 +226,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
         ...(o.containerLabels !== undefined ? { containerLabels: o.containerLabels } : {}),
         ...(o.labels !== undefined ? { labels: o.labels } : {}),
         ...(o.portRange !== undefined ? { portRange: o.portRange } : {}),
+        ...(o.containerPolicy ? { containerPolicy: o.containerPolicy } : {}),
       })
     } catch (e) {
       if (e instanceof StateDirLocked) throw new CliError(`another helios solo (pid ${e.pid}) is using ${dataDir}`)
@@ -182,7 +245,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
             .catch(() => undefined)
         await closeAll()
       })())
-    return { url: master.url, hostName: agent.hostName, agentId: agent.agentId, dataDir, master, agent, stop }
+    return { url: master.url, tokenFile, hostName: agent.hostName, agentId: agent.agentId, dataDir, master, agent, stop }
   } catch (e) {
     await closeAll()
     throw e

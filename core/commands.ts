@@ -16,7 +16,12 @@ export type Command =
   | { readonly _tag: "UndeployJob"; readonly jobId: JobId; readonly host: HostName; readonly token?: string }
   | { readonly _tag: "SetGoal"; readonly jobId: JobId; readonly host: HostName; readonly goal: Goal; readonly token?: string }
   | { readonly _tag: "RegisterHost"; readonly host: HostName; readonly agentId: AgentId }
-  | { readonly _tag: "DeregisterHost"; readonly host: HostName }
+  /**
+   * `tokens`: given over HTTP (`?token=`, repeatable), each token-protected job deployed on the host
+   * needs its token among them; absent for the leader's dead-agent reaper, which deregisters whatever
+   * runs there, as Helios's does.
+   */
+  | { readonly _tag: "DeregisterHost"; readonly host: HostName; readonly tokens?: ReadonlyArray<string> }
   | { readonly _tag: "MarkHostUp"; readonly host: HostName; readonly agentId: AgentId }
   | { readonly _tag: "MarkHostDown"; readonly host: HostName }
   | { readonly _tag: "CreateDeploymentGroup"; readonly group: DeploymentGroup }

@@ -9,7 +9,7 @@ import type { Command, CommandContext } from "./commands.ts"
 import { Rejection } from "./commands.ts"
 import type { HostName } from "./ids.ts"
 import { checkNewJob } from "./job-rules.ts"
-import { portConflict, tokenMatches } from "./deploy-rules.ts"
+import { portConflict, sameSecret, tokenMatches } from "./deploy-rules.ts"
 import type { Job } from "./job.ts"
 import { deploymentsOfJob, lastActiveRollout, type FleetState } from "./state.ts"
 
@@ -110,6 +110,18 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
     case "DeregisterHost": {
       if (!state.hosts.has(command.host)) return reject("HOST_NOT_FOUND", `host ${command.host} not found`)
       const jobIds = [...(state.deployments.get(command.host)?.values() ?? [])].map((d) => d.jobId)
+      // Deregistering undeploys: each token-protected job on the host needs its token, as an undeploy does.
+      if (command.tokens !== undefined) {
+        const given = command.tokens
+        const guarded = jobIds.filter((id) => {
+          const token = state.jobs.get(id)?.token ?? ""
+          return token !== "" && !given.some((t) => sameSecret(token, t))
+        })
+        if (guarded.length > 0)
+          return reject("FORBIDDEN", `host ${command.host} runs token-protected jobs; give each one's token (?token=): ${guarded.join(", ")}`, [
+            { field: "token", message: `missing or wrong for ${guarded.join(", ")}` },
+          ])
+      }
       return accept(
         [
           ...jobIds.map((jobId): DomainEvent => ({ _tag: "JobUndeployed", jobId, host: command.host })),

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import type { Job } from "./job.ts"
 import type { Deployment, FleetState } from "./state.ts"
 
@@ -11,7 +12,22 @@ import type { Deployment, FleetState } from "./state.ts"
  * must equal the job's, both empty when absent — so a token sent for a job that has none is
  * refused too, as Helios refuses it.
  */
-export const tokenMatches = (job: Job, token: string | undefined): boolean => (job.token ?? "") === (token ?? "")
+export const tokenMatches = (job: Job, token: string | undefined): boolean => sameSecret(job.token ?? "", token ?? "")
+
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest()
+
+/**
+ * Whether two secrets are equal, in a time that does not depend on where they differ: their SHA-256
+ * digests (fixed length) are compared in full, every byte XORed into one accumulator (what
+ * crypto.timingSafeEqual does, which the domain may not import).
+ */
+export const sameSecret = (a: string, b: string): boolean => {
+  const x = sha256(a)
+  const y = sha256(b)
+  let diff = 0
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!
+  return diff === 0
+}
 
 /** Static external ports a job would take on a host, keyed by port/protocol. */
 const staticPorts = (job: Job): string[] =>

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events"
-import zookeeper, { type Client, type OpResult, type Stat, type Transaction } from "node-zookeeper-client"
+import zookeeper, { type Acl, type Client, type OpResult, type Stat, type Transaction } from "node-zookeeper-client"
 import { LogUnavailable } from "../core/event-log.ts"
 
 export const ZK = { CreateMode: zookeeper.CreateMode, Exception: zookeeper.Exception } as const
@@ -29,8 +29,27 @@ export type ZkRequestObserver = (op: string, seconds: number, outcome: string) =
 
 export interface ZkClientOptions {
   readonly sessionTimeoutMs?: number
+  /** A digest identity (`user`, `password`) added to every session of this client (log/zk-acl.ts). */
+  readonly auth?: { readonly user: string; readonly password: string }
+  /** The ACL of each node this client creates, by path; absent: world-open (OPEN_ACL_UNSAFE). */
+  readonly aclFor?: (path: string) => ReadonlyArray<Acl>
   /** How long an operation may wait for an answer before it fails with LogUnavailable. */
   readonly operationTimeoutMs?: number
+}
+
+/** A transaction whose creates carry the ACL of their path. */
+const withAcls = (tx: Transaction, aclFor: (path: string) => ReadonlyArray<Acl>): Transaction => {
+  const wrapped: Transaction = {
+    create: (path: string, data?: Buffer, mode?: number | ReadonlyArray<Acl>) => {
+      tx.create(path, data, aclFor(path), typeof mode === "number" ? mode : ZK.CreateMode.PERSISTENT)
+      return wrapped
+    },
+    check: (path, version) => (tx.check(path, version), wrapped),
+    setData: (path, data, version) => (tx.setData(path, data, version), wrapped),
+    remove: (path, version) => (tx.remove(path, version), wrapped),
+    commit: (callback) => tx.commit(callback),
+  }
+  return wrapped
 }
 
 /**
@@ -70,6 +89,8 @@ export class ZkClient extends EventEmitter {
       spinDelay: 200,
       retries: 0,
     })
+    // Sent at every (re)connection of this session, before any request.
+    if (this.options.auth) client.addAuthInfo("digest", Buffer.from(`${this.options.auth.user}:${this.options.auth.password}`, "utf8"))
     client.on("state", (state: { name: string }) => {
       if (client !== this.client) return
       const wasConnected = this.connected
@@ -150,12 +171,31 @@ export class ZkClient extends EventEmitter {
   }
 
   create(path: string, data: Buffer | null = null, mode: number = ZK.CreateMode.PERSISTENT): Promise<string> {
-    return this.call(`create ${path}`, (c, done) => c.create(path, data, mode, (e, p) => done(e, p)))
+    const acls = this.options.aclFor?.(path)
+    return this.call(`create ${path}`, (c, done) =>
+      acls ? c.create(path, data, acls, mode, (e, p) => done(e, p)) : c.create(path, data, mode, (e, p) => done(e, p)),
+    )
   }
 
-  /** Creates a node and any missing parents; an existing node is fine. */
+  /**
+   * Creates a node and any missing parents, each with its own ACL; an existing node is fine. Nodes
+   * that exist are not created again: a client may lack the right to create them (an agent under
+   * the log's root).
+   */
   async ensurePath(path: string): Promise<void> {
-    await this.call<string>(`mkdirp ${path}`, (c, done) => c.mkdirp(path, (e, p) => done(e, p)))
+    const parts = path.split("/").filter((p) => p !== "")
+    let missingFrom = parts.length
+    for (let i = parts.length; i > 0; i--) {
+      if ((await this.exists("/" + parts.slice(0, i).join("/"))) !== undefined) break
+      missingFrom = i - 1
+    }
+    for (let i = missingFrom; i < parts.length; i++) {
+      try {
+        await this.create("/" + parts.slice(0, i + 1).join("/"))
+      } catch (e) {
+        if (zkCode(e) !== ZK.Exception.NODE_EXISTS) throw e
+      }
+    }
   }
 
   getData(path: string, watcher?: () => void): Promise<{ data: Buffer; stat: Stat }> {
@@ -217,7 +257,7 @@ export class ZkClient extends EventEmitter {
   multi(build: (tx: Transaction) => void): Promise<MultiFailure | undefined> {
     return this.call("multi", (c, done) => {
       const tx = c.transaction()
-      build(tx)
+      build(this.options.aclFor ? withAcls(tx, this.options.aclFor) : tx)
       tx.commit((error, results) => {
         if (!error) return done(null, undefined)
         const index = (results ?? []).findIndex(

@@ -11,6 +11,8 @@ import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
+import { browserGuard } from "./browser-guard.ts"
+import { authMiddleware } from "./auth.ts"
 import { metricsRoutes } from "./routes/metrics.ts"
 import { uiRoutes } from "./routes/ui.ts"
 import { parsePomVersion } from "./version-compat.ts"
@@ -27,10 +29,6 @@ export const masterApp = (deps: MasterDeps): Hono => {
 
   app.use("*", deps.metrics.http)
 
-  app.use("*", async (c, next) => {
-    c.header("Access-Control-Allow-Origin", "*")
-    await next()
-  })
   app.use("*", versionHeaders(serverVersion))
   // A declared length over the limit is refused before routing; a chunked body is held to the same
   // limit while it is read (readBodyText). Not hono's bodyLimit: it builds a web Request (abort
@@ -51,6 +49,10 @@ export const masterApp = (deps: MasterDeps): Hono => {
     const body = await receiveBody(c)
     return body.ok ? next() : body.response
   })
+  // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts).
+  app.use("*", browserGuard(deps.browser))
+  // Bearer tokens and capabilities, before anything is read or written (master/auth.ts).
+  if (deps.principals) app.use("*", authMiddleware(deps.principals))
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {

@@ -1,6 +1,9 @@
+import type { ContainerPolicy } from "../core/container-policy.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostLabels } from "../core/commands.ts"
 import type { HostName } from "../core/ids.ts"
+import type { Principals } from "./auth.ts"
+import type { BrowserGuardOptions } from "./browser-guard.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import type { MasterMetrics } from "./metrics.ts"
@@ -18,10 +21,14 @@ export interface MasterDeps {
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** Latest-value facts an agent reported about its host (not events). */
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
+  /** What a job may ask of its hosts (bind mounts, Docker socket, confinement, host network, runtimes, capabilities). */
+  readonly containerPolicy: ContainerPolicy
+  /** Who may do what (master/auth.ts); absent: the API is open, as Helios's was. */
+  readonly principals?: Principals
+  /** CORS allow-list, Host names, bind address (master/browser-guard.ts). */
+  readonly browser: BrowserGuardOptions
   /** Labels of the registered hosts (host facts): what deployment-group selectors match; each at most `maxAgeMs` old (default: read now). */
   readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
-  /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
-  readonly whitelistedCapabilities: ReadonlyArray<string>
   /** Prometheus metrics: the API middleware and GET /metrics. */
   readonly metrics: MasterMetrics
 }

@@ -1,4 +1,5 @@
 import { serve, type ServerType } from "@hono/node-server"
+import { createServer as createHttpsServer } from "node:https"
 import { hostname as osHostname } from "node:os"
 import type { AddressInfo } from "node:net"
 import type { Server } from "node:http"
@@ -11,6 +12,8 @@ export interface ListenOptions {
   readonly bindAddress?: string
   /** The URL to announce; default: see `advertisedUrl` below. */
   readonly advertisedUrl?: string
+  /** Serve HTTPS with this certificate chain and key (PEM); absent: plain HTTP. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer }
 }
 
 export interface Listener {
@@ -29,16 +32,25 @@ export interface Listener {
 /** The master's HTTP server, serving `fetch` once it listens. */
 export const listen = async (fetch: Parameters<typeof serve>[0]["fetch"], options: ListenOptions): Promise<Listener> => {
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch, port: options.port ?? 5801, hostname: options.bindAddress ?? "0.0.0.0" }, () => resolve(s))
+    const s = serve(
+      {
+        fetch,
+        port: options.port ?? 5801,
+        hostname: options.bindAddress ?? "0.0.0.0",
+        ...(options.tls ? { createServer: createHttpsServer, serverOptions: { cert: options.tls.cert, key: options.tls.key } } : {}),
+      },
+      () => resolve(s),
+    )
   })
   answerInFlightRequestsFirst(server as Server)
   const port = (server.address() as AddressInfo).port
   const boundToAll = options.bindAddress === undefined || options.bindAddress === "0.0.0.0"
-  const url = `http://${boundToAll ? "127.0.0.1" : options.bindAddress}:${port}`
+  const scheme = options.tls ? "https" : "http"
+  const url = `${scheme}://${boundToAll ? "127.0.0.1" : options.bindAddress}:${port}`
   return {
     port,
     url,
-    advertisedUrl: options.advertisedUrl ?? (boundToAll ? `http://${osHostname()}:${port}` : url),
+    advertisedUrl: options.advertisedUrl ?? (boundToAll ? `${scheme}://${osHostname()}:${port}` : url),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
 }

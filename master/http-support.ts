@@ -6,6 +6,7 @@ import type { CommandIdReused, ConcurrentChange, Executed } from "./command-bus.
 import type { MasterDeps } from "./deps.ts"
 import type { Actor } from "../core/ids.ts"
 import { isJobId, type JobId } from "../core/job-id.ts"
+import { actorNameOf } from "./auth.ts"
 
 /*
  * HTTP status for each outcome. Helios answered most refusals with 400; we keep its status names
@@ -37,6 +38,9 @@ export const httpStatusOf = (status: Rejection["status"] | "CONCURRENT_CHANGE"):
 }
 
 export const actorOf = (c: Context): Actor => {
+  // Authenticated: the principal is the actor (`?user=` counts only for one that may name users).
+  const principal = actorNameOf(c)
+  if (principal !== undefined) return { kind: "user", name: principal }
   const user = c.req.query("user")
   return { kind: "user", name: user && user.length > 0 && user.length <= 256 ? user : "anonymous" }
 }

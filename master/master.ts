@@ -1,4 +1,5 @@
 import { hostname as osHostname } from "node:os"
+import { DEFAULT_CONTAINER_POLICY, type ContainerPolicy } from "../core/container-policy.ts"
 import { Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoReader } from "../core/host-info.ts"
@@ -6,6 +7,7 @@ import type { ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
 import { meteredLog, observeZooKeeper } from "../log/log-metrics.ts"
 import { masterApp } from "./app.ts"
+import type { Principals } from "./auth.ts"
 import { CommandBus } from "./command-bus.ts"
 import { hostDetailsFrom } from "./host-details.ts"
 import { WatchedHostLiveness } from "./host-liveness.ts"
@@ -41,9 +43,19 @@ export interface MasterOptions {
    * Default: http://<bind address>:<port>, or http://<this machine's host name>:<port> when bound to 0.0.0.0.
    */
   readonly advertisedUrl?: string
+  /** Serve the API over HTTPS with this certificate chain and key (PEM; `--tls-cert`, `--tls-key`). */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer }
   /** The agents' latest-value host facts; also tells whether a host's agent is up. */
   readonly hostInfo?: HostInfoReader
   readonly whitelistedCapabilities?: ReadonlyArray<string>
+  /** What a job may ask of its hosts (core/container-policy.ts); default: nothing beyond Docker's defaults. `whitelistedCapabilities` adds to its capabilities. */
+  readonly containerPolicy?: Partial<ContainerPolicy>
+  /** Bearer-token principals and their capabilities (master/auth.ts); absent: no authentication. */
+  readonly principals?: Principals
+  /** Origins whose web pages may call the API (`--cors-origin`); none by default (master/browser-guard.ts). */
+  readonly corsOrigins?: ReadonlyArray<string>
+  /** Names a request may give in `Host` besides loopback ones (`--allowed-host`). */
+  readonly allowedHosts?: ReadonlyArray<string>
   readonly now?: () => number
   /** How often the leader checks host liveness and expired jobs, in ms. */
   readonly housekeepingIntervalMs?: number
@@ -113,8 +125,14 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     now,
     masters: () => registration.masters(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
+    containerPolicy: {
+      ...DEFAULT_CONTAINER_POLICY,
+      ...options.containerPolicy,
+      whitelistedCapabilities: [...(options.containerPolicy?.whitelistedCapabilities ?? []), ...(options.whitelistedCapabilities ?? [])],
+    },
+    ...(options.principals ? { principals: options.principals } : {}),
+    browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
     hostLabels,
-    whitelistedCapabilities: options.whitelistedCapabilities ?? [],
     metrics,
   })
   const server = await listen(app.fetch, options)

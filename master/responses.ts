@@ -1,8 +1,50 @@
 import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
+import type { Job } from "../core/job.ts"
 import type { HistoryEntry } from "../projections/history.ts"
 import { formatActor, type HostName } from "../core/ids.ts"
 
 /* The master's answers in Helios's JSON shapes (its REST API's response types), plus our additions. */
+
+const publicJobs = new WeakMap<Job, Job>()
+
+/**
+ * A job as reads show it: without its token (nor its rollout options' token). Tokens are secrets a
+ * write must present; a read never gives them away. The job id's hash still covers the token.
+ */
+export const publicJob = (job: Job): Job => {
+  let shown = publicJobs.get(job)
+  if (shown === undefined) {
+    const { token: _token, ...rest } = job
+    const rollout = rest.rolloutOptions
+    if (rollout !== undefined && rollout.token !== undefined) {
+      const { token: _rolloutToken, ...options } = rollout
+      shown = { ...rest, rolloutOptions: options }
+    } else shown = job.token === undefined ? job : rest
+    publicJobs.set(job, shown)
+  }
+  return shown
+}
+
+/** Rollout options as reads show them: without the token a rolling update must present. */
+export const publicOptions = <O extends { readonly token?: unknown }>(options: O): Omit<O, "token"> => {
+  if (options.token === undefined) return options
+  const { token: _token, ...rest } = options
+  return rest
+}
+
+/** An event as reads show it: a job it carries is shown without its token, rollout options without theirs. */
+export const publicEvent = <E extends object>(event: E): E => {
+  let shown = event
+  if ("job" in shown && typeof shown.job === "object" && shown.job !== null && "id" in shown.job) shown = { ...shown, job: publicJob(shown.job as Job) }
+  if ("options" in shown && typeof shown.options === "object" && shown.options !== null && "token" in shown.options)
+    shown = { ...shown, options: publicOptions(shown.options as { token?: unknown }) }
+  return shown
+}
+
+const jobOrNull = (state: FleetState, jobId: string): Job | null => {
+  const job = state.jobs.get(jobId)
+  return job ? publicJob(job) : null
+}
 
 export const deploymentJson = (d: Deployment) => ({
   jobId: d.jobId,
@@ -14,7 +56,7 @@ export const deploymentJson = (d: Deployment) => ({
 })
 
 export const taskStatusJson = (state: FleetState, t: TaskStatus) => ({
-  job: state.jobs.get(t.jobId) ?? null,
+  job: jobOrNull(state, t.jobId),
   goal: t.goal,
   state: t.state,
   containerId: t.containerId ?? null,
@@ -36,7 +78,7 @@ export const jobStatusJson = (state: FleetState, jobId: string) => {
     const t = state.tasks.get(host)?.get(jobId)
     if (t) taskStatuses[host] = taskStatusJson(state, t)
   }
-  return { job, deployments, taskStatuses }
+  return { job: publicJob(job), deployments, taskStatuses }
 }
 
 export interface HostDetails {
@@ -68,7 +110,7 @@ export const hostStatusJson = (state: FleetState, host: HostName, details: HostD
 
 /** One audit line: Helios's TaskStatusEvent fields for task transitions, and every other event too. */
 export const auditJson = (e: HistoryEntry) => {
-  const { _tag, ...fields } = e.event
+  const { _tag, ...fields } = publicEvent(e.event)
   const host = "host" in fields ? fields.host : null
   const rest: Record<string, unknown> = { ...fields }
   delete rest.host
@@ -86,7 +128,7 @@ export const heliosHistoryJson = (state: FleetState, jobId: string, entries: Rea
             timestamp: e.at,
             position: e.position,
             status: {
-              job: state.jobs.get(jobId) ?? { id: jobId },
+              job: jobOrNull(state, jobId) ?? { id: jobId },
               goal: e.event.goal,
               state: e.event.state,
               containerId: e.event.containerId ?? null,

@@ -1,6 +1,6 @@
 import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
 import type { Job } from "../core/job.ts"
-import { deploymentJson, taskStatusJson } from "./responses.ts"
+import { deploymentJson, publicJob, taskStatusJson } from "./responses.ts"
 
 /*
  * Job statuses as JSON text, built from fragments cached per state object. A rollout's status
@@ -18,7 +18,7 @@ const taskText = new WeakMap<TaskStatus, { readonly job: Job | undefined; readon
 
 const ofJob = (job: Job): string => {
   let text = jobText.get(job)
-  if (text === undefined) jobText.set(job, (text = JSON.stringify(job)))
+  if (text === undefined) jobText.set(job, (text = JSON.stringify(publicJob(job))))
   return text
 }
 

@@ -30,6 +30,11 @@ export interface FlowOptions {
   /** A label on every container the agent creates (for the container checks). */
   readonly containerLabel: string
   readonly jobName?: string
+  /**
+   * The actor the history records for `-u USER`: `user:USER` from an auth-less master; a master with
+   * authentication records the principal (`user:USER@PRINCIPAL` for one that may name users, as solo's local one).
+   */
+  readonly actorOf?: (user: string) => string
   /** Runs once the job is RUNNING (e.g. restart solo), with the container id. */
   readonly whileRunning?: (containerId: string) => Promise<void>
 }
@@ -47,6 +52,7 @@ export const waitForRunning = (cli: Cli, jobId: string, host: string) =>
 
 export const userFlow = async (o: FlowOptions): Promise<void> => {
   const { cli, host, webPort } = o
+  const actorOf = o.actorOf ?? ((user: string) => `user:${user}`)
   const name = o.jobName ?? "web"
   const ref = `${name}:v1`
 
@@ -127,8 +133,8 @@ export const userFlow = async (o: FlowOptions): Promise<void> => {
   const positions = entries.map((e) => Number(e[1]))
   expect(positions).toEqual([...positions].sort((a, b) => a - b))
   const story = entries.map((e) => (e[4] === "state" ? e[5]! : e[4]!))
-  expect(entries[0]!.slice(2, 5)).toEqual(["-", "user:alice", "created"])
-  expect(entries[1]!.slice(2, 6)).toEqual([host, "user:bob", "deployed", "-"])
+  expect(entries[0]!.slice(2, 5)).toEqual(["-", actorOf("alice"), "created"])
+  expect(entries[1]!.slice(2, 6)).toEqual([host, actorOf("bob"), "deployed", "-"])
   const firstRun = ["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"]
   expect(story.slice(2, 6)).toEqual(firstRun)
   for (const e of entries.filter((e) => e[4] === "state")) {
@@ -154,7 +160,7 @@ export const userFlow = async (o: FlowOptions): Promise<void> => {
     events: Array<{ status: { state: string; goal: string; containerId: string | null } }>
   }
   expect(parsed.job).toBe(id)
-  expect(parsed.audit[0]).toMatchObject({ type: "JobCreated", actor: "user:alice" })
+  expect(parsed.audit[0]).toMatchObject({ type: "JobCreated", actor: actorOf("alice") })
   expect(parsed.audit.map((e) => e.type).slice(-3)).toContain("JobRemoved")
   const stopped = parsed.audit.find((e) => e.state === "STOPPED")!
   expect(stopped).toMatchObject({ type: "TaskStateChanged", goal: "UNDEPLOY", containerId: expect.stringMatching(new RegExp(`^${containerId}[0-9a-f]{57}$`)) })

@@ -94,8 +94,8 @@ export const hasMetric = (samples: ReadonlyArray<Sample>, name: string, labels: 
   samples.some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
 
 /** GET `url` and parse it; checks the content type is Prometheus text. */
-export const scrape = async (url: string): Promise<Sample[]> => {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) })
+export const scrape = async (url: string, headers: Record<string, string> = {}): Promise<Sample[]> => {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) })
   if (res.status !== 200) throw new Error(`GET ${url}: HTTP ${res.status}`)
   const type = res.headers.get("content-type") ?? ""
   if (!type.startsWith("text/plain")) throw new Error(`GET ${url}: content-type ${type}, expected text/plain (Prometheus text format)`)

@@ -1,4 +1,4 @@
-import { bool, pos } from "../args.ts"
+import { bool, list, pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 
@@ -8,7 +8,10 @@ const command: Command = {
   usage: "HOST",
   description: "Asks for confirmation; without a terminal to ask on, pass --yes. The host must be named exactly.",
   positionals: [{ name: "HOST", required: true }],
-  flags: [{ name: "yes", type: "boolean", help: "do not ask for confirmation" }],
+  flags: [
+    { name: "yes", type: "boolean", help: "do not ask for confirmation" },
+    { name: "token", type: "string", multiple: true, metavar: "TOKEN", help: "the token of a token-protected job deployed on the host" },
+  ],
   async run(ctx) {
     const client = ctx.client()
     const host = pos(ctx.args, "HOST")!
@@ -22,7 +25,8 @@ const command: Command = {
       })
     }
     await ctx.confirm(`deregister host ${host}, undeploying every job on it`, bool(ctx.args, "yes"))
-    const response = await client.request("DELETE", `/hosts/${encodeURIComponent(host)}`)
+    const tokens = list(ctx.args, "token")
+    const response = await client.request("DELETE", `/hosts/${encodeURIComponent(host)}`, tokens.length > 0 ? { query: { token: tokens } } : {})
     if (ctx.json) ctx.printJson(response)
     else ctx.print(`Deregistering host ${host}: done`)
   },

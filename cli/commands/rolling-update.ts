@@ -236,7 +236,7 @@ export const optionsJson = (o: MergedRolloutOptions): Record<string, unknown> =>
   parallelism: o.parallelism,
   timeout: o.timeout,
   overlap: o.overlap,
-  token: o.token,
+  token: o.token ?? "",
   ignoreFailures: o.ignoreFailures,
   migrate: o.migrate,
   ...(o.canary !== undefined ? { canary: o.canary } : {}),
@@ -359,7 +359,9 @@ export const rollingUpdate = async (ctx: Context, clock: WaitClock, pollInterval
   const started = await startRollingUpdate(ctx, client, group, { ...body, ...(checkPosition !== undefined ? { checkPosition } : {}) })
   // The rollout this started, with the options it runs with: the flags', else the job's, else the defaults (merged by the master).
   const rollout = rolloutAt(await fetchRollouts(client, group), started.position)
-  const merged = rollout?.options ?? { ...DEFAULT_ROLLOUT_OPTIONS, ...options }
+  const fetched = rollout?.options ?? { ...DEFAULT_ROLLOUT_OPTIONS, ...options }
+  // A master never shows a token in its reads: the one given here, else none shown.
+  const merged = { ...fetched, token: fetched.token ?? options.token ?? "" }
   return followRollout(ctx, clock, pollIntervalMs, {
     group,
     jobId,

@@ -1,10 +1,12 @@
 import { homedir } from "node:os"
 import { join } from "node:path"
-import { intFlag, list, str } from "../args.ts"
+import { bool, intFlag, list, str } from "../args.ts"
+import { containerPolicyFromFlags } from "../../core/container-policy.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { parsePairs } from "../job-flags.ts"
 import { sleep } from "./watch.ts"
+import { normalizeOrigin } from "../../master/browser-guard.ts"
 
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const
 
@@ -14,7 +16,10 @@ const command: Command = {
   usage: "",
   description:
     "Keeps its event log in --data-dir (SQLite), or on ZooKeeper with --zk. Stopping it keeps the data\n" +
-    "and leaves deployed containers running; the next start adopts them. Docker must be running.",
+    "and leaves deployed containers running; the next start adopts them. Docker must be running.\n" +
+    "Safe by default: listens on 127.0.0.1, answers only requests carrying its local token (DATA-DIR/token,\n" +
+    "found by the CLI), refuses other sites' pages (no wildcard CORS, JSON-only writes, Host checked), and\n" +
+    "runs no job that mounts host paths, the Docker socket, runs unconfined or on the host network unless allowed.",
   positionals: [],
   flags: [
     { name: "port", type: "string", metavar: "PORT", help: "port of the master API (default 5801)" },
@@ -27,6 +32,14 @@ const command: Command = {
     { name: "container-label", type: "string", multiple: true, metavar: "K=V", help: "extra Docker label on every container the agent creates" },
     { name: "port-range", type: "string", metavar: "START:END", help: "dynamic external ports, end exclusive (default 20000:32768)" },
     { name: "log-level", type: "string", metavar: "LEVEL", help: "log lines also printed on stderr: debug|info|warn|error (default warn)" },
+    { name: "allow-bind-mount", type: "string", multiple: true, metavar: "PREFIX", help: "host paths jobs may bind-mount (default: none)" },
+    { name: "allow-docker-socket", type: "boolean", help: "jobs may mount the Docker socket (root on this machine)" },
+    { name: "allow-unconfined", type: "boolean", help: "jobs may turn off seccomp/apparmor/systempaths confinement" },
+    { name: "allow-host-network", type: "boolean", help: "jobs may use networkMode host or container:ID" },
+    { name: "allow-runtime", type: "string", multiple: true, metavar: "NAME", help: "container runtime jobs may use besides runc" },
+    { name: "whitelisted-capability", type: "string", multiple: true, metavar: "CAP", help: "capability jobs may add" },
+    { name: "cors-origin", type: "string", multiple: true, metavar: "ORIGIN", help: "let web pages of this origin (scheme://host[:port]) call the API (default: none)" },
+    { name: "allowed-host", type: "string", multiple: true, metavar: "NAME", help: "a name requests may give in Host besides localhost and loopback addresses" },
     { name: "skip-undecodable", type: "string", multiple: true, metavar: "POSITION", help: "skip the undecodable event at this log position instead of holding before it" },
   ],
   async run(ctx) {
@@ -44,6 +57,20 @@ const command: Command = {
       if (!/^[1-9]\d*$/.test(p)) throw new CliError(`--skip-undecodable: expected a log position (a positive integer), got '${p}'`)
       return Number(p)
     })
+    const corsOrigins = list(args, "cors-origin").map((o) => {
+      const origin = normalizeOrigin(o)
+      if (origin instanceof Error) throw new CliError(`--cors-origin: ${origin.message}`)
+      return origin
+    })
+    const containerPolicy = containerPolicyFromFlags({
+      "allow-bind-mount": list(args, "allow-bind-mount"),
+      "allow-docker-socket": bool(args, "allow-docker-socket"),
+      "allow-unconfined": bool(args, "allow-unconfined"),
+      "allow-host-network": bool(args, "allow-host-network"),
+      "allow-runtime": list(args, "allow-runtime"),
+      "whitelisted-capability": list(args, "whitelisted-capability"),
+    })
+    if (containerPolicy instanceof Error) throw new CliError(containerPolicy.message)
     // Loaded here, not at the top: the agent, Docker and ZooKeeper clients are only needed to run solo.
     const { startSolo } = await import("../solo.ts")
     const solo = await startSolo({
@@ -54,7 +81,11 @@ const command: Command = {
       containerLabels: parsePairs(list(args, "container-label"), "container label"),
       labels: parsePairs(list(args, "label"), "label"),
       stderr: io.stderr,
+      env: io.env,
       skipUndecodable,
+      corsOrigins,
+      containerPolicy,
+      allowedHosts: list(args, "allowed-host"),
       ...(zk !== undefined ? { zk } : {}),
       ...(zkRoot !== undefined ? { zkRoot } : {}),
       ...(name !== undefined ? { name } : {}),
@@ -63,10 +94,11 @@ const command: Command = {
     const registered = await Promise.race([solo.agent.registered.then(() => true), sleep(15_000, io.signal).then(() => false)])
     if (!registered && !io.signal.aborted) io.stderr(`warning: the agent has not registered ${solo.hostName} yet (see ${join(solo.dataDir, "solo.log")})\n`)
     if (ctx.json)
-      ctx.io.stdout(JSON.stringify({ status: "RUNNING", url: solo.url, host: solo.hostName, agentId: solo.agentId, dataDir: solo.dataDir, pid: process.pid }) + "\n")
+      ctx.io.stdout(JSON.stringify({ status: "RUNNING", url: solo.url, host: solo.hostName, agentId: solo.agentId, dataDir: solo.dataDir, tokenFile: solo.tokenFile, pid: process.pid }) + "\n")
     else {
       const example = (cmd: string) => ctx.print(`  helios ${cmd}`)
       ctx.print(`Helios solo is running: master ${solo.url}, agent for host ${solo.hostName}, ${zk ? `log on ZooKeeper ${zk}` : `data in ${solo.dataDir}`}`)
+      ctx.print(`Requests need the local token in ${solo.tokenFile}: the helios CLI of this user finds it; other clients send Authorization: Bearer <its content>.`)
       ctx.print("")
       ctx.print("In another shell:")
       ctx.print(`  export HELIOS_MASTER=${solo.url}`)

@@ -7,6 +7,7 @@ import { matchingHosts, hostViews } from "../../core/rollout-planner.ts"
 import type { FleetState, GroupRecord, RolloutStatus } from "../../core/state.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody, runCommand } from "../http-support.ts"
+import { publicOptions } from "../responses.ts"
 import { groupRouteSupport } from "./group-route-support.ts"
 
 /*
@@ -20,7 +21,7 @@ export const groupJson = (record: GroupRecord) => ({
   name: record.group.name,
   hostSelectors: record.group.hostSelectors,
   jobId: record.rollout?.jobId ?? null,
-  rolloutOptions: record.rollout?.options ?? null,
+  rolloutOptions: record.rollout ? publicOptions(record.rollout.options) : null,
   rollingUpdateReason: record.rollout?.reason ?? null,
 })
 
@@ -120,7 +121,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
             startedAt: r.startedAt,
             jobId: r.jobId,
             reason: r.reason,
-            options: r.options,
+            options: publicOptions(r.options),
             steps: r.steps,
             ...(r.canaryUntilStep !== undefined ? { canaryUntilStep: r.canaryUntilStep } : {}),
             nextStep: r.nextStep,

@@ -5,7 +5,7 @@ import { jobOf, hostsOf } from "../../core/events.ts"
 import { formatActor, position } from "../../core/ids.ts"
 import { stateAsOf } from "../../projections/read-model.ts"
 import type { MasterDeps } from "../deps.ts"
-import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../responses.ts"
+import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson, publicEvent } from "../responses.ts"
 import { historyOf } from "../../projections/history.ts"
 import { badRequest } from "../http-support.ts"
 
@@ -15,7 +15,7 @@ const eventJson = (e: StoredEvent) => ({
   actor: formatActor(e.envelope.actor),
   commandId: e.envelope.commandId ?? null,
   type: e.envelope.event._tag,
-  event: e.envelope.event,
+  event: publicEvent(e.envelope.event),
 })
 
 /** Reads the log's prefix in pages (the master keeps no copy of raw events). */

@@ -6,6 +6,7 @@ import { Schema } from "effect"
 import type { MasterDeps } from "../deps.ts"
 import { deploymentJson, hostStatusJson } from "../responses.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
+import { containerPolicyViolations } from "../../core/container-policy.ts"
 import { userRegex } from "./params.ts"
 import { allSelectorsMatch, parseHostSelector, type HostSelector } from "../../core/host-selector.ts"
 
@@ -54,7 +55,9 @@ export const hostRoutes = (deps: MasterDeps) => {
 
   app.delete("/hosts/:host", async (c) => {
     const host = c.req.param("host")
-    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName }, { host }, { HOST_NOT_FOUND: "NOT_FOUND" })
+    // Deregistering undeploys: a token-protected job on the host needs its token (?token=, repeatable).
+    const tokens = c.req.queries("token") ?? []
+    return runCommand(c, deps, { _tag: "DeregisterHost", host: host as HostName, tokens }, { host }, { HOST_NOT_FOUND: "NOT_FOUND" })
   })
 
   const hostStatus = async (host: string, filter: string | undefined) => {
@@ -105,6 +108,10 @@ export const hostRoutes = (deps: MasterDeps) => {
     const target = hostJobTarget(c)
     if (!target.ok) return target.response
     const { host, jobId, token } = target
+    // A job created under a looser policy (or written to the log otherwise) is not deployed either.
+    const job = tag === "DeployJob" ? state().jobs.get(jobId) : undefined
+    const refused = job ? containerPolicyViolations(job, deps.containerPolicy) : []
+    if (refused.length > 0) return badRequest(c, "INVALID_JOB_DEFINITION", refused, { host, job: jobId })
     return runCommand(c, deps, { _tag: tag, jobId, host, goal: body.goal, ...(token !== undefined ? { token } : {}) }, { host, job: jobId })
   }
   app.put("/hosts/:host/jobs/:jobId", withGoal("DeployJob"))

@@ -1,8 +1,10 @@
 import { Hono } from "hono"
 import { Result } from "effect"
+import { containerPolicyViolations } from "../../core/container-policy.ts"
 import { decodeJob } from "../../core/job.ts"
 import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
+import { publicJob } from "../responses.ts"
 import { jobStatusesText, jobStatusText } from "../status-json.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
@@ -21,7 +23,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     for (const [id, job] of state().jobs) {
       if (!id.includes(q)) continue
       if (hostPattern && ![...(state().jobHosts.get(id) ?? [])].some((h) => hostPattern.test(h))) continue
-      out[id] = job
+      out[id] = publicJob(job)
     }
     return c.json(out)
   })
@@ -34,11 +36,9 @@ export const jobRoutes = (deps: MasterDeps) => {
       const id = typeof (body.value as { id?: unknown } | null)?.id === "string" ? (body.value as { id: string }).id : null
       return c.json({ status: "INVALID_JOB_DEFINITION", id, errors: decoded.failure.map((e) => `${e.field}: ${e.message}`), fieldErrors: decoded.failure }, 400)
     }
-    const notAllowed = (decoded.success.addCapabilities ?? []).filter((cap) => !deps.whitelistedCapabilities.includes(cap))
-    if (notAllowed.length > 0)
-      return badRequest(c, "INVALID_JOB_DEFINITION", [
-        { field: "addCapabilities", message: `not whitelisted on this master: ${notAllowed.join(", ")}` },
-      ])
+    // What the job asks of its hosts: refused unless this master's flags allow it (core/container-policy.ts).
+    const refused = containerPolicyViolations(decoded.success, deps.containerPolicy)
+    if (refused.length > 0) return badRequest(c, "INVALID_JOB_DEFINITION", refused, { id: decoded.success.id })
     // decodeJob computed (or checked) the hash, so the full id is known before deciding.
     const id = decoded.success.id
     return runCommand(c, deps, { _tag: "CreateJob", job: decoded.success }, { id, errors: [] })
@@ -49,7 +49,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     if (!parsed.ok) return parsed.response
     const id = parsed.id
     const job = state().jobs.get(id)
-    return job ? c.json(job) : c.json({ status: "JOB_NOT_FOUND", id }, 404)
+    return job ? c.json(publicJob(job)) : c.json({ status: "JOB_NOT_FOUND", id }, 404)
   })
 
   app.delete("/jobs/:id", async (c) => {

@@ -7,6 +7,7 @@ import { withoutNulls, type RolloutOptions } from "../../core/job.ts"
 import { emptyReplay, foldReplay, stepDuration, type ReplayRollout } from "../../projections/rollout-replay.ts"
 import type { MasterDeps } from "../deps.ts"
 import { actorOf, badRequest, httpStatusOf, jsonBody, runCommand } from "../http-support.ts"
+import { publicOptions } from "../responses.ts"
 import { groupRouteSupport } from "./group-route-support.ts"
 
 /*
@@ -17,6 +18,7 @@ import { groupRouteSupport } from "./group-route-support.ts"
 /** A replayed rollout as JSON, with each step's duration. */
 const replayJson = (r: ReplayRollout) => ({
   ...r,
+  options: publicOptions(r.options),
   durationMs: r.ended !== undefined ? r.ended.time - r.started.time : null,
   steps: r.steps.map((step) => ({ ...step, durationMs: stepDuration(step) ?? null })),
 })
@@ -44,7 +46,7 @@ export const rolloutRoutes = (deps: MasterDeps) => {
       name: p.name,
       position: s.position,
       jobId: started.jobId,
-      options: started.options,
+      options: publicOptions(started.options),
       hosts: started.hosts,
       steps: started.steps,
       ...(started.canaryUntilStep !== undefined ? { canaryUntilStep: started.canaryUntilStep } : {}),
@@ -79,6 +81,7 @@ export const rolloutRoutes = (deps: MasterDeps) => {
       name: p.name,
       rollouts: p.record.rollouts.map((r) => ({
         ...r,
+        options: publicOptions(r.options),
         durationMs: r.endedAtTime !== undefined ? r.endedAtTime - r.startedAtTime : null,
       })),
       position: state().position,
