@@ -1,38 +1,66 @@
 #!/usr/bin/env -S npx tsx
 /*
- * A master on ZooKeeper: `npx tsx master/main.ts --zk 127.0.0.1:2181 [--port 5801] [--name NAME]`.
- * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME, HELIOS_MASTER_STATE_DIR,
- * HELIOS_MASTER_ADVERTISED_URL (--advertised-url: where agents reach this master to relay their facts;
- * default http://<host name>:<port>).
- * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
- * --agent-reaping-timeout HOURS (HELIOS_AGENT_REAPING_TIMEOUT): the leader deregisters hosts DOWN
- * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
- * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
- * of holding before it (README "Failure modes"); give every master the same positions.
+ * A master on ZooKeeper: `helios-master --zk 127.0.0.1:2181 [--port 5801] [--name NAME]` (from a
+ * checkout also `npx tsx master/main.ts ...`). USAGE below lists the flags and their environment
+ * variables. --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position
+ * instead of holding before it (README "Failure modes"); give every master the same positions.
  */
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { ZkClient } from "../log/zk-client.ts"
-import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
-import { startMaster } from "./master.ts"
 import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
-import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
-import { installCrashHook } from "./crash-hook.ts"
 
-const { values } = parseArgs({
-  options: {
-    zk: { type: "string", default: process.env.HELIOS_ZK ?? "127.0.0.1:2181" },
-    "zk-root": { type: "string", default: process.env.HELIOS_ZK_ROOT ?? "/helios" },
-    port: { type: "string", default: process.env.HELIOS_MASTER_PORT ?? "5801" },
-    bind: { type: "string", default: "0.0.0.0" },
-    "advertised-url": { type: "string", default: process.env.HELIOS_MASTER_ADVERTISED_URL },
-    name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
-    "whitelisted-capability": { type: "string", multiple: true, default: [] },
-    "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
-    "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
-    "skip-undecodable": { type: "string", multiple: true, default: [] },
-  },
-})
+const USAGE = `usage: helios-master [options]
+  --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble, default 127.0.0.1:2181 (HELIOS_ZK)
+  --zk-root PATH               the cluster's root path, default /helios (HELIOS_ZK_ROOT)
+  --port PORT                  HTTP API port, default 5801 (HELIOS_MASTER_PORT)
+  --bind ADDRESS               address the API listens on, default 0.0.0.0
+  --advertised-url URL         where agents reach this master to relay their facts,
+                               default http://<host name>:<port> (HELIOS_MASTER_ADVERTISED_URL)
+  --name NAME                  this master's name, default the host name (HELIOS_MASTER_NAME)
+  --state-dir DIR              where the read-model snapshot is kept, so a restart reads only the
+                               log's tail (HELIOS_MASTER_STATE_DIR)
+  --whitelisted-capability CAP Linux capability jobs may add, repeatable
+  --agent-reaping-timeout H    deregister hosts DOWN longer than H hours, default ${DEFAULT_AGENT_REAPING_TIMEOUT_HOURS}
+                               (14 days), fractions allowed, 0 disables (HELIOS_AGENT_REAPING_TIMEOUT)
+  --skip-undecodable POSITION  skip the undecodable event at this log position instead of holding
+                               before it, repeatable (give every master the same positions)
+  -h, --help                   show this help
+The HTTP API is described at /openapi.json (reference page: /docs).
+`
+
+const fail = (message: string): never => {
+  process.stderr.write(`helios-master: ${message}\n\n${USAGE}`)
+  process.exit(2)
+}
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        zk: { type: "string", default: process.env.HELIOS_ZK ?? "127.0.0.1:2181" },
+        "zk-root": { type: "string", default: process.env.HELIOS_ZK_ROOT ?? "/helios" },
+        port: { type: "string", default: process.env.HELIOS_MASTER_PORT ?? "5801" },
+        bind: { type: "string", default: "0.0.0.0" },
+        "advertised-url": { type: "string", default: process.env.HELIOS_MASTER_ADVERTISED_URL },
+        name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
+        "whitelisted-capability": { type: "string", multiple: true, default: [] },
+        "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
+        "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
+        "skip-undecodable": { type: "string", multiple: true, default: [] },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    })
+  } catch (e) {
+    return fail((e as Error).message)
+  }
+})()
+const { values } = parsed
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
 
 const port = Number(values.port)
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -51,6 +79,14 @@ const skipUndecodable = values["skip-undecodable"]!.map((p) => {
   }
   return Number(p)
 })
+// Loaded only now: `--help` and a bad flag answer without loading the master.
+const [{ ZkClient }, { ZooKeeperEventLog }, { startMaster }, { ZkHostInfoStore }, { installCrashHook }] = await Promise.all([
+  import("../log/zk-client.ts"),
+  import("../log/zookeeper-log.ts"),
+  import("./master.ts"),
+  import("../log/zk-host-info-store.ts"),
+  import("./crash-hook.ts"),
+])
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
