@@ -27,7 +27,7 @@ export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
   { name: "help", short: "h", type: "boolean", help: "show help" },
 ]
 
-const TOP_FLAGS: ReadonlyArray<FlagSpec> = [...GLOBAL_FLAGS, { name: "version", type: "boolean", help: "print the client version" }]
+export const TOP_FLAGS: ReadonlyArray<FlagSpec> = [...GLOBAL_FLAGS, { name: "version", type: "boolean", help: "print the client version" }]
 
 const topLevelHelp = async (): Promise<string> => {
   const commands = await Promise.all(Object.values(COMMANDS).map((load) => load()))
