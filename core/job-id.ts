@@ -13,7 +13,8 @@ import { FULL_ID, ID_INPUT, formatJobId, parseJobId, type ParsedJobId } from "./
 export { formatJobId, isJobId, parseJobId, shortJobId, type ParsedJobId } from "./job-id-text.ts"
 
 const stringMatching = (re: RegExp, message: string) =>
-  Schema.String.check(Schema.makeFilter((s: string) => re.test(s) || message))
+  // toJsonSchema: what the OpenAPI document (master/openapi.ts) says of it.
+  Schema.String.check(Schema.makeFilter((s: string) => re.test(s) || message, { toJsonSchema: () => ({ pattern: re.source }) }))
 
 /** A fully qualified job id, `name:version:hash`. */
 export const JobId = stringMatching(

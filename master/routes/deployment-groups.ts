@@ -8,6 +8,7 @@ import { matchingHosts, hostViews } from "../../core/rollout-planner.ts"
 import type { FleetState, GroupRecord } from "../../core/state.ts"
 import { sortedNaturally } from "../../core/natural-order.ts"
 import type { MasterDeps } from "../deps.ts"
+import type { DeploymentGroupJson, DeploymentGroupStatusJson } from "../api-schemas.ts"
 import { badRequest, jsonBody, runCommand } from "../http-support.ts"
 
 /*
@@ -17,7 +18,7 @@ import { badRequest, jsonBody, runCommand } from "../http-support.ts"
  */
 
 /** Helios's DeploymentGroup JSON: the group, with its latest rollout's job, options and reason (null before one). */
-export const groupJson = (record: GroupRecord) => ({
+export const groupJson = (record: GroupRecord): DeploymentGroupJson => ({
   name: record.group.name,
   hostSelectors: record.group.hostSelectors,
   jobId: record.rollout?.jobId ?? null,
@@ -106,7 +107,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     const hosts = sortedNaturally(matchingHosts(record.group, hostViews(s, await deps.hostLabels())))
     const r = record.rollout
     const status = statusOf(record)
-    return c.json({
+    const body: DeploymentGroupStatusJson = {
       deploymentGroup: groupJson(record),
       status,
       error: r?.error ?? null,
@@ -124,7 +125,8 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
           }
         : null,
       position: s.position,
-    })
+    }
+    return c.json(body)
   })
 
   return app
