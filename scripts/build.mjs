@@ -28,7 +28,7 @@ import { checkBundle, MANIFEST_FORMAT, MANIFEST_NAME, recordFiles } from "../bin
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 /** The programs, by the name of their bin (and of their module in dist/). */
-export const PROGRAMS = { helios: "cli/main.ts", "helios-master": "master/main.ts", "helios-agent": "agent/main.ts" }
+const PROGRAMS = { helios: "cli/main.ts", "helios-master": "master/main.ts", "helios-agent": "agent/main.ts" }
 /** Where the programs' sources live: their files are stat'ed before the build (see below). */
 const SOURCE_DIRS = ["cli", "core", "projections", "master", "agent", "log"]
 /** Not bundled, but they change what the build makes (version, compiler options, these options). */
