@@ -121,6 +121,16 @@ describe("bin/helios.js", () => {
     expect(bundled).toEqual(source)
   })
 
+  it("runs helios-master and helios-agent from the same build", async () => {
+    for (const program of ["helios-master", "helios-agent"]) {
+      const r = await promisify(execFile)(process.execPath, [join(ROOT, "bin", `${program}.js`), "--help"], {
+        env: { PATH: process.env["PATH"] ?? "", HOME: home, HELIOS_CLI_BUNDLE_DIR: out, HELIOS_DEBUG: "1" },
+      })
+      expect(r.stderr).toBe(`${program}: running the bundle ${join(out, `${program}.mjs`)}\n`)
+      expect(r.stdout).toMatch(new RegExp(`^usage: ${program} \\[options\\]\n`))
+    }
+  })
+
   it("keeps failures to one line on stderr and exit code 1", async () => {
     expect(await helios(["no-such-verb"])).toEqual({ code: 1, stdout: "", stderr: "helios: unknown command 'no-such-verb' (see 'helios --help')\n" })
     const unreachable = await helios(["jobs"], { HELIOS_MASTER: "http://127.0.0.1:9" })
