@@ -15,7 +15,7 @@ const meminfo = (): { swapTotal: number; swapFree: number } => {
   }
 }
 
-/** Set by scripts/build-cli.mjs (esbuild `define`) in the bundled CLI, whose files are not next to package.json. */
+/** Set by scripts/build.mjs (esbuild `define`) in the compiled programs, whose files are not next to package.json. */
 declare const HELIOS_BUNDLED_VERSION: string | undefined
 
 let cachedVersion: string | undefined

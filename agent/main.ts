@@ -1,6 +1,7 @@
 /**
- * The agent as a program: `npx tsx agent/main.ts --zk 127.0.0.1:2181 --name host1 --state-dir /var/lib/helios-agent`
- * (or `node --import tsx agent/main.ts ...`: one process, so a signal reaches the agent itself).
+ * The agent as a program: `helios-agent --zk 127.0.0.1:2181 --name host1 --state-dir /var/lib/helios-agent`
+ * (from a checkout also `node --import tsx agent/main.ts ...`: one process, so a signal reaches the
+ * agent itself).
  *
  * Every flag has a HELIOS_* environment equivalent (flags win). Repeatable K=V flags take a
  * comma-separated list in the environment, e.g. HELIOS_LABELS=role=web,zone=a.
@@ -17,24 +18,16 @@ import { parseArgs } from "node:util"
 import { Result } from "effect"
 import { collectDefaultMetrics, Registry } from "prom-client"
 import { decodeContainerFlags } from "./container-flags.ts"
-import { DockerRuntime } from "./docker-runtime.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
-import { startAgent } from "./agent.ts"
 import { serveMetrics, type MetricsServer } from "./metrics.ts"
-import { testPausesFromEnv, withTestPauses } from "./test-pauses.ts"
-import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
 import type { HostName } from "../core/ids.ts"
 import type { EventLog } from "../core/event-log.ts"
 import type { HostInfoStore } from "../core/host-info.ts"
-import { ZkClient } from "../log/zk-client.ts"
-import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
-import { SqliteEventLog } from "../log/sqlite-log.ts"
-import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
-import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
+import type { ZkClient } from "../log/zk-client.ts"
 import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
 import { aclPolicy, readZkAuthFile } from "../log/zk-acl.ts"
 
-const USAGE = `usage: agent/main.ts [options]
+const USAGE = `usage: helios-agent [options]
   --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble (HELIOS_ZK)
   --zk-root PATH               chroot of the cluster, default /helios (HELIOS_ZK_ROOT)
   --zk-session-timeout-ms N    default 10000 (HELIOS_ZK_SESSION_TIMEOUT_MS)
@@ -73,6 +66,7 @@ const USAGE = `usage: agent/main.ts [options]
   --allow-host-network         networkMode host and container:ID (HELIOS_ALLOW_HOST_NETWORK=1)
   --allow-runtime NAME         container runtime other than runc, repeatable (HELIOS_ALLOW_RUNTIMES=a,b)
   --whitelisted-capability CAP capability jobs may add, repeatable (HELIOS_WHITELISTED_CAPABILITIES=a,b)
+  -h, --help                   show this help
 `
 
 const fail = (message: string): never => {
@@ -214,6 +208,17 @@ const metricsAddress = pick(values["metrics-address"], "HELIOS_METRICS_ADDRESS")
 if (isIP(metricsAddress) === 0) fail(`bad metrics address "${metricsAddress}": expected an IP address`)
 
 const main = async () => {
+  // Loaded only now: `--help` and a bad flag answer without loading the agent, Docker and log clients.
+  const [{ DockerRuntime }, { startAgent }, { testPausesFromEnv, withTestPauses }, { MasterRelayLog, zkMasterUrls }, { ZkClient }, { ZooKeeperEventLog }, { ZkHostInfoStore }] =
+    await Promise.all([
+      import("./docker-runtime.ts"),
+      import("./agent.ts"),
+      import("./test-pauses.ts"),
+      import("./master-relay.ts"),
+      import("../log/zk-client.ts"),
+      import("../log/zookeeper-log.ts"),
+      import("../log/zk-host-info-store.ts"),
+    ])
   const mainStartedAt = Date.now()
   let zk: ZkClient | undefined
   let log: EventLog
@@ -246,6 +251,7 @@ const main = async () => {
           })
     hostInfo = new ZkHostInfoStore(zk, zkRoot)
   } else {
+    const [{ SqliteEventLog }, { LocalHostInfoStore }] = await Promise.all([import("../log/sqlite-log.ts"), import("../log/sqlite-host-info-store.ts")])
     log = new SqliteEventLog(sqlite!)
     hostInfo = new LocalHostInfoStore(`${sqlite}.hostinfo`)
   }

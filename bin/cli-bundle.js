@@ -1,5 +1,5 @@
-// The prebuilt CLI that scripts/build-cli.mjs writes (build/cli by default) and bin/helios.js runs:
-// its manifest records the size and mtime of every file the bundle was built from, so a changed,
+// The compiled programs that scripts/build.mjs writes (dist/ by default) and the bins run: its
+// manifest records the size and mtime of every file the bundle was built from, so a changed,
 // restored or deleted source makes the bundle stale at the cost of one stat per file (~100 files,
 // well under a millisecond). Plain JavaScript: bin/helios.js loads it before any TypeScript loader.
 import { readFileSync, statSync } from "node:fs"
@@ -19,15 +19,16 @@ export const recordFiles = (root, paths) => {
 }
 
 /**
- * The bundle in dir if it is up to date with the files it was built from: `{ entry }` (the absolute
- * path of its main module), else `{ stale }` saying why.
+ * The build in dir if it is up to date with the files it was built from: `{ entry }` (the absolute
+ * path of the program's module: `helios` by default, or `helios-master`, `helios-agent`), else
+ * `{ stale }` saying why.
  */
-export const checkBundle = (dir) => {
+export const checkBundle = (dir, program = "helios") => {
   let manifest
   try {
     manifest = JSON.parse(readFileSync(join(dir, MANIFEST_NAME), "utf8"))
   } catch (e) {
-    return { stale: e?.code === "ENOENT" ? `no bundle in ${dir} (npm run build:cli)` : `unreadable ${join(dir, MANIFEST_NAME)}` }
+    return { stale: e?.code === "ENOENT" ? `no build in ${dir} (npm run build)` : `unreadable ${join(dir, MANIFEST_NAME)}` }
   }
   if (manifest?.format !== MANIFEST_FORMAT || typeof manifest.entry !== "string" || typeof manifest.root !== "string" || typeof manifest.files !== "object" || manifest.files === null)
     return { stale: `${join(dir, MANIFEST_NAME)} has an unknown format` }
@@ -38,5 +39,7 @@ export const checkBundle = (dir) => {
     // Any difference, not just "newer": a restored older version of a file counts too.
     if (!Array.isArray(recorded) || s.mtimeMs !== recorded[0] || s.size !== recorded[1]) return { stale: `${path} changed since the bundle was built` }
   }
-  return { entry: join(dir, manifest.entry) }
+  const entry = program === "helios" ? manifest.entry : manifest.entries?.[program]
+  if (typeof entry !== "string") return { stale: `${join(dir, MANIFEST_NAME)} has no ${program}` }
+  return { entry: join(dir, entry) }
 }

@@ -1,6 +1,7 @@
 /**
- * The bundled CLI (scripts/build-cli.mjs, bin/cli-bundle.js): bin/helios.js runs it only while it
- * is up to date with every file it was built from, and otherwise the TypeScript sources via tsx.
+ * The compiled programs (scripts/build.mjs, bin/cli-bundle.js, bin/launch.js): in a checkout the bins
+ * run them only while they are up to date with every file they were built from, and otherwise the
+ * TypeScript sources via tsx.
  */
 import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -25,14 +26,22 @@ describe("checkBundle", () => {
     writeFileSync(join(root, "b.ts"), "export const b = 2\n")
     const out = join(root, "out")
     mkdirSync(out)
-    const manifest = { format: MANIFEST_FORMAT, entry: "main.mjs", root: "..", files: recordFiles(root, ["a.ts", "b.ts"]) }
+    const manifest = {
+      format: MANIFEST_FORMAT,
+      entry: "helios.mjs",
+      entries: { helios: "helios.mjs", "helios-agent": "helios-agent.mjs" },
+      root: "..",
+      files: recordFiles(root, ["a.ts", "b.ts"]),
+    }
     writeFileSync(join(out, MANIFEST_NAME), JSON.stringify(manifest))
     return { root, out }
   }
 
   it("is fresh while every recorded file is as it was", () => {
     const { out } = fixture()
-    expect(checkBundle(out)).toEqual({ entry: join(out, "main.mjs") })
+    expect(checkBundle(out)).toEqual({ entry: join(out, "helios.mjs") })
+    expect(checkBundle(out, "helios-agent")).toEqual({ entry: join(out, "helios-agent.mjs") })
+    expect(checkBundle(out, "helios-master").stale).toMatch(/has no helios-master$/)
   })
 
   it("is stale when a source was edited", () => {
@@ -61,7 +70,7 @@ describe("checkBundle", () => {
     writeFileSync(join(out, MANIFEST_NAME), "{ truncated")
     expect(checkBundle(out).stale).toMatch(/unreadable/)
     rmSync(join(out, MANIFEST_NAME))
-    expect(checkBundle(out).stale).toMatch(/^no bundle in /)
+    expect(checkBundle(out).stale).toMatch(/^no build in /)
   })
 })
 
@@ -74,7 +83,7 @@ describe("bin/helios.js", () => {
     spawnCli(args, { HOME: home, HELIOS_CLI_BUNDLE_DIR: out, ...env })
 
   beforeAll(async () => {
-    await promisify(execFile)(process.execPath, [join(ROOT, "scripts/build-cli.mjs"), "--force", "--out", out], { timeout: 110_000 })
+    await promisify(execFile)(process.execPath, [join(ROOT, "scripts/build.mjs"), "--force", "--out", out], { timeout: 110_000 })
     // The same bundle, but its manifest remembers cli/main.ts as it was a day earlier.
     cpSync(out, staleCopy, { recursive: true })
     const manifest = JSON.parse(readFileSync(join(staleCopy, MANIFEST_NAME), "utf8")) as { files: Record<string, [number, number]> }
@@ -89,7 +98,7 @@ describe("bin/helios.js", () => {
   it("runs the fresh bundle, with package.json's version and nothing extra on stderr", async () => {
     expect(await helios(["--version"])).toEqual({ code: 0, stdout: `Client Version: ${VERSION}\n`, stderr: "" })
     const debug = await helios(["--version"], { HELIOS_DEBUG: "1" })
-    expect(debug.stderr).toBe(`helios: running the bundle ${join(out, "main.mjs")}\n`)
+    expect(debug.stderr).toBe(`helios: running the bundle ${join(out, "helios.mjs")}\n`)
   })
 
   it("falls back to the sources when a file the bundle was built from changed, or when told to", async () => {
@@ -110,6 +119,16 @@ describe("bin/helios.js", () => {
     expect(bundled.code).toBe(0)
     expect(bundled.stdout).toContain("solo")
     expect(bundled).toEqual(source)
+  })
+
+  it("runs helios-master and helios-agent from the same build", async () => {
+    for (const program of ["helios-master", "helios-agent"]) {
+      const r = await promisify(execFile)(process.execPath, [join(ROOT, "bin", `${program}.js`), "--help"], {
+        env: { PATH: process.env["PATH"] ?? "", HOME: home, HELIOS_CLI_BUNDLE_DIR: out, HELIOS_DEBUG: "1" },
+      })
+      expect(r.stderr).toBe(`${program}: running the bundle ${join(out, `${program}.mjs`)}\n`)
+      expect(r.stdout).toMatch(new RegExp(`^usage: ${program} \\[options\\]\n`))
+    }
   })
 
   it("keeps failures to one line on stderr and exit code 1", async () => {

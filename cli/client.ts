@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { ApiError, CliError, UnreachableError, oneLine } from "./errors.ts"
+import { httpRequest, type HttpResponse } from "./http.ts"
 
 /*
  * The HTTP client of the master API. It tries the endpoints in turn when one cannot be reached
@@ -19,8 +20,8 @@ export interface ClientOptions {
   readonly version: string
   /** Per-request timeout in ms (not applied to streams). */
   readonly timeoutMs?: number
-  /** The fetch to use (a CA file's: cli/ca-fetch.ts); default the global one. */
-  readonly fetch?: typeof fetch
+  /** CA certificates that vouch for an https:// master's certificate (`--ca-file`), beside Node's own roots. */
+  readonly ca?: string | Buffer
   /** Bearer token sent as `Authorization` (a master with authentication on requires one). */
   readonly token?: string
   /** Where a warning goes (a master older than this client); once per client. Default: none. */
@@ -38,12 +39,11 @@ export interface RequestOptions {
 
 const isWrite = (method: string) => method !== "GET" && method !== "HEAD"
 
-/** Why a fetch failed to connect, in a few words ("connect ECONNREFUSED 127.0.0.1:5801"). */
+/** Why a request failed to connect, in a few words ("connect ECONNREFUSED 127.0.0.1:5801", "timed out"). */
 const connectionProblem = (e: unknown): string => {
-  if (e instanceof DOMException && e.name === "TimeoutError") return "timed out"
-  const cause = (e as { cause?: { message?: string; code?: string } }).cause
-  if (cause?.message === "bad port") return "this port is on fetch's list of blocked ports; run the master on another one"
-  return oneLine(cause?.message ?? cause?.code ?? (e as Error).message ?? String(e))
+  const isTimeout = (x: unknown) => x instanceof DOMException && x.name === "TimeoutError"
+  if (isTimeout(e) || isTimeout((e as { cause?: unknown } | undefined)?.cause)) return "timed out"
+  return oneLine((e as Error | undefined)?.message ?? String(e))
 }
 
 /** `{status, errors|message}` of an error body, as one line. */
@@ -59,7 +59,7 @@ const describeApiFailure = (code: number, body: unknown): { status: string; deta
  * A master of another major version refuses every request with 426 (Helios-Version-Status
  * INCOMPATIBLE): say so plainly, naming both versions, rather than as a failed request.
  */
-const incompatibleError = async (response: Response, base: string, clientVersion: string): Promise<ApiError> => {
+const incompatibleError = async (response: HttpResponse, base: string, clientVersion: string): Promise<ApiError> => {
   const text = await response.text().catch(() => "")
   let body: unknown = text
   try {
@@ -78,7 +78,7 @@ const incompatibleError = async (response: Response, base: string, clientVersion
 }
 
 /** The ApiError for a non-2xx answer: its Helios status name and errors (or message), on one line. */
-const apiError = async (response: Response): Promise<ApiError> => {
+const apiError = async (response: HttpResponse): Promise<ApiError> => {
   const text = await response.text().catch(() => "")
   let body: unknown = text
   try {
@@ -118,7 +118,7 @@ export class HeliosClient {
   }
 
   /** Sends a request, trying each endpoint in turn on a connection failure. */
-  async fetch(method: string, path: string, options: RequestOptions & { readonly stream?: boolean } = {}): Promise<Response> {
+  async fetch(method: string, path: string, options: RequestOptions & { readonly stream?: boolean } = {}): Promise<HttpResponse> {
     const { endpoints, timeoutMs = 60_000 } = this.options
     const headers: Record<string, string> = { "Helios-Version": this.options.version, Accept: "application/json" }
     if (options.body !== undefined) headers["Content-Type"] = "application/json"
@@ -129,11 +129,12 @@ export class HeliosClient {
       const i = (this.current + n) % endpoints.length
       const base = endpoints[i]!
       const signals = [options.signal, options.stream ? undefined : AbortSignal.timeout(timeoutMs)].filter((s) => s !== undefined)
-      let response: Response
+      let response: HttpResponse
       try {
-        response = await (this.options.fetch ?? fetch)(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
+        response = await httpRequest(this.url(base, path, method, options.query ?? {}, options.noAfter ?? false), {
           method,
           headers,
+          ...(this.options.ca !== undefined ? { ca: this.options.ca } : {}),
           ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
           ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}),
         })
@@ -149,7 +150,7 @@ export class HeliosClient {
   }
 
   /** Refuses the answer of a master of another major version; warns once about an older one. */
-  private async checkVersion(response: Response, base: string): Promise<Response> {
+  private async checkVersion(response: HttpResponse, base: string): Promise<HttpResponse> {
     const status = response.headers.get("Helios-Version-Status")
     if (response.status === 426 || status === "INCOMPATIBLE") throw await incompatibleError(response, base, this.options.version)
     if (status === "MAYBE" && !this.warnedNewer) {
@@ -186,7 +187,6 @@ export class HeliosClient {
   async ndjson(path: string, query: Query, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
     const response = await this.fetch("GET", path, { query, noAfter: true, stream: true, ...(signal ? { signal } : {}) })
     if (!response.ok) throw await apiError(response)
-    if (!response.body) return
     const decoder = new TextDecoder()
     let buffered = ""
     try {

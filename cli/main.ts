@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs"
 import { HELIOS_VERSION } from "../master/version.ts"
-import { fetchTrusting } from "./ca-fetch.ts"
 import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec } from "./args.ts"
 import { HeliosClient } from "./client.ts"
 import { makeContext, processIo, type CliIo, type Command } from "./command.ts"
@@ -36,7 +35,7 @@ export const GLOBAL_FLAGS: ReadonlyArray<FlagSpec> = [
   { name: "help", short: "h", type: "boolean", help: "show help" },
 ]
 
-const TOP_FLAGS: ReadonlyArray<FlagSpec> = [...GLOBAL_FLAGS, { name: "version", type: "boolean", help: "print the client version" }]
+export const TOP_FLAGS: ReadonlyArray<FlagSpec> = [...GLOBAL_FLAGS, { name: "version", type: "boolean", help: "print the client version" }]
 
 const topLevelHelp = async (): Promise<string> => {
   // A verb of two words is listed as its sub-verbs ("rollout history", "rollout replay").
@@ -159,7 +158,7 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
           endpoints,
           user,
           ...(token !== undefined ? { token } : {}),
-          ...(ca !== undefined ? { fetch: fetchTrusting(ca) } : {}),
+          ...(ca !== undefined ? { ca } : {}),
           version: HELIOS_VERSION,
           warn: (message) => io.stderr(message + "\n"),
           ...(timeoutS !== undefined ? { timeoutMs: timeoutS * 1000 } : {}),

@@ -1,4 +1,4 @@
-import { parseJobId } from "../core/job-id.ts"
+import { parseJobId } from "../core/job-id-text.ts"
 import type { HeliosClient } from "./client.ts"
 import { CliError } from "./errors.ts"
 

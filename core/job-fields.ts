@@ -12,10 +12,13 @@ export const INT32_MAX = 2 ** 31 - 1
 
 export const intIn = (min: number, max: number) =>
   Schema.Number.check(
-    Schema.makeFilter((n: number) =>
-      Object.is(n, -0)
-        ? "Expected an integer, not -0 (it cannot be stored exactly)"
-        : (Number.isInteger(n) && n >= min && n <= max) || `Expected an integer from ${min} to ${max}`,
+    Schema.makeFilter(
+      (n: number) =>
+        Object.is(n, -0)
+          ? "Expected an integer, not -0 (it cannot be stored exactly)"
+          : (Number.isInteger(n) && n >= min && n <= max) || `Expected an integer from ${min} to ${max}`,
+      // What the OpenAPI document (master/openapi.ts) says of the field.
+      { toJsonSchema: () => ({ type: "integer", minimum: min, maximum: max }) },
     ),
   )
 

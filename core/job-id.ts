@@ -2,6 +2,7 @@ import { createHash } from "node:crypto"
 import { Schema } from "effect"
 import { Bean, canonicalJson, javaHashSetOrder, type CanonicalValue } from "./canonical-json.ts"
 import type { HealthCheck, Job, LivenessCheck, PortMapping, RolloutOptions, ServicePorts } from "./job.ts"
+import { FULL_ID, ID_INPUT, formatJobId, parseJobId, type ParsedJobId } from "./job-id-text.ts"
 
 /*
  * Job ids are `name:version:hash`. The hash is Helios's: SHA-1 hex of `name:version:configHashHex`,
@@ -9,12 +10,11 @@ import type { HealthCheck, Job, LivenessCheck, PortMapping, RolloutOptions, Serv
  * meta parameters `created` and `creatingUser`, with `name` and `version` in place of `id`.
  */
 
-// Names and versions are Helios's `[0-9a-zA-Z-_.]+`; the hash is 40 lower-case hex digits (SHA-1).
-const FULL_ID = /^([0-9a-zA-Z_.-]+):([0-9a-zA-Z_.-]+):([0-9a-f]{40})$/
-const ID_INPUT = /^([0-9a-zA-Z_.-]+):([0-9a-zA-Z_.-]+)(?::([0-9a-f]{40}))?$/
+export { formatJobId, isJobId, parseJobId, shortJobId, type ParsedJobId } from "./job-id-text.ts"
 
 const stringMatching = (re: RegExp, message: string) =>
-  Schema.String.check(Schema.makeFilter((s: string) => re.test(s) || message))
+  // toJsonSchema: what the OpenAPI document (master/openapi.ts) says of it.
+  Schema.String.check(Schema.makeFilter((s: string) => re.test(s) || message, { toJsonSchema: () => ({ pattern: re.source }) }))
 
 /** A fully qualified job id, `name:version:hash`. */
 export const JobId = stringMatching(
@@ -29,36 +29,6 @@ export const JobIdInput = stringMatching(
   "Expected a job id name:version or name:version:hash (name and version [0-9a-zA-Z-_.]+, hash 40 lower-case hex digits)",
 )
 export type JobIdInput = typeof JobIdInput.Type
-
-export interface ParsedJobId {
-  readonly name: string
-  readonly version: string
-  readonly hash?: string
-}
-
-/** Splits `name:version` or `name:version:hash`; undefined for anything else (no partial hashes). */
-export const parseJobId = (id: string): ParsedJobId | undefined => {
-  const m = ID_INPUT.exec(id)
-  if (m === null) return undefined
-  const [, name, version, hash] = m as unknown as [string, string, string, string | undefined]
-  return hash === undefined ? { name, version } : { name, version, hash }
-}
-
-export const isJobId = (id: string): id is JobId => FULL_ID.test(id)
-
-/** `name:version:hash`; without a hash, `name:version` (the form a client submits). */
-export function formatJobId(id: { readonly name: string; readonly version: string; readonly hash: string }): JobId
-export function formatJobId(id: ParsedJobId): string
-export function formatJobId(id: ParsedJobId): string {
-  return id.hash === undefined ? `${id.name}:${id.version}` : `${id.name}:${id.version}:${id.hash}`
-}
-
-/** Helios's JobId.toShortString: `name:version:` plus the first 7 hex digits of the hash. */
-export const shortJobId = (id: string): string => {
-  const p = parseJobId(id)
-  if (p === undefined) return id
-  return p.hash === undefined ? `${p.name}:${p.version}` : `${p.name}:${p.version}:${p.hash.slice(0, 7)}`
-}
 
 /** A job whose id may still lack its hash (`name:version`), e.g. one a client is about to submit. */
 export type JobDraft = Omit<Job, "id"> & { readonly id: string }

@@ -3,6 +3,8 @@ import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readBodyText, receiveBody } from "./http-support.ts"
+import { openApiJson } from "./openapi.ts"
+import { DOCS_CSS, DOCS_HTML, DOCS_JS } from "./openapi-page.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
 import { deploymentGroupRoutes } from "./routes/deployment-groups.ts"
 import { rolloutRoutes } from "./routes/rollouts.ts"
@@ -97,6 +99,12 @@ export const masterApp = (deps: MasterDeps): Hono => {
     if (undecodable) return c.json(undecodable, 503)
     return c.json({ status: "OK", position: deps.projection.position })
   })
+
+  // The API's OpenAPI 3.1 document (master/openapi.ts: every route above is in its table) and its reference page.
+  app.get("/openapi.json", (c) => c.body(openApiJson(deps.version), 200, { "content-type": "application/json; charset=utf-8" }))
+  app.get("/docs", (c) => c.html(DOCS_HTML))
+  app.get("/docs/app.js", (c) => c.body(DOCS_JS, 200, { "content-type": "text/javascript; charset=utf-8" }))
+  app.get("/docs/app.css", (c) => c.body(DOCS_CSS, 200, { "content-type": "text/css; charset=utf-8" }))
 
   app.notFound((c) => c.json({ status: "NOT_FOUND", errors: [`${c.req.method} ${c.req.path}: no such endpoint`] }, 404))
   app.onError((error, c) => {

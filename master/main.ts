@@ -1,63 +1,103 @@
 #!/usr/bin/env -S npx tsx
 /*
- * A master on ZooKeeper: `npx tsx master/main.ts --zk 127.0.0.1:2181 [--port 5801] [--name NAME]`.
- * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME, HELIOS_MASTER_STATE_DIR,
- * HELIOS_MASTER_ADVERTISED_URL (--advertised-url: where agents reach this master to relay their facts;
- * default http://<host name>:<port>).
- * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
- * --agent-reaping-timeout HOURS (HELIOS_AGENT_REAPING_TIMEOUT): the leader deregisters hosts DOWN
- * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
- * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
- * of holding before it (README "Failure modes"); give every master the same positions.
- * Container policy (core/container-policy.ts; a job asking more is refused with a 400 naming the flag):
- * --allow-bind-mount PREFIX (repeatable; none by default), --allow-docker-socket, --allow-unconfined,
- * --allow-host-network, --allow-runtime NAME (repeatable), --whitelisted-capability CAP (repeatable).
- * --auth-file PATH (HELIOS_AUTH_FILE): bearer-token principals and their capabilities (master/auth.ts);
- * without it the API is open to whoever reaches it (a warning says so).
- * --zk-auth-file FILE (HELIOS_ZK_AUTH_FILE): the digest identity this master gives ZooKeeper and the
- * masters' and agents' identities its nodes' ACLs name (log/zk-acl.ts); without it nodes are world-open.
- * --tls-cert FILE --tls-key FILE (HELIOS_TLS_CERT, HELIOS_TLS_KEY): serve HTTPS (PEM); the advertised URL
- * becomes https://. Clients trust the issuing CA with --ca-file (CLI) or NODE_EXTRA_CA_CERTS (agents).
- * --cors-origin ORIGIN (repeatable): web pages of this origin may call the API (none by default; never "*").
- * --allowed-host NAME (repeatable): names a request may give in Host (checked always when given, and
- * on a loopback bind address, where loopback names are allowed: DNS rebinding).
+ * A master on ZooKeeper: `helios-master --zk 127.0.0.1:2181 [--port 5801] [--name NAME]` (from a
+ * checkout also `npx tsx master/main.ts ...`). USAGE below lists the flags and their environment
+ * variables. --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position
+ * instead of holding before it (README "Failure modes"); give every master the same positions.
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { collectDefaultMetrics, Registry } from "prom-client"
-import { ZkClient } from "../log/zk-client.ts"
-import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
-import { startMaster } from "./master.ts"
 import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
-import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
-import { installCrashHook } from "./crash-hook.ts"
-import { normalizeOrigin } from "./browser-guard.ts"
-import { Principals } from "./auth.ts"
-import { aclPolicy, readZkAuthFile } from "../log/zk-acl.ts"
-import { CONTAINER_POLICY_OPTIONS, containerPolicyFromFlags } from "../core/container-policy.ts"
+import { CONTAINER_POLICY_OPTIONS } from "../core/container-policy.ts"
 
-const { values } = parseArgs({
-  options: {
-    zk: { type: "string", default: process.env.HELIOS_ZK ?? "127.0.0.1:2181" },
-    "zk-root": { type: "string", default: process.env.HELIOS_ZK_ROOT ?? "/helios" },
-    port: { type: "string", default: process.env.HELIOS_MASTER_PORT ?? "5801" },
-    bind: { type: "string", default: "0.0.0.0" },
-    "advertised-url": { type: "string", default: process.env.HELIOS_MASTER_ADVERTISED_URL },
-    name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
-    "whitelisted-capability": { type: "string", multiple: true, default: [] },
-    "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
-    "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
-    "skip-undecodable": { type: "string", multiple: true, default: [] },
-    ...CONTAINER_POLICY_OPTIONS,
-    "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
-    "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
-    "tls-cert": { type: "string", default: process.env.HELIOS_TLS_CERT },
-    "tls-key": { type: "string", default: process.env.HELIOS_TLS_KEY },
-    "cors-origin": { type: "string", multiple: true, default: [] },
-    "allowed-host": { type: "string", multiple: true, default: [] },
-  },
-})
+const USAGE = `usage: helios-master [options]
+  --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble, default 127.0.0.1:2181 (HELIOS_ZK)
+  --zk-root PATH               the cluster's root path, default /helios (HELIOS_ZK_ROOT)
+  --port PORT                  HTTP API port, default 5801 (HELIOS_MASTER_PORT)
+  --bind ADDRESS               address the API listens on, default 0.0.0.0
+  --advertised-url URL         where agents reach this master to relay their facts,
+                               default http://<host name>:<port> (HELIOS_MASTER_ADVERTISED_URL)
+  --name NAME                  this master's name, default the host name (HELIOS_MASTER_NAME)
+  --state-dir DIR              where the read-model snapshot is kept, so a restart reads only the
+                               log's tail (HELIOS_MASTER_STATE_DIR)
+  --agent-reaping-timeout H    deregister hosts DOWN longer than H hours, default ${DEFAULT_AGENT_REAPING_TIMEOUT_HOURS}
+                               (14 days), fractions allowed, 0 disables (HELIOS_AGENT_REAPING_TIMEOUT)
+  --skip-undecodable POSITION  skip the undecodable event at this log position instead of holding
+                               before it, repeatable (give every master the same positions)
+Security (README "Security model"):
+  --auth-file PATH             bearer-token principals and their capabilities (HELIOS_AUTH_FILE);
+                               without it the API is open to whoever reaches it (a warning says so)
+  --zk-auth-file FILE          ZooKeeper digest identities; nodes get ACLs (HELIOS_ZK_AUTH_FILE)
+  --tls-cert FILE --tls-key FILE  serve HTTPS (PEM) (HELIOS_TLS_CERT, HELIOS_TLS_KEY)
+  --cors-origin ORIGIN         web pages of this origin may call the API, repeatable (never "*")
+  --allowed-host NAME          a name requests may give in Host, repeatable (DNS rebinding)
+Container policy (a job asking more is refused with a 400 naming the flag):
+  --allow-bind-mount PREFIX    host paths jobs may bind-mount, repeatable (none by default)
+  --allow-docker-socket        jobs may mount the Docker socket
+  --allow-unconfined           jobs may turn off seccomp/apparmor/systempaths confinement
+  --allow-host-network         jobs may use the host's network or another container's
+  --allow-runtime NAME         a container runtime jobs may ask for besides runc, repeatable
+  --whitelisted-capability CAP a Linux capability jobs may add, repeatable
+  -h, --help                   show this help
+The HTTP API is described at /openapi.json (reference page: /docs).
+`
+
+const fail = (message: string): never => {
+  process.stderr.write(`helios-master: ${message}\n\n${USAGE}`)
+  process.exit(2)
+}
+
+const parsed = (() => {
+  try {
+    return parseArgs({
+      options: {
+        zk: { type: "string", default: process.env.HELIOS_ZK ?? "127.0.0.1:2181" },
+        "zk-root": { type: "string", default: process.env.HELIOS_ZK_ROOT ?? "/helios" },
+        port: { type: "string", default: process.env.HELIOS_MASTER_PORT ?? "5801" },
+        bind: { type: "string", default: "0.0.0.0" },
+        "advertised-url": { type: "string", default: process.env.HELIOS_MASTER_ADVERTISED_URL },
+        name: { type: "string", default: process.env.HELIOS_MASTER_NAME },
+        "whitelisted-capability": { type: "string", multiple: true, default: [] },
+        "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
+        "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
+        "skip-undecodable": { type: "string", multiple: true, default: [] },
+        ...CONTAINER_POLICY_OPTIONS,
+        "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
+        "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
+        "tls-cert": { type: "string", default: process.env.HELIOS_TLS_CERT },
+        "tls-key": { type: "string", default: process.env.HELIOS_TLS_KEY },
+        "cors-origin": { type: "string", multiple: true, default: [] },
+        "allowed-host": { type: "string", multiple: true, default: [] },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    })
+  } catch (e) {
+    return fail((e as Error).message)
+  }
+})()
+const { values } = parsed
+if (values.help) {
+  process.stdout.write(USAGE)
+  process.exit(0)
+}
+
+// Loaded only now: `--help` and a bad flag answer without loading the master.
+const [{ collectDefaultMetrics, Registry }, { ZkClient }, { ZooKeeperEventLog }, { startMaster }, { ZkHostInfoStore }, { installCrashHook }, { normalizeOrigin }, { Principals }, { aclPolicy, readZkAuthFile }, { containerPolicyFromFlags }] =
+  await Promise.all([
+    import("prom-client"),
+    import("../log/zk-client.ts"),
+    import("../log/zookeeper-log.ts"),
+    import("./master.ts"),
+    import("../log/zk-host-info-store.ts"),
+    import("./crash-hook.ts"),
+    import("./browser-guard.ts"),
+    import("./auth.ts"),
+    import("../log/zk-acl.ts"),
+    import("../core/container-policy.ts"),
+  ])
 
 const port = Number(values.port)
 if (!Number.isInteger(port) || port < 0 || port > 65535) {

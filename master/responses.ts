@@ -2,8 +2,12 @@ import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
 import type { Job } from "../core/job.ts"
 import type { HistoryEntry } from "../projections/history.ts"
 import { formatActor, type HostName } from "../core/ids.ts"
+import type { AgentInfoJson, AuditJson, DeploymentJson, HostInfoJson, HostStatusJson, JobStatusJson, TaskStatusEventJson, TaskStatusJson } from "./api-schemas.ts"
 
-/* The master's answers in Helios's JSON shapes (its REST API's response types), plus our additions. */
+/*
+ * The master's answers in Helios's JSON shapes (its REST API's response types), plus our additions;
+ * typed by their schemas in api-schemas.ts, which the OpenAPI document publishes.
+ */
 
 const publicJobs = new WeakMap<Job, Job>()
 
@@ -46,7 +50,7 @@ const jobOrNull = (state: FleetState, jobId: string): Job | null => {
   return job ? publicJob(job) : null
 }
 
-export const deploymentJson = (d: Deployment) => ({
+export const deploymentJson = (d: Deployment): DeploymentJson => ({
   jobId: d.jobId,
   goal: d.goal,
   deployerUser: d.deployerUser ?? null,
@@ -55,7 +59,7 @@ export const deploymentJson = (d: Deployment) => ({
   position: d.deployedAt,
 })
 
-export const taskStatusJson = (state: FleetState, t: TaskStatus) => ({
+export const taskStatusJson = (state: FleetState, t: TaskStatus): TaskStatusJson => ({
   job: jobOrNull(state, t.jobId),
   goal: t.goal,
   state: t.state,
@@ -68,11 +72,11 @@ export const taskStatusJson = (state: FleetState, t: TaskStatus) => ({
   position: t.position,
 })
 
-export const jobStatusJson = (state: FleetState, jobId: string) => {
+export const jobStatusJson = (state: FleetState, jobId: string): JobStatusJson | undefined => {
   const job = state.jobs.get(jobId)
   if (!job) return undefined
-  const deployments: Record<string, ReturnType<typeof deploymentJson>> = {}
-  const taskStatuses: Record<string, ReturnType<typeof taskStatusJson>> = {}
+  const deployments: Record<string, DeploymentJson> = {}
+  const taskStatuses: Record<string, TaskStatusJson> = {}
   for (const host of state.jobHosts.get(jobId) ?? []) {
     deployments[host] = deploymentJson(state.deployments.get(host)!.get(jobId)!)
     const t = state.tasks.get(host)?.get(jobId)
@@ -82,17 +86,17 @@ export const jobStatusJson = (state: FleetState, jobId: string) => {
 }
 
 export interface HostDetails {
-  readonly hostInfo?: unknown
-  readonly agentInfo?: unknown
+  readonly hostInfo?: typeof HostInfoJson.Type
+  readonly agentInfo?: typeof AgentInfoJson.Type
   readonly environment?: Record<string, string>
   readonly labels?: Record<string, string>
 }
 
-export const hostStatusJson = (state: FleetState, host: HostName, details: HostDetails | undefined) => {
+export const hostStatusJson = (state: FleetState, host: HostName, details: HostDetails | undefined): HostStatusJson | undefined => {
   const h = state.hosts.get(host)
   if (!h) return undefined
-  const jobs: Record<string, ReturnType<typeof deploymentJson>> = {}
-  const statuses: Record<string, ReturnType<typeof taskStatusJson>> = {}
+  const jobs: Record<string, DeploymentJson> = {}
+  const statuses: Record<string, TaskStatusJson> = {}
   for (const [jobId, d] of state.deployments.get(host) ?? []) jobs[jobId] = deploymentJson(d)
   for (const [jobId, t] of state.tasks.get(host) ?? []) statuses[jobId] = taskStatusJson(state, t)
   return {
@@ -109,7 +113,7 @@ export const hostStatusJson = (state: FleetState, host: HostName, details: HostD
 }
 
 /** One audit line: Helios's TaskStatusEvent fields for task transitions, and every other event too. */
-export const auditJson = (e: HistoryEntry) => {
+export const auditJson = (e: HistoryEntry): AuditJson => {
   const { _tag, ...fields } = publicEvent(e.event)
   const host = "host" in fields ? fields.host : null
   const rest: Record<string, unknown> = { ...fields }
@@ -119,8 +123,8 @@ export const auditJson = (e: HistoryEntry) => {
 }
 
 /** Helios's /history/jobs/{id} `events`: task status changes only, oldest first. */
-export const heliosHistoryJson = (state: FleetState, jobId: string, entries: ReadonlyArray<HistoryEntry>) =>
-  entries.flatMap((e) =>
+export const heliosHistoryJson = (state: FleetState, jobId: string, entries: ReadonlyArray<HistoryEntry>): TaskStatusEventJson[] =>
+  entries.flatMap((e): TaskStatusEventJson[] =>
     e.event._tag === "TaskStateChanged"
       ? [
           {

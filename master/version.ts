@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 
-/** Set by scripts/build-cli.mjs (esbuild `define`) in the bundled CLI, whose files are not next to package.json. */
+/** Set by scripts/build.mjs (esbuild `define`) in the compiled programs, whose files are not next to package.json. */
 declare const HELIOS_BUNDLED_VERSION: string | undefined
 
 /** This build's version, from package.json. */

@@ -17,8 +17,8 @@
 #     (tracked by the stamp file node_modules/.helios-setup-stamp); if only patches/ changed,
 #     just re-run patch-package.
 #  4. Start dockerd if it is not running (scripts/dockerd.sh).
-#  5. Build the bundled CLI that bin/helios.js runs (build/cli, scripts/build-cli.mjs) if it is
-#     missing or older than the sources it was built from.
+#  5. Compile the programs that bin/helios.js, bin/helios-master.js and bin/helios-agent.js run
+#     (dist/, scripts/build.mjs) if they are missing or older than the sources they were built from.
 #
 # Re-running when everything is present changes nothing and takes well under a second.
 set -euo pipefail
@@ -128,6 +128,6 @@ fi
 # --- 4. Docker engine -----------------------------------------------------------------------------
 bash "$ROOT/scripts/dockerd.sh"
 
-# --- 5. The bundled CLI ---------------------------------------------------------------------------
-# Not fatal: without it bin/helios.js runs the same CLI from the TypeScript sources, only slower.
-node scripts/build-cli.mjs </dev/null || log "WARNING: could not build the bundled CLI; helios runs from source (slower)"
+# --- 5. The compiled programs ---------------------------------------------------------------------
+# Not fatal: without them the bins run the same programs from the TypeScript sources, only slower.
+node scripts/build.mjs </dev/null || log "WARNING: could not compile the programs (npm run build); helios runs from source (slower)"

@@ -18,9 +18,9 @@ declare module "vitest" {
   }
 }
 
-/** scripts/build-cli.mjs (a no-op when the bundle is fresh). Not fatal: bin/helios.js then runs the sources. */
+/** scripts/build.mjs (a no-op when dist/ is fresh). Not fatal: bin/helios.js then runs the sources. */
 const buildCli = async (): Promise<void> => {
-  const script = fileURLToPath(new URL("../scripts/build-cli.mjs", import.meta.url))
+  const script = fileURLToPath(new URL("../scripts/build.mjs", import.meta.url))
   await promisify(execFile)(process.execPath, [script]).catch((e: Error) =>
     process.stderr.write(`global-setup: could not build the bundled CLI, helios runs from source: ${e.message}\n`),
   )

@@ -1,4 +1,4 @@
-import { shortJobId } from "../../core/job-id.ts"
+import { shortJobId } from "../../core/job-id-text.ts"
 import { bool, intFlag, str } from "../args.ts"
 import type { Command } from "../command.ts"
 import { actorText, describeEvent } from "../describe-event.ts"

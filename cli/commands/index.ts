@@ -34,4 +34,5 @@ export const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   masters: async () => (await import("./masters.ts")).default,
   version: async () => (await import("./version.ts")).default,
   solo: async () => (await import("./solo.ts")).default,
+  completion: async () => (await import("./completion.ts")).default,
 }

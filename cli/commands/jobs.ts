@@ -1,5 +1,5 @@
 import type { Job } from "../../core/job.ts"
-import { shortJobId } from "../../core/job-id.ts"
+import { shortJobId } from "../../core/job-id-text.ts"
 import { bool, pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"

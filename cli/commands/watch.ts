@@ -1,4 +1,4 @@
-import { shortJobId } from "../../core/job-id.ts"
+import { shortJobId } from "../../core/job-id-text.ts"
 import { bool, intFlag, pos, posList } from "../args.ts"
 import type { Command, Context } from "../command.ts"
 import { CliError } from "../errors.ts"

@@ -6,6 +6,7 @@ import { EventEnvelope, hostStream, hostsOf } from "../../core/events.ts"
 import { HostName } from "../../core/ids.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody } from "../http-support.ts"
+import type { RelayedJson } from "../api-schemas.ts"
 
 /*
  * POST /hosts/{host}/events: an agent's facts about its own host, appended to the log by this master.
@@ -32,7 +33,7 @@ const ExpectedVersion = Schema.Union([
   Schema.Literal("none"),
   Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))),
 ])
-const RelayedAppend = Schema.Struct({
+export const RelayedAppend = Schema.Struct({
   events: Schema.Array(EventEnvelope).pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(MAX_RELAYED_EVENTS))),
   expected: Schema.optionalKey(Schema.Record(Schema.String, ExpectedVersion)),
 })
@@ -67,7 +68,8 @@ export const agentFactRoutes = (deps: MasterDeps) => {
     try {
       const r = await deps.log.append(events, expected !== undefined ? { expected } : undefined)
       c.header("Helios-Position", String(r.lastPosition))
-      return c.json({ status: "OK", firstPosition: r.firstPosition, lastPosition: r.lastPosition, position: r.lastPosition })
+      const answer: typeof RelayedJson.Encoded = { status: "OK", firstPosition: r.firstPosition, lastPosition: r.lastPosition, position: r.lastPosition }
+      return c.json(answer)
     } catch (error) {
       if (error instanceof AppendConflict)
         return c.json({ status: "CONCURRENT_CHANGE", stream: error.stream, message: `stream ${error.stream} is not at version ${error.expected}` }, 409)

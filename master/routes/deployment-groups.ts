@@ -6,6 +6,7 @@ import { changesSince } from "../../projections/group-changes.ts"
 import { matchingHosts, hostViews } from "../../core/rollout-planner.ts"
 import type { FleetState, GroupRecord, RolloutStatus } from "../../core/state.ts"
 import type { MasterDeps } from "../deps.ts"
+import type { DeploymentGroupJson, DeploymentGroupStatusJson } from "../api-schemas.ts"
 import { badRequest, jsonBody, runCommand } from "../http-support.ts"
 import { publicOptions } from "../responses.ts"
 import { groupRouteSupport } from "./group-route-support.ts"
@@ -17,7 +18,7 @@ import { groupRouteSupport } from "./group-route-support.ts"
  */
 
 /** Helios's DeploymentGroup JSON: the group, with its latest rollout's job, options and reason (null before one). */
-export const groupJson = (record: GroupRecord) => ({
+export const groupJson = (record: GroupRecord): DeploymentGroupJson => ({
   name: record.group.name,
   hostSelectors: record.group.hostSelectors,
   jobId: record.rollout?.jobId ?? null,
@@ -109,7 +110,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     const hosts = matchingHosts(record.group, hostViews(s, await deps.hostLabels(5_000)))
     const r = record.rollout
     const status = statusOf(record)
-    return c.json({
+    const body: DeploymentGroupStatusJson = {
       deploymentGroup: groupJson(record),
       status,
       error: r?.error ?? null,
@@ -129,7 +130,8 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
           }
         : null,
       position: s.position,
-    })
+    }
+    return c.json(body)
   })
 
   return app

@@ -8,8 +8,9 @@ import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson, publicEvent } from "../responses.ts"
 import { historyOf } from "../../projections/history.ts"
 import { badRequest } from "../http-support.ts"
+import type { EventJson, StateJson, HistoryJson } from "../api-schemas.ts"
 
-const eventJson = (e: StoredEvent) => ({
+const eventJson = (e: StoredEvent): EventJson => ({
   position: e.position,
   timestamp: e.envelope.at,
   actor: formatActor(e.envelope.actor),
@@ -40,7 +41,8 @@ export const historyRoutes = (deps: MasterDeps) => {
     const id = c.req.param("id")
     const entries = historyOf(deps.projection.model.history, id)
     if (entries.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
-    return c.json({ status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) })
+    const body: typeof HistoryJson.Encoded = { status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) }
+    return c.json(body)
   })
 
   /** The fleet as of a position or an ISO time: a replay of the log's prefix. */
@@ -57,11 +59,12 @@ export const historyRoutes = (deps: MasterDeps) => {
       events.push(e)
     }
     const s = stateAsOf(events, bound)
-    return c.json({
+    const body: typeof StateJson.Encoded = {
       position: s.position,
-      jobs: Object.fromEntries([...s.jobs.keys()].map((id) => [id, jobStatusJson(s, id)])),
-      hosts: Object.fromEntries([...s.hosts.keys()].map((h) => [h, hostStatusJson(s, h, undefined)])),
-    })
+      jobs: Object.fromEntries([...s.jobs.keys()].map((id) => [id, jobStatusJson(s, id)!])),
+      hosts: Object.fromEntries([...s.hosts.keys()].map((h) => [h, hostStatusJson(s, h, undefined)!])),
+    }
+    return c.json(body)
   })
 
   /** NDJSON: events after `after` (default 0), filtered by job/host; `follow=true` stays open for live ones. */

@@ -11,7 +11,7 @@ import { userRegex } from "./params.ts"
 import { allSelectorsMatch, parseHostSelector, type HostSelector } from "../../core/host-selector.ts"
 
 /** The body of PUT/PATCH /hosts/{host}/jobs/{jobId}: Helios writes `jobId` and reads `job` or `jobId`. */
-const DeploymentBody = Schema.Struct({
+export const DeploymentBody = Schema.Struct({
   job: Schema.optionalKey(Schema.String),
   jobId: Schema.optionalKey(Schema.String),
   goal: Goal,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto"
 import { Hono } from "hono"
 import { encodeSnapshot } from "../../projections/snapshot.ts"
 import type { MasterDeps } from "../deps.ts"
+import type { DigestJson } from "../api-schemas.ts"
 
 /**
  * GET /projection/digest: what this master's read model holds, as a SHA-256 of its snapshot
@@ -14,7 +15,8 @@ export const projectionRoutes = (deps: MasterDeps) => {
   app.get("/projection/digest", (c) => {
     const model = deps.projection.model
     const sha256 = createHash("sha256").update(encodeSnapshot(model)).digest("hex")
-    return c.json({ position: model.state.position, sha256, diverged: deps.projection.diverged !== undefined })
+    const body: typeof DigestJson.Encoded = { position: model.state.position, sha256, diverged: deps.projection.diverged !== undefined }
+    return c.json(body)
   })
   return app
 }

@@ -1,4 +1,5 @@
 import { Hono } from "hono"
+import type { VersionCheckJson } from "../api-schemas.ts"
 import { compareVersions, formatPomVersion, parsePomVersion, type PomVersion } from "../version-compat.ts"
 
 /** Helios writes the server version of a version check as an object. */
@@ -13,7 +14,7 @@ export const versionRoutes = (server: PomVersion) => {
 
   // Helios's VersionCheckResponse; this build recommends its own version, as Helios did.
   app.get("/version/check", (c) => {
-    const answer = (status: string) => ({ status, serverVersion: pomJson(server), recommendedVersion: serverText })
+    const answer = (status: (typeof VersionCheckJson.Encoded)["status"]): typeof VersionCheckJson.Encoded => ({ status, serverVersion: pomJson(server), recommendedVersion: serverText })
     const client = c.req.query("client")
     if (client === undefined || client === "") return c.json(answer("MISSING"))
     const parsed = parsePomVersion(client)
