@@ -49,7 +49,7 @@ const complete = (line: string): Promise<string[]> =>
 describe("helios completion bash", () => {
   it("offers every verb of the command table, and the verbs that start with the word", async () => {
     expect(await complete("helios ")).toEqual(["help", ...Object.keys(COMMANDS)].sort())
-    expect(await complete("helios de")).toEqual(["deploy", "deregister"])
+    expect(await complete("helios de")).toEqual(["deploy", "deployment-group-status", "deregister"])
     expect(await complete("helios -z http://127.0.0.1:1 --json un")).toEqual(["undeploy"])
     expect(await complete("helios help und")).toEqual(["undeploy"])
   })

@@ -3,7 +3,7 @@ import { MergedRolloutOptions, RolloutErrorCode, RolloutReason, RolloutStep, Rol
 import { StepEvidence } from "../core/events.ts"
 import { HostInfo } from "../core/host-info.ts"
 import { HostSelector } from "../core/host-selector.ts"
-import { DomainEvent } from "../core/events.ts"
+import { DomainEvent, RolloutStarted } from "../core/events.ts"
 import { Goal, Position, TaskGoal, TaskState, ThrottleState } from "../core/ids.ts"
 import { Job, PortMapping } from "../core/job.ts"
 
@@ -148,6 +148,15 @@ export const StateJson = Schema.Struct({
   hosts: Schema.Record(Schema.String, HostStatusJson),
 })
 
+/** Rollout options as reads show them: the token a rolling update must present is never shown. */
+const ShownRolloutOptions = Schema.Struct({ ...MergedRolloutOptions.fields, token: Schema.optionalKey(Schema.String) })
+
+/** A DomainEvent as reads show it (responses.ts publicEvent): a rollout's options without their token. */
+const ShownDomainEvent = Schema.Union([
+  ...DomainEvent.members.filter((m) => m !== RolloutStarted),
+  Schema.Struct({ ...RolloutStarted.fields, options: ShownRolloutOptions }),
+])
+
 /** One line of `GET /events` (NDJSON). */
 export const EventJson = Schema.Struct({
   position: Position,
@@ -155,12 +164,10 @@ export const EventJson = Schema.Struct({
   actor: Schema.String,
   commandId: OrNull(Schema.String),
   type: Schema.String,
-  event: DomainEvent,
+  event: ShownDomainEvent,
 })
 export type EventJson = typeof EventJson.Encoded
 
-/** Rollout options as reads show them: the token a rolling update must present is never shown. */
-const ShownRolloutOptions = Schema.Struct({ ...MergedRolloutOptions.fields, token: Schema.optionalKey(Schema.String) })
 
 /** Helios's DeploymentGroup: the group, with its latest rollout's job, options and reason (null before one). */
 export const DeploymentGroupJson = Schema.Struct({

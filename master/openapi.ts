@@ -425,6 +425,11 @@ export const ROUTES: ReadonlyArray<Route> = [
   { method: "get", path: "/docs", tag: "documentation", summary: "The interactive API reference (HTML)", meta: true, responses: { 200: { description: "The page.", media: "text/html" } } },
   { method: "get", path: "/docs/app.js", tag: "documentation", summary: "The reference page's script", meta: true, responses: { 200: { description: "JavaScript.", media: "text/javascript" } } },
   { method: "get", path: "/docs/app.css", tag: "documentation", summary: "The reference page's style sheet", meta: true, responses: { 200: { description: "CSS.", media: "text/css" } } },
+  { method: "get", path: "/metrics", tag: "observability", summary: "Prometheus metrics (text exposition format)", meta: true, responses: { 200: { description: "The metrics.", media: "text/plain" } } },
+  { method: "get", path: "/ui", tag: "dashboard", summary: "The dashboard (HTML; every page is a view of this API)", meta: true, responses: { 200: { description: "The page.", media: "text/html" } } },
+  { method: "get", path: "/ui/", tag: "dashboard", summary: "The dashboard (HTML)", meta: true, responses: { 200: { description: "The page.", media: "text/html" } } },
+  { method: "get", path: "/ui/app.js", tag: "dashboard", summary: "The dashboard's script", meta: true, responses: { 200: { description: "JavaScript.", media: "text/javascript" } } },
+  { method: "get", path: "/ui/app.css", tag: "dashboard", summary: "The dashboard's style sheet", meta: true, responses: { 200: { description: "CSS.", media: "text/css" } } },
 ]
 
 /** Schemas published under their own names in components.schemas (the rest are inlined). */
@@ -506,7 +511,9 @@ const operationId = (r: Route) =>
     .split("/")
     .filter(Boolean)
     .map((s) => s.replace(/[{}]/g, "").replace(/(^|[-._])(\w)/g, (_, __, ch: string) => ch.toUpperCase()))
-    .join("")
+    .join("") +
+  // `/ui/` beside `/ui`: the same words, another path.
+  (r.path.length > 1 && r.path.endsWith("/") ? "Index" : "")
 
 /** Builds the document (every schema converted once, sharing named components). */
 export const buildOpenApiDocument = (serverVersion: string): Record<string, unknown> => {
