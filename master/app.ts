@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
-import { bodyTooLarge, MAX_BODY_BYTES, readBodyText, receiveBody } from "./http-support.ts"
+import { bodyTooLarge, MAX_BODY_BYTES, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
 import { historyRoutes } from "./routes/history.ts"
 import { hostRoutes } from "./routes/hosts.ts"
@@ -48,11 +48,13 @@ export const masterApp = (deps: MasterDeps): Hono => {
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {
-    const after = c.req.query("after")
-    if (after !== undefined && c.req.path !== "/events") {
-      if (!/^\d+$/.test(after)) return c.json({ status: "INVALID_AFTER", errors: ["after: expected a position"] }, 400)
-      const wait = Math.min(Number(c.req.query("wait") ?? MAX_READ_WAIT_MS), MAX_READ_WAIT_MS)
-      if (!(await deps.projection.waitFor(Number(after), wait))) {
+    // GET /events reads its own `after` (where its stream starts).
+    const query = c.req.path === "/events" ? undefined : readAfterQuery(c)
+    if (query !== undefined && !query.ok) return query.response
+    const after = query?.after
+    if (after !== undefined) {
+      const wait = Math.min(query?.wait ?? MAX_READ_WAIT_MS, MAX_READ_WAIT_MS)
+      if (!(await deps.projection.waitFor(after, wait))) {
         const held = deps.projection.undecodable
         if (held) return c.json({ status: "UNDECODABLE_EVENT", message: `this master cannot apply position ${after}: it holds before an undecodable event`, position: held.position, reason: held.reason }, 503)
         return c.json({ status: "NOT_CAUGHT_UP", message: `this master has not applied position ${after} yet`, position: deps.projection.position }, 503)
