@@ -13,6 +13,7 @@ import { LeaderElection } from "./leader-election.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
+import { failureText, RepeatedFailureLog } from "./failure-log.ts"
 import { startProjection } from "./projection-start.ts"
 import { SnapshotSchedule } from "./snapshot-schedule.ts"
 import { HELIOS_VERSION } from "./version.ts"
@@ -96,7 +97,9 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   zk?.on("connected", onReconnected)
 
   const election = new LeaderElection(zk, paths, name)
+  const failures = new RepeatedFailureLog()
   const housekeeping = new Housekeeping({
+    failures,
     name,
     bus,
     state: () => projection.model.state,
@@ -106,10 +109,15 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     agentReapingTimeoutMs: options.agentReapingTimeoutMs ?? 0,
   })
   const snapshots = options.snapshotFile ? new SnapshotSchedule(options.snapshotFile, options.log, projection, options.snapshotEveryEvents) : undefined
-  const background = repeatWithoutOverlap(options.housekeepingIntervalMs ?? 2000, async () => {
-    await housekeeping.round()
-    await snapshots?.afterRound()
-  })
+  // Each part said once when it fails (not every round), and once when it works again.
+  const background = repeatWithoutOverlap(
+    options.housekeepingIntervalMs ?? 2000,
+    async () => {
+      await failures.run("housekeeping round", () => housekeeping.round())
+      await failures.run("snapshot schedule", async () => snapshots?.afterRound())
+    },
+    (error) => failures.failed("background round", failureText(error)),
+  )
 
   return {
     name,
