@@ -25,13 +25,13 @@ export class RepeatedFailureLog {
     private readonly maxTasks = 1000,
   ) {}
 
-  /** `task` failed: said unless it is the reason already said for it. */
-  failed(task: string, reason: string): void {
+  /** `task` failed: said unless it is the reason already said for it; `retry` says when it is tried again. */
+  failed(task: string, reason: string, retry = "retried every round"): void {
     if (this.failing.get(task) === reason) return
     this.failing.delete(task)
     if (this.failing.size >= this.maxTasks) this.failing.delete(this.failing.keys().next().value!)
     this.failing.set(task, reason)
-    this.write(`helios-master: ${task} failed: ${reason} (said once; retried every round)`)
+    this.write(`helios-master: ${task} failed: ${reason} (said once; ${retry})`)
   }
 
   /** `task` succeeded: said when it had failed. */
