@@ -76,14 +76,24 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {
     // Never OK on a projection that disagrees with the log (lost ZooKeeper data): 503 until rebuilt.
-    // Nor while it holds before an event it cannot decode (reads stale, writes refused).
+    // Nor while the log is out of reach (reads may be stale, writes refused), nor while it holds
+    // before an event it cannot decode (reads stale, writes refused). The first of these that holds
+    // is the status; the others are added to it.
     const d = deps.projection.diverged
     const u = deps.projection.undecodable
+    const o = deps.logOutage()
     const undecodable = u && { status: "UNDECODABLE_EVENT", position: u.position, through: u.through, reason: u.reason, appliedPosition: deps.projection.position, since: u.since }
-    if (d !== undefined) {
-      const body = { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition }
-      return c.json(undecodable ? { ...body, undecodable } : body, 503)
+    const logUnavailable = o && {
+      status: "LOG_UNAVAILABLE",
+      position: deps.projection.position,
+      since: o.since,
+      unreachableForMs: o.forMs,
+      message: `ZooKeeper unreachable for ${(o.forMs / 1000).toFixed(1)} s: reads are served from position ${deps.projection.position} and may be stale; writes answer 503`,
     }
+    const body =
+      d !== undefined ? { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition, ...(logUnavailable ? { logUnavailable } : {}) }
+      : logUnavailable
+    if (body) return c.json(undecodable ? { ...body, undecodable } : body, 503)
     if (undecodable) return c.json(undecodable, 503)
     return c.json({ status: "OK", position: deps.projection.position })
   })

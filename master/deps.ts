@@ -2,6 +2,7 @@ import type { EventLog } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
+import type { LogOutage } from "./log-reachability.ts"
 import type { HostDetails } from "./responses.ts"
 
 /** What the HTTP layer needs from a running master; wired in master/master.ts. */
@@ -16,6 +17,8 @@ export interface MasterDeps {
   readonly masters: () => Promise<ReadonlyArray<string>>
   /** Latest-value facts an agent reported about its host (not events). */
   readonly hostDetails: (host: HostName) => Promise<HostDetails | undefined>
+  /** The log (ZooKeeper) unreachable for longer than a short grace; undefined while it is reached. */
+  readonly logOutage: () => LogOutage | undefined
   /** Capabilities a job may add (Helios's --whitelisted-capability; none by default). */
   readonly whitelistedCapabilities: ReadonlyArray<string>
 }

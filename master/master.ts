@@ -12,6 +12,7 @@ import { listen } from "./http-listener.ts"
 import { LeaderElection } from "./leader-election.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
+import { LogReachability } from "./log-reachability.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
 import { failureText, RepeatedFailureLog } from "./failure-log.ts"
 import { startProjection } from "./projection-start.ts"
@@ -51,6 +52,8 @@ export interface MasterOptions {
   readonly snapshotEveryEvents?: number
   /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
   readonly divergenceCheckIntervalMs?: number
+  /** How long ZooKeeper may be unreachable before /healthz answers 503 LOG_UNAVAILABLE, in ms (default 3 s). */
+  readonly logUnavailableGraceMs?: number
   /** Positions of undecodable events this master skips (--skip-undecodable); every master must be given the same. */
   readonly skipUndecodable?: ReadonlyArray<number>
 }
@@ -77,6 +80,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, root, options.hostInfo) : undefined
   const liveness = watchedLiveness ?? options.hostInfo
   const registration = new MasterRegistration(zk, paths, name)
+  const reachability = new LogReachability(zk, Date.now, options.logUnavailableGraceMs)
 
   const app = masterApp({
     name,
@@ -86,6 +90,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     now,
     masters: () => registration.masters(),
+    logOutage: () => reachability.outage(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     whitelistedCapabilities: options.whitelistedCapabilities ?? [],
   })
@@ -130,6 +135,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       await snapshots?.onStop()
       registration.stopReannouncing()
       zk?.off("connected", onReconnected)
+      reachability.close()
       watchedLiveness?.close()
       projection.stop()
       await server.close()
