@@ -15,6 +15,7 @@ import os from "node:os"
 import { parseArgs } from "node:util"
 import { Result } from "effect"
 import { decodeContainerFlags } from "./container-flags.ts"
+import { decodeOutboxFlags } from "./agent-settings.ts"
 import { DockerRuntime } from "./docker-runtime.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { startAgent } from "./agent.ts"
@@ -49,6 +50,11 @@ const USAGE = `usage: agent/main.ts [options]
   --container-label K=V        extra Docker label on every container (HELIOS_CONTAINER_LABELS)
   --reconcile-interval-ms N    default 30000 (HELIOS_RECONCILE_INTERVAL_MS)
   --log-level LEVEL            debug|info|warn|error, default info (HELIOS_AGENT_LOG)
+  --outbox-max-events N        most facts queued for the log while it is unreachable, default
+                               100000 (HELIOS_OUTBOX_MAX_EVENTS)
+  --outbox-max-bytes SIZE      most bytes of them, e.g. 64MiB (the default), 512KiB, 1GiB; at least
+                               64KiB (HELIOS_OUTBOX_MAX_BYTES). At either bound the oldest state of
+                               a task with a newer one queued is dropped, other facts are refused
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
@@ -80,6 +86,8 @@ const { values } = (() => {
         env: { type: "string", multiple: true },
         "container-label": { type: "string", multiple: true },
         "reconcile-interval-ms": { type: "string" },
+        "outbox-max-events": { type: "string" },
+        "outbox-max-bytes": { type: "string" },
         "log-level": { type: "string" },
         "append-direct": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -132,6 +140,14 @@ const decorations = (() => {
     dns: list(values.dns, "HELIOS_DNS"),
     addHost: list(values["add-host"], "HELIOS_ADD_HOSTS"),
     bind: list(values.bind, "HELIOS_BINDS"),
+  })
+  return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
+})()
+
+const outbox = (() => {
+  const r = decodeOutboxFlags({
+    maxEvents: pick(values["outbox-max-events"], "HELIOS_OUTBOX_MAX_EVENTS"),
+    maxBytes: pick(values["outbox-max-bytes"], "HELIOS_OUTBOX_MAX_BYTES"),
   })
   return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
 })()
@@ -201,6 +217,7 @@ const main = async () => {
     ...(bindAddress !== undefined ? { bindAddress } : {}),
     ...(advertisedHost !== undefined ? { advertisedHost } : {}),
     ...(reconcileIntervalMs !== undefined ? { reconcileIntervalMs } : {}),
+    outbox,
   })
   const say = (event: string, extra: Record<string, unknown> = {}) =>
     process.stdout.write(
