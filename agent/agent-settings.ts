@@ -1,4 +1,4 @@
-import { Result } from "effect"
+import { Result, Schema, SchemaTransformation } from "effect"
 import { decodeInput, formatFieldErrors } from "../core/decode.ts"
 import { HostName, type AgentId } from "../core/ids.ts"
 import type { AgentOptions } from "./agent.ts"
@@ -54,3 +54,59 @@ export const containerSettings = (
   extraBinds: o.extraBinds ?? [],
   policy: { ...DEFAULT_CONTAINER_POLICY, ...o.containerPolicy },
 })
+
+// The outbox's bounds (agent/outbox.ts): --outbox-max-events N, --outbox-max-bytes SIZE.
+
+const UNITS: Record<string, number> = { "": 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 }
+
+/** The smallest byte bound: room for a few hundred facts, so a typo (`64` for `64MiB`) is refused. */
+export const MIN_OUTBOX_MAX_BYTES = 64 * 1024
+
+const OutboxMaxEvents = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[1-9]\d*$/, { message: "expected a whole number of events, at least 1" })),
+  Schema.decodeTo(
+    Schema.Number.pipe(Schema.check(Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: `expected at most ${Number.MAX_SAFE_INTEGER} events` }))),
+    SchemaTransformation.numberFromString,
+  ),
+)
+
+const OutboxMaxBytes = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^\d+\s*(?:[kmg](?:ib)?)?$/i, { message: "expected a size in bytes: a whole number, optionally with KiB, MiB or GiB (e.g. 64MiB)" })),
+  Schema.decodeTo(
+    Schema.Number.pipe(
+      Schema.check(
+        Schema.isGreaterThanOrEqualTo(MIN_OUTBOX_MAX_BYTES, { message: `expected at least ${MIN_OUTBOX_MAX_BYTES} bytes (64KiB)` }),
+        Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: `expected at most ${Number.MAX_SAFE_INTEGER} bytes` }),
+      ),
+    ),
+    SchemaTransformation.transform({
+      decode: (text: string) => {
+        const [, digits, unit] = /^(\d+)\s*([a-z]*)$/i.exec(text)!
+        return Number(digits) * UNITS[unit!.toLowerCase()]!
+      },
+      encode: (bytes: number) => String(bytes),
+    }),
+  ),
+)
+
+const OutboxFlags = Schema.Struct({
+  "--outbox-max-events": Schema.optionalKey(OutboxMaxEvents),
+  "--outbox-max-bytes": Schema.optionalKey(OutboxMaxBytes),
+})
+
+export interface OutboxBounds {
+  readonly maxEvents?: number
+  readonly maxBytes?: number
+}
+
+/** Decodes `--outbox-max-events` and `--outbox-max-bytes` (absent: the outbox's defaults); the error names each bad flag. */
+export const decodeOutboxFlags = (flags: { readonly maxEvents?: string | undefined; readonly maxBytes?: string | undefined }): Result.Result<OutboxBounds, string> => {
+  const input: Record<string, string> = {}
+  if (flags.maxEvents !== undefined) input["--outbox-max-events"] = flags.maxEvents
+  if (flags.maxBytes !== undefined) input["--outbox-max-bytes"] = flags.maxBytes
+  const r = decodeInput(OutboxFlags, input)
+  if (Result.isFailure(r)) return Result.fail(formatFieldErrors(r.failure))
+  const events = r.success["--outbox-max-events"]
+  const bytes = r.success["--outbox-max-bytes"]
+  return Result.succeed({ ...(events !== undefined ? { maxEvents: events } : {}), ...(bytes !== undefined ? { maxBytes: bytes } : {}) })
+}

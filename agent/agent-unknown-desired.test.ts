@@ -2,10 +2,9 @@
  * An agent restarted without its desired state (desired.json gone) while the log is unreachable
  * cannot tell wanted containers from unwanted ones: it must leave every container alone until the
  * log answers, then reconcile normally (a job undeployed meanwhile is removed, the others adopted).
- * Real Docker, real ZooKeeper reached through a TCP gate that is shut for the outage.
+ * Real Docker, real ZooKeeper reached through a TCP gate (test/tcp-gate.ts) cut for the outage.
  */
 import { rmSync } from "node:fs"
-import { connect, createServer, type Server, type Socket } from "node:net"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ZkClient } from "../log/zk-client.ts"
@@ -17,41 +16,9 @@ import { waitFor, zkConnect } from "../test/services.ts"
 import { dockerAgentFixture, type DockerAgentFixture } from "../test/agent-docker-fixture.ts"
 import type { Logger } from "./logger.ts"
 import { deploy, lastTask, undeploy } from "../test/agent-helpers.ts"
+import { tcpGate, type TcpGate } from "../test/tcp-gate.ts"
 
-/** A TCP forwarder to 127.0.0.1:upstream that can be shut (connections cut, new ones closed at once). */
-const tcpGate = async (upstream: number) => {
-  let isOpen = true
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((client) => {
-    if (!isOpen) return client.destroy()
-    const up = connect({ host: "127.0.0.1", port: upstream })
-    sockets.add(client).add(up)
-    const end = () => {
-      sockets.delete(client)
-      sockets.delete(up)
-      client.destroy()
-      up.destroy()
-    }
-    client.on("error", end).on("close", end)
-    up.on("error", end).on("close", end)
-    client.pipe(up)
-    up.pipe(client)
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const shut = () => {
-    isOpen = false
-    for (const s of sockets) s.destroy()
-    sockets.clear()
-  }
-  return {
-    port: (server.address() as { port: number }).port,
-    shut,
-    open: () => void (isOpen = true),
-    close: () => new Promise<void>((resolve) => (shut(), server.close(() => resolve()))),
-  }
-}
-
-let gate: Awaited<ReturnType<typeof tcpGate>> | undefined
+let gate: TcpGate | undefined
 let fx: DockerAgentFixture | undefined
 let direct: { zk: ZkClient; log: ZooKeeperEventLog } | undefined
 afterAll(async () => {
@@ -92,7 +59,7 @@ describe("agent restarted without desired.json while the log is unreachable", ()
     // The agent stops, its desired state is lost, and the log becomes unreachable.
     await agent.stop()
     rmSync(join(f.stateDir(h), "desired.json"))
-    gate.shut()
+    gate.cut()
     await waitFor(() => (f.zk.isConnected ? undefined : true), { what: "client disconnected" })
 
     // Restarted: the 3 s start-up catch-up times out. Several reconcile passes touch nothing.
@@ -116,7 +83,7 @@ describe("agent restarted without desired.json while the log is unreachable", ()
     )
 
     // The log answers again: the agent reads its desired state and reconciles normally.
-    gate.open()
+    gate.restore()
     await waitFor(() => (f.zk.isConnected ? true : undefined), { timeoutMs: 30_000, what: "the ZooKeeper client to reconnect" })
     await waitFor(async () => ((await f.containers()).length === 1 ? true : undefined), {
       timeoutMs: 30_000,

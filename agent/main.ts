@@ -18,6 +18,7 @@ import { parseArgs } from "node:util"
 import { Result } from "effect"
 import { collectDefaultMetrics, Registry } from "prom-client"
 import { decodeContainerFlags } from "./container-flags.ts"
+import { decodeOutboxFlags } from "./agent-settings.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { serveMetrics, type MetricsServer } from "./metrics.ts"
 import type { HostName } from "../core/ids.ts"
@@ -50,6 +51,11 @@ const USAGE = `usage: helios-agent [options]
   --metrics-port N             serve Prometheus metrics on http://ADDRESS:N/metrics (HELIOS_METRICS_PORT);
                                off by default; 0 picks a free port (printed in the "started" line)
   --metrics-address ADDRESS    where --metrics-port listens, default 127.0.0.1 (HELIOS_METRICS_ADDRESS)
+  --outbox-max-events N        most facts queued for the log while it is unreachable, default
+                               100000 (HELIOS_OUTBOX_MAX_EVENTS)
+  --outbox-max-bytes SIZE      most bytes of them, e.g. 64MiB (the default), 512KiB, 1GiB; at least
+                               64KiB (HELIOS_OUTBOX_MAX_BYTES). At either bound the oldest state of
+                               a task with a newer one queued is dropped, other facts are refused
   --append-direct              append facts to ZooKeeper ourselves instead of through a master
                                (HELIOS_APPEND_DIRECT=1); by default they go through the masters
                                announced in ZooKeeper, and directly only when none answers
@@ -95,6 +101,8 @@ const { values } = (() => {
         env: { type: "string", multiple: true },
         "container-label": { type: "string", multiple: true },
         "reconcile-interval-ms": { type: "string" },
+        "outbox-max-events": { type: "string" },
+        "outbox-max-bytes": { type: "string" },
         "log-level": { type: "string" },
         "metrics-port": { type: "string" },
         "metrics-address": { type: "string" },
@@ -187,6 +195,14 @@ const zkAuth = (() => {
   if (auth instanceof Error) return fail(`--zk-auth-file: ${auth.message}`)
   if (values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1") return fail("--append-direct: with --zk-auth-file an agent may not write the log; its facts go through a master")
   return auth
+})()
+
+const outbox = (() => {
+  const r = decodeOutboxFlags({
+    maxEvents: pick(values["outbox-max-events"], "HELIOS_OUTBOX_MAX_EVENTS"),
+    maxBytes: pick(values["outbox-max-bytes"], "HELIOS_OUTBOX_MAX_BYTES"),
+  })
+  return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
 })()
 
 const level = (pick(values["log-level"], "HELIOS_AGENT_LOG") ?? "info") as LogLevel
@@ -294,6 +310,7 @@ const main = async () => {
     ...(advertisedHost !== undefined ? { advertisedHost } : {}),
     ...(reconcileIntervalMs !== undefined ? { reconcileIntervalMs } : {}),
     ...(metrics !== undefined ? { metrics } : {}),
+    outbox,
   })
   const say = (event: string, extra: Record<string, unknown> = {}) =>
     process.stdout.write(

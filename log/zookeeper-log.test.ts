@@ -7,7 +7,7 @@ import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
 import { waitFor, zkConnect } from "../test/services.ts"
 import { startZooKeeper } from "../test/zookeeper.ts"
-import { eventLogConformance } from "../test/log-conformance.ts"
+import { eventLogConformance, readAll } from "../test/log-conformance.ts"
 import { ZkClient, type MultiFailure } from "./zk-client.ts"
 import { MAX_REQUEST_BYTES, ZooKeeperEventLog } from "./zookeeper-log.ts"
 import { zkPaths } from "./zk-paths.ts"
@@ -58,20 +58,9 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     const root = freshRoot()
     const zk = await connect()
     // The multi reaches ZooKeeper and is applied, then the connection 'drops' before the reply.
-    let drops = 1
-    const lossy = new Proxy(zk, {
-      get(target, prop, receiver) {
-        if (prop === "multi")
-          return async (build: Parameters<ZkClient["multi"]>[0]) => {
-            const result = await target.multi(build)
-            if (drops-- > 0) throw new LogUnavailable({ reason: "connection lost (injected)" })
-            return result
-          }
-        const value = Reflect.get(target, prop, receiver)
-        return typeof value === "function" ? value.bind(target) : value
-      },
-    })
-    const log = await ZooKeeperEventLog.open(lossy, { root, segmentSize: SEGMENT })
+    const lossy = lossyMultis(zk)
+    lossy.lostReplies = 1
+    const log = await ZooKeeperEventLog.open(lossy.zk, { root, segmentSize: SEGMENT })
     const result = await log.append([hostUp("h1", "once")], { expected: { "host:h1": "none" } })
     expect(result.firstPosition).toBe(1)
     const all = await log.read(position(0))
@@ -83,19 +72,9 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
   it("invariant 8: a request lost before it reached ZooKeeper is retried and lands once", async () => {
     const root = freshRoot()
     const zk = await connect()
-    let drops = 2
-    const lossy = new Proxy(zk, {
-      get(target, prop, receiver) {
-        if (prop === "multi")
-          return async (build: Parameters<ZkClient["multi"]>[0]) => {
-            if (drops-- > 0) throw new LogUnavailable({ reason: "connection lost (injected)" })
-            return target.multi(build)
-          }
-        const value = Reflect.get(target, prop, receiver)
-        return typeof value === "function" ? value.bind(target) : value
-      },
-    })
-    const log = await ZooKeeperEventLog.open(lossy, { root, segmentSize: SEGMENT })
+    const lossy = lossyMultis(zk)
+    lossy.lostRequests = 2
+    const log = await ZooKeeperEventLog.open(lossy.zk, { root, segmentSize: SEGMENT })
     await log.append([hostUp("h1", "a")])
     await log.append([hostUp("h1", "b")])
     expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
@@ -117,30 +96,12 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
   it("invariant 8 on an ensemble: the read-back after a lost reply is preceded by a sync, and the batch is not written twice", async () => {
     const root = freshRoot()
     const zk = await connect()
-    const calls: string[] = []
-    let drops = 1
-    const lossy = new Proxy(zk, {
-      get(target, prop, receiver) {
-        if (prop === "multi")
-          return async (build: Parameters<ZkClient["multi"]>[0]) => {
-            const result = await target.multi(build)
-            calls.push("multi")
-            if (drops-- > 0) throw new LogUnavailable({ reason: "connection lost (injected)" })
-            return result
-          }
-        if (prop === "sync" || prop === "getDataIfExists")
-          return async (path: string) => {
-            calls.push(prop)
-            return (target[prop] as (path: string) => Promise<unknown>).call(target, path)
-          }
-        const value = Reflect.get(target, prop, receiver)
-        return typeof value === "function" ? value.bind(target) : value
-      },
-    })
-    const log = await ZooKeeperEventLog.open(lossy, { root, segmentSize: SEGMENT })
+    const lossy = lossyMultis(zk)
+    const calls = lossy.calls
+    const log = await ZooKeeperEventLog.open(lossy.zk, { root, segmentSize: SEGMENT })
     await log.append([hostUp("h1", "a")])
     calls.length = 0
-    drops = 1
+    lossy.lostReplies = 1
     const result = await log.append([hostUp("h1", "once")])
     expect(result.firstPosition).toBe(2)
     // The lost reply, then sync, then the read of the claimed position: in that order.
@@ -285,14 +246,64 @@ const interceptMultis = (
   zk: ZkClient,
   root: string,
   hook: (seen: MultiSeen, send: () => Promise<MultiFailure | undefined>) => Promise<MultiFailure | undefined>,
+): ZkClient => withMultisThrough(zk, (build, send) => hook(inspectMulti(build, root), send))
+
+type MultiBuild = Parameters<ZkClient["multi"]>[0]
+
+/**
+ * The session with each multi passed through `around`, which decides when (or whether) to `send`
+ * it; `record`, when given, is told of every multi, sync and single-node read, in order.
+ */
+const withMultisThrough = (
+  zk: ZkClient,
+  around: (build: MultiBuild, send: () => Promise<MultiFailure | undefined>) => Promise<MultiFailure | undefined>,
+  record?: (call: "multi" | "sync" | "getDataIfExists") => void,
 ): ZkClient =>
   new Proxy(zk, {
     get(target, prop, receiver) {
-      if (prop === "multi") return (build: Parameters<ZkClient["multi"]>[0]) => hook(inspectMulti(build, root), () => target.multi(build))
+      if (prop === "multi")
+        return (build: MultiBuild) =>
+          around(build, async () => {
+            const result = await target.multi(build)
+            record?.("multi")
+            return result
+          })
+      if (record && (prop === "sync" || prop === "getDataIfExists"))
+        return async (path: string) => {
+          record(prop)
+          return (target[prop] as (path: string) => Promise<unknown>).call(target, path)
+        }
       const value = Reflect.get(target, prop, receiver)
       return typeof value === "function" ? value.bind(target) : value
     },
   })
+
+/**
+ * The session with lost messages injected, as a connection loss shows them (LogUnavailable): the
+ * next `lostRequests` multis never reach ZooKeeper; the next `lostReplies` reach it and are applied,
+ * but their reply is lost. `calls` lists the multis, syncs and single-node reads in order.
+ */
+const lossyMultis = (session: ZkClient) => {
+  const lossy = { lostRequests: 0, lostReplies: 0, calls: [] as string[], zk: session }
+  const lost = () => new LogUnavailable({ reason: "connection lost (injected)" })
+  lossy.zk = withMultisThrough(
+    session,
+    async (_, send) => {
+      if (lossy.lostRequests > 0) {
+        lossy.lostRequests--
+        throw lost()
+      }
+      const result = await send()
+      if (lossy.lostReplies > 0) {
+        lossy.lostReplies--
+        throw lost()
+      }
+      return result
+    },
+    (call) => lossy.calls.push(call),
+  )
+  return lossy
+}
 
 /** A session whose multis are all sent, each recorded in `seen`. */
 const recordingMultis = async (root: string) => {
@@ -302,15 +313,6 @@ const recordingMultis = async (root: string) => {
     return send()
   })
   return { zk, seen }
-}
-
-const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
-  const out: StoredEvent[] = []
-  for (;;) {
-    const batch = await log.read(position(out.at(-1)?.position ?? 0), 1000)
-    if (batch.length === 0) return out
-    out.push(...batch)
-  }
 }
 
 /** The log holds positions 1..n, each append's events exactly once, contiguous, where its result says. */

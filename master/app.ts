@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
-import { bodyTooLarge, MAX_BODY_BYTES, readBodyText, receiveBody } from "./http-support.ts"
+import { bodyTooLarge, MAX_BODY_BYTES, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
 import { openApiJson } from "./openapi.ts"
 import { DOCS_CSS, DOCS_HTML, DOCS_JS } from "./openapi-page.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
@@ -58,11 +58,13 @@ export const masterApp = (deps: MasterDeps): Hono => {
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {
-    const after = c.req.query("after")
-    if (after !== undefined && c.req.path !== "/events") {
-      if (!/^\d+$/.test(after)) return c.json({ status: "INVALID_AFTER", errors: ["after: expected a position"] }, 400)
-      const wait = Math.min(Number(c.req.query("wait") ?? MAX_READ_WAIT_MS), MAX_READ_WAIT_MS)
-      if (!(await deps.projection.waitFor(Number(after), wait))) {
+    // GET /events reads its own `after` (where its stream starts).
+    const query = c.req.path === "/events" ? undefined : readAfterQuery(c)
+    if (query !== undefined && !query.ok) return query.response
+    const after = query?.after
+    if (after !== undefined) {
+      const wait = Math.min(query?.wait ?? MAX_READ_WAIT_MS, MAX_READ_WAIT_MS)
+      if (!(await deps.projection.waitFor(after, wait))) {
         const held = deps.projection.undecodable
         if (held) return c.json({ status: "UNDECODABLE_EVENT", message: `this master cannot apply position ${after}: it holds before an undecodable event`, position: held.position, reason: held.reason }, 503)
         return c.json({ status: "NOT_CAUGHT_UP", message: `this master has not applied position ${after} yet`, position: deps.projection.position }, 503)
@@ -88,14 +90,24 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.route("/", versionRoutes(serverVersion))
   app.get("/healthz", (c) => {
     // Never OK on a projection that disagrees with the log (lost ZooKeeper data): 503 until rebuilt.
-    // Nor while it holds before an event it cannot decode (reads stale, writes refused).
+    // Nor while the log is out of reach (reads may be stale, writes refused), nor while it holds
+    // before an event it cannot decode (reads stale, writes refused). The first of these that holds
+    // is the status; the others are added to it.
     const d = deps.projection.diverged
     const u = deps.projection.undecodable
+    const o = deps.logOutage()
     const undecodable = u && { status: "UNDECODABLE_EVENT", position: u.position, through: u.through, reason: u.reason, appliedPosition: deps.projection.position, since: u.since }
-    if (d !== undefined) {
-      const body = { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition }
-      return c.json(undecodable ? { ...body, undecodable } : body, 503)
+    const logUnavailable = o && {
+      status: "LOG_UNAVAILABLE",
+      position: deps.projection.position,
+      since: o.since,
+      unreachableForMs: o.forMs,
+      message: `ZooKeeper unreachable for ${(o.forMs / 1000).toFixed(1)} s: reads are served from position ${deps.projection.position} and may be stale; writes answer 503`,
     }
+    const body =
+      d !== undefined ? { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition, ...(logUnavailable ? { logUnavailable } : {}) }
+      : logUnavailable
+    if (body) return c.json(undecodable ? { ...body, undecodable } : body, 503)
     if (undecodable) return c.json(undecodable, 503)
     return c.json({ status: "OK", position: deps.projection.position })
   })

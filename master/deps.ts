@@ -7,6 +7,7 @@ import type { BrowserGuardOptions } from "./browser-guard.ts"
 import type { CommandBus } from "./command-bus.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import type { MasterMetrics } from "./metrics.ts"
+import type { LogOutage } from "./log-reachability.ts"
 import type { HostDetails } from "./responses.ts"
 
 /** What the HTTP layer needs from a running master; wired in master/master.ts. */
@@ -31,4 +32,6 @@ export interface MasterDeps {
   readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
   /** Prometheus metrics: the API middleware and GET /metrics. */
   readonly metrics: MasterMetrics
+  /** The log (ZooKeeper) unreachable for longer than a short grace; undefined while it is reached. */
+  readonly logOutage: () => LogOutage | undefined
 }

@@ -7,6 +7,7 @@ import { isExpired } from "../core/job-expiry.ts"
 import type { FleetState, HostRecord } from "../core/state.ts"
 import { AgentReaper } from "./agent-reaper.ts"
 import type { CommandBus } from "./command-bus.ts"
+import { failureText, RepeatedFailureLog } from "./failure-log.ts"
 
 /*
  * The leader's housekeeping round: record hosts' up/down transitions, deregister hosts DOWN too long
@@ -37,7 +38,7 @@ export const expiredJobRemoval = (job: Job, deployedOn: Iterable<HostName>, now:
 export interface HousekeepingOptions {
   /** This master's name: the actor of the commands it runs. */
   readonly name: string
-  readonly bus: CommandBus
+  readonly bus: Pick<CommandBus, "execute">
   /** The fleet state now (the projection's model may be swapped for a rebuilt one). */
   readonly state: () => FleetState
   readonly now: () => number
@@ -47,12 +48,20 @@ export interface HousekeepingOptions {
   readonly liveness?: HostInfoReader
   /** Deregister hosts DOWN longer than this; 0: never. */
   readonly agentReapingTimeoutMs: number
+  /** Where a failing command is said (once per distinct failure); default stderr. */
+  readonly failures?: RepeatedFailureLog
 }
+
+/** A housekeeping command in words, for the log (never its token). */
+const describeCommand = (command: Command): string =>
+  [command._tag, "jobId" in command ? command.jobId : undefined, "host" in command ? `on ${command.host}` : undefined].filter((w) => w !== undefined).join(" ")
 
 export class Housekeeping {
   private readonly reaper: AgentReaper
+  private readonly failures: RepeatedFailureLog
 
   constructor(private readonly options: HousekeepingOptions) {
+    this.failures = options.failures ?? new RepeatedFailureLog()
     const liveness = options.liveness
     this.reaper = new AgentReaper({
       timeoutMs: options.agentReapingTimeoutMs,
@@ -74,14 +83,28 @@ export class Housekeeping {
         if (command) await this.run(command)
       }
     }
-    await this.reaper.reap(options.state().hosts.values(), options.now()).catch((e: unknown) => console.error(`helios-master: agent reaper: ${String(e)}`))
+    await this.failures.run("housekeeping: agent reaper", async () => void (await this.reaper.reap(options.state().hosts.values(), options.now())))
     for (const job of [...state.jobs.values()])
       for (const command of expiredJobRemoval(job, state.jobHosts.get(job.id) ?? [], options.now())) await this.run(command)
   }
 
-  /** Runs a command as this master; true when it was applied. */
+  /**
+   * Runs a command as this master; true when it was applied. A failure (the log unreachable, a
+   * refusal) is said once and tried again next round; losing a race with another command is not a
+   * failure (the next round decides again on the new state).
+   */
   private async run(command: Command): Promise<boolean> {
     const ctx = { now: this.options.now(), actor: { kind: "master" as const, name: this.options.name }, master: this.options.name }
-    return this.options.bus.execute(command, ctx).then(Result.isSuccess, () => false)
+    const task = `housekeeping: ${describeCommand(command)}`
+    try {
+      const outcome = await this.options.bus.execute(command, ctx)
+      if (Result.isSuccess(outcome)) this.failures.succeeded(task)
+      else if (outcome.failure._tag !== "ConcurrentChange")
+        this.failures.failed(task, `refused: ${outcome.failure._tag === "Rejection" ? outcome.failure.status : "COMMAND_ID_REUSED"}: ${outcome.failure.message}`)
+      return Result.isSuccess(outcome)
+    } catch (error) {
+      this.failures.failed(task, failureText(error))
+      return false
+    }
   }
 }

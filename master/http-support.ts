@@ -1,12 +1,13 @@
 import type { Context } from "hono"
 import type { IncomingMessage } from "node:http"
-import { Result } from "effect"
+import { Result, Schema, SchemaTransformation } from "effect"
 import type { Rejection, Command } from "../core/commands.ts"
 import type { CommandIdReused, ConcurrentChange, Executed } from "./command-bus.ts"
 import type { MasterDeps } from "./deps.ts"
 import type { Actor } from "../core/ids.ts"
 import { isJobId, type JobId } from "../core/job-id.ts"
 import { actorNameOf } from "./auth.ts"
+import { decodeInput, type FieldError } from "../core/decode.ts"
 
 /*
  * HTTP status for each outcome. Helios answered most refusals with 400; we keep its status names
@@ -168,3 +169,34 @@ export const jobIdParam = (
   isJobId(raw)
     ? { ok: true, id: raw }
     : { ok: false, response: badRequest(c, "INVALID_ID", [{ field: "jobId", message: `not a full job id name:version:hash: ${raw}` }], extra) }
+
+/** A query parameter holding a whole number of at most 2^53 - 1 (larger ones lose their last digits). */
+const WholeNumberParam = (what: string) =>
+  Schema.String.pipe(
+    Schema.check(Schema.isPattern(/^\d+$/, { message: `expected ${what} (a whole number of 0 or more)` })),
+    Schema.decodeTo(
+      Schema.Number.pipe(Schema.check(Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER, { message: `expected ${what} of at most ${Number.MAX_SAFE_INTEGER}` }))),
+      SchemaTransformation.numberFromString,
+    ),
+  )
+
+/** `?after=POSITION&wait=MS` of a read that must see a position (read-your-writes across masters). */
+const ReadAfterQuery = Schema.Struct({
+  after: Schema.optionalKey(WholeNumberParam("a position")),
+  wait: Schema.optionalKey(WholeNumberParam("a number of milliseconds")),
+})
+
+/** Decodes `after` and `wait` where given; every bad one is named (`INVALID_AFTER` first, else `INVALID_WAIT`). */
+export const readAfterQuery = (
+  c: Context,
+): { ok: true; after: number | undefined; wait: number | undefined } | { ok: false; response: Response } => {
+  const raw: Record<string, string> = {}
+  for (const key of ["after", "wait"] as const) {
+    const value = c.req.query(key)
+    if (value !== undefined) raw[key] = value
+  }
+  const r = decodeInput(ReadAfterQuery, raw)
+  if (Result.isSuccess(r)) return { ok: true, after: r.success.after, wait: r.success.wait }
+  const errors: ReadonlyArray<FieldError> = r.failure
+  return { ok: false, response: badRequest(c, errors.some((e) => e.field === "after") ? "INVALID_AFTER" : "INVALID_WAIT", errors) }
+}

@@ -17,9 +17,11 @@ import { LeaderElection } from "./leader-election.ts"
 import { masterMetrics } from "./metrics.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
+import { LogReachability } from "./log-reachability.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
 import { HostLabelsCache } from "./host-labels.ts"
 import { RolloutDriver } from "./rollout-driver.ts"
+import { failureText, RepeatedFailureLog } from "./failure-log.ts"
 import { startProjection } from "./projection-start.ts"
 import { SnapshotSchedule } from "./snapshot-schedule.ts"
 import { HELIOS_VERSION } from "./version.ts"
@@ -67,6 +69,8 @@ export interface MasterOptions {
   readonly snapshotEveryEvents?: number
   /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
   readonly divergenceCheckIntervalMs?: number
+  /** How long ZooKeeper may be unreachable before /healthz answers 503 LOG_UNAVAILABLE, in ms (default 3 s). */
+  readonly logUnavailableGraceMs?: number
   /** Positions of undecodable events this master skips (--skip-undecodable); every master must be given the same. */
   readonly skipUndecodable?: ReadonlyArray<number>
   /** Where this master's metrics go (GET /metrics); default a registry of its own (never prom-client's global one). */
@@ -112,6 +116,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, root, options.hostInfo) : undefined
   const liveness = watchedLiveness ?? options.hostInfo
   const registration = new MasterRegistration(zk, paths, name)
+  const reachability = new LogReachability(zk, Date.now, options.logUnavailableGraceMs)
 
   const labelsCache = new HostLabelsCache(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined, now)
   const stopFollowingLabels = projection.onEvents((events) => labelsCache.onEvents(events))
@@ -124,6 +129,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     now,
     masters: () => registration.masters(),
+    logOutage: () => reachability.outage(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     containerPolicy: {
       ...DEFAULT_CONTAINER_POLICY,
@@ -145,7 +151,9 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const election = new LeaderElection(zk, paths, name)
   const rollouts = new RolloutDriver({ name, bus, state: () => projection.model.state, history: () => projection.model.history, now, hostLabels })
   const stopFollowingRollouts = projection.onEvents((events) => rollouts.onEvents(events))
+  const failures = new RepeatedFailureLog()
   const housekeeping = new Housekeeping({
+    failures,
     name,
     bus,
     state: () => projection.model.state,
@@ -160,11 +168,16 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     agentReapingTimeoutMs: options.agentReapingTimeoutMs ?? 0,
   })
   const snapshots = options.snapshotFile ? new SnapshotSchedule(options.snapshotFile, options.log, projection, options.snapshotEveryEvents) : undefined
-  const background = repeatWithoutOverlap(options.housekeepingIntervalMs ?? 2000, async () => {
-    await housekeeping.round()
-    await rollouts.round()
-    await snapshots?.afterRound()
-  })
+  // Each part said once when it fails (not every round), and once when it works again.
+  const background = repeatWithoutOverlap(
+    options.housekeepingIntervalMs ?? 2000,
+    async () => {
+      await failures.run("housekeeping round", () => housekeeping.round())
+      await failures.run("rollouts round", () => rollouts.round())
+      await failures.run("snapshot schedule", async () => snapshots?.afterRound())
+    },
+    (error) => failures.failed("background round", failureText(error)),
+  )
 
   return {
     name,
@@ -181,6 +194,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       await snapshots?.onStop()
       registration.stopReannouncing()
       zk?.off("connected", onReconnected)
+      reachability.close()
       watchedLiveness?.close()
       projection.stop()
       await server.close()

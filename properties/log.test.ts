@@ -6,12 +6,13 @@ import { describe, expect, it } from "vitest"
 import { AppendConflict, type EventLog, type ExpectedVersion } from "../core/event-log.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import { hostsOf, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
-import { position, type AgentId, type HostName } from "../core/ids.ts"
+import type { AgentId, HostName } from "../core/ids.ts"
 import type { JobId } from "../core/job.ts"
 import { foldEvents } from "../core/state.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { readAll } from "../test/log-conformance.ts"
 import { uniqueRoot, zkConnect } from "../test/services.ts"
 import { describedAs } from "./arbitraries.ts"
 import { checkAsync, timeoutFor } from "./support.ts"
@@ -91,15 +92,6 @@ const envelopesFor = (writer: number, index: number, a: PlannedAppend): EventEnv
       { at: 1_700_000_000_000, actor: { kind: "user", name: `writer-${writer}` }, commandId: `w${writer}.${index}` },
     )
   })
-
-const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
-  const out: StoredEvent[] = []
-  for (;;) {
-    const batch = await log.read(position(out.at(-1)?.position ?? 0), 1000)
-    if (batch.length === 0) return out
-    out.push(...batch)
-  }
-}
 
 const tagOf = (e: StoredEvent): string =>
   e.envelope.event._tag === "HostWentUp" ? e.envelope.event.agentId : e.envelope.event._tag === "JobRemoved" ? e.envelope.event.jobId.split(":")[0]! : "?"

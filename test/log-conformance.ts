@@ -17,7 +17,8 @@ export interface LogUnderTest {
   readonly segmentSize: number
 }
 
-const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
+/** Every event of the log, read a thousand at a time. */
+export const readAll = async (log: EventLog): Promise<StoredEvent[]> => {
   const out: StoredEvent[] = []
   for (;;) {
     const batch = await log.read(position(out.at(-1)?.position ?? 0), 1000)

@@ -7,7 +7,7 @@ import { stateAsOf } from "../../projections/read-model.ts"
 import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson, publicEvent } from "../responses.ts"
 import { historyOf } from "../../projections/history.ts"
-import { badRequest } from "../http-support.ts"
+import { badRequest, readAfterQuery } from "../http-support.ts"
 import type { EventJson, StateJson, HistoryJson } from "../api-schemas.ts"
 
 const eventJson = (e: StoredEvent): EventJson => ({
@@ -69,8 +69,9 @@ export const historyRoutes = (deps: MasterDeps) => {
 
   /** NDJSON: events after `after` (default 0), filtered by job/host; `follow=true` stays open for live ones. */
   app.get("/events", (c) => {
-    const after = Number(c.req.query("after") ?? "0")
-    if (!Number.isInteger(after) || after < 0) return badRequest(c, "INVALID_AFTER", [{ field: "after", message: "expected a position" }])
+    const query = readAfterQuery(c)
+    if (!query.ok) return query.response
+    const after = query.after ?? 0
     const job = c.req.query("job")
     const host = c.req.query("host")
     const follow = c.req.query("follow") === "true" || c.req.query("follow") === "1"
