@@ -33,7 +33,6 @@
  *     the host stream and engine events drive the agents.
  *   - the master and the API clients run in their own processes (4 processes + the JVM on 2 cores).
  */
-import { fork, type ChildProcess } from "node:child_process"
 import fs, { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { syncBuiltinESMExports } from "node:module"
 import { tmpdir } from "node:os"
@@ -51,6 +50,7 @@ import { MasterRelayLog } from "../agent/master-relay.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { BENCH_DIR, benchCleanups, distribution, line, log, machine, percentile, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { mapLimit } from "../log/map-limit.ts"
+import { forkChild as child } from "./fleet-agents.ts"
 import { countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
@@ -118,49 +118,6 @@ process.on("exit", () => {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 
-/** A forked bench process with typed waits on its messages. */
-const child = (file: string, args: string[], execArgv: string[] = process.execArgv) => {
-  const proc: ChildProcess = fork(join(BENCH_DIR, file), args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv })
-  const inbox: Array<{ type: string } & Record<string, any>> = []
-  let wake: (() => void) | undefined
-  /** A listener that returns true consumes the message (it is not kept for next()). */
-  const listeners: Array<(m: { type: string } & Record<string, any>) => boolean | void> = []
-  proc.on("message", (m: { type: string } & Record<string, any>) => {
-    let consumed = false
-    for (const l of listeners) if (l(m) === true) consumed = true
-    if (consumed) return
-    inbox.push(m)
-    wake?.()
-  })
-  let exited = false
-  proc.on("exit", () => {
-    exited = true
-    wake?.()
-  })
-  const next = async (type: string, timeoutMs: number): Promise<{ type: string } & Record<string, any>> => {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const i = inbox.findIndex((m) => m.type === type)
-      if (i >= 0) return inbox.splice(i, 1)[0]!
-      if (exited) throw new Error(`${file} exited while we waited for "${type}"`)
-      if (Date.now() > deadline) throw new Error(`${file}: no "${type}" within ${timeoutMs} ms`)
-      await new Promise<void>((r) => {
-        wake = r
-        setTimeout(r, 200)
-      })
-      wake = undefined
-    }
-  }
-  const kill = () => {
-    if (!exited) proc.kill("SIGKILL")
-  }
-  const waitExit = async (ms: number) => {
-    const deadline = Date.now() + ms
-    while (!exited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  }
-  // After a signal the cleanup may have killed the child while main still talks to it: drop the message.
-  return { proc, send: (m: unknown) => void (proc.connected && proc.send(m as never)), next, on: (l: (m: { type: string } & Record<string, any>) => boolean | void) => listeners.push(l), kill, waitExit, get exited() { return exited } }
-}
 
 const api = async (url: string, method: string, body?: unknown): Promise<{ status: number; body: any; bytes: number }> => {
   const res = await fetch(url, { method, headers: body === undefined ? {} : { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
