@@ -2,10 +2,11 @@
  * /healthz while ZooKeeper has lost its majority (issue 17): the master keeps serving reads from the
  * state it last applied (possibly stale) and refuses writes, so it must not say OK. On a real
  * three-server ensemble (test/zk-ensemble.ts), two servers killed -9: /healthz answers 503
- * LOG_UNAVAILABLE once the connection has been lost longer than the grace; reads still answer;
+ * LOG_UNAVAILABLE once the connection has been lost longer than the grace; reads still answer; the
+ * leader's housekeeping says once on stderr that it cannot tell whether it leads (not every round);
  * with the servers back it is OK again on its own.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
@@ -25,7 +26,7 @@ beforeAll(async () => {
   zk = await ZkClient.connect(ensemble.connectString, { sessionTimeoutMs: 10_000 }, 30_000)
   const root = uniqueRoot("log-unavailable")
   log = await ZooKeeperEventLog.open(zk, { root })
-  master = await startMaster({ log, zk, zkRoot: root, name: "m-majority", port: 0, bindAddress: "127.0.0.1", hostInfo: new ZkHostInfoStore(zk, root), logUnavailableGraceMs: GRACE_MS })
+  master = await startMaster({ log, zk, zkRoot: root, name: "m-majority", port: 0, bindAddress: "127.0.0.1", hostInfo: new ZkHostInfoStore(zk, root), logUnavailableGraceMs: GRACE_MS, housekeepingIntervalMs: 300 })
 }, 120_000)
 afterAll(async () => {
   await master?.stop().catch(() => {})
@@ -49,6 +50,8 @@ describe("ZooKeeper majority lost", () => {
     expect(created.status).toBe(200)
     expect((await call("GET", "/healthz")).body).toEqual({ status: "OK", position: created.body.position })
 
+    const stderr = vi.spyOn(console, "error")
+    const said = (pattern: RegExp) => stderr.mock.calls.filter((args) => pattern.test(String(args[0]))).length
     const [a, b] = ensemble!.members.filter((m) => m.id !== 3)
     const lostAt = Date.now()
     await Promise.all([a!.kill(), b!.kill()])
@@ -71,6 +74,9 @@ describe("ZooKeeper majority lost", () => {
     expect(Object.keys(read.body)).toEqual([created.body.id])
     expect((await call("POST", "/jobs", aJobInput({ id: "majority:v2" }))).status).toBe(503)
 
+    // Many housekeeping rounds (every 300 ms) have failed by now: said once.
+    expect(said(/^helios-master: leader election failed: .*(unreachable|connection lost)/)).toBe(1)
+
     await Promise.all([a!.start(), b!.start()])
     await waitFor(async () => ((await call("GET", "/healthz")).status === 200 ? true : undefined), {
       timeoutMs: 60_000,
@@ -78,5 +84,7 @@ describe("ZooKeeper majority lost", () => {
       what: "/healthz OK again with the majority back",
     })
     expect((await call("POST", "/jobs", aJobInput({ id: "majority:v3" }))).status).toBe(200)
+    await waitFor(() => (said(/^helios-master: leader election succeeded again/) === 1 ? true : undefined), { what: "the recovery said" })
+    stderr.mockRestore()
   }, 150_000)
 })

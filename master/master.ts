@@ -158,9 +158,13 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     state: () => projection.model.state,
     now,
-    // Each round asks; the rollout driver acts on the answer between rounds.
+    // Each round asks; the rollout driver acts on the answer between rounds. Not knowing (ZooKeeper
+    // out of reach) is not leading, said once.
     isLeader: async () => {
-      leading = await election.isLeader().catch(() => false)
+      leading = await election.isLeader().then(
+        (yes) => (failures.succeeded("leader election"), yes),
+        (error: unknown) => (failures.failed("leader election", failureText(error)), false),
+      )
       rollouts.setLeading(leading)
       return leading
     },
