@@ -75,6 +75,8 @@ export interface RunFigures {
   readonly seconds: number
   readonly startedAt: string
   readonly violations?: Record<string, number>
+  /** What else loaded the machine, when the run was made under load on purpose (noted by hand). */
+  readonly load?: string
 }
 
 /**
@@ -375,7 +377,7 @@ for (let run = 0; run < runs; run++)
 function summarise(all: RunFigures[]) {
   const groups = new Map<string, RunFigures[]>()
   const keyOf = (r: RunFigures) =>
-    `${r.target}${r.project ? ` (${r.project})` : ""} on ZooKeeper ${r.zookeeper}${r.minKills > 0 ? `, at least ${r.minKills} rolling kills` : ""}${r.overlap ? ", kills not waiting for the restarted server to rejoin" : ""}`
+    `${r.target}${r.project ? ` (${r.project})` : ""} on ZooKeeper ${r.zookeeper}${r.minKills > 0 ? `, at least ${r.minKills} rolling kills` : ""}${r.overlap ? ", kills not waiting for the restarted server to rejoin" : ""}${r.load ? ", under CPU load" : ""}`
   for (const r of all) groups.set(keyOf(r), [...(groups.get(keyOf(r)) ?? []), r])
   const summary = Object.fromEntries(
     [...groups].map(([key, rs]) => [
