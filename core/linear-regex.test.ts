@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { compileLinearRegex, type LinearRegex } from "./linear-regex.ts"
+import { check } from "../properties/support.ts"
 
 const compiled = (source: string): LinearRegex => {
   const r = compileLinearRegex(source)
@@ -31,9 +32,11 @@ const pattern: fc.Arbitrary<string> = fc.letrec<{ p: string; atom: string }>((ti
 })).p
 
 describe("linear-time patterns (namePattern, hostPattern)", () => {
+  // The oracle is JavaScript's backtracking RegExp: a long generated pattern can take it minutes on an
+  // 8-character input (exponential), so patterns stay short; the engine itself is linear at any size.
   it("answer as RegExp does for every accepted pattern", () => {
-    fc.assert(
-      fc.property(pattern, fc.array(fc.string({ unit: fc.constantFrom("a", "b", "c", "-", "0", " ", ".", "\n", "_") , maxLength: 8 }), { minLength: 1, maxLength: 6 }), (source, inputs) => {
+    check(
+      fc.property(pattern.filter((p) => p.length <= 40), fc.array(fc.string({ unit: fc.constantFrom("a", "b", "c", "-", "0", " ", ".", "\n", "_") , maxLength: 8 }), { minLength: 1, maxLength: 6 }), (source, inputs) => {
         let expected: RegExp
         try {
           expected = new RegExp(source)
@@ -44,7 +47,7 @@ describe("linear-time patterns (namePattern, hostPattern)", () => {
         if (r instanceof Error) throw new Error(`refused ${JSON.stringify(source)}: ${r.message}`)
         for (const input of inputs) expect(r.test(input), `${JSON.stringify(source)} on ${JSON.stringify(input)}`).toBe(expected.test(input))
       }),
-      { numRuns: 3000 },
+      { runs: 2000, seed: 4711 },
     )
   })
 
