@@ -2,6 +2,7 @@ import type { EventLog } from "../core/event-log.ts"
 import type { HostLabels } from "../core/commands.ts"
 import type { HostName } from "../core/ids.ts"
 import type { CommandBus } from "./command-bus.ts"
+import type { Checkpoints } from "./checkpoints.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import type { HostDetails } from "./responses.ts"
 
@@ -11,6 +12,8 @@ export interface MasterDeps {
   readonly version: string
   readonly log: EventLog
   readonly projection: LiveProjection
+  /** Checkpoints for temporal queries (`/state?at=`). */
+  readonly checkpoints: Checkpoints
   readonly bus: CommandBus
   readonly now: () => number
   /** Names of the masters that are up. */

@@ -4,7 +4,8 @@
  * Environment: HELIOS_ZK, HELIOS_ZK_ROOT, HELIOS_MASTER_PORT, HELIOS_MASTER_NAME, HELIOS_MASTER_STATE_DIR,
  * HELIOS_MASTER_ADVERTISED_URL (--advertised-url: where agents reach this master to relay their facts;
  * default http://<host name>:<port>).
- * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail).
+ * (--state-dir: where the master keeps its read-model snapshot, so a restart reads only the log's tail,
+ * and its checkpoints for `/state?at=` in <state-dir>/checkpoints; without it they are kept in memory only).
  * --agent-reaping-timeout HOURS (HELIOS_AGENT_REAPING_TIMEOUT): the leader deregisters hosts DOWN
  * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
  * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
@@ -70,7 +71,7 @@ const master = await startMaster({
   skipUndecodable,
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
-  ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),
+  ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin"), checkpointDir: join(values["state-dir"], "checkpoints") } : {}),
 })
 console.log(`helios-master ${master.name} serving ${master.url} (log at position ${master.projection.position})`)
 const shutdown = async () => {

@@ -10,6 +10,7 @@ import { WatchedHostLiveness } from "./host-liveness.ts"
 import { Housekeeping } from "./housekeeping.ts"
 import { listen } from "./http-listener.ts"
 import { LeaderElection } from "./leader-election.ts"
+import type { Checkpoints } from "./checkpoints.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { repeatWithoutOverlap } from "./periodic.ts"
@@ -47,6 +48,12 @@ export interface MasterOptions {
   readonly agentReapingTimeoutMs?: number
   /** Where this master keeps a snapshot of its read model, so a restart reads only the log's tail. */
   readonly snapshotFile?: string
+  /** Where this master keeps its checkpoints for temporal queries, so they survive restarts (default: in memory only). */
+  readonly checkpointDir?: string
+  /** Events between checkpoints (default 10,000). */
+  readonly checkpointEvery?: number
+  /** Bytes the checkpoints may take (default 64 MiB in memory, 1 GiB in checkpointDir). */
+  readonly checkpointBudgetBytes?: number
   /** Write a snapshot after this many new events; default: grows with the log (snapshotInterval in snapshot-schedule.ts). */
   readonly snapshotEveryEvents?: number
   /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
@@ -60,6 +67,7 @@ export interface RunningMaster {
   readonly url: string
   readonly port: number
   readonly projection: LiveProjection
+  readonly checkpoints: Checkpoints
   readonly bus: CommandBus
   stop(): Promise<void>
 }
@@ -71,7 +79,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const root = options.zkRoot ?? "/helios"
   const paths = zkPaths(root)
 
-  const { projection, log } = await startProjection(options)
+  const { projection, log, checkpoints } = await startProjection(options)
   const bus = new CommandBus(log, projection)
   // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
   const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, root, options.hostInfo) : undefined
@@ -84,6 +92,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     version: HELIOS_VERSION,
     log,
     projection,
+    checkpoints,
     bus,
     now,
     masters: () => registration.masters(),
@@ -127,6 +136,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     url: server.url,
     port: server.port,
     projection,
+    checkpoints,
     bus,
     stop: async () => {
       background.stop()
@@ -138,6 +148,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       watchedLiveness?.close()
       projection.stop()
       await server.close()
+      await checkpoints.close()
       await registration.withdraw()
       await election.resign()
     },

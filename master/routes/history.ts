@@ -3,11 +3,11 @@ import { stream } from "hono/streaming"
 import type { StoredEvent } from "../../core/events.ts"
 import { jobOf, hostsOf } from "../../core/events.ts"
 import { formatActor, position } from "../../core/ids.ts"
-import { stateAsOf } from "../../projections/read-model.ts"
 import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../responses.ts"
 import { historyOf } from "../../projections/history.ts"
 import { badRequest } from "../http-support.ts"
+import type { AsOf } from "../../projections/checkpoints.ts"
 
 const eventJson = (e: StoredEvent) => ({
   position: e.position,
@@ -21,8 +21,9 @@ const eventJson = (e: StoredEvent) => ({
 /** Reads the log's prefix in pages (the master keeps no copy of raw events). */
 async function* readLog(deps: MasterDeps, after: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
   let at = after
-  for (;;) {
-    const page = await deps.log.read(position(at), 5000)
+  while (at < until) {
+    // Only what is asked for: a short range reads a short page.
+    const page = await deps.log.read(position(at), Math.min(5000, until - at))
     if (page.length === 0) return
     for (const e of page) {
       if (e.position > until) return
@@ -43,20 +44,19 @@ export const historyRoutes = (deps: MasterDeps) => {
     return c.json({ status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) })
   })
 
-  /** The fleet as of a position or an ISO time: a replay of the log's prefix. */
+  /**
+   * The fleet as of a position or an ISO time: the nearest checkpoint plus the log's events after it
+   * (master/checkpoints.ts), the same state as a replay of the log's prefix. As of a time: up to
+   * just before the first event whose time is after it (projections/checkpoints.ts).
+   */
   app.get("/state", async (c) => {
     const at = c.req.query("at")
-    let bound: { position: number } | { time: number }
+    let bound: AsOf
     if (at === undefined || at === "") bound = { position: deps.projection.position }
-    else if (/^\d+$/.test(at)) bound = { position: Number(at) }
-    else if (!Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
+    else if (/^\d+$/.test(at) && Number.isSafeInteger(Number(at))) bound = { position: Number(at) }
+    else if (!/^\d+$/.test(at) && !Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
     else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
-    const events: StoredEvent[] = []
-    for await (const e of readLog(deps, 0, "position" in bound ? bound.position : undefined)) {
-      if ("time" in bound && e.envelope.at > bound.time) break
-      events.push(e)
-    }
-    const s = stateAsOf(events, bound)
+    const s = await deps.checkpoints.stateAsOf(bound)
     return c.json({
       position: s.position,
       jobs: Object.fromEntries([...s.jobs.keys()].map((id) => [id, jobStatusJson(s, id)])),

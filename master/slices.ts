@@ -1,0 +1,26 @@
+import { setImmediate as nextTurn } from "node:timers/promises"
+
+/*
+ * Long work in slices, so the event loop keeps answering requests meanwhile: a generator that
+ * yields between small steps (projections/checkpoint-codec.ts, projections/snapshot.ts) is resumed
+ * for at most `sliceMs` at a time, then the loop gets a turn (setImmediate: after pending I/O).
+ */
+
+/** How long one slice may run before the event loop gets a turn, in ms. */
+export const SLICE_MS = 10
+
+/** Runs `steps` to its end, giving the event loop a turn every `sliceMs`. */
+export const runInSlices = async <T>(steps: Generator<void, T>, sliceMs = SLICE_MS): Promise<T> => {
+  let sliceStart = performance.now()
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+    if (performance.now() - sliceStart >= sliceMs) {
+      await nextTurn()
+      sliceStart = performance.now()
+    }
+  }
+}
+
+/** Gives the event loop a turn. */
+export const yieldToLoop = (): Promise<void> => nextTurn()
