@@ -32,7 +32,7 @@ const FIELDS: ReadonlyArray<Field> = ["jobs", "hosts", "deployments", "jobHosts"
 /** Fields whose values are maps or sets (stored as arrays of their entries). */
 const NESTED: ReadonlySet<Field> = new Set(["deployments", "jobHosts", "tasks"])
 
-const DEFAULT_SLICE = 2000
+const DEFAULT_SLICE = 500
 
 /** Encodes a checkpoint, yielding between slices; returns the bytes. The state must not change meanwhile (pass a copy). */
 export function* encodeCheckpoint(record: CheckpointRecord, sliceEntries = DEFAULT_SLICE): Generator<void, Uint8Array> {
