@@ -23,7 +23,7 @@ import { runInSlices, yieldToLoop } from "./slices.ts"
  * - Kept within a budget: past it, the spacing doubles and every other checkpoint is dropped
  *   (thinned in projections/checkpoints.ts), so the tail of a query stays at most `every` events.
  * - With a directory (the master's --state-dir/checkpoints): each checkpoint is a file, encoded in
- *   slices (the event loop keeps a turn every ~10 ms) and written aside then renamed into place (no
+ *   slices (the event loop keeps a turn every ~5 ms) and written aside then renamed into place (no
  *   fsync: a checkpoint is a cache, a torn one is dropped when met); a few recently used ones stay
  *   decoded in memory. They survive restarts. Without a directory they are kept in memory only, as
  *   copies, and are rebuilt on the next start.

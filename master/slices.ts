@@ -7,7 +7,7 @@ import { setImmediate as nextTurn } from "node:timers/promises"
  */
 
 /** How long one slice may run before the event loop gets a turn, in ms. */
-export const SLICE_MS = 10
+export const SLICE_MS = 5
 
 /** Runs `steps` to its end, giving the event loop a turn every `sliceMs`. */
 export const runInSlices = async <T>(steps: Generator<void, T>, sliceMs = SLICE_MS): Promise<T> => {

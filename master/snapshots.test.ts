@@ -185,7 +185,7 @@ describe("master snapshots", () => {
   })
 
   it("while a large snapshot is written, the event loop answers HTTP requests within 250 ms (encoding it in one go blocks it for longer)", async () => {
-    // On a quiet machine an answer takes a few ms and one slice ~10 ms. On a loaded one (other test
+    // On a quiet machine an answer takes a few ms and one slice ~5 ms. On a loaded one (other test
     // files, other work on the same 2 cores) everything is slower, the encoding in one go as much:
     // the bound grows with it, staying a quarter of what one encoding in one go blocks.
     const BOUND_MS = 250

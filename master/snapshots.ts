@@ -53,7 +53,7 @@ export const snapshotFileChunks = (fingerprint: string, model: ReadonlyArray<Uin
  * StorageFailed, leaving the old snapshot and no temp file.
  *
  * The master keeps serving meanwhile: the model is captured at once (a copy of the fleet state, the
- * history's length), then encoded in slices that give the event loop a turn every ~10 ms
+ * history's length), then encoded in slices that give the event loop a turn every ~5 ms
  * (projections/snapshot.ts, encodeSnapshotInSlices), and written by libuv's threads.
  */
 export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel, io: DurableFsAsync = nodeFsAsync): Promise<void> => {
