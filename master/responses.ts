@@ -1,4 +1,5 @@
 import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
+import type { Job } from "../core/job.ts"
 import type { HistoryEntry } from "../projections/history.ts"
 import { formatActor, type HostName } from "../core/ids.ts"
 
@@ -13,8 +14,11 @@ export const deploymentJson = (d: Deployment) => ({
   position: d.deployedAt,
 })
 
-export const taskStatusJson = (state: FleetState, t: TaskStatus) => ({
-  job: state.jobs.get(t.jobId) ?? null,
+export const taskStatusJson = (state: FleetState, t: TaskStatus) => taskStatusJsonOf(state.jobs.get(t.jobId), t)
+
+/** A task's status with its job (as the state holds it, or as an answer captured it). */
+export const taskStatusJsonOf = (job: Job | undefined, t: TaskStatus) => ({
+  job: job ?? null,
   goal: t.goal,
   state: t.state,
   containerId: t.containerId ?? null,

@@ -24,3 +24,16 @@ export const runInSlices = async <T>(steps: Generator<void, T>, sliceMs = SLICE_
 
 /** Gives the event loop a turn. */
 export const yieldToLoop = (): Promise<void> => nextTurn()
+
+/**
+ * For loops that write an answer piece by piece: `await pace()` after each piece gives the event
+ * loop a turn once `sliceMs` have passed since the last one.
+ */
+export const pacer = (sliceMs = SLICE_MS): (() => Promise<void>) => {
+  let sliceStart = performance.now()
+  return async () => {
+    if (performance.now() - sliceStart < sliceMs) return
+    await nextTurn()
+    sliceStart = performance.now()
+  }
+}

@@ -7,6 +7,7 @@ import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../responses.ts"
 import { historyOf } from "../../projections/history.ts"
 import { badRequest } from "../http-support.ts"
+import { pacer } from "../slices.ts"
 import type { AsOf } from "../../projections/checkpoints.ts"
 
 const eventJson = (e: StoredEvent) => ({
@@ -77,9 +78,12 @@ export const historyRoutes = (deps: MasterDeps) => {
     c.header("Content-Type", "application/x-ndjson")
     return stream(c, async (out) => {
       let last = after
+      // A long history is written page by page, giving the event loop a turn every few ms.
+      const pace = pacer()
       for await (const e of readLog(deps, after)) {
         last = e.position
         if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
+        await pace()
       }
       if (!follow) return
       const queue: StoredEvent[] = []
