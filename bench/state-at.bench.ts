@@ -3,9 +3,10 @@
  * position or time (`GET /state?at=`, `helios status --at`), with checkpoints (master/checkpoints.ts)
  * against a full replay of the log's prefix (what the master did before), in the same run.
  *
- * For logs of 10^4, 10^5 and 10^6 events (bench/workload.ts, on the SQLite log, grown from one size
- * to the next), a master is started on the log (its projection builds the checkpoints as it catches
- * up); then:
+ * For logs of 10^4, 10^5 and 10^6 events (bench/workload.ts, on the SQLite log: one log grown from
+ * one size to the next, copied at each size; the generated events are then dropped, so the process
+ * holds only what a master holds), a master is started on each log (its projection builds the
+ * checkpoints as it catches up); then:
  *   - ours: `GET /state?at=P` at random positions P and `at=TIME` at random events' times, over HTTP
  *     (the answer's JSON included), with the checkpoints in a state dir (files, a few decoded in
  *     memory: a random position is mostly a file to decode) and in memory (a master without
@@ -15,7 +16,8 @@
  * At the largest size it also times the master's cold start without checkpoints, to show what
  * building them costs. Writes bench/results/state-at.json.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
+import { get } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { EventLog } from "../core/event-log.ts"
@@ -65,17 +67,27 @@ interface Query {
   readonly bytes: number
 }
 
+/** A GET on a connection of its own (as a CLI makes it): status and body length. */
+const httpGet = (url: string): Promise<{ status: number; bytes: number }> =>
+  new Promise((resolve, reject) => {
+    get(url, { agent: false }, (res) => {
+      let bytes = 0
+      res.on("data", (d: Buffer) => (bytes += d.length))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, bytes }))
+      res.on("error", reject)
+    }).on("error", reject)
+  })
+
 /** `GET /state?at=` over HTTP, then the same query again in process (to see where the time goes). */
 const query = async (m: RunningMaster, kind: Query["kind"], at: string): Promise<Query> => {
   const t = nowMs()
-  const res = await fetch(`${m.url}/state?at=${encodeURIComponent(at)}`)
-  const body = await res.arrayBuffer()
+  const res = await httpGet(`${m.url}/state?at=${encodeURIComponent(at)}`)
   const httpMs = nowMs() - t
   if (res.status !== 200) throw new Error(`/state?at=${at}: HTTP ${res.status}`)
   let folded = 0
   const t2 = nowMs()
   await m.checkpoints.stateAsOf(kind === "position" ? { position: Number(at) } : { time: Date.parse(at) }, (s) => (folded = s.folded))
-  return { kind, at, httpMs, internalMs: nowMs() - t2, folded, bytes: body.byteLength }
+  return { kind, at, httpMs, internalMs: nowMs() - t2, folded, bytes: res.bytes }
 }
 
 const main = async () => {
@@ -84,24 +96,40 @@ const main = async () => {
   const elapsed = () => round((nowMs() - t0) / 1000)
   log(`bench/state-at: ${machine().cpuModel}, ${machine().cores} cores, node ${machine().node} (CPU busy at start ${Math.round(busy * 100)}%)`)
   const gen = nowMs()
-  const workload = generateWorkload(LARGEST)
-  const all = workload.events
-  log(`  generated ${all.length} events in ${round((nowMs() - gen) / 1000, 1)} s`)
   const dir = mkdtempSync(join(tmpdir(), "helios-bench-state-at-"))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, "log.db")
   const r = rng(7)
+  /** Per size: its log file and the positions and times to ask for. */
+  const plans: Array<{ size: number; file: string; positions: number[]; times: string[] }> = []
+  {
+    const workload = generateWorkload(LARGEST)
+    const all = workload.events
+    log(`  generated ${all.length} events in ${round((nowMs() - gen) / 1000, 1)} s`)
+    const file = join(dir, "log.db")
+    let written = 0
+    for (const size of SIZES) {
+      const slog = new SqliteEventLog(file)
+      const w = nowMs()
+      for (let i = written; i < size; i += WRITE_BATCH) await slog.append(all.slice(i, Math.min(size, i + WRITE_BATCH)).map((e) => e.envelope))
+      await slog.close()
+      log(`  SQLite: wrote events ${written + 1}..${size} in ${round((nowMs() - w) / 1000, 1)} s [${elapsed()} s]`)
+      written = size
+      const copy = join(dir, `log-${size}.db`)
+      copyFileSync(file, copy)
+      plans.push({
+        size,
+        file: copy,
+        positions: Array.from({ length: POSITIONS }, () => 1 + r.int(size)),
+        times: Array.from({ length: TIMES }, () => new Date(all[r.int(size)]!.envelope.at).toISOString()),
+      })
+    }
+    rmSync(file)
+  }
+  gc()
   const rows: Array<Record<string, unknown>> = []
-  let written = 0
   let coldStartWithout: Record<string, number> | undefined
-  for (const size of SIZES) {
+  for (const { size, file, positions, times } of plans) {
     const slog = new SqliteEventLog(file)
-    const w = nowMs()
-    for (let i = written; i < size; i += WRITE_BATCH) await slog.append(all.slice(i, Math.min(size, i + WRITE_BATCH)).map((e) => e.envelope))
-    log(`  SQLite: wrote events ${written + 1}..${size} in ${round((nowMs() - w) / 1000, 1)} s [${elapsed()} s]`)
-    written = size
-    const positions = Array.from({ length: POSITIONS }, () => 1 + r.int(size))
-    const times = Array.from({ length: TIMES }, () => new Date(all[r.int(size)]!.envelope.at).toISOString())
     const variants: Array<Record<string, unknown>> = []
     for (const variant of ["state dir", "memory"] as const) {
       const cs = nowMs()
@@ -121,6 +149,8 @@ const main = async () => {
       for (const t of times) queries.push(await query(m, "time", t))
       await m.stop()
       gc()
+      const slowest = [...queries].sort((a, b) => b.httpMs - a.httpMs).slice(0, 3)
+      log(`    slowest: ${slowest.map((q) => `${q.kind} ${q.at}: ${round(q.httpMs)} ms (in process ${round(q.internalMs)} ms, ${q.folded} events folded, ${round(q.bytes / 1024)} KiB)`).join("; ")}`)
       const http = distribution(queries.map((q) => q.httpMs))
       const internal = distribution(queries.map((q) => q.internalMs))
       const row = {

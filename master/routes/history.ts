@@ -4,7 +4,9 @@ import type { StoredEvent } from "../../core/events.ts"
 import { jobOf, hostsOf } from "../../core/events.ts"
 import { formatActor, position } from "../../core/ids.ts"
 import type { MasterDeps } from "../deps.ts"
-import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../responses.ts"
+import { auditJson, heliosHistoryJson } from "../responses.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
+import type { HostName } from "../../core/ids.ts"
 import { historyOf } from "../../projections/history.ts"
 import { badRequest } from "../http-support.ts"
 import { pacer } from "../slices.ts"
@@ -57,11 +59,27 @@ export const historyRoutes = (deps: MasterDeps) => {
     else if (/^\d+$/.test(at) && Number.isSafeInteger(Number(at))) bound = { position: Number(at) }
     else if (!/^\d+$/.test(at) && !Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
     else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
-    const s = await deps.checkpoints.stateAsOf(bound)
-    return c.json({
-      position: s.position,
-      jobs: Object.fromEntries([...s.jobs.keys()].map((id) => [id, jobStatusJson(s, id)])),
-      hosts: Object.fromEntries([...s.hosts.keys()].map((h) => [h, hostStatusJson(s, h, undefined)])),
+    // As of where the projection stands: its own state, nothing to fold.
+    const s = "position" in bound && bound.position === deps.projection.position ? deps.projection.model.state : await deps.checkpoints.stateAsOf(bound)
+    // Captured at once (the projection's state moves on), written in pieces from cached fragments:
+    // the answer for a large fleet is megabytes.
+    const jobs = captureJobStatuses(s, [...s.jobs.keys()])
+    const hosts = jsonKeyOrder([...s.hosts.keys()]).map((h) => captureHostStatus(s, h as HostName)!)
+    const position = s.position
+    c.header("Content-Type", "application/json")
+    return stream(c, async (out) => {
+      const pace = pacer()
+      await out.write(`{"position":${position},"jobs":`)
+      for (const piece of jobStatusesPieces(jobs)) {
+        await out.write(piece)
+        await pace()
+      }
+      await out.write(`,"hosts":{`)
+      for (let i = 0; i < hosts.length; i++) {
+        await out.write(`${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:${hostStatusText(hosts[i]!, undefined)}`)
+        await pace()
+      }
+      await out.write("}}")
     })
   })
 
