@@ -35,7 +35,7 @@ import { runInSlices, yieldToLoop } from "./slices.ts"
 
 export const DEFAULT_CHECKPOINT_EVERY = 10_000
 /** Budget of the checkpoints kept in memory (no state dir), estimated (ESTIMATED_ENTRY_BYTES). */
-export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MEMORY_BUDGET_BYTES = 128 * 1024 * 1024
 /** Budget of the checkpoint files in a state dir. */
 export const DEFAULT_DISK_BUDGET_BYTES = 1024 * 1024 * 1024
 /** Checkpoints kept decoded (beyond the store) for the queries that come back to them. */

@@ -52,7 +52,7 @@ export interface MasterOptions {
   readonly checkpointDir?: string
   /** Events between checkpoints (default 10,000). */
   readonly checkpointEvery?: number
-  /** Bytes the checkpoints may take (default 64 MiB in memory, 1 GiB in checkpointDir). */
+  /** Bytes the checkpoints may take (default 128 MiB in memory, 1 GiB in checkpointDir). */
   readonly checkpointBudgetBytes?: number
   /** Write a snapshot after this many new events; default: grows with the log (snapshotInterval in snapshot-schedule.ts). */
   readonly snapshotEveryEvents?: number

@@ -13,7 +13,7 @@ export interface ProjectionStartOptions {
   readonly checkpointDir?: string
   /** Events between checkpoints (default 10,000; it doubles when they outgrow their budget). */
   readonly checkpointEvery?: number
-  /** Bytes the checkpoints may take (default 64 MiB in memory, 1 GiB in a directory). */
+  /** Bytes the checkpoints may take (default 128 MiB in memory, 1 GiB in a directory). */
   readonly checkpointBudgetBytes?: number
 }
 

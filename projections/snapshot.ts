@@ -256,7 +256,7 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
  * events or entries, so its driver (master/snapshots.ts) lets the event loop run in between.
  *
  * - The first step (the first `next()`) captures the model: a copy of the fleet state (cloneState:
- *   its maps, not their immutable values), the command index's occupied slots, and the number of
+ *   its maps, not their immutable values), a copy of the command index's table, and the number of
  *   history events (the history only grows, its events never change). The projection may apply
  *   more events meanwhile: the snapshot is the model as of that first step.
  * - msgpack is a streaming format: a map or an array is a header followed by its elements, each
@@ -311,9 +311,14 @@ export const packArrayInSlices = (items: ReadonlyArray<unknown>, size: number): 
 export function* encodeSnapshotInSlices(m: ReadModel, slices: SliceSizes = SLICE): Generator<void, Uint8Array[]> {
   const SLICE = slices
   const state = cloneState(m.state)
-  const commands = encodeCommands(m.commands)
+  // The command index's table as it is (a copy of one typed array); its occupied slots are listed later.
+  const table = new CommandIndex()
+  table.table = m.commands.table.slice()
+  table.size = m.commands.size
   const count = m.history.events.length
   const events = m.history.events
+  yield
+  const commands = encodeCommands(table)
   yield
   const history = yield* encodeHistorySteps(events, count, SLICE.events)
   const out: Uint8Array[] = []
