@@ -181,17 +181,22 @@ const decodeHistory = (raw: RawSnapshot["history"]) => {
 }
 
 /** The command index's occupied slots (it is mostly empty), to be put back in the same slots. */
-const encodeCommands = (c: CommandIndex): RawSnapshot["commands"] => {
+const encodeCommands = (c: CommandIndex): RawSnapshot["commands"] => runSteps(encodeCommandsSteps(c.table, Number.MAX_SAFE_INTEGER))
+
+/** The same, yielding every `slice` slots. */
+function* encodeCommandsSteps(table: Float64Array, slice: number): Generator<void, RawSnapshot["commands"]> {
   const at: number[] = []
   const hashes: number[] = []
   const positions: number[] = []
-  for (let i = 0; i < c.table.length; i += 2)
-    if (c.table[i] !== 0) {
+  for (let i = 0; i < table.length; i += 2) {
+    if (i > 0 && (i / 2) % slice === 0) yield
+    if (table[i] !== 0) {
       at.push(i / 2)
-      hashes.push(c.table[i]!)
-      positions.push(c.table[i + 1]!)
+      hashes.push(table[i]!)
+      positions.push(table[i + 1]!)
     }
-  return { slots: c.table.length / 2, at, hashes, positions }
+  }
+  return { slots: table.length / 2, at, hashes, positions }
 }
 
 const decodeCommands = (raw: RawSnapshot["commands"]): CommandIndex => {
@@ -312,14 +317,11 @@ export function* encodeSnapshotInSlices(m: ReadModel, slices: SliceSizes = SLICE
   const SLICE = slices
   const state = cloneState(m.state)
   // The command index's table as it is (a copy of one typed array); its occupied slots are listed later.
-  const table = new CommandIndex()
-  table.table = m.commands.table.slice()
-  table.size = m.commands.size
+  const table = m.commands.table.slice()
   const count = m.history.events.length
   const events = m.history.events
   yield
-  const commands = encodeCommands(table)
-  yield
+  const commands = yield* encodeCommandsSteps(table, SLICE.numbers * 4)
   const history = yield* encodeHistorySteps(events, count, SLICE.events)
   const out: Uint8Array[] = []
   const key = (k: keyof RawSnapshot | keyof RawSnapshot["history"] | keyof RawSnapshot["commands"]) => out.push(pack(k))
