@@ -14,22 +14,28 @@
  *   - full replay: the log read from position 0 up to P and folded (stateAsOf), at a few of the same
  *     positions, in the same process.
  * At the largest size it also times the master's cold start without checkpoints, to show what
- * building them costs. Writes bench/results/state-at.json.
+ * building them costs. Then the same on a private ZooKeeper with a 10^5-event log: a query reads at
+ * most one checkpoint interval of the log whatever its length, so this size gives ZooKeeper's figure
+ * for any length (10^6 events there would take minutes to write and to cold start).
+ * Writes bench/results/state-at.json.
  */
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { get } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { EventLog } from "../core/event-log.ts"
-import type { StoredEvent } from "../core/events.ts"
+import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
+import { ZkClient } from "../log/zk-client.ts"
+import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { stateEntries } from "../master/checkpoints.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
 import { encodeCheckpoint, runToEnd } from "../projections/checkpoint-codec.ts"
 import { stateAsOf } from "../projections/read-model.ts"
 import { benchCleanups, distribution, gc, line, log, machine, mib, nowMs, rng, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { generateWorkload } from "./workload.ts"
+import { startBenchZooKeeper } from "./zk-bench.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
 const SIZES = QUICK ? [10_000, 30_000] : [10_000, 100_000, 1_000_000]
@@ -41,6 +47,8 @@ const TIMES = 10
 /** Full replays per size (each reads and folds up to the whole log). */
 const REPLAYS = (size: number) => (size >= 1_000_000 ? 3 : 5)
 const TARGET_MS = 1000
+/** On ZooKeeper (a private server): a log of this size, where a query's cost is reading its tail (at most one interval) from ZooKeeper. */
+const ZK_SIZE = QUICK ? 10_000 : 100_000
 
 const { cleanups, run: cleanup } = benchCleanups()
 
@@ -92,6 +100,43 @@ const query = async (m: RunningMaster, kind: Query["kind"], at: string): Promise
   return { kind, at, httpMs, internalMs: nowMs() - t2, folded, bytes: res.bytes }
 }
 
+/** A master on `eventLog` (checkpoints in `checkpointDir`, else in memory), asked /state?at= at the positions and times. */
+const measure = async (eventLog: EventLog, label: string, checkpointDir: string | undefined, positions: ReadonlyArray<number>, times: ReadonlyArray<string>) => {
+  const cs = nowMs()
+  const m = await startMaster({
+    log: eventLog,
+    name: "bench",
+    port: 0,
+    bindAddress: "127.0.0.1",
+    housekeepingIntervalMs: 2_000_000_000,
+    ...(checkpointDir !== undefined ? { checkpointDir } : {}),
+  })
+  await m.checkpoints.ready()
+  const coldStartMs = nowMs() - cs
+  const stats = m.checkpoints.stats()
+  const queries: Query[] = []
+  for (const p of positions) queries.push(await query(m, "position", String(p)))
+  for (const t of times) queries.push(await query(m, "time", t))
+  await m.stop()
+  gc()
+  const slowest = [...queries].sort((a, b) => b.httpMs - a.httpMs).slice(0, 3)
+  log(`    slowest: ${slowest.map((q) => `${q.kind} ${q.at}: ${round(q.httpMs)} ms (in process ${round(q.internalMs)} ms, ${q.folded} events folded, ${round(q.bytes / 1024)} KiB)`).join("; ")}`)
+  const http = distribution(queries.map((q) => q.httpMs))
+  const internal = distribution(queries.map((q) => q.internalMs))
+  log(`  ${label}: cold start ${round(coldStartMs / 1000, 1)} s, ${stats.count} checkpoints every ${stats.every} (${mib(stats.bytes)} MiB); /state?at= median ${round(http.p50)} ms, max ${round(http.max)} ms`)
+  return {
+    variant: checkpointDir !== undefined ? "state dir" : "memory",
+    coldStartMs: round(coldStartMs),
+    checkpoints: stats.count,
+    every: stats.every,
+    checkpointsMiB: mib(stats.bytes),
+    httpMs: http,
+    internalMs: internal,
+    foldedMax: Math.max(...queries.map((q) => q.folded)),
+    answerKiBMedian: round(distribution(queries.map((q) => q.bytes)).p50 / 1024),
+  }
+}
+
 const main = async () => {
   const busy = await waitForQuiet(15_000)
   const t0 = nowMs()
@@ -102,6 +147,7 @@ const main = async () => {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const r = rng(7)
   let realCheckpoint: Record<string, number> = {}
+  let zkPlan: { envelopes: EventEnvelope[]; positions: number[]; times: string[] } | undefined
   /** Per size: its log file and the positions and times to ask for. */
   const plans: Array<{ size: number; file: string; positions: number[]; times: string[] }> = []
   {
@@ -133,6 +179,11 @@ const main = async () => {
       })
     }
     rmSync(file)
+    zkPlan = {
+      envelopes: all.slice(0, ZK_SIZE).map((e) => e.envelope),
+      positions: Array.from({ length: POSITIONS }, () => 1 + r.int(ZK_SIZE)),
+      times: Array.from({ length: TIMES }, () => new Date(all[r.int(ZK_SIZE)]!.envelope.at).toISOString()),
+    }
   }
   gc()
   const rows: Array<Record<string, unknown>> = []
@@ -140,42 +191,8 @@ const main = async () => {
   for (const { size, file, positions, times } of plans) {
     const slog = new SqliteEventLog(file)
     const variants: Array<Record<string, unknown>> = []
-    for (const variant of ["state dir", "memory"] as const) {
-      const cs = nowMs()
-      const m = await startMaster({
-        log: slog,
-        name: "bench",
-        port: 0,
-        bindAddress: "127.0.0.1",
-        housekeepingIntervalMs: 2_000_000_000,
-        ...(variant === "state dir" ? { checkpointDir: join(dir, `checkpoints-${size}`) } : {}),
-      })
-      await m.checkpoints.ready()
-      const coldStartMs = nowMs() - cs
-      const stats = m.checkpoints.stats()
-      const queries: Query[] = []
-      for (const p of positions) queries.push(await query(m, "position", String(p)))
-      for (const t of times) queries.push(await query(m, "time", t))
-      await m.stop()
-      gc()
-      const slowest = [...queries].sort((a, b) => b.httpMs - a.httpMs).slice(0, 3)
-      log(`    slowest: ${slowest.map((q) => `${q.kind} ${q.at}: ${round(q.httpMs)} ms (in process ${round(q.internalMs)} ms, ${q.folded} events folded, ${round(q.bytes / 1024)} KiB)`).join("; ")}`)
-      const http = distribution(queries.map((q) => q.httpMs))
-      const internal = distribution(queries.map((q) => q.internalMs))
-      const row = {
-        variant,
-        coldStartMs: round(coldStartMs),
-        checkpoints: stats.count,
-        every: stats.every,
-        checkpointsMiB: mib(stats.bytes),
-        httpMs: http,
-        internalMs: internal,
-        foldedMax: Math.max(...queries.map((q) => q.folded)),
-        answerKiBMedian: round(distribution(queries.map((q) => q.bytes)).p50 / 1024),
-      }
-      variants.push(row)
-      log(`  ${size} events, checkpoints in ${variant}: cold start ${round(coldStartMs / 1000, 1)} s, ${stats.count} checkpoints every ${stats.every} (${mib(stats.bytes)} MiB); /state?at= median ${round(http.p50)} ms, max ${round(http.max)} ms [${elapsed()} s]`)
-    }
+    for (const variant of ["state dir", "memory"] as const)
+      variants.push(await measure(slog, `${size} events, checkpoints in ${variant}`, variant === "state dir" ? join(dir, `checkpoints-${size}`) : undefined, positions, times))
     // The full replay, at the first few of the same positions.
     const replays: Array<{ at: number; ms: number }> = []
     for (const p of positions.slice(0, REPLAYS(size))) {
@@ -197,6 +214,32 @@ const main = async () => {
     }
     await slog.close()
     rows.push({ size, variants, replayMs: replay, replays })
+  }
+
+  // ZooKeeper: the same queries on a log there (its reads are what a query's tail costs).
+  let zkRow: Record<string, unknown> | undefined
+  {
+    const server = await startBenchZooKeeper()
+    cleanups.push(() => server.destroy())
+    const zk = await ZkClient.connect(server.connectString, { operationTimeoutMs: 30_000 })
+    cleanups.push(() => zk.close())
+    const zlog = await ZooKeeperEventLog.open(zk, { root: "/state-at" })
+    const w = nowMs()
+    const { envelopes, positions, times } = zkPlan!
+    // Serially: the log keeps the workload's order (an append creating a host stream may be overtaken by later ones).
+    for (let i = 0; i < envelopes.length; i += WRITE_BATCH) await zlog.append(envelopes.slice(i, i + WRITE_BATCH))
+    zkPlan = undefined
+    log(`  ZooKeeper: wrote ${ZK_SIZE} events in ${round((nowMs() - w) / 1000, 1)} s [${elapsed()} s]`)
+    const ours = await measure(zlog, `${ZK_SIZE} events on ZooKeeper, checkpoints in state dir`, join(dir, "checkpoints-zk"), positions, times)
+    const replays: number[] = []
+    for (const p of positions.slice(0, 3)) {
+      const t = nowMs()
+      await fullReplay(zlog, { position: p })
+      replays.push(nowMs() - t)
+    }
+    const replay = distribution(replays)
+    log(`  ${ZK_SIZE} events on ZooKeeper, full replay at 3 of the same positions: median ${round(replay.p50)} ms [${elapsed()} s]`)
+    zkRow = { size: ZK_SIZE, ours, replayMs: replay }
   }
 
   const ours = (row: Record<string, unknown>, variant: string) =>
@@ -235,6 +278,13 @@ const main = async () => {
     line(`state?at= growth ${first["size"]} -> ${last["size"]} events (state dir)`, growth("state dir"), "x"),
     line(`  full replay growth, same sizes`, replayGrowth, "x"),
     ...(coldStartWithout ? [line(`cold start ${LARGEST} events (SQLite): with checkpoints / without`, round(withCp / coldStartWithout.coldStartMs!, 2), "x")] : []),
+    ...(zkRow
+      ? [
+          line(`state?at= median, ${zkRow["size"]} events on ZooKeeper (state dir)`, round(((zkRow["ours"] as Record<string, unknown>)["httpMs"] as ReturnType<typeof distribution>).p50, 1), "ms"),
+          line(`state?at= max, ${zkRow["size"]} events on ZooKeeper (state dir)`, round(((zkRow["ours"] as Record<string, unknown>)["httpMs"] as ReturnType<typeof distribution>).max, 1), "ms", { op: "<=", value: TARGET_MS, unit: "ms" }),
+          line(`  full replay median, ${zkRow["size"]} events on ZooKeeper`, round((zkRow["replayMs"] as ReturnType<typeof distribution>).p50), "ms"),
+        ]
+      : []),
   ]
   log(`\n${summaryTable(summary)}`)
   const out = writeResult("state-at", {
@@ -244,6 +294,7 @@ const main = async () => {
     rows,
     coldStartWithoutCheckpoints: coldStartWithout,
     checkpointWithStreamVersions: realCheckpoint,
+    zooKeeper: zkRow,
     summary,
   })
   log(`wrote ${out}`)

@@ -8,6 +8,8 @@
  * and its checkpoints for `/state?at=` in <state-dir>/checkpoints; without it they are kept in memory only).
  * --agent-reaping-timeout HOURS (HELIOS_AGENT_REAPING_TIMEOUT): the leader deregisters hosts DOWN
  * longer than this, as Helios's master does; default 336 (14 days), fractions allowed, 0 disables.
+ * --checkpoint-every N (HELIOS_CHECKPOINT_EVERY): events between the checkpoints `/state?at=` starts
+ * from (default 10,000; a query reads at most that many events of the log).
  * --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position instead
  * of holding before it (README "Failure modes"); give every master the same positions.
  */
@@ -32,6 +34,7 @@ const { values } = parseArgs({
     "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
     "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
     "skip-undecodable": { type: "string", multiple: true, default: [] },
+    "checkpoint-every": { type: "string", default: process.env.HELIOS_CHECKPOINT_EVERY },
   },
 })
 
@@ -52,6 +55,11 @@ const skipUndecodable = values["skip-undecodable"]!.map((p) => {
   }
   return Number(p)
 })
+const checkpointEvery = values["checkpoint-every"] === undefined ? undefined : Number(values["checkpoint-every"])
+if (checkpointEvery !== undefined && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0)) {
+  console.error(`helios-master: --checkpoint-every: expected a number of events (a positive integer), got ${values["checkpoint-every"]}`)
+  process.exit(1)
+}
 const zk = await ZkClient.connect(values.zk!).catch((e: unknown) => {
   console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
   process.exit(1)
@@ -69,6 +77,7 @@ const master = await startMaster({
   whitelistedCapabilities: values["whitelisted-capability"]!,
   agentReapingTimeoutMs: reapingHours * HOUR_MS,
   skipUndecodable,
+  ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin"), checkpointDir: join(values["state-dir"], "checkpoints") } : {}),
