@@ -42,6 +42,11 @@ export const DEFAULT_DISK_BUDGET_BYTES = 1024 * 1024 * 1024
 const DECODED_KEPT = 4
 /** Log events read per request by a query's tail and the background fold. */
 const PAGE = 5000
+/**
+ * A query as of a time does not know where its tail ends (at the first event after that time, at
+ * most at the next checkpoint): it reads smaller pages, so it reads at most this many events more than it folds.
+ */
+const TIME_PAGE = 1000
 /** A copied map entry's cost in memory (measured: ~35 bytes per entry of a copy of a 10^6-event log's state). */
 const ESTIMATED_ENTRY_BYTES = 40
 
@@ -378,12 +383,13 @@ export class Checkpoints {
     let after = from === undefined ? 0 : from.position - 1
     let checked = from === undefined
     let folded = 0
+    const page = "time" in at ? TIME_PAGE : PAGE
     for (;;) {
-      const limit = through === undefined ? PAGE : Math.min(PAGE, through - after)
+      const limit = through === undefined ? page : Math.min(page, through - after)
       if (limit <= 0) break
-      const page = await this.options.log.read(position(after), limit)
-      if (page.length === 0) break
-      for (const e of page) {
+      const events = await this.options.log.read(position(after), limit)
+      if (events.length === 0) break
+      for (const e of events) {
         if (!checked) {
           if (e.position !== from!.position || fingerprintOf(e.envelope) !== from!.fingerprint) return undefined
           checked = true
@@ -393,7 +399,7 @@ export class Checkpoints {
         applyEvent(state, e)
         folded++
       }
-      after = page[page.length - 1]!.position
+      after = events[events.length - 1]!.position
     }
     return checked ? folded : undefined
   }
