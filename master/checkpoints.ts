@@ -16,8 +16,8 @@ import { runInSlices, yieldToLoop } from "./slices.ts"
  *
  * - Built as the projection applies events: every `every` events (positions that are multiples of
  *   it) the fleet state is copied (cloneState: maps copied, their immutable values shared with the
- *   live state, ~1.2 MiB for the state of a 10^6-event log). A master that started from its
- *   snapshot at position s first folds the log from its last checkpoint up to s in the background
+ *   live state; ~1.5 MiB for the state of a 10^6-event log with its stream versions). A master that
+ *   started from its snapshot at position s first folds the log from its last checkpoint up to s in the background
  *   (usually less than one interval; the whole log once, after an upgrade from a build without
  *   checkpoints), which also gives the latest event time up to s that time lookups need.
  * - Kept within a budget: past it, the spacing doubles and every other checkpoint is dropped
