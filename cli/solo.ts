@@ -196,6 +196,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
       name: hostName,
       hostInfo,
       snapshotFile: join(stateDir, "master", "snapshot.bin"),
+      checkpointDir: join(stateDir, "master", "checkpoints"),
       ...(zk !== undefined ? { zk, zkRoot } : {}),
       ...(o.skipUndecodable ? { skipUndecodable: o.skipUndecodable } : {}),
       principals,

@@ -5,6 +5,7 @@ import type { HostName } from "../core/ids.ts"
 import type { Principals } from "./auth.ts"
 import type { BrowserGuardOptions } from "./browser-guard.ts"
 import type { CommandBus } from "./command-bus.ts"
+import type { Checkpoints } from "./checkpoints.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import type { MasterMetrics } from "./metrics.ts"
 import type { LogOutage } from "./log-reachability.ts"
@@ -16,6 +17,8 @@ export interface MasterDeps {
   readonly version: string
   readonly log: EventLog
   readonly projection: LiveProjection
+  /** Checkpoints for temporal queries (`/state?at=`). */
+  readonly checkpoints: Checkpoints
   readonly bus: CommandBus
   readonly now: () => number
   /** Names of the masters that are up. */

@@ -2,6 +2,7 @@ import { Data } from "effect"
 import { LogUnavailable, type EventLog, type UndecodableEvent, type Unsubscribe } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
+import type { FleetState } from "../core/state.ts"
 import { applyToReadModel, emptyReadModel, type ReadModel } from "../projections/read-model.ts"
 
 /**
@@ -48,6 +49,16 @@ export interface LiveProjectionOptions {
    * event starting at one of them is passed over, with a log line; any other one holds the projection.
    */
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** Told of every event applied, with the state after it (master/checkpoints.ts keeps copies of it). */
+  readonly follower?: ProjectionFollower
+}
+
+/** Follows the projection event by event (its checkpoints for temporal queries). */
+export interface ProjectionFollower {
+  /** `state` has just applied `e`; it changes on with the next event (copy what you keep). */
+  applied(state: FleetState, e: StoredEvent): void
+  /** The projection is rebuilt from position 0 (after a divergence): what was learnt of the log may be wrong. */
+  restarted(): void
 }
 
 /** What a check verifies, taken when it was asked for. */
@@ -108,6 +119,7 @@ export class LiveProjection {
   private readonly checkIntervalMs: number
   private held: Undecodable | undefined
   private readonly skipUndecodable: ReadonlySet<number>
+  private readonly follower: ProjectionFollower | undefined
 
   constructor(
     private readonly log: EventLog,
@@ -117,6 +129,7 @@ export class LiveProjection {
     this.current = model
     this.checkIntervalMs = options.checkIntervalMs ?? 10_000
     this.skipUndecodable = new Set(options.skipUndecodable ?? [])
+    this.follower = options.follower
   }
 
   get model(): ReadModel {
@@ -217,9 +230,11 @@ export class LiveProjection {
       this.diverge(model.state.position, `the log delivered position ${first} ${what} (applied up to ${model.state.position})`)
       return
     }
+    const follower = this.follower
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!
       applyToReadModel(model, e)
+      follower?.applied(model.state, e)
       const slot = e.position % RECENT
       this.recentPositions[slot] = e.position
       this.recentEnvelopes[slot] = e.envelope
@@ -370,6 +385,7 @@ export class LiveProjection {
     this.recentEnvelopes.fill(undefined)
     this.checkpoint = 0
     this.rebuilding = { model: emptyReadModel(), target: undefined }
+    this.follower?.restarted()
     this.follow(0)
     void this.learnRebuildTarget(this.generation)
   }

@@ -4,6 +4,8 @@
  * checkout also `npx tsx master/main.ts ...`). USAGE below lists the flags and their environment
  * variables. --skip-undecodable POSITION (repeatable): skip the undecodable event at that log position
  * instead of holding before it (README "Failure modes"); give every master the same positions.
+ * --checkpoint-every N (HELIOS_CHECKPOINT_EVERY): events between the checkpoints `/state?at=` starts
+ * from (default 10,000; with --state-dir they are kept in <state-dir>/checkpoints, else in memory).
  */
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -25,6 +27,8 @@ const USAGE = `usage: helios-master [options]
                                (14 days), fractions allowed, 0 disables (HELIOS_AGENT_REAPING_TIMEOUT)
   --skip-undecodable POSITION  skip the undecodable event at this log position instead of holding
                                before it, repeatable (give every master the same positions)
+  --checkpoint-every N         events between the checkpoints /state?at= starts from, default 10000
+                               (HELIOS_CHECKPOINT_EVERY)
 Security (README "Security model"):
   --auth-file PATH             bearer-token principals and their capabilities (HELIOS_AUTH_FILE);
                                without it the API is open to whoever reaches it (a warning says so)
@@ -62,6 +66,7 @@ const parsed = (() => {
         "state-dir": { type: "string", default: process.env.HELIOS_MASTER_STATE_DIR },
         "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
         "skip-undecodable": { type: "string", multiple: true, default: [] },
+        "checkpoint-every": { type: "string", default: process.env.HELIOS_CHECKPOINT_EVERY },
         ...CONTAINER_POLICY_OPTIONS,
         "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
         "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
@@ -116,6 +121,11 @@ const skipUndecodable = values["skip-undecodable"]!.map((p) => {
   }
   return Number(p)
 })
+const checkpointEvery = values["checkpoint-every"] === undefined ? undefined : Number(values["checkpoint-every"])
+if (checkpointEvery !== undefined && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0)) {
+  console.error(`helios-master: --checkpoint-every: expected a number of events (a positive integer), got ${values["checkpoint-every"]}`)
+  process.exit(1)
+}
 const corsOrigins = values["cors-origin"]!.map((o) => {
   const origin = normalizeOrigin(o)
   if (origin instanceof Error) {
@@ -179,9 +189,10 @@ const master = await startMaster({
   skipUndecodable,
   corsOrigins,
   allowedHosts: values["allowed-host"]!,
+  ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
-  ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin") } : {}),
+  ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin"), checkpointDir: join(values["state-dir"], "checkpoints") } : {}),
 })
 console.log(`helios-master ${master.name} serving ${master.url} (log at position ${master.projection.position})`)
 const shutdown = async () => {

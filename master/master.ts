@@ -15,6 +15,7 @@ import { Housekeeping } from "./housekeeping.ts"
 import { listen } from "./http-listener.ts"
 import { LeaderElection } from "./leader-election.ts"
 import { masterMetrics } from "./metrics.ts"
+import type { Checkpoints } from "./checkpoints.ts"
 import type { LiveProjection } from "./live-projection.ts"
 import { MasterRegistration } from "./master-registration.ts"
 import { LogReachability } from "./log-reachability.ts"
@@ -65,6 +66,12 @@ export interface MasterOptions {
   readonly agentReapingTimeoutMs?: number
   /** Where this master keeps a snapshot of its read model, so a restart reads only the log's tail. */
   readonly snapshotFile?: string
+  /** Where this master keeps its checkpoints for temporal queries, so they survive restarts (default: in memory only). */
+  readonly checkpointDir?: string
+  /** Events between checkpoints (default 10,000). */
+  readonly checkpointEvery?: number
+  /** Bytes the checkpoints may take (default 128 MiB in memory, 1 GiB in checkpointDir). */
+  readonly checkpointBudgetBytes?: number
   /** Write a snapshot after this many new events; default: grows with the log (snapshotInterval in snapshot-schedule.ts). */
   readonly snapshotEveryEvents?: number
   /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
@@ -84,6 +91,7 @@ export interface RunningMaster {
   readonly url: string
   readonly port: number
   readonly projection: LiveProjection
+  readonly checkpoints: Checkpoints
   readonly bus: CommandBus
   /** This master's Prometheus registry (what GET /metrics serves, with alsoServeMetrics). */
   readonly metrics: Registry
@@ -98,7 +106,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const paths = zkPaths(root)
 
   const registry = options.metrics ?? new Registry()
-  const { projection, log: guarded } = await startProjection(options)
+  const { projection, log: guarded, checkpoints } = await startProjection(options)
   const log = meteredLog(guarded, registry, "helios_")
   const unobserveZk = zk ? observeZooKeeper(zk, registry, "helios_") : undefined
   let leading = false
@@ -126,6 +134,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     version: HELIOS_VERSION,
     log,
     projection,
+    checkpoints,
     bus,
     now,
     masters: () => registration.masters(),
@@ -188,6 +197,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     url: server.url,
     port: server.port,
     projection,
+    checkpoints,
     bus,
     metrics: registry,
     stop: async () => {
@@ -202,6 +212,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       watchedLiveness?.close()
       projection.stop()
       await server.close()
+      await checkpoints.close()
       await registration.withdraw()
       await election.resign()
       unobserveZk?.()

@@ -1,4 +1,5 @@
 import type { EventLog } from "../core/event-log.ts"
+import { Checkpoints } from "./checkpoints.ts"
 import { LiveProjection } from "./live-projection.ts"
 import { loadSnapshot } from "./snapshots.ts"
 
@@ -8,6 +9,12 @@ export interface ProjectionStartOptions {
   readonly snapshotFile?: string
   readonly divergenceCheckIntervalMs?: number
   readonly skipUndecodable?: ReadonlyArray<number>
+  /** Where checkpoints for temporal queries are kept (master/checkpoints.ts); default: in memory. */
+  readonly checkpointDir?: string
+  /** Events between checkpoints (default 10,000; it doubles when they outgrow their budget). */
+  readonly checkpointEvery?: number
+  /** Bytes the checkpoints may take (default 128 MiB in memory, 1 GiB in a directory). */
+  readonly checkpointBudgetBytes?: number
 }
 
 /**
@@ -15,9 +22,19 @@ export interface ProjectionStartOptions {
  * append to through the projection's guard: refused while it disagrees with the log, and each result
  * checked against what it applied (the log giving out again positions it lost).
  */
-export const startProjection = async (options: ProjectionStartOptions): Promise<{ projection: LiveProjection; log: EventLog }> => {
+export const startProjection = async (
+  options: ProjectionStartOptions,
+): Promise<{ projection: LiveProjection; log: EventLog; checkpoints: Checkpoints }> => {
   const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
+  const checkpoints = new Checkpoints({
+    log: options.log,
+    ...(options.checkpointDir !== undefined ? { dir: options.checkpointDir } : {}),
+    ...(options.checkpointEvery !== undefined ? { every: options.checkpointEvery } : {}),
+    ...(options.checkpointBudgetBytes !== undefined ? { budgetBytes: options.checkpointBudgetBytes } : {}),
+  })
+  await checkpoints.open(snapshot?.state.position ?? 0)
   const projection = new LiveProjection(options.log, snapshot, {
+    follower: checkpoints,
     ...(options.divergenceCheckIntervalMs !== undefined ? { checkIntervalMs: options.divergenceCheckIntervalMs } : {}),
     ...(options.skipUndecodable ? { skipUndecodable: options.skipUndecodable } : {}),
   })
@@ -30,5 +47,5 @@ export const startProjection = async (options: ProjectionStartOptions): Promise<
   // the master serves what it has, says why on /healthz, and refuses writes (live-projection.ts).
   while (!projection.undecodable && !(await projection.catchUp(60_000)))
     if (!projection.undecodable) console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
-  return { projection, log }
+  return { projection, log, checkpoints }
 }

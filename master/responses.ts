@@ -59,8 +59,11 @@ export const deploymentJson = (d: Deployment): DeploymentJson => ({
   position: d.deployedAt,
 })
 
-export const taskStatusJson = (state: FleetState, t: TaskStatus): TaskStatusJson => ({
-  job: jobOrNull(state, t.jobId),
+export const taskStatusJson = (state: FleetState, t: TaskStatus): TaskStatusJson => taskStatusJsonOf(state.jobs.get(t.jobId), t)
+
+/** A task's status with its job (as the state holds it, or as an answer captured it), the job shown without its token. */
+export const taskStatusJsonOf = (job: Job | undefined, t: TaskStatus): TaskStatusJson => ({
+  job: job ? publicJob(job) : null,
   goal: t.goal,
   state: t.state,
   containerId: t.containerId ?? null,

@@ -9,8 +9,9 @@ import { saveSnapshot } from "./snapshots.ts"
 
 /**
  * New events between snapshots: as configured, else 10,000, or a tenth of the log once it is longer
- * than 100,000 events — encoding blocks the master (~4 s at 10^6 events), so the interval grows with
- * the log and the cost per event stays bounded; a restart reads at most that tail.
+ * than 100,000 events — encoding takes a while (~4 s of CPU at 10^6 events, in slices that let the
+ * master serve meanwhile), so the interval grows with the log and the cost per event stays bounded;
+ * a restart reads at most that tail.
  */
 export const snapshotInterval = (position: number, configured?: number): number =>
   configured ?? Math.max(10_000, Math.floor(position / 10))
@@ -32,6 +33,8 @@ export const snapshotFailure = (error: unknown): string =>
 export class SnapshotSchedule {
   /** Where the last snapshot stands, or the position the master started from. */
   private lastAt: number
+  /** The write under way, if any: writes never overlap (a round's and the one on stop). */
+  private writing: Promise<void> = Promise.resolve()
 
   constructor(
     private readonly file: string,
@@ -60,11 +63,14 @@ export class SnapshotSchedule {
    * Writes the snapshot; a failure is said on stderr and otherwise ignored: the old snapshot stays,
    * and a restart reads a longer tail of the log.
    */
-  private async save(then: string): Promise<void> {
-    try {
-      await saveSnapshot(this.file, this.log, this.projection.model)
-    } catch (error) {
-      console.error(`helios-master: could not write the snapshot ${this.file} (${snapshotFailure(error)}); keeping the old one, the master ${then}`)
-    }
+  private save(then: string): Promise<void> {
+    this.writing = this.writing.then(async () => {
+      try {
+        await saveSnapshot(this.file, this.log, this.projection.model)
+      } catch (error) {
+        console.error(`helios-master: could not write the snapshot ${this.file} (${snapshotFailure(error)}); keeping the old one, the master ${then}`)
+      }
+    })
+    return this.writing
   }
 }

@@ -3,9 +3,10 @@ import { existsSync, readFileSync } from "node:fs"
 import { pack, unpack } from "msgpackr"
 import { storageFailureOf, type EventLog } from "../core/event-log.ts"
 import { position } from "../core/ids.ts"
-import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
+import { decodeSnapshot, encodeSnapshotInSlices } from "../projections/snapshot.ts"
 import type { ReadModel } from "../projections/read-model.ts"
-import { nodeFs, replaceFileDurably, type DurableFs } from "../log/durable-file.ts"
+import { nodeFsAsync, replaceFileDurablyAsync, type DurableFsAsync } from "../log/durable-file.ts"
+import { runInSlices } from "./slices.ts"
 
 /*
  * A master's local snapshot of its read model, so a restart reads the log's tail only. The log is
@@ -33,20 +34,37 @@ export const loadSnapshot = async (file: string, log: EventLog): Promise<ReadMod
   }
 }
 
+/** msgpack's bin header for `n` bytes, as msgpackr writes it. */
+const binHeader = (n: number): Uint8Array =>
+  n < 0x100 ? Uint8Array.of(0xc4, n) : n < 0x10000 ? Uint8Array.of(0xc5, n >> 8, n & 0xff) : Uint8Array.of(0xc6, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+
+/**
+ * The snapshot file's bytes, as chunks: pack({ fingerprint, model }) with the model's bytes given
+ * as chunks (msgpackr's default packr writes an object as a map16).
+ */
+export const snapshotFileChunks = (fingerprint: string, model: ReadonlyArray<Uint8Array>): Uint8Array[] => {
+  const size = model.reduce((n, c) => n + c.length, 0)
+  return [Uint8Array.of(0xde, 0, 2), pack("fingerprint"), pack(fingerprint), pack("model"), binHeader(size), ...model]
+}
+
 /**
  * Writes the snapshot durably (temp file fsynced, renamed, directory fsynced): after a crash the
  * file holds the old snapshot or the new one, whole. A full, read-only or failing disk rejects with
  * StorageFailed, leaving the old snapshot and no temp file.
+ *
+ * The master keeps serving meanwhile: the model is captured at once (a copy of the fleet state, the
+ * history's length), then encoded in slices that give the event loop a turn every ~5 ms
+ * (projections/snapshot.ts, encodeSnapshotInSlices), and written by libuv's threads.
  */
-export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel, io: DurableFs = nodeFs): Promise<void> => {
-  // Encode first, in one synchronous step, so the model cannot move under us; then write atomically.
+export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel, io: DurableFsAsync = nodeFsAsync): Promise<void> => {
   const at = model.state.position
-  const encoded = encodeSnapshot(model)
+  const steps = encodeSnapshotInSlices(model)
+  steps.next() // the capture, before anything else runs
   const fingerprint = await fingerprintAt(log, at)
   if (fingerprint === undefined) return
-  const bytes = pack({ fingerprint, model: encoded })
+  const encoded = await runInSlices(steps)
   try {
-    replaceFileDurably(file, bytes, io)
+    await replaceFileDurablyAsync(file, snapshotFileChunks(fingerprint, encoded), io)
   } catch (error) {
     throw storageFailureOf(error) ?? error
   }

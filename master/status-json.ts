@@ -1,6 +1,7 @@
-import type { Deployment, FleetState, TaskStatus } from "../core/state.ts"
+import type { HostName } from "../core/ids.ts"
+import type { Deployment, FleetState, HostRecord, TaskStatus } from "../core/state.ts"
 import type { Job } from "../core/job.ts"
-import { deploymentJson, publicJob, taskStatusJson } from "./responses.ts"
+import { deploymentJson, publicJob, taskStatusJsonOf, type HostDetails } from "./responses.ts"
 
 /*
  * Job statuses as JSON text, built from fragments cached per state object. A rollout's status
@@ -28,11 +29,13 @@ const ofDeployment = (d: Deployment): string => {
   return text
 }
 
-const ofTask = (state: FleetState, t: TaskStatus): string => {
-  const job = state.jobs.get(t.jobId)
+const ofTask = (state: FleetState, t: TaskStatus): string => taskFragment(state.jobs.get(t.jobId), t)
+
+/** A task's fragment, with its job as it was when the answer was captured. */
+const taskFragment = (job: Job | undefined, t: TaskStatus): string => {
   const cached = taskText.get(t)
   if (cached !== undefined && cached.job === job) return cached.text
-  const text = JSON.stringify(taskStatusJson(state, t))
+  const text = JSON.stringify(taskStatusJsonOf(job, t))
   taskText.set(t, { job, text })
   return text
 }
@@ -61,4 +64,98 @@ export const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>): 
     if (text !== undefined) parts.set(id, `${JSON.stringify(id)}:${text}`)
   }
   return `{${[...parts.values()].join(",")}}`
+}
+
+/*
+ * Large answers without blocking the master: an answer is captured at once (the objects it shows,
+ * by reference: they are never changed, only replaced, so later events cannot alter them), then
+ * rendered piece by piece; the route streams the pieces and gives the event loop a turn between
+ * them (master/slices.ts pacer). The pieces joined are exactly the text of the answer in one go.
+ */
+
+/** A job's status as captured: its job and, per host, its deployment and task status. */
+interface CapturedJob {
+  readonly id: string
+  readonly job: Job
+  readonly hosts: ReadonlyArray<{ readonly key: string; readonly deployment: Deployment; readonly task: TaskStatus | undefined }>
+}
+
+/** The objects POST /jobs/statuses shows for `ids` (known ones, each once, in the order asked), taken now. */
+export const captureJobStatuses = (state: FleetState, ids: ReadonlyArray<string>): ReadonlyArray<CapturedJob> => {
+  const seen = new Set<string>()
+  const out: CapturedJob[] = []
+  for (const id of ids) {
+    if (seen.has(id)) continue
+    seen.add(id)
+    const job = state.jobs.get(id)
+    if (!job) continue
+    const hosts = [...(state.jobHosts.get(id) ?? [])].map((host) => ({
+      key: JSON.stringify(host),
+      deployment: state.deployments.get(host)!.get(id)!,
+      task: state.tasks.get(host)?.get(id),
+    }))
+    out.push({ id, job, hosts })
+  }
+  return out
+}
+
+/** POST /jobs/statuses's body in pieces of about `hostsPerPiece` hosts' fragments. */
+export function* jobStatusesPieces(captured: ReadonlyArray<CapturedJob>, hostsPerPiece = 200): Generator<string> {
+  let piece = "{"
+  let size = 0
+  for (let j = 0; j < captured.length; j++) {
+    const { id, job, hosts } = captured[j]!
+    piece += `${j > 0 ? "," : ""}${JSON.stringify(id)}:{"job":${ofJob(job)},"deployments":{`
+    hosts.forEach((h, i) => (piece += `${i > 0 ? "," : ""}${h.key}:${ofDeployment(h.deployment)}`))
+    piece += `},"taskStatuses":{`
+    let first = true
+    for (const h of hosts) {
+      if (h.task === undefined) continue
+      piece += `${first ? "" : ","}${h.key}:${taskFragment(job, h.task)}`
+      first = false
+    }
+    piece += "}}"
+    size += hosts.length
+    if (size >= hostsPerPiece) {
+      yield piece
+      piece = ""
+      size = 0
+    }
+  }
+  yield piece + "}"
+}
+
+/** A host's status as captured. */
+interface CapturedHost {
+  readonly host: HostName
+  readonly record: HostRecord
+  readonly deployments: ReadonlyArray<readonly [string, Deployment]>
+  readonly tasks: ReadonlyArray<readonly [string, TaskStatus, Job | undefined]>
+}
+
+/** The objects GET /hosts/{host}/status shows for a host, taken now (undefined for an unknown host). */
+export const captureHostStatus = (state: FleetState, host: HostName): CapturedHost | undefined => {
+  const record = state.hosts.get(host)
+  if (!record) return undefined
+  return {
+    host,
+    record,
+    deployments: [...(state.deployments.get(host) ?? [])],
+    tasks: [...(state.tasks.get(host) ?? [])].map(([jobId, t]) => [jobId, t, state.jobs.get(t.jobId)] as const),
+  }
+}
+
+/** JSON.stringify(hostStatusJson(state, host, details)) for a captured host, from cached fragments. */
+export const hostStatusText = (h: CapturedHost, details: HostDetails | undefined): string =>
+  `{"status":${h.record.up ? '"UP"' : '"DOWN"'},"statusSince":${JSON.stringify(h.record.since)},"agentId":${JSON.stringify(h.record.agentId)},` +
+  `"hostInfo":${JSON.stringify(details?.hostInfo ?? null)},"agentInfo":${JSON.stringify(details?.agentInfo ?? null)},` +
+  `"jobs":{${h.deployments.map(([jobId, d]) => `${JSON.stringify(jobId)}:${ofDeployment(d)}`).join(",")}},` +
+  `"statuses":{${h.tasks.map(([jobId, t, job]) => `${JSON.stringify(jobId)}:${taskFragment(job, t)}`).join(",")}},` +
+  `"environment":${JSON.stringify(details?.environment ?? {})},"labels":${JSON.stringify(details?.labels ?? {})}}`
+
+/** Keys in the order JSON.stringify writes an object's: integer-like ones first, ascending, then the rest as inserted. */
+export const jsonKeyOrder = (keys: ReadonlyArray<string>): string[] => {
+  const index = (k: string) => (/^(0|[1-9]\d*)$/.test(k) && Number(k) < 2 ** 32 - 1 ? Number(k) : -1)
+  const integers = keys.filter((k) => index(k) >= 0).sort((a, b) => index(a) - index(b))
+  return [...integers, ...keys.filter((k) => index(k) < 0)]
 }

@@ -2,7 +2,7 @@ import { pack, unpack } from "msgpackr"
 import type { EventEnvelope, StoredEvent, StreamId } from "../core/events.ts"
 import type { Actor, HostName, Position } from "../core/ids.ts"
 import type { Job } from "../core/job.ts"
-import type { Deployment, GroupRecord, HostRecord, TaskStatus } from "../core/state.ts"
+import { cloneState, type Deployment, type FleetState, type GroupRecord, type HostRecord, type TaskStatus } from "../core/state.ts"
 import { CommandIndex } from "./commands.ts"
 import { applyHistory, emptyHistory } from "./history.ts"
 import type { ReadModel } from "./read-model.ts"
@@ -83,15 +83,33 @@ interface RawSnapshot {
   }
 }
 
-const encodeHistory = (events: ReadonlyArray<StoredEvent>): RawSnapshot["history"] => {
+/** The history's encoding, with its rows and command ids in parts (one per slice of events: no array grows past a slice). */
+interface HistoryParts {
+  readonly strings: string[]
+  readonly values: unknown[]
+  readonly shapes: string[][]
+  readonly rows: number[][]
+  readonly commandIds: Array<Array<string | null>>
+}
+
+/** Encodes the first `count` history events, yielding every `slice` events (see encodeSnapshotInSlices). */
+function* encodeHistorySteps(events: ReadonlyArray<StoredEvent>, count: number, slice: number): Generator<void, HistoryParts> {
   const strings = new Table<string, string>()
   const values = new Table<string, unknown>()
   const shapes = new Table<string, string[]>()
-  const rows: number[] = []
-  const commandIds: Array<string | null> = []
+  const rowParts: number[][] = []
+  const commandIdParts: Array<Array<string | null>> = []
+  let rows: number[] = []
+  let commandIds: Array<string | null> = []
   let position = 0
   let at = 0
-  for (const stored of events) {
+  for (let n = 0; n < count; n++) {
+    if (n % slice === 0) {
+      if (n > 0) yield
+      rowParts.push((rows = []))
+      commandIdParts.push((commandIds = []))
+    }
+    const stored = events[n]!
     const { event, schemaVersion, actor, commandId } = stored.envelope
     rows.push(stored.position - position, stored.envelope.at - at, schemaVersion, strings.of(actor.kind, actor.kind), strings.of(actor.name, actor.name))
     position = stored.position
@@ -106,7 +124,19 @@ const encodeHistory = (events: ReadonlyArray<StoredEvent>): RawSnapshot["history
       rows.push(typeof v === "string" ? strings.of(v, v) : -1 - values.of(JSON.stringify(v), v))
     }
   }
-  return { strings: strings.entries, values: values.entries, shapes: shapes.entries, rows, commandIds }
+  return { strings: strings.entries, values: values.entries, shapes: shapes.entries, rows: rowParts, commandIds: commandIdParts }
+}
+
+const encodeHistory = (events: ReadonlyArray<StoredEvent>): RawSnapshot["history"] => {
+  const h = runSteps(encodeHistorySteps(events, events.length, Number.MAX_SAFE_INTEGER))
+  return { strings: h.strings, values: h.values, shapes: h.shapes, rows: h.rows[0] ?? [], commandIds: h.commandIds[0] ?? [] }
+}
+
+const runSteps = <T>(steps: Generator<void, T>): T => {
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
 }
 
 const decodeHistory = (raw: RawSnapshot["history"]) => {
@@ -151,17 +181,22 @@ const decodeHistory = (raw: RawSnapshot["history"]) => {
 }
 
 /** The command index's occupied slots (it is mostly empty), to be put back in the same slots. */
-const encodeCommands = (c: CommandIndex): RawSnapshot["commands"] => {
+const encodeCommands = (c: CommandIndex): RawSnapshot["commands"] => runSteps(encodeCommandsSteps(c.table, Number.MAX_SAFE_INTEGER))
+
+/** The same, yielding every `slice` slots. */
+function* encodeCommandsSteps(table: Float64Array, slice: number): Generator<void, RawSnapshot["commands"]> {
   const at: number[] = []
   const hashes: number[] = []
   const positions: number[] = []
-  for (let i = 0; i < c.table.length; i += 2)
-    if (c.table[i] !== 0) {
+  for (let i = 0; i < table.length; i += 2) {
+    if (i > 0 && (i / 2) % slice === 0) yield
+    if (table[i] !== 0) {
       at.push(i / 2)
-      hashes.push(c.table[i]!)
-      positions.push(c.table[i + 1]!)
+      hashes.push(table[i]!)
+      positions.push(table[i + 1]!)
     }
-  return { slots: c.table.length / 2, at, hashes, positions }
+  }
+  return { slots: table.length / 2, at, hashes, positions }
 }
 
 const decodeCommands = (raw: RawSnapshot["commands"]): CommandIndex => {
@@ -175,18 +210,25 @@ const decodeCommands = (raw: RawSnapshot["commands"]): CommandIndex => {
   return c
 }
 
+/** The fleet state's part of a snapshot: its maps as arrays of entries, in iteration order. */
+type RawState = Pick<RawSnapshot, "position" | "jobs" | "hosts" | "deployments" | "jobHosts" | "tasks" | "groups" | "versions">
+
+const rawState = (s: FleetState): RawState => ({
+  position: s.position,
+  jobs: [...s.jobs],
+  hosts: [...s.hosts],
+  deployments: [...s.deployments].map(([h, byJob]) => [h, [...byJob]]),
+  // Kept as is (not rebuilt from deployments) so listings iterate in the same order as a replay.
+  jobHosts: [...s.jobHosts].map(([j, hosts]) => [j, [...hosts]]),
+  tasks: [...s.tasks].map(([h, byJob]) => [h, [...byJob]]),
+  groups: [...s.groups],
+  versions: [...s.versions],
+})
+
 export const encodeSnapshot = (m: ReadModel): Uint8Array =>
   pack({
     format: SNAPSHOT_FORMAT,
-    position: m.state.position,
-    jobs: [...m.state.jobs],
-    hosts: [...m.state.hosts],
-    deployments: [...m.state.deployments].map(([h, byJob]) => [h, [...byJob]]),
-    // Kept as is (not rebuilt from deployments) so listings iterate in the same order as a replay.
-    jobHosts: [...m.state.jobHosts].map(([j, hosts]) => [j, [...hosts]]),
-    tasks: [...m.state.tasks].map(([h, byJob]) => [h, [...byJob]]),
-    groups: [...m.state.groups],
-    versions: [...m.state.versions],
+    ...rawState(m.state),
     commands: encodeCommands(m.commands),
     history: encodeHistory(m.history.events),
   } satisfies RawSnapshot)
@@ -210,4 +252,108 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
     history: decodeHistory(raw.history),
     commands: decodeCommands(raw.commands),
   }
+}
+
+/*
+ * Encoding in slices. A master writes its snapshot while it serves: encoding the read model of a
+ * 10^6-event log in one go blocks it for seconds (~4 s on the dev machine). encodeSnapshotInSlices
+ * gives the same bytes as encodeSnapshot, in steps: a generator that yields every few thousand
+ * events or entries, so its driver (master/snapshots.ts) lets the event loop run in between.
+ *
+ * - The first step (the first `next()`) captures the model: a copy of the fleet state (cloneState:
+ *   its maps, not their immutable values), a copy of the command index's table, and the number of
+ *   history events (the history only grows, its events never change). The projection may apply
+ *   more events meanwhile: the snapshot is the model as of that first step.
+ * - msgpack is a streaming format: a map or an array is a header followed by its elements, each
+ *   encoded on its own. So the snapshot is written as the headers msgpackr would write (the default
+ *   packr writes objects as map16, arrays with the smallest header) followed by its elements packed
+ *   a slice at a time, each slice's own array header cut off. properties/projections.test.ts checks
+ *   that the bytes are those of encodeSnapshot.
+ * (A worker thread does not help: the model would have to be copied to it by structured clone,
+ * which for a 10^6-event history takes longer than encoding it, on the main thread.)
+ *
+ * The result is the list of byte chunks, in order (written to the file as they are, never joined).
+ */
+
+const MAP16 = (n: number): Uint8Array => Uint8Array.of(0xde, n >> 8, n & 0xff)
+
+const arrayHeader = (n: number): Uint8Array =>
+  n < 0x10 ? Uint8Array.of(0x90 | n) : n < 0x10000 ? Uint8Array.of(0xdc, n >> 8, n & 0xff) : Uint8Array.of(0xdd, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
+
+/** Elements per packed slice: a few ms of work each. */
+export interface SliceSizes {
+  readonly events: number
+  readonly entries: number
+  readonly numbers: number
+  readonly strings: number
+}
+const SLICE: SliceSizes = { events: 1_000, entries: 100, numbers: 10_000, strings: 2_000 }
+
+/** An array as a header and its elements packed `size` at a time, yielding after each slice. */
+function* packArraySteps(out: Uint8Array[], items: ReadonlyArray<unknown>, size: number): Generator<void> {
+  yield* packPartsSteps(out, [items], size)
+}
+
+/** The array that is the concatenation of `parts`, packed `size` elements at a time (never joined). */
+function* packPartsSteps(out: Uint8Array[], parts: ReadonlyArray<ReadonlyArray<unknown>>, size: number): Generator<void> {
+  out.push(arrayHeader(parts.reduce((n, p) => n + p.length, 0)))
+  for (const items of parts)
+    for (let i = 0; i < items.length; i += size) {
+      const slice = items.slice(i, i + size)
+      out.push(pack(slice).subarray(arrayHeader(slice.length).length))
+      yield
+    }
+}
+
+/** pack(items) as chunks, `size` elements at a time (what encodeSnapshotInSlices does with each array). */
+export const packArrayInSlices = (items: ReadonlyArray<unknown>, size: number): Uint8Array[] => {
+  const out: Uint8Array[] = []
+  runSteps(packArraySteps(out, items, size))
+  return out
+}
+
+/** The bytes of encodeSnapshot(m), as chunks, in steps (see above). The model is captured at the first step. */
+export function* encodeSnapshotInSlices(m: ReadModel, slices: SliceSizes = SLICE): Generator<void, Uint8Array[]> {
+  const SLICE = slices
+  const state = cloneState(m.state)
+  // The command index's table as it is (a copy of one typed array); its occupied slots are listed later.
+  const table = m.commands.table.slice()
+  const count = m.history.events.length
+  const events = m.history.events
+  yield
+  const commands = yield* encodeCommandsSteps(table, SLICE.numbers * 4)
+  const history = yield* encodeHistorySteps(events, count, SLICE.events)
+  const out: Uint8Array[] = []
+  const key = (k: keyof RawSnapshot | keyof RawSnapshot["history"] | keyof RawSnapshot["commands"]) => out.push(pack(k))
+  const raw = rawState(state)
+  out.push(MAP16(11))
+  key("format")
+  out.push(pack(SNAPSHOT_FORMAT))
+  key("position")
+  out.push(pack(raw.position))
+  for (const field of ["jobs", "hosts", "deployments", "jobHosts", "tasks", "groups", "versions"] as const) {
+    key(field)
+    yield* packArraySteps(out, raw[field] ?? [], SLICE.entries)
+  }
+  key("commands")
+  out.push(MAP16(4))
+  key("slots")
+  out.push(pack(commands.slots))
+  for (const field of ["at", "hashes", "positions"] as const) {
+    key(field)
+    yield* packArraySteps(out, commands[field], SLICE.numbers)
+  }
+  key("history")
+  out.push(MAP16(5))
+  key("strings")
+  yield* packArraySteps(out, history.strings, SLICE.strings)
+  key("values")
+  yield* packArraySteps(out, history.values, SLICE.entries)
+  key("shapes")
+  yield* packArraySteps(out, history.shapes, SLICE.entries)
+  key("rows")
+  yield* packPartsSteps(out, history.rows, SLICE.numbers)
+  key("commandIds")
+  yield* packPartsSteps(out, history.commandIds, SLICE.strings)
+  return out
 }

@@ -4,7 +4,7 @@ import { jobOf, type StoredEvent } from "../core/events.ts"
 import { emptyState, evolve, foldEvents, type FleetState } from "../core/state.ts"
 import { historyOf, historySize } from "../projections/history.ts"
 import { applyToReadModel, emptyReadModel, foldReadModel, stateAsOf, type ReadModel } from "../projections/read-model.ts"
-import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT } from "../projections/snapshot.ts"
+import { decodeSnapshot, encodeSnapshot, encodeSnapshotInSlices, packArrayInSlices, SNAPSHOT_FORMAT } from "../projections/snapshot.ts"
 import { pack, unpack } from "msgpackr"
 import { generatedLogArb, UNKNOWN_JOB_ID } from "./arbitraries.ts"
 import { check } from "./support.ts"
@@ -98,6 +98,31 @@ describe("projection laws", () => {
       }),
       { runs: 60, seed: 2003 },
     )
+  })
+
+  it("a snapshot encoded in slices (what a master writes while it serves) is byte for byte encodeSnapshot's, for any slice sizes, and captures the model as of its first step", () => {
+    const sizeArb = fc.integer({ min: 1, max: 7 })
+    check(
+      fc.property(logArb, fc.record({ events: sizeArb, entries: sizeArb, numbers: sizeArb, strings: sizeArb }), fc.nat(), ({ events }, slices, split) => {
+        const k = events.length === 0 ? 0 : split % (events.length + 1)
+        const model = foldReadModel(events.slice(0, k))
+        const expected = encodeSnapshot(model)
+        const steps = encodeSnapshotInSlices(model, slices)
+        steps.next() // captures the model
+        // The projection goes on applying events meanwhile.
+        foldReadModel(events.slice(k), model)
+        let r = steps.next()
+        while (!r.done) r = steps.next()
+        expect(Buffer.from(Buffer.concat(r.value)).equals(Buffer.from(expected))).toBe(true)
+      }),
+      { runs: 60, seed: 2010 },
+    )
+    // Array headers at their size limits (fixarray, array16, array32).
+    for (const n of [0, 1, 15, 16, 17, 65_535, 65_536, 70_000])
+      for (const size of [1_000, 65_536, 100_000]) {
+        const items = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? `s${i}` : i % 3 === 1 ? -i * 1000 : { i }))
+        expect(Buffer.concat(packArrayInSlices(items, size)).equals(Buffer.from(pack(items))), `${n} items in slices of ${size}`).toBe(true)
+      }
   })
 
   it("stateAsOf({position: p}) == fold of the events with position <= p, for every p from 0 to past the head; stateAsOf({time: t}) == fold of the events with at <= t", () => {

@@ -4,8 +4,8 @@ import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import type { HostName, Position } from "../core/ids.ts"
 import { applyEvent, emptyState } from "../core/state.ts"
-import { jobStatusJson } from "../master/responses.ts"
-import { jobStatusesText, jobStatusText } from "../master/status-json.ts"
+import { hostStatusJson, jobStatusJson, type HostDetails } from "../master/responses.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jobStatusesText, jobStatusText } from "../master/status-json.ts"
 import { aJob } from "../test/fixtures.ts"
 import { GOALS, TASK_STATES, THROTTLES, UNKNOWN_JOB_ID } from "./arbitraries.ts"
 import { check } from "./support.ts"
@@ -95,6 +95,36 @@ describe("cached status JSON", () => {
           }
       }),
       { runs: 100, seed: 2101 },
+    )
+  })
+
+  it("streamed answers (POST /jobs/statuses, POST /hosts/statuses): captured at one point, their pieces joined are the answer of that point, whatever events come while they are written", () => {
+    check(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 5 }), fc.boolean(), (ops, hostsPerPiece, withDetails) => {
+        const state = emptyState()
+        let position = 0
+        const apply = (event: DomainEvent) => {
+          position++
+          const stored: StoredEvent = { position: position as Position, envelope: envelopeOf(event, { at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }), bumped: [] }
+          applyEvent(state, stored)
+        }
+        for (const host of HOSTS) apply({ _tag: "HostRegistered", host, agentId: "agent-1" as never })
+        for (const job of JOBS) apply({ _tag: "JobCreated", job })
+        for (const job of JOBS) for (const host of HOSTS) apply({ _tag: "JobDeployed", job, host, goal: "START" })
+        const ids = [...JOBS.map((j) => j.id), UNKNOWN_JOB_ID]
+        const details = withDetails ? ({ hostInfo: { cpus: 2 }, labels: { role: "web" }, environment: { A: "1" } } as unknown as HostDetails) : undefined
+        const half = Math.floor(ops.length / 2)
+        for (const op of ops.slice(0, half)) for (const event of eventsOf(op)) apply(event)
+        const jobsNow = jobStatusesText(state, [...ids, ...ids])
+        const hostsNow = HOSTS.map((h) => JSON.stringify(hostStatusJson(state, h, details)))
+        const jobs = captureJobStatuses(state, [...ids, ...ids])
+        const hosts = HOSTS.map((h) => captureHostStatus(state, h)!)
+        // Events applied while the answers are written.
+        for (const op of ops.slice(half)) for (const event of eventsOf(op)) apply(event)
+        expect([...jobStatusesPieces(jobs, hostsPerPiece)].join("")).toBe(jobsNow)
+        expect(hosts.map((h) => hostStatusText(h, details))).toEqual(hostsNow)
+      }),
+      { runs: 100, seed: 2102 },
     )
   })
 })

@@ -3,12 +3,15 @@ import { stream } from "hono/streaming"
 import type { StoredEvent } from "../../core/events.ts"
 import { jobOf, hostsOf } from "../../core/events.ts"
 import { formatActor, position } from "../../core/ids.ts"
-import { stateAsOf } from "../../projections/read-model.ts"
 import type { MasterDeps } from "../deps.ts"
-import { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson, publicEvent } from "../responses.ts"
+import { auditJson, heliosHistoryJson, publicEvent } from "../responses.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
+import type { HostName } from "../../core/ids.ts"
 import { historyOf } from "../../projections/history.ts"
 import { badRequest, readAfterQuery } from "../http-support.ts"
-import type { EventJson, StateJson, HistoryJson } from "../api-schemas.ts"
+import { pacer } from "../slices.ts"
+import type { AsOf } from "../../projections/checkpoints.ts"
+import type { EventJson, HistoryJson } from "../api-schemas.ts"
 
 const eventJson = (e: StoredEvent): EventJson => ({
   position: e.position,
@@ -22,8 +25,9 @@ const eventJson = (e: StoredEvent): EventJson => ({
 /** Reads the log's prefix in pages (the master keeps no copy of raw events). */
 async function* readLog(deps: MasterDeps, after: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
   let at = after
-  for (;;) {
-    const page = await deps.log.read(position(at), 5000)
+  while (at < until) {
+    // Only what is asked for: a short range reads a short page.
+    const page = await deps.log.read(position(at), Math.min(5000, until - at))
     if (page.length === 0) return
     for (const e of page) {
       if (e.position > until) return
@@ -45,26 +49,40 @@ export const historyRoutes = (deps: MasterDeps) => {
     return c.json(body)
   })
 
-  /** The fleet as of a position or an ISO time: a replay of the log's prefix. */
+  /**
+   * The fleet as of a position or an ISO time: the nearest checkpoint plus the log's events after it
+   * (master/checkpoints.ts), the same state as a replay of the log's prefix. As of a time: up to
+   * just before the first event whose time is after it (projections/checkpoints.ts).
+   */
   app.get("/state", async (c) => {
     const at = c.req.query("at")
-    let bound: { position: number } | { time: number }
+    let bound: AsOf
     if (at === undefined || at === "") bound = { position: deps.projection.position }
-    else if (/^\d+$/.test(at)) bound = { position: Number(at) }
-    else if (!Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
+    else if (/^\d+$/.test(at) && Number.isSafeInteger(Number(at))) bound = { position: Number(at) }
+    else if (!/^\d+$/.test(at) && !Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
     else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
-    const events: StoredEvent[] = []
-    for await (const e of readLog(deps, 0, "position" in bound ? bound.position : undefined)) {
-      if ("time" in bound && e.envelope.at > bound.time) break
-      events.push(e)
-    }
-    const s = stateAsOf(events, bound)
-    const body: typeof StateJson.Encoded = {
-      position: s.position,
-      jobs: Object.fromEntries([...s.jobs.keys()].map((id) => [id, jobStatusJson(s, id)!])),
-      hosts: Object.fromEntries([...s.hosts.keys()].map((h) => [h, hostStatusJson(s, h, undefined)!])),
-    }
-    return c.json(body)
+    // As of where the projection stands: its own state, nothing to fold.
+    const s = "position" in bound && bound.position === deps.projection.position ? deps.projection.model.state : await deps.checkpoints.stateAsOf(bound)
+    // Captured at once (the projection's state moves on), written in pieces from cached fragments:
+    // the answer for a large fleet is megabytes.
+    const jobs = captureJobStatuses(s, [...s.jobs.keys()])
+    const hosts = jsonKeyOrder([...s.hosts.keys()]).map((h) => captureHostStatus(s, h as HostName)!)
+    const position = s.position
+    c.header("Content-Type", "application/json")
+    return stream(c, async (out) => {
+      const pace = pacer()
+      await out.write(`{"position":${position},"jobs":`)
+      for (const piece of jobStatusesPieces(jobs)) {
+        await out.write(piece)
+        await pace()
+      }
+      await out.write(`,"hosts":{`)
+      for (let i = 0; i < hosts.length; i++) {
+        await out.write(`${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:${hostStatusText(hosts[i]!, undefined)}`)
+        await pace()
+      }
+      await out.write("}}")
+    })
   })
 
   /** NDJSON: events after `after` (default 0), filtered by job/host; `follow=true` stays open for live ones. */
@@ -81,9 +99,12 @@ export const historyRoutes = (deps: MasterDeps) => {
     c.header("Content-Type", "application/x-ndjson")
     return stream(c, async (out) => {
       let last = after
+      // A long history is written page by page, giving the event loop a turn every few ms.
+      const pace = pacer()
       for await (const e of readLog(deps, after)) {
         last = e.position
         if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
+        await pace()
       }
       if (!follow) return
       const queue: StoredEvent[] = []
