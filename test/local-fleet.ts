@@ -3,12 +3,13 @@
  * README's examples): a private ZooKeeper, one master on 127.0.0.1:PORT and N agents, each its own
  * host with its own labels, port range and state dir, all sharing this machine's Docker engine.
  *
- *   npx tsx scripts/local-fleet.ts [--port 5801] [--host NAME:K=V,K=V]...
- *   npx tsx scripts/local-fleet.ts --host web1:role=web --host web2:role=web --host db1:role=db
+ *   npx tsx test/local-fleet.ts [--port 5801] [--host NAME:K=V,K=V]...
+ *   npx tsx test/local-fleet.ts --host web1:role=web --host web2:role=web --host db1:role=db
  *
  * Default hosts: web1, web2, web10 (role=web) and db1 (role=db). Prints `HELIOS_MASTER=...` once
  * the hosts are up; Ctrl-C stops everything and removes the fleet's containers and data.
- * Needs ZooKeeper's jars (scripts/setup.sh) and a running dockerd (scripts/dockerd.sh).
+ * Needs ZooKeeper's jars (scripts/setup.sh) and a running dockerd (scripts/dockerd.sh). It lives in
+ * test/ because it is built on the test harness (its private ZooKeeper, its container cleanup).
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -17,8 +18,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { fileURLToPath } from "node:url"
-import { removeContainersByLabel } from "../test/docker.ts"
-import { startZooKeeper } from "../test/zookeeper.ts"
+import { removeContainersByLabel } from "./docker.ts"
+import { startZooKeeper } from "./zookeeper.ts"
 
 const repo = fileURLToPath(new URL("..", import.meta.url))
 const { values } = parseArgs({ options: { port: { type: "string", default: "5801" }, host: { type: "string", multiple: true } } })
