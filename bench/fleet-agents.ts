@@ -79,6 +79,22 @@ export const forkChild = (file: string, args: string[], execArgv: string[] = pro
 }
 export type ForkedChild = ReturnType<typeof forkChild>
 
+/**
+ * What every simulated agent runs with: ports never probed (no real containers), the periodic
+ * work (reconcile, host info, monitoring) slowed to near never, so a simulated fleet costs only
+ * what the product does per event, and no logging.
+ */
+export const SIMULATED_AGENT_SETTINGS = {
+  bindAddress: "127.0.0.1",
+  portRange: "20000:20100",
+  portProbe: async () => true,
+  reconcileIntervalMs: 600_000,
+  hostInfoIntervalMs: 600_000,
+  startupCatchUpMs: 30_000,
+  tuning: { monitorIntervalMs: 600_000 },
+  logger: silentLogger,
+} as const
+
 export interface FleetAgentsOptions {
   readonly connectString: string
   readonly root: string
@@ -147,14 +163,7 @@ export const startFleetAgents = async (o: FleetAgentsOptions): Promise<FleetAgen
         hostName: host,
         stateDir: join(stateBase, host),
         labels: o.labels(host, i),
-        bindAddress: "127.0.0.1",
-        portRange: "20000:20100",
-        portProbe: async () => true,
-        reconcileIntervalMs: 600_000,
-        hostInfoIntervalMs: 600_000,
-        startupCatchUpMs: 30_000,
-        tuning: { monitorIntervalMs: 600_000 },
-        logger: silentLogger,
+        ...SIMULATED_AGENT_SETTINGS,
       })
       agents.push(agent)
       void agent.registered.then(() => registered++)

@@ -40,7 +40,6 @@ import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { startAgent, type Agent } from "../agent/agent.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
-import { silentLogger } from "../agent/logger.ts"
 import { MemoryRuntime } from "../agent/memory-runtime.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
@@ -48,9 +47,9 @@ import type { EventLog } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
 import { MasterRelayLog } from "../agent/master-relay.ts"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
-import { BENCH_DIR, benchCleanups, distribution, line, log, machine, percentile, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
+import { BENCH_DIR, benchCleanups, partCleanups, distribution, line, log, machine, percentile, round, runBench, summaryTable, table, waitForQuiet, writeResult, type SummaryLine } from "./lib.ts"
 import { mapLimit } from "../log/map-limit.ts"
-import { forkChild as child } from "./fleet-agents.ts"
+import { forkChild as child, SIMULATED_AGENT_SETTINGS } from "./fleet-agents.ts"
 import { countingZk, counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
@@ -166,11 +165,7 @@ interface SizeResult {
 }
 
 const runSize = async (n: number): Promise<SizeResult> => {
-  const local: Array<() => Promise<void> | void> = []
-  const atExit = (f: () => Promise<void> | void) => {
-    local.push(f)
-    cleanups.push(f)
-  }
+  const { atExit, run: runPartCleanups } = partCleanups(cleanups)
   try {
     const t00 = Date.now()
     const zkServer: ZooKeeperServer = await startZooKeeper({ fsync: true, maxHeap: "1g" })
@@ -234,14 +229,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
         zkRoot: ROOT,
         hostName: host,
         stateDir: join(stateBase, host),
-        bindAddress: "127.0.0.1",
-        portRange: "20000:20100",
-        portProbe: async () => true,
-        reconcileIntervalMs: 600_000,
-        hostInfoIntervalMs: 600_000,
-        startupCatchUpMs: 30_000,
-        tuning: { monitorIntervalMs: 600_000 },
-        logger: silentLogger,
+        ...SIMULATED_AGENT_SETTINGS,
       })
       agents.push(agent)
       void agent.registered.then(() => registered++)
@@ -424,15 +412,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
     log(`  teardown ${((Date.now() - tDown) / 1000).toFixed(1)} s; this size took ${((Date.now() - t00) / 1000).toFixed(0)} s in all`)
     return result
   } finally {
-    for (const f of local.reverse()) {
-      const i = cleanups.indexOf(f)
-      if (i >= 0) cleanups.splice(i, 1)
-      try {
-        await f()
-      } catch (e) {
-        log(`cleanup: ${String(e)}`)
-      }
-    }
+    await runPartCleanups()
   }
 }
 

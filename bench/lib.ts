@@ -328,6 +328,31 @@ export const benchCleanups = (done: () => void = () => {}) => {
   return { cleanups, run }
 }
 
+/**
+ * The cleanups of one part of a run (one size): `atExit` registers one both here and with the run's
+ * (so a signal still runs it), `run` runs this part's in reverse order and takes them off the run's.
+ */
+export const partCleanups = (cleanups: Array<() => Promise<void> | void>) => {
+  const local: Array<() => Promise<void> | void> = []
+  return {
+    atExit: (f: () => Promise<void> | void) => {
+      local.push(f)
+      cleanups.push(f)
+    },
+    run: async () => {
+      for (const f of local.splice(0).reverse()) {
+        const i = cleanups.indexOf(f)
+        if (i >= 0) cleanups.splice(i, 1)
+        try {
+          await f()
+        } catch (e) {
+          log(`cleanup: ${String(e)}`)
+        }
+      }
+    },
+  }
+}
+
 /** Runs a benchmark's main, then its cleanups whatever happened, and exits (1 if main failed). */
 export const runBench = async (name: string, main: () => Promise<void>, cleanup: () => Promise<void>): Promise<never> => {
   try {

@@ -32,7 +32,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks"
 import { startZooKeeper, type ZooKeeperServer } from "../test/zookeeper.ts"
 import { forkChild, startFleetAgents, type FleetAgents, type ForkedChild, type Message } from "./fleet-agents.ts"
 import { counterDelta, processCpuSeconds, READ_OPS, serverCounters, sumOf, WRITE_OPS, type OpCounts, type ServerCounters } from "./fleet-zk.ts"
-import { benchCleanups, distribution, line, log, machine, round, runBench, summaryTable, table, waitForQuiet, writeResult, type Distribution, type SummaryLine } from "./lib.ts"
+import { benchCleanups, partCleanups, distribution, line, log, machine, round, runBench, summaryTable, table, waitForQuiet, writeResult, type Distribution, type SummaryLine } from "./lib.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
 const SIZES = (process.env["ROLLOUT_SIZES"] ?? (QUICK ? "20,50" : "100,300,1000")).split(",").map(Number)
@@ -235,11 +235,7 @@ const baselinePhase = (f: Fleet, name: string, undeployJob: string, deployJob: s
 let par1MsPerHost: number | undefined
 
 const runSize = async (n: number): Promise<SizeResult> => {
-  const local: Array<() => Promise<void> | void> = []
-  const atExit = (f: () => Promise<void> | void) => {
-    local.push(f)
-    cleanups.push(f)
-  }
+  const { atExit, run: runPartCleanups } = partCleanups(cleanups)
   const skipped: string[] = []
   try {
     const t00 = Date.now()
@@ -332,15 +328,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
     log(`  teardown ${((Date.now() - tDown) / 1000).toFixed(1)} s; this size took ${((Date.now() - t00) / 1000).toFixed(0)} s in all`)
     return { hosts: n, registrationS, registered: agents.registered(), phases, skipped }
   } finally {
-    for (const f of local.reverse()) {
-      const i = cleanups.indexOf(f)
-      if (i >= 0) cleanups.splice(i, 1)
-      try {
-        await f()
-      } catch (e) {
-        log(`cleanup: ${String(e)}`)
-      }
-    }
+    await runPartCleanups()
   }
 }
 
