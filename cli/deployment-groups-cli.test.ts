@@ -7,15 +7,10 @@
 import { randomBytes } from "node:crypto"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startAgent, type Agent } from "../agent/agent.ts"
-import { MemoryRuntime } from "../agent/memory-runtime.ts"
-import { ZkClient } from "../log/zk-client.ts"
-import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
-import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
-import { FAST_IN_MEMORY } from "../test/agent-helpers.ts"
 import { cells, lines, removeTempDirs, runInProcess, spawnCli, tempDir, type CliResult } from "../test/cli-helpers.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
-import { uniqueRoot, waitFor, zkConnect } from "../test/services.ts"
+import { startMemoryAgents, type MemoryAgents } from "../test/memory-agents.ts"
+import { uniqueRoot, waitFor } from "../test/services.ts"
 
 const IMAGE = "helios-test/web:latest"
 const suffix = randomBytes(3).toString("hex")
@@ -27,32 +22,27 @@ const H10 = `dg${suffix}-h10`
 const H3 = `dg${suffix}-h3`
 
 let master: TestMaster
-const agents: Agent[] = []
-const sessions: ZkClient[] = []
+let fleet: MemoryAgents | undefined
 let env: Record<string, string>
 
 beforeAll(async () => {
   master = await startTestMaster(root, "m1")
   env = { HOME: join(dir, "home"), HELIOS_MASTER: master.url }
-  const runtime = new MemoryRuntime({ localImages: [IMAGE] })
-  for (const [hostName, labels] of [
-    [H2, { role: "web", zone: "a" }],
-    [H10, { role: "web", zone: "b" }],
-    [H3, { role: "db" }],
-  ] as const) {
-    const zk = await ZkClient.connect(zkConnect())
-    sessions.push(zk)
-    const log = await ZooKeeperEventLog.open(zk, { root })
-    const agent = await startAgent({ log, zk, zkRoot: root, hostInfo: new ZkHostInfoStore(zk, root), runtime, hostName, labels, stateDir: join(dir, hostName), ...FAST_IN_MEMORY })
-    agents.push(agent)
-    await agent.registered
-  }
+  fleet = await startMemoryAgents(
+    root,
+    dir,
+    [
+      [H2, { role: "web", zone: "a" }],
+      [H10, { role: "web", zone: "b" }],
+      [H3, { role: "db" }],
+    ],
+    [IMAGE],
+  )
 }, 60_000)
 
 afterAll(async () => {
-  for (const a of agents) await a.stop().catch(() => {})
+  await fleet?.stop()
   await master?.stop().catch(() => {})
-  for (const zk of sessions) await zk.close().catch(() => {})
   removeTempDirs()
 })
 
