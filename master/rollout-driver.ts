@@ -56,10 +56,6 @@ export class RolloutDriver {
     if (leading && !was) this.poke()
   }
 
-  get isLeading(): boolean {
-    return this.leading
-  }
-
   /** Something changed (events applied, a timer): advance the rollouts in progress soon. */
   poke(): void {
     if (!this.leading || this.stopped) return
