@@ -105,7 +105,7 @@ export const masterApp = (deps: MasterDeps): Hono => {
       message: `ZooKeeper unreachable for ${(o.forMs / 1000).toFixed(1)} s: reads are served from position ${deps.projection.position} and may be stale; writes answer 503`,
     }
     const body =
-      d !== undefined ? { status: "DIVERGED", position: d.position, logPosition: d.logPosition, reason: d.reason, rebuildPosition: deps.projection.rebuildPosition, ...(logUnavailable ? { logUnavailable } : {}) }
+      d !== undefined ? { status: "DIVERGED", position: d.position, ...(d.logPosition >= 0 ? { logPosition: d.logPosition } : {}), reason: d.reason, rebuildPosition: deps.projection.rebuildPosition, ...(logUnavailable ? { logUnavailable } : {}) }
       : logUnavailable
     if (body) return c.json(undecodable ? { ...body, undecodable } : body, 503)
     if (undecodable) return c.json(undecodable, 503)

@@ -12,7 +12,7 @@ import { applyToReadModel, emptyReadModel, type ReadModel } from "../projections
 export interface Divergence {
   /** The position this master had applied when it found out. */
   readonly position: number
-  /** The log's last position then. */
+  /** The log's last position then; -1 until it is read (the log may be unreachable). */
   readonly logPosition: number
   readonly reason: string
   /** Epoch ms. */
@@ -311,8 +311,12 @@ export class LiveProjection {
       if (envelope === undefined) continue
       const [found] = await this.log.read(position(p - 1), 1)
       if (generation !== this.generation) return
-      if (found === undefined || found.position !== p)
-        return this.diverge(applied, `position ${p}, which this master applied, is missing from the log (${trigger})`)
+      if (found === undefined || found.position !== p) {
+        // The log shrank between the head read above and this read: read where it ends now.
+        const now = await this.log.head()
+        if (generation !== this.generation) return
+        return this.diverge(applied, `position ${p}, which this master applied, is missing from the log (${trigger})`, now)
+      }
       if (!sameEnvelope(found.envelope, envelope))
         return this.diverge(
           applied,

@@ -51,7 +51,8 @@ describe("ZooKeeper majority lost", () => {
     expect((await call("GET", "/healthz")).body).toEqual({ status: "OK", position: created.body.position })
 
     const stderr = vi.spyOn(console, "error")
-    const said = (pattern: RegExp) => stderr.mock.calls.filter((args) => pattern.test(String(args[0]))).length
+    const lines = (pattern: RegExp) => stderr.mock.calls.map((args) => String(args[0])).filter((line) => pattern.test(line))
+    const said = (pattern: RegExp) => lines(pattern).length
     const [a, b] = ensemble!.members.filter((m) => m.id !== 3)
     const lostAt = Date.now()
     await Promise.all([a!.kill(), b!.kill()])
@@ -74,8 +75,12 @@ describe("ZooKeeper majority lost", () => {
     expect(Object.keys(read.body)).toEqual([created.body.id])
     expect((await call("POST", "/jobs", aJobInput({ id: "majority:v2" }))).status).toBe(503)
 
-    // Many housekeeping rounds (every 300 ms) have failed by now: said once.
-    expect(said(/^helios-master: leader election failed: .*(unreachable|connection lost)/)).toBe(1)
+    // Many housekeeping rounds (every 300 ms) have failed by now: each reason said once (the
+    // client may first report the connection lost, then ZooKeeper unreachable), not once a round.
+    const failures = lines(/^helios-master: leader election failed: .*(unreachable|connection lost)/)
+    expect(failures.length).toBeGreaterThanOrEqual(1)
+    expect(failures.length).toBeLessThanOrEqual(3)
+    expect(new Set(failures).size).toBe(failures.length)
 
     await Promise.all([a!.start(), b!.start()])
     await waitFor(async () => ((await call("GET", "/healthz")).status === 200 ? true : undefined), {
@@ -84,7 +89,7 @@ describe("ZooKeeper majority lost", () => {
       what: "/healthz OK again with the majority back",
     })
     expect((await call("POST", "/jobs", aJobInput({ id: "majority:v3" }))).status).toBe(200)
-    await waitFor(() => (said(/^helios-master: leader election succeeded again/) === 1 ? true : undefined), { what: "the recovery said" })
+    await waitFor(() => (said(/^helios-master: leader election succeeded again/) >= 1 ? true : undefined), { what: "the recovery said" })
     stderr.mockRestore()
   }, 150_000)
 })
