@@ -5,6 +5,11 @@ export const zkPaths = (root: string) => {
     base,
     segment: (segment: number) => `${base}/${pad(segment, 10)}`,
     entry: (segment: number, p: number) => `${base}/${pad(segment, 10)}/${pad(p, 16)}`,
+    /** Sealed segments packed into chunks; its data says through which segment (a prefix) they are packed. */
+    packed: `${base}-packed`,
+    /** A packed segment: its data lists its chunks' first positions. */
+    packedSegment: (segment: number) => `${base}-packed/${pad(segment, 10)}`,
+    packedChunk: (segment: number, chunk: number) => `${base}-packed/${pad(segment, 10)}/${pad(chunk, 4)}`,
   })
   return {
     root,

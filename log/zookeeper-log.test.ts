@@ -40,6 +40,50 @@ eventLogConformance("ZooKeeper", async () => {
   }
 })
 
+// The same invariants with a second session packing sealed segments all the while, right behind
+// the head (keepSealedSegments 0): readers and writers meet segments packed under them.
+const packerFailures: unknown[] = []
+let segmentsPacked = 0
+eventLogConformance("ZooKeeper, sealed segments packed while it runs", async () => {
+  const root = freshRoot()
+  const open = async () => ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT, keepSealedSegments: 0 })
+  const packer = await open()
+  let packing = true
+  const rounds = (async () => {
+    while (packing) {
+      await packer
+        .packSealed()
+        .then((r) => void (segmentsPacked += r.segments))
+        .catch((e: unknown) => void (e instanceof LogUnavailable || packerFailures.push(e)))
+      await new Promise((r) => setTimeout(r, 5)) // pacing, not waiting for a condition
+    }
+  })()
+  const stopPacking = async () => {
+    packing = false
+    await rounds
+    await packer.close()
+  }
+  const log = await open()
+  const close = log.close.bind(log)
+  log.close = async () => {
+    await stopPacking()
+    await close()
+  }
+  return {
+    log,
+    segmentSize: SEGMENT,
+    openAnother: open,
+    reopen: async () => {
+      await log.close()
+      return open()
+    },
+  }
+})
+afterAll(() => {
+  expect(packerFailures.map(String)).toEqual([])
+  expect(segmentsPacked, "segments packed under the suite (else it proved nothing)").toBeGreaterThan(20)
+})
+
 describe("ZooKeeper event log, beyond the shared suite", () => {
   it("invariant 7: no segment znode ever holds more children than the segment size", async () => {
     const root = freshRoot()

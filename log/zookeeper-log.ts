@@ -19,8 +19,9 @@ import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamI
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
 import { mapLimit } from "./map-limit.ts"
-import { ZK, type MultiFailure, type ZkClient } from "./zk-client.ts"
+import { ZK, zkCode, type MultiFailure, type ZkClient } from "./zk-client.ts"
 import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
+import { chunkEntries, chunkIndexFor, decodeChunk, decodeSegment, decodeThrough, encodeChunk, encodeSegment, encodeThrough, type ChainEntry } from "./zk-packing.ts"
 
 /*
  * The log on ZooKeeper (its invariants: the README's "The event log on ZooKeeper").
@@ -59,6 +60,21 @@ export interface ZooKeeperLogOptions {
    * it landed, before it gives up with LogUnavailable (the caller answers 503, not a hang).
    */
   readonly unknownOutcomeWaitMs?: number
+  /**
+   * packSealed leaves this many sealed segments below the newest one as per-position znodes
+   * (followers near the head read those). Default 1; tests use 0 to pack right behind the head.
+   */
+  readonly keepSealedSegments?: number
+}
+
+/** What one packSealed round did. */
+export interface PackReport {
+  /** Segments packed (global log and host streams). */
+  segments: number
+  /** Their entries (batches, or hosts' slices of batches) written into chunks. */
+  entries: number
+  /** Per-position znodes removed. */
+  znodesRemoved: number
 }
 
 type Op = (tx: Transaction) => void
@@ -97,6 +113,17 @@ class ChainCursor {
   private loading: Promise<number> | undefined
   /** The highest position this writer has seen exist; every position up to it exists (dense, never deleted). */
   private confirmed = 0
+  /**
+   * Segments 0..packedThrough are packed (as last read). `packedKnown`: the mark cannot have moved
+   * since: a watch on it is set and has not fired. ZooKeeper delivers a watch's event before any
+   * later reply, so a reader that finds a position gone knows whether to read the mark again.
+   */
+  private packedThrough = -1
+  private packedKnown = false
+  private readingPacked: Promise<void> | undefined
+  /** Packed segments' chunk starts (a packed segment never changes), and a few decoded chunks. */
+  private readonly chunkStarts = new Map<number, ReadonlyArray<number>>()
+  private readonly chunks = new Map<string, ReadonlyArray<ChainEntry>>()
 
   constructor(
     private readonly zk: ZkClient,
@@ -106,6 +133,8 @@ class ChainCursor {
 
   segmentOf = (p: number) => Math.floor(p / this.segmentSize)
   entry = (p: number) => this.paths.entry(this.segmentOf(p), p)
+  private segmentFirst = (s: number) => (s === 0 ? 1 : s * this.segmentSize)
+  private segmentLast = (s: number) => (s + 1) * this.segmentSize - 1
 
   /** The last position of the chain, read from ZooKeeper. */
   async head(): Promise<number> {
@@ -140,6 +169,100 @@ class ChainCursor {
    */
   distrust(): void {
     this.confirmed = 0
+    this.packedKnown = false // a watch set by an expired session is gone
+  }
+
+  /** Whether segment s is packed, reading the mark again only when it may have moved. */
+  async isPacked(s: number): Promise<boolean> {
+    while (s > this.packedThrough && !this.packedKnown) await this.readPackedMark()
+    return s <= this.packedThrough
+  }
+
+  /** Reads the packed mark with a watch that says when it may have moved (shared by concurrent callers). */
+  private readPackedMark(): Promise<void> {
+    this.readingPacked ??= (async () => {
+      const moved = () => {
+        this.packedKnown = false
+      }
+      this.packedKnown = true
+      try {
+        for (;;) {
+          try {
+            const { data } = await this.zk.getData(this.paths.packed, moved)
+            this.packedThrough = Math.max(this.packedThrough, decodeThrough(data, this.paths.packed))
+            return
+          } catch (e) {
+            if (zkCode(e) !== ZK.Exception.NO_NODE) throw e
+          }
+          // Nothing packed yet: watch for the mark's creation instead.
+          if ((await this.zk.exists(this.paths.packed, moved)) === undefined) return
+        }
+      } catch (e) {
+        this.packedKnown = false
+        throw e
+      }
+    })().finally(() => (this.readingPacked = undefined))
+    return this.readingPacked
+  }
+
+  private async chunkStartsOf(s: number): Promise<ReadonlyArray<number>> {
+    let starts = this.chunkStarts.get(s)
+    if (!starts) {
+      const path = this.paths.packedSegment(s)
+      starts = decodeSegment((await this.zk.getData(path)).data, path)
+      this.chunkStarts.set(s, starts)
+    }
+    return starts
+  }
+
+  /** Chunk k of packed segment s, decoded (the last few read are kept: readers go through a segment in order). */
+  private async chunk(s: number, k: number): Promise<ReadonlyArray<ChainEntry>> {
+    const path = this.paths.packedChunk(s, k)
+    let entries = this.chunks.get(path)
+    if (entries) {
+      this.chunks.delete(path)
+    } else {
+      entries = decodeChunk((await this.zk.getData(path)).data, path)
+      if (this.chunks.size >= 8) this.chunks.delete(this.chunks.keys().next().value!)
+    }
+    this.chunks.set(path, entries)
+    return entries
+  }
+
+  /** The entries of packed segment s that start in from..to, in order. */
+  private async packedEntries(s: number, from: number, to: number): Promise<ChainEntry[]> {
+    const starts = await this.chunkStartsOf(s)
+    const out: ChainEntry[] = []
+    for (let k = Math.max(0, chunkIndexFor(starts, from)); k < starts.length && starts[k]! <= to; k++)
+      for (const e of await this.chunk(s, k)) if (e.start >= from && e.start <= to) out.push(e)
+    return out
+  }
+
+  /** The entry of the batch that holds position p (the greatest start at or before p), packed or not. */
+  async entryCovering(p: number): Promise<ChainEntry | undefined> {
+    for (let q = p; q >= 1; ) {
+      const s = this.segmentOf(q)
+      if (await this.isPacked(s)) {
+        const starts = await this.chunkStartsOf(s)
+        const k = chunkIndexFor(starts, q)
+        // No entry of this segment at or before q: the batch began in an earlier segment.
+        if (k < 0) {
+          q = this.segmentFirst(s) - 1
+          continue
+        }
+        const entries = await this.chunk(s, k)
+        for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.start <= q) return entries[i]
+        return undefined
+      }
+      const data = await this.zk.getDataIfExists(this.entry(q))
+      if (data === undefined) {
+        if (await this.isPacked(s)) continue // packed meanwhile: read it there
+        return undefined
+      }
+      if (data.length > 0) return { start: q, data }
+      q--
+    }
+    return undefined
   }
 
   get loaded(): boolean {
@@ -183,9 +306,109 @@ class ChainCursor {
   /**
    * The entries holding data for every position > after (at most about `limit`), oldest first.
    * When `after` falls inside a batch, the batch's first entry is included too. `last`: the last
-   * position read (entries or markers), `after` if none.
+   * position read (entries or markers), `after` if none. Packed segments are read from their chunks.
    */
-  async readEntries(after: number, limit: number): Promise<{ entries: Array<{ start: number; data: Buffer }>; last: number }> {
+  async readEntries(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
+    const entries: ChainEntry[] = []
+    const end = after + limit
+    let at = after // every position up to `at` has been read
+    while (at < end) {
+      const s = this.segmentOf(at + 1)
+      if (await this.isPacked(s)) {
+        const to = Math.min(end, this.segmentLast(s))
+        entries.push(...(await this.packedEntries(s, at + 1, to)))
+        at = to
+        continue
+      }
+      const live = await this.readLive(at, end - at)
+      entries.push(...live.entries)
+      at = live.last
+      // Stopped before `end` at a missing position: the chain's end, unless it was packed meanwhile.
+      if (at < end && !(await this.isPacked(this.segmentOf(at + 1)))) break
+    }
+    if (at > after && entries[0]?.start !== after + 1) {
+      // Started inside a batch: include its first entry.
+      const covering = await this.entryCovering(after + 1)
+      if (covering) entries.unshift(covering)
+    }
+    return { entries, last: at }
+  }
+
+  /**
+   * Packs this chain's sealed segments not packed yet, oldest first, leaving `keep` sealed segments
+   * below the newest as they are. Segments are packed in order, so packed segments are a prefix.
+   */
+  async packSealed(keep: number, report: PackReport): Promise<void> {
+    await this.zk.sync(this.paths.base)
+    const head = await this.head()
+    if (head === 0) return
+    this.packedKnown = false
+    await this.isPacked(0)
+    for (let s = this.packedThrough + 1; s <= this.segmentOf(head) - 1 - keep; s++) await this.packSegment(s, report)
+  }
+
+  private async packSegment(s: number, report: PackReport): Promise<void> {
+    const first = this.segmentFirst(s)
+    const positions = Array.from({ length: this.segmentLast(s) - first + 1 }, (_, i) => first + i)
+    const datas = await mapLimit(positions, 256, (p) => this.zk.getDataIfExists(this.entry(p)))
+    const missing = datas.findIndex((d) => d === undefined)
+    if (missing >= 0) {
+      // Another packer (a previous leader) got here first, or the chain is not dense: say which.
+      this.packedKnown = false
+      if (await this.isPacked(s)) return
+      throw new Error(`packing ${this.paths.segment(s)}: position ${positions[missing]} is missing and the segment is not packed`)
+    }
+    const entries = datas.flatMap((data, i) => (data!.length > 0 ? [{ start: first + i, data: data! }] : []))
+    const chunks = chunkEntries(entries)
+    await this.zk.ensurePath(this.paths.packed)
+    await this.createOrSet(this.paths.packedSegment(s), Buffer.alloc(0))
+    for (const [k, chunk] of chunks.entries()) await this.createOrSet(this.paths.packedChunk(s, k), encodeChunk(chunk))
+    await this.zk.setData(this.paths.packedSegment(s), encodeSegment(chunks.map((c) => c[0]!.start)))
+    // The mark moves by one segment, checked against the version read: two packers never move it back.
+    for (;;) {
+      const { data, stat } = await this.zk.getData(this.paths.packed)
+      const through = decodeThrough(data, this.paths.packed)
+      if (through >= s) break
+      if (through !== s - 1) throw new Error(`packing ${this.paths.segment(s)}: ${this.paths.packed} says packed through ${through}`)
+      try {
+        await this.zk.setData(this.paths.packed, encodeThrough(s), stat.version)
+        break
+      } catch (e) {
+        if (zkCode(e) !== ZK.Exception.BAD_VERSION) throw e
+      }
+    }
+    // Readers find the segment packed from now on: its per-position znodes can go.
+    for (let i = 0; i < positions.length; i += 1000) {
+      const paths = positions.slice(i, i + 1000).map((p) => this.entry(p))
+      const refused = await this.zk.multi((tx) => paths.forEach((path) => tx.remove(path, -1)))
+      // Another packer removed some of them: remove the rest one by one.
+      if (refused !== undefined) await mapLimit(paths, 64, (path) => this.removeIfExists(path))
+    }
+    await this.removeIfExists(this.paths.segment(s))
+    report.segments++
+    report.entries += entries.length
+    report.znodesRemoved += positions.length + 1
+  }
+
+  private async createOrSet(path: string, data: Buffer): Promise<void> {
+    try {
+      await this.zk.create(path, data)
+    } catch (e) {
+      if (zkCode(e) !== ZK.Exception.NODE_EXISTS) throw e
+      await this.zk.setData(path, data)
+    }
+  }
+
+  private async removeIfExists(path: string): Promise<void> {
+    try {
+      await this.zk.remove(path)
+    } catch (e) {
+      if (zkCode(e) !== ZK.Exception.NO_NODE) throw e
+    }
+  }
+
+  /** Per-position znodes after `after` (at most `limit`), up to the first missing one: its entries (start > after) and the last position read. */
+  private async readLive(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
     // Positions are dense (no holes), so read after+1, after+2, ... until the first missing one:
     // no segment listing (up to 10,000 names) per read. Reads ramp up from 2 in flight to 256, so a
     // follower's read of one new event costs one round trip and a catch-up is pipelined.
@@ -216,17 +439,7 @@ class ChainCursor {
       })
     if (failure !== undefined) throw failure
     const found = datas.slice(0, stop - after - 1)
-    const out: Array<{ start: number; data: Buffer }> = []
-    if (found.length > 0 && found[0]!.length === 0) {
-      // Started inside a batch: walk back to its first entry.
-      for (let p = after; p >= 1; p--) {
-        const { data } = await this.zk.getData(this.entry(p))
-        if (data.length > 0) {
-          out.push({ start: p, data })
-          break
-        }
-      }
-    }
+    const out: ChainEntry[] = []
     found.forEach((data, i) => {
       if (data.length > 0) out.push({ start: after + 1 + i, data })
     })
@@ -304,6 +517,7 @@ export class ZooKeeperEventLog implements EventLog {
   private readonly segmentSize: number
   private readonly maxClaimRetries: number
   private readonly unknownOutcomeWaitMs: number
+  private readonly keepSealedSegments: number
   /** Group commit: appends waiting for a shared multi, and how many multis of theirs are in flight. */
   private readonly waiting: WaitingAppend[] = []
   private groupsInFlight = 0
@@ -318,6 +532,7 @@ export class ZooKeeperEventLog implements EventLog {
     this.segmentSize = options.segmentSize ?? 10_000
     this.maxClaimRetries = options.maxClaimRetries ?? 200
     this.unknownOutcomeWaitMs = options.unknownOutcomeWaitMs ?? 3000
+    this.keepSealedSegments = options.keepSealedSegments ?? 1
     this.global = new ChainCursor(zk, this.paths.log, this.segmentSize)
   }
 
@@ -519,14 +734,33 @@ export class ZooKeeperEventLog implements EventLog {
     // The session may have moved to a follower that has not applied our multi yet: reading there
     // would say "not landed" for a batch that did land, and the retry would write it twice.
     await this.zk.sync(this.paths.log.base)
-    const data = await this.zk.getDataIfExists(this.global.entry(first))
-    return data !== undefined && data.length > 0 && decodeOrThrow(data).batchId === batchId
+    const entry = await this.global.entryCovering(first)
+    return entry !== undefined && entry.start === first && decodeOrThrow(entry.data).batchId === batchId
   }
 
   private async batchesAt(starts: ReadonlyArray<number>): Promise<Map<number, Result.Result<EncodedBatch, MalformedEvent>>> {
     const unique = [...new Set(starts)]
-    const datas = await mapLimit(unique, 256, async (p) => (await this.zk.getData(this.global.entry(p))).data)
+    const datas = await mapLimit(unique, 256, async (p) => {
+      const entry = await this.global.entryCovering(p)
+      if (entry?.start !== p) throw new Error(`host stream points at position ${p}, where no batch starts`)
+      return entry.data
+    })
     return new Map(unique.map((p, i) => [p, decodeBatch(datas[i]!)]))
+  }
+
+  /**
+   * Packs the sealed segments of the global log and of every host stream into chunks (see
+   * zk-packing.ts): a few znodes per 10,000 positions instead of one each. Safe beside appends,
+   * readers and another packer; the leader calls it in the background.
+   */
+  async packSealed(): Promise<PackReport> {
+    const report: PackReport = { segments: 0, entries: 0, znodesRemoved: 0 }
+    await this.global.packSealed(this.keepSealedSegments, report)
+    for (const host of await this.zk.getChildrenIfExists(this.paths.hosts)) {
+      if ((await this.zk.exists(this.paths.hostStream(host).base)) === undefined) continue
+      await this.hostChain(host).packSealed(this.keepSealedSegments, report)
+    }
+    return report
   }
 
   /**
