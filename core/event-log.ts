@@ -117,5 +117,20 @@ export interface EventLog {
     onEvents: (events: ReadonlyArray<HostStreamEvent>) => void | Promise<void>,
     onUndecodable?: (error: UndecodableEvent) => void,
   ): Unsubscribe
+  /**
+   * Storage upkeep that changes no read: packs sealed segments into a few large nodes (ZooKeeper);
+   * absent for logs that need none. Safe beside appends, readers and another caller.
+   */
+  packSealed?(): Promise<PackReport>
   close(): Promise<void>
+}
+
+/** What one packSealed round did. */
+export interface PackReport {
+  /** Segments packed (the global log's and host streams'). */
+  segments: number
+  /** Their entries (batches, or hosts' slices of batches) written into chunks. */
+  entries: number
+  /** Per-position znodes removed. */
+  znodesRemoved: number
 }

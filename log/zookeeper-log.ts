@@ -13,6 +13,7 @@ import {
   type EventLog,
   type ExpectedVersion,
   type HostStreamEvent,
+  type PackReport,
   type Unsubscribe,
 } from "../core/event-log.ts"
 import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamId } from "../core/events.ts"
@@ -67,15 +68,6 @@ export interface ZooKeeperLogOptions {
   readonly keepSealedSegments?: number
 }
 
-/** What one packSealed round did. */
-export interface PackReport {
-  /** Segments packed (global log and host streams). */
-  segments: number
-  /** Their entries (batches, or hosts' slices of batches) written into chunks. */
-  entries: number
-  /** Per-position znodes removed. */
-  znodesRemoved: number
-}
 
 type Op = (tx: Transaction) => void
 

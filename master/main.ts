@@ -29,6 +29,8 @@ const USAGE = `usage: helios-master [options]
                                before it, repeatable (give every master the same positions)
   --checkpoint-every N         events between the checkpoints /state?at= starts from, default 10000
                                (HELIOS_CHECKPOINT_EVERY)
+  --pack-interval SECONDS      how often the leader packs the log's sealed segments into a few large
+                               znodes, default 30, 0: never (HELIOS_PACK_INTERVAL)
 Security (README "Security model"):
   --auth-file PATH             bearer-token principals and their capabilities (HELIOS_AUTH_FILE);
                                without it the API is open to whoever reaches it (a warning says so)
@@ -67,6 +69,7 @@ const parsed = (() => {
         "agent-reaping-timeout": { type: "string", default: process.env.HELIOS_AGENT_REAPING_TIMEOUT ?? String(DEFAULT_AGENT_REAPING_TIMEOUT_HOURS) },
         "skip-undecodable": { type: "string", multiple: true, default: [] },
         "checkpoint-every": { type: "string", default: process.env.HELIOS_CHECKPOINT_EVERY },
+        "pack-interval": { type: "string", default: process.env.HELIOS_PACK_INTERVAL ?? "30" },
         ...CONTAINER_POLICY_OPTIONS,
         "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
         "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
@@ -124,6 +127,11 @@ const skipUndecodable = values["skip-undecodable"]!.map((p) => {
 const checkpointEvery = values["checkpoint-every"] === undefined ? undefined : Number(values["checkpoint-every"])
 if (checkpointEvery !== undefined && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0)) {
   console.error(`helios-master: --checkpoint-every: expected a number of events (a positive integer), got ${values["checkpoint-every"]}`)
+  process.exit(1)
+}
+const packIntervalSeconds = Number(values["pack-interval"])
+if (!(values["pack-interval"]!.trim() !== "" && Number.isFinite(packIntervalSeconds) && packIntervalSeconds >= 0 && packIntervalSeconds <= 86_400)) {
+  console.error(`helios-master: --pack-interval: expected seconds between 0 and 86400, got ${values["pack-interval"]}`)
   process.exit(1)
 }
 const corsOrigins = values["cors-origin"]!.map((o) => {
@@ -190,6 +198,7 @@ const master = await startMaster({
   corsOrigins,
   allowedHosts: values["allowed-host"]!,
   ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
+  packIntervalMs: packIntervalSeconds * 1000,
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin"), checkpointDir: join(values["state-dir"], "checkpoints") } : {}),

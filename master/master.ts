@@ -74,6 +74,11 @@ export interface MasterOptions {
   readonly checkpointBudgetBytes?: number
   /** Write a snapshot after this many new events; default: grows with the log (snapshotInterval in snapshot-schedule.ts). */
   readonly snapshotEveryEvents?: number
+  /**
+   * How often the leader packs the log's sealed segments (ZooKeeper: a few znodes per 10,000
+   * positions instead of one each), in ms; default 30 s, 0: never.
+   */
+  readonly packIntervalMs?: number
   /** How often the projection checks that the log still holds what it applied, in ms (default 10 s). */
   readonly divergenceCheckIntervalMs?: number
   /** How long ZooKeeper may be unreachable before /healthz answers 503 LOG_UNAVAILABLE, in ms (default 3 s). */
@@ -191,6 +196,25 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     },
     (error) => failures.failed("background round", failureText(error)),
   )
+  // Packing a backlog (a log from before packing) takes minutes: its own loop, never in the way of
+  // housekeeping and rollouts; only the leader packs (another one packing too is safe, just wasted).
+  const packSealed = options.log.packSealed?.bind(options.log)
+  const packIntervalMs = options.packIntervalMs ?? 30_000
+  const packing =
+    packSealed && packIntervalMs > 0
+      ? repeatWithoutOverlap(
+          packIntervalMs,
+          () =>
+            leading
+              ? failures.run("packing sealed segments", async () => {
+                  const report = await packSealed()
+                  if (report.segments > 0)
+                    console.error(`helios-master: packed ${report.segments} sealed segments (${report.entries} entries; ${report.znodesRemoved} znodes removed)`)
+                })
+              : Promise.resolve(),
+          (error) => failures.failed("packing sealed segments", failureText(error)),
+        )
+      : undefined
 
   return {
     name,
@@ -202,6 +226,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     metrics: registry,
     stop: async () => {
       background.stop()
+      packing?.stop()
       rollouts.stop()
       stopFollowingRollouts()
       stopFollowingLabels()

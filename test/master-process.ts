@@ -37,6 +37,8 @@ export interface MasterProcessOptions {
   readonly startTimeoutMs?: number
   /** Checkout whose master/main.ts to run (default this one), e.g. an older commit's for comparison. */
   readonly repo?: string
+  /** More flags for master/main.ts, e.g. ["--pack-interval", "0.2"]. */
+  readonly args?: ReadonlyArray<string>
 }
 
 export async function masterProcess(opts: MasterProcessOptions): Promise<MasterProcess> {
@@ -55,7 +57,7 @@ export async function masterProcess(opts: MasterProcessOptions): Promise<MasterP
     if (child !== undefined) return
     rmSync(trigger, { force: true })
     const out = openSync(logFile, "a")
-    const args = ["--import", "tsx", "master/main.ts", "--zk", opts.zkConnect, "--zk-root", opts.root, "--port", String(port), "--bind", "127.0.0.1", "--name", opts.name]
+    const args = ["--import", "tsx", "master/main.ts", "--zk", opts.zkConnect, "--zk-root", opts.root, "--port", String(port), "--bind", "127.0.0.1", "--name", opts.name, ...(opts.args ?? [])]
     const env = { ...process.env, HELIOS_TEST_CRASH_FILE: trigger }
     const proc = existsSync("/usr/bin/setpriv")
       ? spawn("/usr/bin/setpriv", ["--pdeathsig", "KILL", "--", process.execPath, ...args], { cwd: opts.repo ?? repo, env, stdio: ["ignore", out, out] })
