@@ -21,9 +21,8 @@
  * Part 3 runs first, so that the time budget decides about 1e6 on ZooKeeper before anything else
  * is spent. About 4 minutes here (FOLD_BUDGET_S: 300 s); writes bench/results/fold.json.
  */
-import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { isDeepStrictEqual } from "node:util"
@@ -40,7 +39,6 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { applyToReadModel, emptyReadModel, foldReadModel, type ReadModel } from "../projections/read-model.ts"
 import { decodeSnapshot, encodeSnapshot } from "../projections/snapshot.ts"
 import {
-  BENCH_DIR,
   gc,
   line,
   log,
@@ -60,6 +58,7 @@ import {
 import { generateWorkload, mixOf } from "./workload.ts"
 import { mapLimit } from "../log/map-limit.ts"
 import { startBenchZooKeeper, zkFigures } from "./zk-bench.ts"
+import { coldStart, rssOf } from "./cold-start.ts"
 
 const QUICK = process.env["BENCH_QUICK"] === "1"
 const SIZES = QUICK ? [10_000, 100_000] : [100_000, 1_000_000]
@@ -123,25 +122,6 @@ const decodeOnly = (batches: ReadonlyArray<{ bytes: Uint8Array }>, decode: Decod
   for (const { bytes } of batches) if (Result.isFailure(decode(bytes))) throw new Error("decode failed")
 }
 
-/** Runs bench/cold-start-worker.ts in a fresh node and returns its JSON line. */
-const coldStart = (args: Record<string, unknown>): Promise<Record<string, unknown>> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "--expose-gc", join(BENCH_DIR, "cold-start-worker.ts"), JSON.stringify(args)], {
-      stdio: ["ignore", "pipe", "inherit"],
-    })
-    let out = ""
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()))
-    child.on("error", reject)
-    child.on("exit", (code) => {
-      const last = out.trim().split("\n").at(-1) ?? ""
-      try {
-        resolve(JSON.parse(last) as Record<string, unknown>)
-      } catch {
-        reject(new Error(`cold-start worker exited with ${code}: ${out.slice(-2000)}`))
-      }
-    })
-  })
-
 /** The sizes of a read model that do not depend on stream versions. */
 const modelSummary = (m: ReadModel): Record<string, number> => ({
   jobs: m.state.jobs.size,
@@ -151,16 +131,6 @@ const modelSummary = (m: ReadModel): Record<string, number> => ({
   historyEntries: historySize(m.history),
   commandIds: m.commands.size,
 })
-
-const rssOf = (pid: number | undefined): number => {
-  if (pid === undefined) return Number.NaN
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8")
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) * 1024
-  } catch {
-    return Number.NaN
-  }
-}
 
 const main = async () => {
   const cpuBusyAtStart = await waitForQuiet(15_000)
