@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/packing.bench.ts` (also run by `npm run bench`): what packing sealed segments
- * (log/zk-packing.ts) does to ZooKeeper and to a master's cold start, against the same log before
+ * (log/zk-chain-format.ts) does to ZooKeeper and to a master's cold start, against the same log before
  * it was packed, in the same run.
  *
  * For logs of 10^4, 10^5 and 10^6 events (bench/workload.ts; each size on a fresh private,

@@ -22,7 +22,20 @@ import { follow, type Follower } from "./follow.ts"
 import { mapLimit } from "./map-limit.ts"
 import { ZK, zkCode, type MultiFailure, type ZkClient } from "./zk-client.ts"
 import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
-import { chunkEntries, chunkIndexFor, decodeChunk, decodeSegment, decodeThrough, encodeChunk, encodeSegment, encodeThrough, type ChainEntry } from "./zk-packing.ts"
+import {
+  chunkEntries,
+  chunkIndexFor,
+  decodeChunk,
+  decodeLayout,
+  decodeSegment,
+  decodeThrough,
+  encodeChunk,
+  encodeLayout,
+  encodeSegment,
+  encodeThrough,
+  LEGACY_SEGMENT_SIZE,
+  type ChainEntry,
+} from "./zk-chain-format.ts"
 
 /*
  * The log on ZooKeeper (its invariants: the README's "The event log on ZooKeeper").
@@ -52,8 +65,14 @@ const OP_OVERHEAD_BYTES = 120
 export interface ZooKeeperLogOptions {
   /** Chroot of this Helios cluster in ZooKeeper. */
   readonly root?: string
-  /** Positions per segment (children per znode). Tests use tiny ones to exercise roll-over. */
+  /** Positions per segment of the global log (children per znode). Tests use tiny ones to exercise roll-over. */
   readonly segmentSize?: number
+  /**
+   * Positions per segment of host streams this writer creates (recorded in each stream's base node,
+   * so readers follow whatever a stream was created with). Default `segmentSize` if given, else 100:
+   * a host's sealed entries are packed after a hundred events.
+   */
+  readonly hostSegmentSize?: number
   /** How often an append retries when other writers took the positions it claimed. */
   readonly maxClaimRetries?: number
   /**
@@ -117,11 +136,35 @@ class ChainCursor {
   private readonly chunkStarts = new Map<number, ReadonlyArray<number>>()
   private readonly chunks = new Map<string, ReadonlyArray<ChainEntry>>()
 
+  /** Positions per segment: given (the global log), or read from the base node (a host stream) by `sized`. */
+  private size: number | undefined
+
   constructor(
     private readonly zk: ZkClient,
     readonly paths: ChainPaths,
-    readonly segmentSize: number,
-  ) {}
+    segmentSize: number | undefined,
+  ) {
+    this.size = segmentSize
+  }
+
+  get segmentSize(): number {
+    if (this.size === undefined) throw new Error(`${this.paths.base}: segment size read before the chain was sized`)
+    return this.size
+  }
+
+  /** Whether the chain exists; the first time, learns its segment size from its base node. */
+  async sized(): Promise<boolean> {
+    if (this.size !== undefined) return true
+    const data = await this.zk.getDataIfExists(this.paths.base)
+    if (data === undefined) return false
+    this.size = decodeLayout(data, this.paths.base)
+    return true
+  }
+
+  /** The node whose creation a follower caught up after `after` waits for. */
+  nextNode(after: number): string {
+    return this.size === undefined ? this.paths.base : this.entry(after + 1)
+  }
 
   segmentOf = (p: number) => Math.floor(p / this.segmentSize)
   entry = (p: number) => this.paths.entry(this.segmentOf(p), p)
@@ -130,6 +173,7 @@ class ChainCursor {
 
   /** The last position of the chain, read from ZooKeeper. */
   async head(): Promise<number> {
+    if (!(await this.sized())) return 0
     const segments = (await this.zk.getChildrenIfExists(this.paths.base)).map(Number).sort((a, b) => b - a)
     for (const segment of segments) {
       // Positions are dense from the segment's first one, so its child count says where it ends:
@@ -232,6 +276,7 @@ class ChainCursor {
 
   /** The entry of the batch that holds position p (the greatest start at or before p), packed or not. */
   async entryCovering(p: number): Promise<ChainEntry | undefined> {
+    if (!(await this.sized())) return undefined
     for (let q = p; q >= 1; ) {
       const s = this.segmentOf(q)
       if (await this.isPacked(s)) {
@@ -301,6 +346,7 @@ class ChainCursor {
    * position read (entries or markers), `after` if none. Packed segments are read from their chunks.
    */
   async readEntries(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
+    if (!(await this.sized())) return { entries: [], last: after }
     const entries: ChainEntry[] = []
     const end = after + limit
     let at = after // every position up to `at` has been read
@@ -332,6 +378,7 @@ class ChainCursor {
    */
   async packSealed(keep: number, report: PackReport): Promise<void> {
     await this.zk.sync(this.paths.base)
+    if (!(await this.sized())) return
     const head = await this.head()
     if (head === 0) return
     this.packedKnown = false
@@ -507,6 +554,7 @@ export class ZooKeeperEventLog implements EventLog {
   private readonly readyHosts = new Set<string>()
   private readonly followers = new Set<ChainFollower>()
   private readonly segmentSize: number
+  private readonly hostSegmentSize: number
   private readonly maxClaimRetries: number
   private readonly unknownOutcomeWaitMs: number
   private readonly keepSealedSegments: number
@@ -521,7 +569,8 @@ export class ZooKeeperEventLog implements EventLog {
     options: ZooKeeperLogOptions,
   ) {
     this.paths = zkPaths(options.root ?? "/helios")
-    this.segmentSize = options.segmentSize ?? 10_000
+    this.segmentSize = options.segmentSize ?? LEGACY_SEGMENT_SIZE
+    this.hostSegmentSize = options.hostSegmentSize ?? options.segmentSize ?? 100
     this.maxClaimRetries = options.maxClaimRetries ?? 200
     this.unknownOutcomeWaitMs = options.unknownOutcomeWaitMs ?? 3000
     this.keepSealedSegments = options.keepSealedSegments ?? 1
@@ -549,7 +598,7 @@ export class ZooKeeperEventLog implements EventLog {
   private hostChain(host: string): ChainCursor {
     let chain = this.hostChains.get(host)
     if (!chain) {
-      chain = new ChainCursor(this.zk, this.paths.hostStream(host), this.segmentSize)
+      chain = new ChainCursor(this.zk, this.paths.hostStream(host), undefined)
       this.hostChains.set(host, chain)
     }
     return chain
@@ -591,7 +640,18 @@ export class ZooKeeperEventLog implements EventLog {
   private async ensureHostStreams(hosts: Iterable<string>): Promise<void> {
     for (const host of hosts) {
       if (!this.readyHosts.has(host)) {
-        await this.zk.ensurePath(this.paths.hostStream(host).base)
+        const base = this.paths.hostStream(host).base
+        if (!(await this.hostChain(host).sized())) {
+          // Created with its segment size recorded; another writer creating it first is fine (it
+          // recorded its own, which every writer and reader then follows).
+          await this.zk.ensurePath(this.paths.host(host))
+          try {
+            await this.zk.create(base, encodeLayout(this.hostSegmentSize))
+          } catch (e) {
+            if (zkCode(e) !== ZK.Exception.NODE_EXISTS) throw e
+          }
+          if (!(await this.hostChain(host).sized())) throw new Error(`${base} is missing right after it was created`)
+        }
         this.readyHosts.add(host)
       }
     }
@@ -742,7 +802,7 @@ export class ZooKeeperEventLog implements EventLog {
 
   /**
    * Packs the sealed segments of the global log and of every host stream into chunks (see
-   * zk-packing.ts): a few znodes per 10,000 positions instead of one each. Safe beside appends,
+   * zk-chain-format.ts): two znodes per segment instead of one per position. Safe beside appends,
    * readers and another packer; the leader calls it in the background.
    */
   async packSealed(): Promise<PackReport> {
@@ -750,7 +810,8 @@ export class ZooKeeperEventLog implements EventLog {
     await this.global.packSealed(this.keepSealedSegments, report)
     for (const host of await this.zk.getChildrenIfExists(this.paths.hosts)) {
       if ((await this.zk.exists(this.paths.hostStream(host).base)) === undefined) continue
-      await this.hostChain(host).packSealed(this.keepSealedSegments, report)
+      // A host stream's reader (its agent) follows at the head: no sealed segment needs keeping.
+      await this.hostChain(host).packSealed(0, report)
     }
     return report
   }
@@ -845,7 +906,7 @@ export class ZooKeeperEventLog implements EventLog {
       read: async (a) => {
         const events = await read(a)
         if (events.length === 0) {
-          const next = chain.entry(a + 1)
+          const next = chain.nextNode(a)
           if (armed !== next) {
             armed = next
             const stat = await this.zk.exists(next, () => {

@@ -12,7 +12,7 @@ import { uniqueRoot, waitFor, zkConnect } from "../test/services.ts"
 import { checkAsync, timeoutFor } from "./support.ts"
 
 /*
- * Packed segments (log/zk-packing.ts) on real ZooKeeper, few runs, each under its own root.
+ * Packed segments (log/zk-chain-format.ts) on real ZooKeeper, few runs, each under its own root.
  *
  * 1. Packing changes no read: a log read back after its sealed segments were packed is identical
  *    to the log read before — the global log read from every position with small pages, and every

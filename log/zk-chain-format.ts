@@ -3,6 +3,9 @@ import { pack, unpack } from "msgpackr"
 import { decodeInput, formatFieldErrors } from "../core/decode.ts"
 
 /*
+ * The formats of a chain's nodes on ZooKeeper (the global log and host streams): a host stream's
+ * layout, and packed segments.
+ *
  * Packed segments: what a sealed segment of a chain (the global log or a host stream) becomes.
  *
  * A segment holds a fixed range of positions, one znode each (a batch's bytes at its first
@@ -19,6 +22,22 @@ import { decodeInput, formatFieldErrors } from "../core/decode.ts"
  * before it calls it the chain's end. Packing is idempotent: a packer that crashed, or two leaders
  * at once, write the same chunks again.
  */
+
+/**
+ * Positions per segment of a host stream whose base node records none: host streams created before
+ * the size was recorded (and the size the global log always has).
+ */
+export const LEGACY_SEGMENT_SIZE = 10_000
+
+/**
+ * A host stream's base node records its segment size, written by whoever creates it (new host
+ * streams: small segments, so a host's sealed entries are packed after a few hundred events, not
+ * after 10,000). Read back once per chain by every reader and writer.
+ */
+const ChainLayout = Schema.Struct({ segmentSize: Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(2))) })
+export const encodeLayout = (segmentSize: number): Buffer => Buffer.from(JSON.stringify({ segmentSize }))
+/** The segment size a chain's base node records (empty: LEGACY_SEGMENT_SIZE). */
+export const decodeLayout = (data: Buffer, path: string): number => (data.length === 0 ? LEGACY_SEGMENT_SIZE : decodeJson(ChainLayout, path, data).segmentSize)
 
 /** One chunk's znode stays well under jute.maxbuffer (1,048,575 bytes). */
 export const CHUNK_BYTES = 900_000
