@@ -93,6 +93,8 @@ export class MasterRelayLog implements EventLog {
   private readonly avoidUntil = new Map<string, number>()
   /** When each master last answered (any HTTP status): it is up, however slow. */
   private readonly answeredAt = new Map<string, number>()
+  /** Failures in a row (time-outs, resets) per master since its last answer. */
+  private readonly failuresInARow = new Map<string, number>()
   private readonly logger: Logger
   private readonly now: () => number
   /** Appends that went through a master, and that the agent made itself (for tests and benchmarks). */
@@ -144,11 +146,17 @@ export class MasterRelayLog implements EventLog {
       const cause = (error as { cause?: { code?: unknown; message?: unknown } })?.cause
       this.lastFailure = `${errorText(error)}${cause?.code !== undefined ? ` (${String(cause.code)})` : cause?.message !== undefined ? ` (${String(cause.message)})` : ""}`
       // Sent, outcome unknown. A master that answered lately is up: retry through it (the outbox
-      // backs off). One silent for avoidMs is passed over, and without another the agent appends itself.
-      if (this.now() - (this.answeredAt.get(url) ?? Number.NEGATIVE_INFINITY) > (this.o.avoidMs ?? 30_000)) this.avoid(url, error)
+      // backs off). One silent for avoidMs is passed over (and without another the agent appends
+      // itself) after a time-out, or a second reset in a row: a single reset after a quiet spell
+      // is most often a kept-alive connection the master had closed meanwhile.
+      const inARow = (this.failuresInARow.get(url) ?? 0) + 1
+      this.failuresInARow.set(url, inARow)
+      const silent = this.now() - (this.answeredAt.get(url) ?? Number.NEGATIVE_INFINITY) > (this.o.avoidMs ?? 30_000)
+      if (silent && ((error as { name?: unknown })?.name === "TimeoutError" || inARow >= 2)) this.avoid(url, error)
       throw new LogUnavailable({ reason: `relay through ${url}: ${this.lastFailure}` })
     }
     this.answeredAt.set(url, this.now())
+    this.failuresInARow.delete(url)
     const body: unknown = await response.json().catch(() => undefined)
     if (response.status === 200) {
       const r = decodeInput(Appended, { firstPosition: field(body, "firstPosition"), lastPosition: field(body, "lastPosition") })

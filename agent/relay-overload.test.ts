@@ -7,6 +7,7 @@
  * ZooKeeper that keeps the relay's appends in flight.
  */
 import { mkdtempSync, rmSync } from "node:fs"
+import { createServer, type Server } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -193,5 +194,61 @@ describe("an agent relaying through an overloaded master", () => {
       return s.taskStatuses?.[h]?.state === "RUNNING" ? s : undefined
     })
     expect(status.taskStatuses?.[h]?.state).toBe("RUNNING")
+  })
+})
+
+describe("an agent whose master answered lately but lost an answer now", () => {
+  it("checks the host stream and retries through that master (busy, not gone): nothing written twice, nothing appended by itself", async () => {
+    const name = "lost-busy"
+    const { root, zk, zkLog, master, dir } = await setup(name, 256)
+    const h = host(`${name}-h1`)
+    // A front that forwards every request to the master; the answers to the 2nd and 3rd are lost
+    // after the master appended (as a starved agent or a reset keep-alive connection loses them).
+    let requests = 0
+    const front: Server = createServer((req, res) => {
+      const n = ++requests
+      const chunks: Buffer[] = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        void fetch(master.url + req.url, { method: req.method ?? "POST", headers: { "content-type": "application/json" }, body: Buffer.concat(chunks) }).then(async (r) => {
+          const text = await r.text()
+          if (n === 2 || n === 3) return res.socket?.destroy()
+          res.writeHead(r.status, { "content-type": "application/json" }).end(text)
+        })
+      })
+    })
+    await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()))
+    cleanups.push(() => new Promise<void>((r) => front.close(() => r())))
+    const frontUrl = `http://127.0.0.1:${(front.address() as { port: number }).port}`
+    const relay = new MasterRelayLog({ direct: zkLog, host: h, masters: async () => [frontUrl] })
+    const agent = await startAgent({
+      log: relay,
+      hostInfo: new ZkHostInfoStore(zk, root),
+      runtime: new MemoryRuntime({ localImages: [IMAGE] }),
+      zk,
+      zkRoot: root,
+      hostName: h,
+      stateDir: join(dir, h),
+      ...fast,
+    })
+    cleanups.push(() => agent.stop())
+    await agent.registered
+    const job = aJob({ id: `${name}-web:v1` })
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(master.url + path, { method, headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+    expect((await call("POST", "/jobs", job)).status).toBe(200)
+    expect((await call("PUT", `/hosts/${h}/jobs/${job.id}`, { goal: "START" })).status).toBe(200)
+    await waitFor(async () => ((await lastTask(zkLog, h, job.id))?.state === "RUNNING" ? true : undefined), { what: "RUNNING through the master" })
+    await agent.flushed()
+
+    expect(requests).toBeGreaterThan(3)
+    expect(relay.counts.failures).toBeGreaterThanOrEqual(1)
+    expect(relay.counts.direct).toBe(0)
+    const events = await hostEvents(zkLog, h)
+    const states = events.flatMap((e) => (e.envelope.event._tag === "TaskStateChanged" ? [e.envelope.event.state] : []))
+    expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
+    expect(events.filter((e) => e.envelope.event._tag === "HostRegistered")).toHaveLength(1)
+    const ids = events.flatMap((e) => (e.envelope.commandId ? [e.envelope.commandId] : []))
+    expect(new Set(ids).size).toBe(ids.length)
   })
 })
