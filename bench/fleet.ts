@@ -180,6 +180,8 @@ interface SizeResult {
   rolloutS: number | undefined
   allRunning: boolean
   runningAtEnd: number
+  /** RUNNING when the rollout's time limit struck (a size that did not finish). */
+  runningAtLimit?: number
   runningViaApi: number
   deploysAckedS: number
   deployRatePerS: number
@@ -418,6 +420,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
     deployer.send({ type: "deploy", url, hosts, jobIds, concurrency: DEPLOY_CONCURRENCY })
     let rolloutS: number | undefined
     let allRunning = false
+    let runningAtLimit: number | undefined
     // The simulator's own event loop per 5 s: a starving simulator would show here, not in the product's figures.
     const tickLoop = monitorEventLoopDelay({ resolution: 10 })
     tickLoop.enable()
@@ -440,6 +443,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
       allRunning = true
     } catch {
       const last = timeline[timeline.length - 1]
+      runningAtLimit = last?.running ?? 0
       log(`  size ${n} did not finish: ${last?.running ?? 0} of ${deployments} RUNNING at ${ROLLOUT_TIMEOUT_MS / 1000} s (${last?.deployed ?? 0} deployed)`)
     } finally {
       clearInterval(ticker)
@@ -492,6 +496,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
       rolloutS: rolloutS === undefined ? undefined : round(rolloutS, 2),
       allRunning,
       runningAtEnd: mstats["running"],
+      ...(runningAtLimit !== undefined ? { runningAtLimit } : {}),
       runningViaApi,
       deploysAckedS: round(deploysAckedS, 2),
       deployRatePerS: round(deployments / deploysAckedS),
@@ -600,7 +605,7 @@ const main = async () => {
     ),
   )
   for (const r of results) if (r.agentAppends.lastRelayFailure !== undefined) log(`size ${r.agents}: an agent's last relay failure: ${r.agentAppends.lastRelayFailure.slice(0, 300)}`)
-  for (const r of results) if (!r.allRunning && r.registered >= r.agents) log(`size ${r.agents} did not finish: ${r.runningAtEnd} of ${r.deployments} RUNNING at ${ROLLOUT_TIMEOUT_MS / 1000} s`)
+  for (const r of results) if (!r.allRunning && r.registered >= r.agents) log(`size ${r.agents} did not finish: ${r.runningAtLimit ?? r.runningAtEnd} of ${r.deployments} RUNNING at ${ROLLOUT_TIMEOUT_MS / 1000} s`)
   log(`\nRegistration (every agent starts at once, 50 starting at a time): ZooKeeper write transactions and refused multis`)
   log(
     table(
