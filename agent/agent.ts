@@ -106,6 +106,8 @@ export interface Agent {
   reconcile(): Promise<void>
   /** Resolves when every queued transition is in the log. */
   flushed(): Promise<void>
+  /** What the outbox did so far: appends tried, failed, retries scheduled, landed checks. */
+  outboxCounts(): { readonly appends: number; readonly failedAppends: number; readonly retries: number; readonly landedChecks: number }
   /** Graceful stop: stops supervising and reporting; containers keep running. */
   stop(): Promise<void>
 }
@@ -219,6 +221,7 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       pendingEvents: () => loop.outbox.pending(),
       reconcile: () => loop.reconciler.nextPass(),
       flushed: () => loop.outbox.drained(),
+      outboxCounts: () => ({ ...loop.outbox.counts }),
       stop,
     }
   } catch (e) {

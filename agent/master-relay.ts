@@ -1,8 +1,9 @@
-import { Result, Schema } from "effect"
+import { Result, Schema, SchemaTransformation } from "effect"
 import { decodeInput } from "../core/decode.ts"
 import {
   AppendConflict,
   BatchTooLarge,
+  LogBusy,
   LogUnavailable,
   type AppendOptions,
   type AppendResult,
@@ -24,6 +25,16 @@ import { errorText, silentLogger, type Logger } from "./logger.ts"
  * outcome is unknown (timeout, reset, 5xx) the append fails with LogUnavailable and nothing is
  * retried here: the outbox then checks the host stream for its command ids before sending again,
  * exactly as after a lost ZooKeeper reply.
+ *
+ * A master that is busy is not a gone one. When it sheds load (503 OVERLOADED with Retry-After:
+ * nothing was written) the append fails with LogBusy and the outbox sends it again after
+ * Retry-After plus jitter, through the same master. A 5xx answer is a master that is up but whose
+ * log is slow or away, and a time-out or reset from a master that answered within `avoidMs` is
+ * one too busy (or an agent too busy) to answer in time: the outbox backs off and retries through
+ * it. Only a master that refuses connections, or has not answered for `avoidMs`, is passed over
+ * for `avoidMs`, and only with none left does the agent append itself. Falling back on every slow answer is what turned a slow ZooKeeper into
+ * a collapse: each agent that appends itself races the master for the log's next position, the
+ * master's multis are refused, its answers get slower still, and more agents fall back.
  */
 
 export interface MasterRelayOptions {
@@ -52,6 +63,14 @@ export interface MasterRelayOptions {
 // Only the fields the agent needs are decoded: a newer master may answer with more.
 const Appended = Schema.Struct({ firstPosition: Position, lastPosition: Position })
 const Conflict = Schema.Struct({ stream: Schema.String })
+const Overloaded = Schema.Struct({ status: Schema.Literal("OVERLOADED") })
+/** Retry-After in delay-seconds (RFC 9110 §10.2.3), at most an hour; an HTTP-date is not used by masters. */
+const RetryAfterSeconds = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^\d{1,7}$/, { message: "expected delay-seconds (a whole number)" })),
+  Schema.decodeTo(Schema.Number.pipe(Schema.check(Schema.isLessThanOrEqualTo(3600, { message: "expected at most 3600 seconds" }))), SchemaTransformation.numberFromString),
+)
+/** When a shedding master names no usable Retry-After. */
+const DEFAULT_RETRY_AFTER_MS = 1_000
 const field = (body: unknown, key: string): unknown => (typeof body === "object" && body !== null ? (body as Record<string, unknown>)[key] : undefined)
 
 /** Connection errors that prove the request never reached a master. */
@@ -72,10 +91,16 @@ export class MasterRelayLog implements EventLog {
   private urls: ReadonlyArray<string> = []
   private urlsAt = Number.NEGATIVE_INFINITY
   private readonly avoidUntil = new Map<string, number>()
+  /** When each master last answered (any HTTP status): it is up, however slow. */
+  private readonly answeredAt = new Map<string, number>()
+  /** Failures in a row (time-outs, resets) per master since its last answer. */
+  private readonly failuresInARow = new Map<string, number>()
   private readonly logger: Logger
   private readonly now: () => number
   /** Appends that went through a master, and that the agent made itself (for tests and benchmarks). */
-  readonly counts = { relayed: 0, direct: 0 }
+  readonly counts = { relayed: 0, direct: 0, timeouts: 0, failures: 0, shed: 0 }
+  /** Why the last relayed append failed (for benchmarks and logs). */
+  lastFailure: string | undefined
 
   constructor(private readonly o: MasterRelayOptions) {
     this.logger = o.logger ?? silentLogger
@@ -112,10 +137,26 @@ export class MasterRelayLog implements EventLog {
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000),
       })
     } catch (error) {
-      this.avoid(url, error)
-      if (neverSent(error)) return "not-sent"
-      throw new LogUnavailable({ reason: `relay through ${url}: ${errorText(error)}` })
+      if (neverSent(error)) {
+        this.avoid(url, error)
+        return "not-sent"
+      }
+      if ((error as { name?: unknown })?.name === "TimeoutError") this.counts.timeouts++
+      else this.counts.failures++
+      const cause = (error as { cause?: { code?: unknown; message?: unknown } })?.cause
+      this.lastFailure = `${errorText(error)}${cause?.code !== undefined ? ` (${String(cause.code)})` : cause?.message !== undefined ? ` (${String(cause.message)})` : ""}`
+      // Sent, outcome unknown. A master that answered lately is up: retry through it (the outbox
+      // backs off). One silent for avoidMs is passed over (and without another the agent appends
+      // itself) after a time-out, or a second reset in a row: a single reset after a quiet spell
+      // is most often a kept-alive connection the master had closed meanwhile.
+      const inARow = (this.failuresInARow.get(url) ?? 0) + 1
+      this.failuresInARow.set(url, inARow)
+      const silent = this.now() - (this.answeredAt.get(url) ?? Number.NEGATIVE_INFINITY) > (this.o.avoidMs ?? 30_000)
+      if (silent && ((error as { name?: unknown })?.name === "TimeoutError" || inARow >= 2)) this.avoid(url, error)
+      throw new LogUnavailable({ reason: `relay through ${url}: ${this.lastFailure}` })
     }
+    this.answeredAt.set(url, this.now())
+    this.failuresInARow.delete(url)
     const body: unknown = await response.json().catch(() => undefined)
     if (response.status === 200) {
       const r = decodeInput(Appended, { firstPosition: field(body, "firstPosition"), lastPosition: field(body, "lastPosition") })
@@ -139,7 +180,18 @@ export class MasterRelayLog implements EventLog {
       this.avoid(url, `HTTP ${response.status} ${JSON.stringify(body)}`, 10 * (this.o.avoidMs ?? 30_000))
       return "not-sent"
     }
-    this.avoid(url, `HTTP ${response.status}`)
+    if (response.status === 503 && Result.isSuccess(decodeInput(Overloaded, { status: field(body, "status") }))) {
+      // Shed before anything was written: send again later, through this master.
+      this.counts.shed++
+      const header = response.headers.get("retry-after")
+      const seconds = header === null ? undefined : decodeInput(RetryAfterSeconds, header.trim())
+      if (seconds !== undefined && Result.isFailure(seconds)) this.logger.log("debug", "unreadable Retry-After", { master: url, value: header })
+      const retryAfterMs = seconds !== undefined && Result.isSuccess(seconds) ? seconds.success * 1000 : DEFAULT_RETRY_AFTER_MS
+      throw new LogBusy({ reason: `relay through ${url}: master overloaded`, retryAfterMs })
+    }
+    // The master answered: it is up, its log is slow or away. The outcome is unknown; retry through it.
+    this.counts.failures++
+    this.lastFailure = `HTTP ${response.status} ${JSON.stringify(body)}`
     throw new LogUnavailable({ reason: `relay through ${url}: HTTP ${response.status}` })
   }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import { appendFileSync, existsSync, readFileSync, truncateSync } from "node:fs"
-import { BatchTooLarge, LogUnavailable, type EventLog } from "../core/event-log.ts"
+import { BatchTooLarge, LogBusy, LogUnavailable, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope } from "../core/events.ts"
 import { replaceFileDurably } from "../log/durable-file.ts"
 import { errorText, type Logger } from "./logger.ts"
@@ -88,6 +88,8 @@ export class Outbox {
   private retryTimer: NodeJS.Timeout | undefined
   private backoffMs: number
   private drainedWaiters: Array<() => void> = []
+  /** What the flushing did (for tests, metrics and benchmarks). */
+  readonly counts = { appends: 0, failedAppends: 0, retries: 0, landedChecks: 0 }
 
   constructor(private readonly o: OutboxOptions) {
     this.maxEvents = Math.max(1, o.maxEvents ?? DEFAULT_OUTBOX_MAX_EVENTS)
@@ -302,12 +304,14 @@ export class Outbox {
     while (!this.closed && this.enabled && this.live.size > 0) {
       try {
         if (this.uncertain) {
+          this.counts.landedChecks++
           const ids = new Set(this.seqOf.keys())
           this.acknowledge(await this.o.landed(ids))
           this.uncertain = false
           continue
         }
         const batch = this.oldest(batchSize)
+        this.counts.appends++
         await this.o.log.append(batch.map((e) => e.envelope))
         this.acknowledge(new Set(batch.map((e) => e.envelope.commandId)))
         batchSize = maxBatch
@@ -323,6 +327,12 @@ export class Outbox {
           this.acknowledge(new Set([dropped.envelope.commandId]))
           continue
         }
+        this.counts.failedAppends++
+        if (error instanceof LogBusy) {
+          // Nothing was written (the relay shed it): no need to ask the host stream, just wait.
+          this.scheduleRetry(error.retryAfterMs)
+          return
+        }
         this.uncertain = true
         if (!(error instanceof LogUnavailable)) this.o.logger.log("warn", "append failed", { error: errorText(error) })
         this.scheduleRetry()
@@ -331,10 +341,17 @@ export class Outbox {
     }
   }
 
-  private scheduleRetry(): void {
+  /**
+   * The next attempt: after `retryAfterMs` (what a busy log asked for) plus up to as much again, or
+   * else after the exponential back-off, jittered (half of it fixed, half random). Jitter spreads a
+   * fleet's retries after a common failure instead of sending them all again at the same instant.
+   */
+  private scheduleRetry(retryAfterMs?: number): void {
     if (this.closed) return
-    const delay = this.backoffMs
-    this.backoffMs = Math.min(this.o.retryMaxMs ?? 5_000, this.backoffMs * 2)
+    const delay =
+      retryAfterMs !== undefined ? retryAfterMs * (1 + Math.random()) : this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2
+    this.counts.retries++
+    if (retryAfterMs === undefined) this.backoffMs = Math.min(this.o.retryMaxMs ?? 5_000, this.backoffMs * 2)
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       this.kick()

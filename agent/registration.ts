@@ -1,4 +1,4 @@
-import { AppendConflict, type EventLog } from "../core/event-log.ts"
+import { AppendConflict, LogBusy, type EventLog } from "../core/event-log.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import { hostStream, type DomainEvent } from "../core/events.ts"
 import { HostHeldByAnotherAgent, type HostInfoStore } from "../core/host-info.ts"
@@ -60,7 +60,9 @@ export class Registration {
           this.o.logger.log(e instanceof HostHeldByAnotherAgent ? "error" : "info", "registration pending", {
             error: errorText(e),
           })
-          await sleep(backoff, this.stopping.signal)
+          // Jittered, and no sooner than a busy relay asked (Retry-After): a fleet restarting at once spreads out.
+          const wait = e instanceof LogBusy ? e.retryAfterMs * (1 + Math.random()) : backoff / 2 + (Math.random() * backoff) / 2
+          await sleep(wait, this.stopping.signal)
           backoff = Math.min(5_000, backoff * 2)
         }
       }

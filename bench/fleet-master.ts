@@ -28,13 +28,15 @@ import { countingZk, type OpCounts } from "./fleet-zk.ts"
 import type { StoredEvent } from "../core/events.ts"
 
 const [connectString, root] = [process.argv[2]!, process.argv[3] ?? "/helios"]
+/** The relay's bound on appends in flight (argv[4]; 0: unbounded); absent: the master's default. */
+const relayMaxInFlight = process.argv[4] === undefined ? undefined : Number(process.argv[4]) === 0 ? Number.POSITIVE_INFINITY : Number(process.argv[4])
 const send = (m: unknown) => process.send?.(m)
 
 const counts: OpCounts = {}
 const session = await ZkClient.connect(connectString, { sessionTimeoutMs: 30_000 })
 const zk = countingZk(session, counts)
 const log = await ZooKeeperEventLog.open(zk, { root })
-const master = await startMaster({ log, zk, zkRoot: root, name: "bench-fleet-master", port: 0, bindAddress: "127.0.0.1", hostInfo: new ZkHostInfoStore(zk, root) })
+const master = await startMaster({ log, zk, zkRoot: root, name: "bench-fleet-master", port: 0, bindAddress: "127.0.0.1", hostInfo: new ZkHostInfoStore(zk, root), ...(relayMaxInFlight !== undefined ? { relayMaxInFlight } : {}) })
 
 const running = new Set<string>()
 /** RUNNING tasks per job (the keys of `running` counted by job). */

@@ -18,6 +18,18 @@
  *   FLEET_LOG=direct npx tsx bench/fleet.ts    agents append to ZooKeeper themselves (the relay's
  *                                              baseline; see MODES below), written to
  *                                              bench/results/fleet-direct.json
+ *   FLEET_ZK_CPUS=1 npx tsx bench/fleet.ts     a slow day for ZooKeeper: its JVM pinned to these CPUs
+ *                                              (taskset), e.g. with `stress-ng --cpu 2 --taskset 1`
+ *                                              beside it (ZooKeeper's serial appends several times slower)
+ *   FLEET_RELAY_MAX_IN_FLIGHT=N                the master's relay bound (0: unbounded, as before the
+ *                                              relay shed load)
+ *
+ * Graceful under overload (issue 14): per size the agents' relay time-outs, failures, shed requests
+ * (503 + Retry-After), outbox retries and landed checks are counted, and the RUNNING rate over time
+ * (5 s windows): its peak and its minimum while reports are outstanding (fewer RUNNING than
+ * deployed), so "never below a tenth of its peak" is checkable. A size that does not finish in
+ * FLEET_ROLLOUT_TIMEOUT_S stops at once with its figures and the line "size N did not finish: X of
+ * Y RUNNING at T s" (the agents are cut from ZooKeeper and the master is killed, not waited for).
  *
  * Topology choices (see the `config` in bench/results/fleet.json):
  *   - each agent has its OWN ZooKeeperEventLog instance, as separate agent processes would: its
@@ -33,6 +45,7 @@
  *     the host stream and engine events drive the agents.
  *   - the master and the API clients run in their own processes (4 processes + the JVM on 2 cores).
  */
+import { execFileSync } from "node:child_process"
 import fs, { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { syncBuiltinESMExports } from "node:module"
 import { tmpdir } from "node:os"
@@ -77,6 +90,10 @@ if (!(MODES as ReadonlyArray<string>).includes(MODE)) throw new Error(`FLEET_LOG
 /** bench/results/fleet.json for the default run; other modes and explicit FLEET_SIZES get their own file. */
 const RESULT_NAME = `fleet${MODE === "relay" ? "" : `-${MODE}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}`
 const openLog = (zk: ZkClient): Promise<EventLog> => ZooKeeperEventLog.open(zk, { root: ROOT })
+const ZK_CPUS = process.env["FLEET_ZK_CPUS"]
+const RELAY_MAX_IN_FLIGHT = process.env["FLEET_RELAY_MAX_IN_FLIGHT"]
+/** The RUNNING rate is measured over windows of this many seconds. */
+const RATE_WINDOW_S = 5
 
 // ---------------------------------------------------------------------------------------------
 // fsyncs of the agents' state dirs (agent/state-dir.ts imports fsyncSync from node:fs)
@@ -133,6 +150,23 @@ const cpuOf = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6
 // ---------------------------------------------------------------------------------------------
 // One size
 
+interface AgentAppends {
+  relayed: number
+  direct: number
+  relayTimeouts: number
+  relayFailures: number
+  /** Relayed appends the master shed (503 OVERLOADED + Retry-After; nothing written). */
+  relayShed: number
+  /** One agent's last relay failure, as an example. */
+  lastRelayFailure?: string | undefined
+  outboxAppends: number
+  outboxFailedAppends: number
+  outboxRetries: number
+  landedChecks: number
+}
+const appendsDelta = (a: AgentAppends, b: AgentAppends): AgentAppends =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, typeof v === "number" ? v - (a[k as keyof AgentAppends] as number) : v])) as unknown as AgentAppends
+
 interface SizeResult {
   agents: number
   deployments: number
@@ -142,10 +176,12 @@ interface SizeResult {
   /** ZooKeeper during registration (agents' starts until every host is on the master, or the limit). */
   registration: { txns: number; refusedMultis: number; agentWrites: number; agentReads: number }
   /** Appends the agents made through the master, and by themselves. */
-  agentAppends: { relayed: number; direct: number }
+  agentAppends: AgentAppends
   rolloutS: number | undefined
   allRunning: boolean
   runningAtEnd: number
+  /** RUNNING when the rollout's time limit struck (a size that did not finish). */
+  runningAtLimit?: number
   runningViaApi: number
   deploysAckedS: number
   deployRatePerS: number
@@ -162,6 +198,46 @@ interface SizeResult {
   eventLoopDelayMs: { agents: { p50: number; p99: number; max: number }; master: { p50: number; p99: number; max: number } }
   memoryMiB: { agentsProcessRss: number; masterRss: number }
   timeline: Array<{ s: number; deployed: number; running: number }>
+  /** RUNNING per second over RATE_WINDOW_S windows: the peak, and the lowest while reports were outstanding. */
+  runningRate: RunningRate
+  /** The agents' process event-loop delay p99 (ms) per 5 s of the rollout: whether the simulator starved itself. */
+  agentsLoopP99Ms: number[]
+}
+
+interface RunningRate {
+  windowS: number
+  peakPerS: number
+  minWhileOutstandingPerS: number
+  /** min / peak: at least 0.1 is "never below a tenth of its peak". */
+  minOverPeak: number
+  /** When the lowest window started (s into the rollout). */
+  minAtS: number | undefined
+}
+
+/**
+ * RUNNING per second over sliding windows of `windowS` (the timeline has a point a second): the
+ * peak, and the lowest among windows that start with reports outstanding (fewer RUNNING than
+ * deployed). Windows before the first RUNNING are not counted (the rollout has not begun there).
+ */
+const runningRateOf = (timeline: ReadonlyArray<{ s: number; deployed: number; running: number }>, windowS: number): RunningRate => {
+  let peak = 0
+  let min = Number.POSITIVE_INFINITY
+  let minAt: number | undefined
+  let j = 0
+  for (let i = 0; i < timeline.length; i++) {
+    const a = timeline[i]!
+    while (j < timeline.length && timeline[j]!.s < a.s + windowS) j++
+    if (j >= timeline.length) break
+    const b = timeline[j]!
+    const rate = (b.running - a.running) / (b.s - a.s)
+    peak = Math.max(peak, rate)
+    if (a.running > 0 && a.running < a.deployed && rate < min) {
+      min = rate
+      minAt = a.s
+    }
+  }
+  if (!Number.isFinite(min)) min = peak
+  return { windowS, peakPerS: round(peak, 1), minWhileOutstandingPerS: round(min, 1), minOverPeak: peak > 0 ? round(min / peak, 2) : 0, minAtS: minAt }
 }
 
 const runSize = async (n: number): Promise<SizeResult> => {
@@ -170,9 +246,14 @@ const runSize = async (n: number): Promise<SizeResult> => {
     const t00 = Date.now()
     const zkServer: ZooKeeperServer = await startZooKeeper({ fsync: true, maxHeap: "1g" })
     atExit(() => zkServer.destroy())
+    if (ZK_CPUS !== undefined && zkServer.pid !== undefined) {
+      execFileSync("taskset", ["-a", "-p", "-c", ZK_CPUS, String(zkServer.pid)], { stdio: "ignore" })
+      log(`  ZooKeeper (pid ${zkServer.pid}) pinned to CPUs ${ZK_CPUS}`)
+    }
     // FLEET_PROFILE=dir: CPU profile of the master process (node --cpu-prof).
     const profileDir = process.env["FLEET_PROFILE"]
-    const master = child("fleet-master.ts", [zkServer.connectString, ROOT], profileDir ? [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`] : process.execArgv)
+    const masterArgs = [zkServer.connectString, ROOT, ...(RELAY_MAX_IN_FLIGHT !== undefined ? [RELAY_MAX_IN_FLIGHT] : [])]
+    const master = child("fleet-master.ts", masterArgs, profileDir ? [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`] : process.execArgv)
     atExit(() => master.kill())
     exitCleanups.push(() => master.kill())
     const ready = await master.next("ready", 60_000)
@@ -204,10 +285,23 @@ const runSize = async (n: number): Promise<SizeResult> => {
       for (const l of logs) await l.close().catch(() => undefined)
     })
     const relays: MasterRelayLog[] = []
-    const agentAppends = () => ({
-      relayed: relays.reduce((a, r) => a + r.counts.relayed, 0),
-      direct: relays.reduce((a, r) => a + r.counts.direct, 0),
-    })
+    const agentAppends = (): AgentAppends => {
+      const outbox = agents.map((a) => a.outboxCounts())
+      const sumO = (k: keyof ReturnType<Agent["outboxCounts"]>) => outbox.reduce((t, c) => t + c[k], 0)
+      return {
+        relayed: relays.reduce((a, r) => a + r.counts.relayed, 0),
+        direct: relays.reduce((a, r) => a + r.counts.direct, 0),
+        relayTimeouts: relays.reduce((a, r) => a + r.counts.timeouts, 0),
+        relayFailures: relays.reduce((a, r) => a + r.counts.failures, 0),
+        // A build before load shedding has no such count.
+        relayShed: relays.reduce((a, r) => a + ((r.counts as { shed?: number }).shed ?? 0), 0),
+        lastRelayFailure: relays.map((r) => (r as { lastFailure?: string }).lastFailure).find((f) => f !== undefined),
+        outboxAppends: sumO("appends"),
+        outboxFailedAppends: sumO("failedAppends"),
+        outboxRetries: sumO("retries"),
+        landedChecks: sumO("landedChecks"),
+      }
+    }
     const sReg0 = await serverCounters(zkServer.port)
     const tReg = Date.now()
     let registered = 0
@@ -271,6 +365,8 @@ const runSize = async (n: number): Promise<SizeResult> => {
         eventLoopDelayMs: { agents: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN }, master: { p50: Number.NaN, p99: Number.NaN, max: Number.NaN } },
         memoryMiB: { agentsProcessRss: Math.round(process.memoryUsage().rss / 1024 / 1024), masterRss: Number.NaN },
         timeline: [],
+        runningRate: runningRateOf([], RATE_WINDOW_S),
+        agentsLoopP99Ms: [],
       }
     }
     log(`  ${n} agents registered and visible on the master in ${registrationS.toFixed(1)} s (${sessionCount} ZooKeeper session(s) for the agents)`)
@@ -324,22 +420,43 @@ const runSize = async (n: number): Promise<SizeResult> => {
     deployer.send({ type: "deploy", url, hosts, jobIds, concurrency: DEPLOY_CONCURRENCY })
     let rolloutS: number | undefined
     let allRunning = false
+    let runningAtLimit: number | undefined
+    // The simulator's own event loop per 5 s: a starving simulator would show here, not in the product's figures.
+    const tickLoop = monitorEventLoopDelay({ resolution: 10 })
+    tickLoop.enable()
+    const agentsLoopP99Ms: number[] = []
     const ticker = setInterval(() => {
+      agentsLoopP99Ms.push(round(tickLoop.percentile(99) / 1e6, 0))
+      tickLoop.reset()
       const last = timeline[timeline.length - 1]
-      if (last) log(`    ${last.s.toFixed(0).padStart(4)} s: ${last.deployed} deployed, ${last.running} RUNNING (of ${deployments})`)
+      const c = appendsDelta(appends0, agentAppends())
+      if (last)
+        log(
+          `    ${last.s.toFixed(0).padStart(4)} s: ${last.deployed} deployed, ${last.running} RUNNING (of ${deployments}); agents: ${c.relayed} relayed, ${c.relayShed} shed, ` +
+            `${c.direct} direct, ${c.relayTimeouts} relay time-outs, ${c.relayFailures} relay failures, ${c.outboxRetries} retries, ${c.landedChecks} landed checks, ` +
+            `${agentCounts["multiRefused"] ?? 0} refused multis; agents' loop p99 ${agentsLoopP99Ms[agentsLoopP99Ms.length - 1]} ms`,
+        )
     }, 5_000)
     try {
       const done = await master.next("allRunning", ROLLOUT_TIMEOUT_MS)
       rolloutS = (done["at"] - t0) / 1000
       allRunning = true
-    } catch (e) {
-      log(`  rollout did not finish: ${String(e)}`)
+    } catch {
+      const last = timeline[timeline.length - 1]
+      runningAtLimit = last?.running ?? 0
+      log(`  size ${n} did not finish: ${last?.running ?? 0} of ${deployments} RUNNING at ${ROLLOUT_TIMEOUT_MS / 1000} s (${last?.deployed ?? 0} deployed)`)
     } finally {
       clearInterval(ticker)
+      tickLoop.disable()
     }
+    // A size that did not finish: the agents stop talking to ZooKeeper now (their counts are kept),
+    // so nothing keeps the CPU busy while the figures are collected.
+    const appendsAtEnd = appendsDelta(appends0, agentAppends())
+    const agentsOpsAtEnd = { ...agentCounts }
+    if (!allRunning) for (const s of sessions) await s.close().catch(() => undefined)
     const deployed = await deployer.next("deployed", allRunning ? 60_000 : 1_000).catch(() => undefined)
     sampler.send({ type: "stop" })
-    const samples = await sampler.next("samples", 120_000)
+    const samples = await sampler.next("samples", allRunning ? 120_000 : 15_000).catch(() => ({ byEndpoint: {} }) as Record<string, any>)
     loop.disable()
     const cpuAgents = cpuOf(process.cpuUsage(cpu0))
     const zkCpu = processCpuSeconds(zkServer.pid ?? 0) - zkCpu0
@@ -347,13 +464,13 @@ const runSize = async (n: number): Promise<SizeResult> => {
     master.send({ type: "stats" })
     const mstats = await master.next("stats", 30_000)
     const agentFsyncs = fsyncs
-    const agentsOps = { ...agentCounts }
+    const agentsOps = allRunning ? { ...agentCounts } : agentsOpsAtEnd
 
     // Check through the API what the projection said.
-    const statuses = await api(`${url}/jobs/statuses`, "POST", jobIds)
+    const statuses = await api(`${url}/jobs/statuses`, "POST", jobIds).catch(() => ({ body: {} }))
     let runningViaApi = 0
-    for (const s of Object.values(statuses.body as Record<string, { taskStatuses: Record<string, { state: string }> }>))
-      for (const t of Object.values(s.taskStatuses)) if (t.state === "RUNNING") runningViaApi++
+    for (const s of Object.values((statuses.body ?? {}) as Record<string, { taskStatuses?: Record<string, { state: string }> }>))
+      for (const t of Object.values(s.taskStatuses ?? {})) if (t.state === "RUNNING") runningViaApi++
 
     const api_: SizeResult["api"] = {}
     for (const [name, x] of Object.entries(samples["byEndpoint"] as Record<string, { latencies: number[]; bytes: number[]; errors: number; lastError?: string }>))
@@ -375,10 +492,11 @@ const runSize = async (n: number): Promise<SizeResult> => {
       registrationS: round(registrationS, 1),
       registered,
       registration,
-      agentAppends: { relayed: agentAppends().relayed - appends0.relayed, direct: agentAppends().direct - appends0.direct },
+      agentAppends: allRunning ? appendsDelta(appends0, agentAppends()) : appendsAtEnd,
       rolloutS: rolloutS === undefined ? undefined : round(rolloutS, 2),
       allRunning,
       runningAtEnd: mstats["running"],
+      ...(runningAtLimit !== undefined ? { runningAtLimit } : {}),
       runningViaApi,
       deploysAckedS: round(deploysAckedS, 2),
       deployRatePerS: round(deployments / deploysAckedS),
@@ -398,16 +516,26 @@ const runSize = async (n: number): Promise<SizeResult> => {
       },
       memoryMiB: { agentsProcessRss: Math.round(process.memoryUsage().rss / 1024 / 1024), masterRss: mstats["rssMiB"] },
       timeline,
+      runningRate: runningRateOf(timeline, RATE_WINDOW_S),
+      agentsLoopP99Ms,
     }
+    const rr = result.runningRate
+    log(`  RUNNING rate (${RATE_WINDOW_S} s windows): peak ${rr.peakPerS}/s, lowest while reports were outstanding ${rr.minWhileOutstandingPerS}/s${rr.minAtS !== undefined ? ` (at ${rr.minAtS} s)` : ""}: ${rr.minOverPeak} of the peak (${rr.minOverPeak >= 0.1 ? "never below a tenth" : "FELL BELOW A TENTH"})`)
     if (deployed && deployed["failureCount"] > 0) log(`  ${deployed["failureCount"]} deploys failed, e.g. ${JSON.stringify(deployed["failures"][0])}`)
 
     // ---- teardown ------------------------------------------------------------------------
     const tDown = Date.now()
     sampler.send({ type: "exit" })
     deployer.send({ type: "exit" })
-    await mapLimit(agents.splice(0), 100, (a) => a.stop().catch(() => undefined))
-    master.send({ type: "stop" })
-    await master.next("stopped", 30_000).catch(() => master.kill())
+    if (!allRunning) {
+      // Nothing to wait for: the agents are cut from ZooKeeper; stop them without waiting long.
+      master.kill()
+      await mapLimit(agents.splice(0), 100, (a) => Promise.race([a.stop().catch(() => undefined), sleep(2_000)]))
+    } else {
+      await mapLimit(agents.splice(0), 100, (a) => a.stop().catch(() => undefined))
+      master.send({ type: "stop" })
+      await master.next("stopped", 30_000).catch(() => master.kill())
+    }
     await master.waitExit(10_000)
     log(`  teardown ${((Date.now() - tDown) / 1000).toFixed(1)} s; this size took ${((Date.now() - t00) / 1000).toFixed(0)} s in all`)
     return result
@@ -455,6 +583,29 @@ const main = async () => {
       ]),
     ),
   )
+  log(`\nGraceful under overload: the agents' appends during the rollout, and the RUNNING rate (${RATE_WINDOW_S} s windows)`)
+  log(
+    table(
+      ["agents", "relayed", "shed (503)", "direct", "relay time-outs", "relay failures", "outbox retries", "landed checks", "refused multis", "RUNNING/s peak", "lowest while outstanding", "lowest / peak", "agents' loop p99 ms (worst 5 s)"],
+      results.map((r) => [
+        r.agents,
+        r.agentAppends.relayed,
+        r.agentAppends.relayShed,
+        r.agentAppends.direct,
+        r.agentAppends.relayTimeouts,
+        r.agentAppends.relayFailures,
+        r.agentAppends.outboxRetries,
+        r.agentAppends.landedChecks,
+        (r.agentsOps["multiRefused"] ?? 0) + (r.masterOps["multiRefused"] ?? 0),
+        r.runningRate.peakPerS,
+        r.runningRate.minWhileOutstandingPerS,
+        r.runningRate.minOverPeak,
+        r.agentsLoopP99Ms.length > 0 ? Math.max(...r.agentsLoopP99Ms) : "",
+      ]),
+    ),
+  )
+  for (const r of results) if (r.agentAppends.lastRelayFailure !== undefined) log(`size ${r.agents}: an agent's last relay failure: ${r.agentAppends.lastRelayFailure.slice(0, 300)}`)
+  for (const r of results) if (!r.allRunning && r.registered >= r.agents) log(`size ${r.agents} did not finish: ${r.runningAtLimit ?? r.runningAtEnd} of ${r.deployments} RUNNING at ${ROLLOUT_TIMEOUT_MS / 1000} s`)
   log(`\nRegistration (every agent starts at once, 50 starting at a time): ZooKeeper write transactions and refused multis`)
   log(
     table(
@@ -531,8 +682,11 @@ const main = async () => {
   const biggest = results[results.length - 1]
   if (biggest && biggest !== last)
     summary.push(line(`fleet ${biggest.agents}×${JOBS}: all RUNNING (${biggest.registered < biggest.agents ? `registration not done: ${biggest.registered} of ${biggest.agents} in ${biggest.registrationS} s` : `not done: ${biggest.runningAtEnd} RUNNING`})`, Number.POSITIVE_INFINITY, "s", { op: "<=", value: TARGET_ROLLOUT_S }))
+  if (biggest && biggest !== last && biggest.registered >= biggest.agents)
+    summary.push(line(`fleet ${biggest.agents}×${JOBS}: lowest RUNNING rate while reports outstanding / peak`, biggest.runningRate.minOverPeak, "", { op: ">=", value: 0.1 }))
   if (last) {
     summary.push(line(`fleet ${last.agents}×${JOBS}: all RUNNING`, last.rolloutS ?? Number.POSITIVE_INFINITY, "s", { op: "<=", value: TARGET_ROLLOUT_S }))
+    summary.push(line(`fleet ${last.agents}×${JOBS}: lowest RUNNING rate while reports outstanding / peak`, last.runningRate.minOverPeak, "", { op: ">=", value: 0.1 }))
     summary.push(line(`fleet ${last.agents}×${JOBS}: ZooKeeper write txns / deployment`, round(last.server.txns / last.deployments, 2), "txns"))
     for (const [name, x] of Object.entries(last.api)) summary.push(line(`fleet ${last.agents}: API p99 ${name}`, x.p99, "ms", { op: "<=", value: TARGET_P99_MS }))
   }
@@ -560,6 +714,9 @@ const main = async () => {
       apiSampling: "own process (bench/fleet-client.ts), one request at a time per endpoint; /jobs and /hosts every 100 ms, /jobs/{id}/status every 250 ms, /jobs/statuses (all jobs) every 1 s",
       zookeeper: "private, fsync on (forceSync=yes), 1 GiB heap",
       agentTimers: "reconcile, host-info refresh, supervisor monitor poll: every 10 min",
+      zookeeperCpus: ZK_CPUS ?? "any",
+      relayMaxInFlight: RELAY_MAX_IN_FLIGHT ?? "the master's default",
+      cpuBusyBeforeStart: round(busy, 2),
     },
     seconds,
     unhandledRejections: unhandled,

@@ -53,6 +53,11 @@ export class UndecodableEvent extends Data.TaggedError("UndecodableEvent")<{
 }> {}
 /** The log's store cannot be reached right now; the append may be retried. */
 export class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly reason: string }> {}
+/**
+ * The log (or the master relaying to it) is too busy to take this append now and wrote NOTHING:
+ * send it again after `retryAfterMs` (no need to check whether it landed).
+ */
+export class LogBusy extends Data.TaggedError("LogBusy")<{ readonly reason: string; readonly retryAfterMs: number }> {}
 
 /** Why a store refused a write, in the words an operator searches for. */
 export type StorageFailureReason = "disk full" | "read-only file system" | "disk quota exceeded" | "I/O error"

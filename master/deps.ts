@@ -37,4 +37,6 @@ export interface MasterDeps {
   readonly metrics: MasterMetrics
   /** The log (ZooKeeper) unreachable for longer than a short grace; undefined while it is reached. */
   readonly logOutage: () => LogOutage | undefined
+  /** Agents' relayed appends waiting for the log at once before the relay answers 503 OVERLOADED (master/routes/agent-facts.ts). */
+  readonly relayMaxInFlight?: number
 }

@@ -89,6 +89,8 @@ export interface MasterOptions {
   readonly metrics?: Registry
   /** More registries of this process served on its /metrics (solo mode: its agent's). */
   readonly alsoServeMetrics?: ReadonlyArray<Registry>
+  /** Agents' relayed appends waiting for the log at once before the relay sheds load with 503 + Retry-After (default 256). */
+  readonly relayMaxInFlight?: number
 }
 
 export interface RunningMaster {
@@ -144,6 +146,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     now,
     masters: () => registration.masters(),
     logOutage: () => reachability.outage(),
+    ...(options.relayMaxInFlight !== undefined ? { relayMaxInFlight: options.relayMaxInFlight } : {}),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     containerPolicy: {
       ...DEFAULT_CONTAINER_POLICY,

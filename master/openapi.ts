@@ -243,7 +243,12 @@ export const ROUTES: ReadonlyArray<Route> = [
     description: "Used by agents (registration, up, task state changes of their own host); a master appends them for it.",
     params: [hostPath],
     body: { schema: RelayedAppend, description: "The events, and at most the host stream's expected version." },
-    responses: { 200: json("Where they landed in the log.", Api.RelayedJson), 400: refused("INVALID_HOST, INVALID_BODY, NOT_AN_AGENT_FACT"), 409: refused("CONCURRENT_CHANGE") },
+    responses: {
+      200: json("Where they landed in the log.", Api.RelayedJson),
+      400: refused("INVALID_HOST, INVALID_BODY, NOT_AN_AGENT_FACT"),
+      409: refused("CONCURRENT_CHANGE"),
+      503: refused("OVERLOADED: too many agents' appends wait for the log; nothing was written, send again after the Retry-After header's seconds"),
+    },
   },
 
   // History and time travel

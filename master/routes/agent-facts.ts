@@ -23,11 +23,29 @@ import type { RelayedJson } from "../api-schemas.ts"
  * like the log itself, the relay trusts whoever can reach it. A task report is taken whatever the
  * fleet state says: the STOPPING/STOPPED (goal UNDEPLOY) of a job just undeployed from the host, or
  * removed meanwhile, are the end of its history; the fold keeps them out of the task statuses.
+ *
+ * Under overload the relay sheds load instead of queueing without bound: past `relayMaxInFlight`
+ * appends waiting for the log, a request is answered at once with 503 OVERLOADED and a Retry-After
+ * (seconds, about how long the appends in flight take now), BEFORE anything is read or written.
+ * The agent then knows its facts were not written (no check of the host stream needed), keeps them
+ * in its outbox and sends them again after Retry-After plus jitter, through this master: a busy
+ * master is not a gone one, so the fleet does not fall back to racing for the log's positions.
+ * Without the bound a slow ZooKeeper let the queue grow until the agents' requests timed out, and
+ * every time-out sent an agent to append by itself (see agent/master-relay.ts).
  */
 
 const AgentFactTags = new Set(["HostRegistered", "HostWentUp", "TaskStateChanged"])
 /** A relayed append is one outbox batch (64 facts by default); this leaves room and bounds the work. */
 export const MAX_RELAYED_EVENTS = 1_000
+/**
+ * Relayed appends waiting for the log at once before the relay sheds load. An agent has one append
+ * in flight at a time, so this is how many agents are served at once; the log sends them in groups
+ * of 64 (log/zookeeper-log.ts), 4 groups in flight, so 256 keeps every group full.
+ */
+export const DEFAULT_RELAY_MAX_IN_FLIGHT = 256
+/** Retry-After bounds (seconds). */
+const MIN_RETRY_AFTER_S = 1
+const MAX_RETRY_AFTER_S = 30
 
 const ExpectedVersion = Schema.Union([
   Schema.Literal("none"),
@@ -54,8 +72,24 @@ const foreignFacts = (host: HostName, append: RelayedAppend): FieldError[] => {
 
 export const agentFactRoutes = (deps: MasterDeps) => {
   const app = new Hono()
+  const maxInFlight = Math.max(1, deps.relayMaxInFlight ?? DEFAULT_RELAY_MAX_IN_FLIGHT)
+  let inFlight = 0
+  /** How long a relayed append took lately (ms, moving average): what a shed agent should wait. */
+  let appendMs = 0
 
   app.post("/hosts/:host/events", async (c) => {
+    if (inFlight >= maxInFlight) {
+      const retryAfter = Math.min(MAX_RETRY_AFTER_S, Math.max(MIN_RETRY_AFTER_S, Math.ceil(appendMs / 1000)))
+      c.header("Retry-After", String(retryAfter))
+      return c.json(
+        {
+          status: "OVERLOADED",
+          message: `this master has ${inFlight} agents' appends waiting for the log (at most ${maxInFlight}); nothing was written: send them again after ${retryAfter} s`,
+          retryAfterSeconds: retryAfter,
+        },
+        503,
+      )
+    }
     const host = decodeInput(HostName, c.req.param("host"))
     if (Result.isFailure(host)) return badRequest(c, "INVALID_HOST", host.failure.map((e) => ({ ...e, field: "host" })))
     const body = await jsonBody(c)
@@ -65,6 +99,8 @@ export const agentFactRoutes = (deps: MasterDeps) => {
     const foreign = foreignFacts(host.success, decoded.success)
     if (foreign.length > 0) return badRequest(c, "NOT_AN_AGENT_FACT", foreign)
     const { events, expected } = decoded.success
+    const started = deps.now()
+    inFlight++
     try {
       const r = await deps.log.append(events, expected !== undefined ? { expected } : undefined)
       c.header("Helios-Position", String(r.lastPosition))
@@ -74,6 +110,9 @@ export const agentFactRoutes = (deps: MasterDeps) => {
       if (error instanceof AppendConflict)
         return c.json({ status: "CONCURRENT_CHANGE", stream: error.stream, message: `stream ${error.stream} is not at version ${error.expected}` }, 409)
       throw error // 503 / 413 from the app's error handler
+    } finally {
+      inFlight--
+      appendMs = 0.9 * appendMs + 0.1 * Math.max(0, deps.now() - started)
     }
   })
 
