@@ -17,7 +17,7 @@ import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot, waitFor } from "../test/services.ts"
 import { startAgent } from "./agent.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
-import { MasterRelayLog, zkMasterUrls } from "./master-relay.ts"
+import { MasterRelayLog, stableIndex, zkMasterUrls } from "./master-relay.ts"
 import { MemoryRuntime } from "./memory-runtime.ts"
 import { deploy, FAST_IN_MEMORY as fast, hostEvents, lastTask } from "../test/agent-helpers.ts"
 
@@ -127,6 +127,35 @@ describe("an agent relaying its facts through a master", () => {
     const ids = (await hostEvents(master.log, h)).flatMap((e) => (e.envelope.commandId ? [e.envelope.commandId] : []))
     expect(new Set(ids).size).toBe(ids.length)
     expect(relay.counts.direct).toBeGreaterThan(0) // after the lost answer the agent went on by itself
+  })
+})
+
+describe("a master cut off from ZooKeeper (it answers 503)", () => {
+  it("is passed over for another master; the agent never appends by itself because of it", async () => {
+    const { master, startRelayedAgent } = await setup("relay-cutoff")
+    let refused = 0
+    const cutOff = await listen(
+      createServer((req, res) => {
+        req.resume()
+        req.on("end", () => {
+          refused++
+          res.writeHead(503, { "content-type": "application/json" }).end(JSON.stringify({ status: "LOG_UNAVAILABLE", message: "ZooKeeper unreachable" }))
+        })
+      }),
+    )
+    cleanups.push(() => new Promise<void>((r) => cutOff.close(() => r())))
+    const urls = [urlOf(cutOff), master.url].sort()
+    // A host whose usual master is the cut-off one, so that it is met first.
+    const name = Array.from({ length: 50 }, (_, i) => `relay-cutoff-h${i}`).find((n) => urls[stableIndex(n, 2)] === urlOf(cutOff))!
+    const h = host(name)
+    const { agent, relay } = await startRelayedAgent(h, async () => urls)
+    await agent.registered
+    const job = aJob({ id: "relay-cutoff-web:v1" })
+    await deploy(master.log, job, h)
+    await untilRunning(master, h, job.id)
+    expect(refused).toBeGreaterThan(0)
+    expect(relay.counts.direct).toBe(0)
+    expect(await taskStates(master, h)).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
   })
 })
 

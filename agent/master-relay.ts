@@ -81,7 +81,7 @@ const neverSent = (error: unknown): boolean => {
 }
 
 /** Spreads agents over masters, and keeps each agent on the same one while it answers. */
-const stableIndex = (key: string, n: number): number => {
+export const stableIndex = (key: string, n: number): number => {
   let h = 2166136261
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619)
   return (h >>> 0) % n
@@ -93,6 +93,8 @@ export class MasterRelayLog implements EventLog {
   private readonly avoidUntil = new Map<string, number>()
   /** When each master last answered (any HTTP status): it is up, however slow. */
   private readonly answeredAt = new Map<string, number>()
+  /** Masters passed over for a while because they answered 5xx: up, so the agent does not append itself meanwhile. */
+  private readonly busyUntil = new Map<string, number>()
   /** Failures in a row (time-outs, resets) per master since its last answer. */
   private readonly failuresInARow = new Map<string, number>()
   private readonly logger: Logger
@@ -119,6 +121,10 @@ export class MasterRelayLog implements EventLog {
     }
     if (this.o.appendDirectly === false)
       throw new LogUnavailable({ reason: `no master took this host's facts${tried.size > 0 ? ` (tried ${[...tried].join(", ")})` : ""}; they wait for one` })
+    // Masters that answered lately are up, just busy or cut off from the log: appending here would
+    // race them for the log's positions (the storm this relay avoids). Wait for one instead.
+    const busy = this.urls.filter((u) => (this.busyUntil.get(u) ?? 0) > this.now())
+    if (busy.length > 0) throw new LogUnavailable({ reason: `the masters that answer (${busy.join(", ")}) cannot take this host's facts now; they wait for one` })
     this.counts.direct++
     return this.o.direct.append(events, options)
   }
@@ -138,6 +144,7 @@ export class MasterRelayLog implements EventLog {
       })
     } catch (error) {
       if (neverSent(error)) {
+        this.busyUntil.delete(url) // refusing connections: gone, not busy
         this.avoid(url, error)
         return "not-sent"
       }
@@ -189,9 +196,16 @@ export class MasterRelayLog implements EventLog {
       const retryAfterMs = seconds !== undefined && Result.isSuccess(seconds) ? seconds.success * 1000 : DEFAULT_RETRY_AFTER_MS
       throw new LogBusy({ reason: `relay through ${url}: master overloaded`, retryAfterMs })
     }
-    // The master answered: it is up, its log is slow or away. The outcome is unknown; retry through it.
+    // The master answered: it is up, its log is slow or away. The outcome is unknown. The next
+    // attempt goes through another master if there is one (this one may be cut off from ZooKeeper),
+    // but never to the log directly because of it (see append).
     this.counts.failures++
     this.lastFailure = `HTTP ${response.status} ${JSON.stringify(body)}`
+    if (this.urls.length > 1) {
+      const forMs = Math.min(5_000, this.o.avoidMs ?? 30_000)
+      this.avoid(url, this.lastFailure, forMs)
+      this.busyUntil.set(url, this.now() + forMs)
+    }
     throw new LogUnavailable({ reason: `relay through ${url}: HTTP ${response.status}` })
   }
 
