@@ -24,20 +24,22 @@ const connect = async (connectString = zkConnect(), options = {}) => {
 }
 const freshRoot = () => `/t-log-${randomUUID().slice(0, 8)}`
 
+/** A log for the conformance suite: another session of it is a second master, a reopen a restart. */
+const underTest = (log: ZooKeeperEventLog, open: () => Promise<ZooKeeperEventLog>) => ({
+  log,
+  segmentSize: SEGMENT,
+  openAnother: open,
+  // Every append was acknowledged by a quorum write; a new session must see all of them.
+  reopen: async () => {
+    await log.close()
+    return open()
+  },
+})
+
 eventLogConformance("ZooKeeper", async () => {
   const root = freshRoot()
   const open = async () => ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT })
-  const log = await open()
-  return {
-    log,
-    segmentSize: SEGMENT,
-    openAnother: open,
-    // Every append was acknowledged by a quorum write; a new session must see all of them.
-    reopen: async () => {
-      await log.close()
-      return open()
-    },
-  }
+  return underTest(await open(), open)
 })
 
 // The same invariants with a second session packing sealed segments all the while, right behind
@@ -71,15 +73,7 @@ eventLogConformance("ZooKeeper, sealed segments packed while it runs", async () 
     await stopPacking()
     await close()
   }
-  return {
-    log,
-    segmentSize: SEGMENT,
-    openAnother: open,
-    reopen: async () => {
-      await log.close()
-      return open()
-    },
-  }
+  return underTest(log, open)
 })
 afterAll(() => {
   expect(packerFailures.map(String)).toEqual([])

@@ -20,13 +20,13 @@ import { ZkClient } from "../log/zk-client.ts"
 import { ZkHostInfoStore } from "../log/zk-host-info-store.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
-import { FAST_IN_MEMORY as fast, hostEvents, lastTask } from "../test/agent-helpers.ts"
-import { host } from "../test/event-fixtures.ts"
-import { aJob } from "../test/fixtures.ts"
-import { uniqueRoot, waitFor, zkConnect } from "../test/services.ts"
-import { startAgent } from "./agent.ts"
-import { MasterRelayLog } from "./master-relay.ts"
-import { MemoryRuntime } from "./memory-runtime.ts"
+import { FAST_IN_MEMORY as fast, hostEvents, lastTask } from "./agent-helpers.ts"
+import { host } from "./event-fixtures.ts"
+import { aJob } from "./fixtures.ts"
+import { uniqueRoot, waitFor, zkConnect } from "./services.ts"
+import { startAgent } from "../agent/agent.ts"
+import { MasterRelayLog } from "../agent/master-relay.ts"
+import { MemoryRuntime } from "../agent/memory-runtime.ts"
 
 const IMAGE = "helios-test/web:latest"
 const cleanups: Array<() => Promise<void> | void> = []
@@ -99,7 +99,22 @@ const setup = async (name: string, relayMaxInFlight: number) => {
     )
     return fetch(`${master.url}/hosts/${h}/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events: [envelope] }) })
   }
-  return { root, zk, zkLog, slow, master, dir, slowFact }
+  /** An agent (in-memory runtime) whose facts go through `relay`. */
+  const startRelayedAgent = async (relay: MasterRelayLog, h: HostName) => {
+    const agent = await startAgent({
+      log: relay,
+      hostInfo: new ZkHostInfoStore(zk, root),
+      runtime: new MemoryRuntime({ localImages: [IMAGE] }),
+      zk,
+      zkRoot: root,
+      hostName: h,
+      stateDir: join(dir, h),
+      ...fast,
+    })
+    cleanups.push(() => agent.stop())
+    return agent
+  }
+  return { zkLog, slow, master, slowFact, startRelayedAgent }
 }
 
 describe("a master whose relay is full", () => {
@@ -136,7 +151,7 @@ describe("a master whose relay is full", () => {
 describe("an agent relaying through an overloaded master", () => {
   it("waits Retry-After and sends again through it, never appending itself; every fact lands exactly once", async () => {
     const name = "shed-agent"
-    const { root, zk, zkLog, slow, master, dir, slowFact } = await setup(name, 1)
+    const { zkLog, slow, master, slowFact, startRelayedAgent } = await setup(name, 1)
     const h = host(`${name}-h1`)
     const relay = new MasterRelayLog({ direct: zkLog, host: h, masters: async () => [master.url] })
     const call = (method: string, path: string, body?: unknown) =>
@@ -146,17 +161,7 @@ describe("an agent relaying through an overloaded master", () => {
     slow.hold()
     const blocker = slowFact()
     await waitFor(() => (slow.waiting() === 1 ? true : undefined), { what: "the relay full" })
-    const agent = await startAgent({
-      log: relay,
-      hostInfo: new ZkHostInfoStore(zk, root),
-      runtime: new MemoryRuntime({ localImages: [IMAGE] }),
-      zk,
-      zkRoot: root,
-      hostName: h,
-      stateDir: join(dir, h),
-      ...fast,
-    })
-    cleanups.push(() => agent.stop())
+    const agent = await startRelayedAgent(relay, h)
     await waitFor(async () => (relay.counts.shed >= 2 ? true : undefined), { what: "the registration shed twice" })
     expect(relay.counts.direct).toBe(0)
     expect(await zkLog.readHostStream(h, 0)).toEqual([])
@@ -200,7 +205,7 @@ describe("an agent relaying through an overloaded master", () => {
 describe("an agent whose master answered lately but lost an answer now", () => {
   it("checks the host stream and retries through that master (busy, not gone): nothing written twice, nothing appended by itself", async () => {
     const name = "lost-busy"
-    const { root, zk, zkLog, master, dir } = await setup(name, 256)
+    const { zkLog, master, startRelayedAgent } = await setup(name, 256)
     const h = host(`${name}-h1`)
     // A front that forwards every request to the master; the answers to the 2nd and 3rd are lost
     // after the master appended (as a starved agent or a reset keep-alive connection loses them).
@@ -221,17 +226,7 @@ describe("an agent whose master answered lately but lost an answer now", () => {
     cleanups.push(() => new Promise<void>((r) => front.close(() => r())))
     const frontUrl = `http://127.0.0.1:${(front.address() as { port: number }).port}`
     const relay = new MasterRelayLog({ direct: zkLog, host: h, masters: async () => [frontUrl] })
-    const agent = await startAgent({
-      log: relay,
-      hostInfo: new ZkHostInfoStore(zk, root),
-      runtime: new MemoryRuntime({ localImages: [IMAGE] }),
-      zk,
-      zkRoot: root,
-      hostName: h,
-      stateDir: join(dir, h),
-      ...fast,
-    })
-    cleanups.push(() => agent.stop())
+    const agent = await startRelayedAgent(relay, h)
     await agent.registered
     const job = aJob({ id: `${name}-web:v1` })
     const call = (method: string, path: string, body?: unknown) =>
