@@ -69,6 +69,16 @@ const withSlowHost = (log: EventLog, slowHost: string) => {
   }
 }
 
+/** The host's stream holds its registration and each task transition exactly once, in order. */
+const expectEachFactOnce = async (log: EventLog, h: HostName) => {
+  const events = await hostEvents(log, h)
+  const states = events.flatMap((e) => (e.envelope.event._tag === "TaskStateChanged" ? [e.envelope.event.state] : []))
+  expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
+  expect(events.filter((e) => e.envelope.event._tag === "HostRegistered")).toHaveLength(1)
+  const ids = events.flatMap((e) => (e.envelope.commandId ? [e.envelope.commandId] : []))
+  expect(new Set(ids).size).toBe(ids.length)
+}
+
 const setup = async (name: string, relayMaxInFlight: number) => {
   const root = uniqueRoot(name)
   const zk = await ZkClient.connect(zkConnect())
@@ -184,12 +194,7 @@ describe("an agent relaying through an overloaded master", () => {
     await waitFor(async () => ((await lastTask(zkLog, h, job.id))?.state === "RUNNING" ? true : undefined), { what: "RUNNING through the master" })
     await agent.flushed()
 
-    const events = await hostEvents(zkLog, h)
-    const states = events.flatMap((e) => (e.envelope.event._tag === "TaskStateChanged" ? [e.envelope.event.state] : []))
-    expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
-    expect(events.filter((e) => e.envelope.event._tag === "HostRegistered")).toHaveLength(1)
-    const ids = events.flatMap((e) => (e.envelope.commandId ? [e.envelope.commandId] : []))
-    expect(new Set(ids).size).toBe(ids.length)
+    await expectEachFactOnce(zkLog, h)
     expect(relay.counts.direct).toBe(0)
     // Shed means not written: the outbox never had to ask the host stream whether they landed.
     expect(agent.outboxCounts().landedChecks).toBe(0)
@@ -239,11 +244,6 @@ describe("an agent whose master answered lately but lost an answer now", () => {
     expect(requests).toBeGreaterThan(3)
     expect(relay.counts.failures).toBeGreaterThanOrEqual(1)
     expect(relay.counts.direct).toBe(0)
-    const events = await hostEvents(zkLog, h)
-    const states = events.flatMap((e) => (e.envelope.event._tag === "TaskStateChanged" ? [e.envelope.event.state] : []))
-    expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "RUNNING"])
-    expect(events.filter((e) => e.envelope.event._tag === "HostRegistered")).toHaveLength(1)
-    const ids = events.flatMap((e) => (e.envelope.commandId ? [e.envelope.commandId] : []))
-    expect(new Set(ids).size).toBe(ids.length)
+    await expectEachFactOnce(zkLog, h)
   })
 })
