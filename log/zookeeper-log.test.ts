@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto"
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from "node:net"
 import type { Transaction } from "node-zookeeper-client"
 import { describe, expect, it, afterAll } from "vitest"
 import { AppendConflict, LogUnavailable, UndecodableEvent, type AppendResult, type EventLog } from "../core/event-log.ts"
@@ -562,5 +563,75 @@ describe("host streams: segment size recorded in the stream, sealed segments pac
     expect(await zk.getChildren(paths.hostStream("h1").base)).toEqual(["0000000000"])
     expect((await log.readHostStream(host("h1"), 0)).map((e) => e.hostPosition)).toEqual(Array.from({ length: 180 }, (_, i) => i + 1))
     expect((await log.packSealed()).segments).toBe(0)
+  })
+})
+
+describe("the patched ZooKeeper client and large replies", () => {
+  /**
+   * A forwarder to ZooKeeper that passes the server's bytes on in 1,000-byte writes (a large reply
+   * arrives in many socket chunks), and, once armed, resets the connection half-way through the
+   * next large reply.
+   */
+  const choppingProxy = async (upstreamPort: number) => {
+    let armed = false
+    const sockets = new Set<Socket>()
+    const server = createServer((client) => {
+      const upstream = netConnect(upstreamPort, "127.0.0.1")
+      sockets.add(client).add(upstream)
+      const close = () => {
+        client.destroy()
+        upstream.destroy()
+      }
+      client.on("error", close).on("close", close)
+      upstream.on("error", close).on("close", close)
+      client.pipe(upstream)
+      let sinceArmed = 0
+      upstream.on("data", (data: Buffer) => {
+        for (let i = 0; i < data.length; i += 1000) {
+          const piece = data.subarray(i, i + 1000)
+          if (armed) {
+            sinceArmed += piece.length
+            if (sinceArmed > 300_000) {
+              armed = false
+              client.resetAndDestroy()
+              upstream.destroy()
+              return
+            }
+          }
+          client.write(piece)
+        }
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    return {
+      port: (server.address() as AddressInfo).port,
+      arm: () => void (armed = true),
+      close: () => {
+        for (const s of sockets) s.destroy()
+        return new Promise<void>((resolve) => server.close(() => resolve()))
+      },
+    }
+  }
+
+  it("a reply cut off by a lost connection leaves nothing behind: after reconnecting, a large znode reads back whole, and one in a thousand pieces too", async () => {
+    const port = Number(zkConnect().split(":").at(-1))
+    const proxy = await choppingProxy(port)
+    try {
+      const direct = await connect()
+      const path = `${freshRoot()}-large`
+      const data = Buffer.from(Array.from({ length: 800_000 }, (_, i) => (i * 7919) % 251))
+      await direct.create(path, data)
+      const zk = await connect(`127.0.0.1:${proxy.port}`, { operationTimeoutMs: 10_000 })
+      expect((await zk.getData(path)).data.equals(data)).toBe(true)
+      proxy.arm()
+      // The first attempt may fail (connection lost mid-reply) or be retried by the client: either
+      // way, every read after the reconnect is whole.
+      await zk.getData(path).catch(() => undefined)
+      await waitFor(async () => ((await zk.getData(path).catch(() => undefined))?.data.equals(data) ? true : undefined), { timeoutMs: 30_000, what: "the large znode read whole after the reconnect" })
+      for (let i = 0; i < 3; i++) expect((await zk.getData(path)).data.equals(data)).toBe(true)
+      await direct.remove(path)
+    } finally {
+      await proxy.close()
+    }
   })
 })

@@ -61,6 +61,9 @@ import {
 /** Stays under jute.maxbuffer (1,048,575 bytes) with room for the request's paths and headers. */
 export const MAX_REQUEST_BYTES = 1_000_000
 const OP_OVERHEAD_BYTES = 120
+/** Packed chunks (≤ 900 KB each) a reader keeps, and reads ahead of the one it decodes. */
+const CHUNKS_KEPT = 8
+const READ_AHEAD_CHUNKS = 3
 
 export interface ZooKeeperLogOptions {
   /** Chroot of this Helios cluster in ZooKeeper. */
@@ -132,9 +135,9 @@ class ChainCursor {
   private packedThrough = -1
   private packedKnown = false
   private readingPacked: Promise<void> | undefined
-  /** Packed segments' chunk starts (a packed segment never changes), and a few decoded chunks. */
+  /** Packed segments' chunk starts (a packed segment never changes), and a few chunks, read or being read. */
   private readonly chunkStarts = new Map<number, ReadonlyArray<number>>()
-  private readonly chunks = new Map<string, ReadonlyArray<ChainEntry>>()
+  private readonly chunks = new Map<string, Promise<ReadonlyArray<ChainEntry>>>()
 
   /** Positions per segment: given (the global log), or read from the base node (a host stream) by `sized`. */
   private size: number | undefined
@@ -251,27 +254,57 @@ class ChainCursor {
     return starts
   }
 
-  /** Chunk k of packed segment s, decoded (the last few read are kept: readers go through a segment in order). */
-  private async chunk(s: number, k: number): Promise<ReadonlyArray<ChainEntry>> {
+  /**
+   * Chunk k of packed segment s, decoded. The last few asked for are kept (readers go through a
+   * segment in order), as promises: a chunk asked for ahead of its reader is read once.
+   */
+  private chunk(s: number, k: number): Promise<ReadonlyArray<ChainEntry>> {
     const path = this.paths.packedChunk(s, k)
     let entries = this.chunks.get(path)
     if (entries) {
       this.chunks.delete(path)
     } else {
-      entries = decodeChunk((await this.zk.getData(path)).data, path)
-      if (this.chunks.size >= 8) this.chunks.delete(this.chunks.keys().next().value!)
+      const reading = this.zk.getData(path).then(({ data }) => decodeChunk(data, path))
+      // A failed read is not kept: the next reader tries again.
+      reading.catch(() => this.chunks.get(path) === reading && this.chunks.delete(path))
+      entries = reading
+      if (this.chunks.size >= CHUNKS_KEPT) this.chunks.delete(this.chunks.keys().next().value!)
     }
     this.chunks.set(path, entries)
     return entries
   }
 
-  /** The entries of packed segment s that start in from..to, in order. */
+  /** The entries of packed segment s that start in from..to, in order (a few chunks read ahead of the one decoded). */
   private async packedEntries(s: number, from: number, to: number): Promise<ChainEntry[]> {
     const starts = await this.chunkStartsOf(s)
+    const ks: number[] = []
+    for (let k = Math.max(0, chunkIndexFor(starts, from)); k < starts.length && starts[k]! <= to; k++) ks.push(k)
+    const reading = new Map<number, Promise<ReadonlyArray<ChainEntry>>>()
     const out: ChainEntry[] = []
-    for (let k = Math.max(0, chunkIndexFor(starts, from)); k < starts.length && starts[k]! <= to; k++)
-      for (const e of await this.chunk(s, k)) if (e.start >= from && e.start <= to) out.push(e)
+    for (let i = 0; i < ks.length; i++) {
+      for (let j = i; j < Math.min(ks.length, i + READ_AHEAD_CHUNKS); j++) if (!reading.has(j)) reading.set(j, this.chunk(s, ks[j]!))
+      const chunk = await reading.get(i)!
+      reading.delete(i)
+      for (const e of chunk) if (e.start >= from && e.start <= to) out.push(e)
+    }
     return out
+  }
+
+  /**
+   * Starts reading the chunks from position p on, if p's segment is packed, without waiting for
+   * them: a reader catching up (a master's cold start) folds what it read while the next chunks
+   * come from ZooKeeper.
+   */
+  private readAhead(p: number): void {
+    const s = this.segmentOf(p)
+    if (s > this.packedThrough) return
+    this.chunkStartsOf(s).then(
+      (starts) => {
+        const first = Math.max(0, chunkIndexFor(starts, p))
+        for (let k = first; k < Math.min(starts.length, first + READ_AHEAD_CHUNKS); k++) this.chunk(s, k).catch(() => {})
+      },
+      () => {},
+    )
   }
 
   /** The entry of the batch that holds position p (the greatest start at or before p), packed or not. */
@@ -369,6 +402,7 @@ class ChainCursor {
       const covering = await this.entryCovering(after + 1)
       if (covering) entries.unshift(covering)
     }
+    if (at >= end) this.readAhead(at + 1)
     return { entries, last: at }
   }
 
