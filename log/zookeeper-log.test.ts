@@ -8,8 +8,9 @@ import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
 import { waitFor, zkConnect } from "../test/services.ts"
 import { startZooKeeper } from "../test/zookeeper.ts"
+import { tcpGate } from "../test/tcp-gate.ts"
 import { eventLogConformance, readAll } from "../test/log-conformance.ts"
-import { ZkClient, type MultiFailure } from "./zk-client.ts"
+import { ZK, ZkClient, type MultiFailure } from "./zk-client.ts"
 import { MAX_REQUEST_BYTES, ZooKeeperEventLog } from "./zookeeper-log.ts"
 import { zkPaths } from "./zk-paths.ts"
 
@@ -167,11 +168,16 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     expect((await log.read(position(0))).map((e) => e.position)).toEqual([1, 2])
   })
 
-  it("after a real session expiry (ZooKeeper frozen past the session timeout) a follower reads new events at once, not at its 10 s poll", async () => {
-    const server = await startZooKeeper()
+  it("after a real session expiry (the link frozen past the session timeout) a follower reads new events at once, not at its 10 s poll", async () => {
+    // The client reaches ZooKeeper through a gate that is frozen until the server has expired the
+    // session (its ephemeral node gone): freezing the server itself raced its expiry against the
+    // client's reconnect on resume, and a busy machine sometimes let the session live.
+    const gate = await tcpGate(Number(zkConnect().split(":").at(-1)))
     try {
-      const zk = await connect(server.connectString, { sessionTimeoutMs: 2000, operationTimeoutMs: 2000 })
-      const log = await ZooKeeperEventLog.open(zk, { root: "/helios", segmentSize: SEGMENT })
+      const root = freshRoot()
+      const observer = await connect()
+      const zk = await connect(`127.0.0.1:${gate.port}`, { sessionTimeoutMs: 2000, operationTimeoutMs: 2000 })
+      const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT })
       await log.append([hostUp("h1", "a")])
       const seen: number[] = []
       const unsubscribe = log.subscribe(position(0), (events) => {
@@ -179,20 +185,23 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
       })
       try {
         await waitFor(() => (seen.length === 1 ? true : undefined))
-        const expired = new Promise((resolve) => zk.once("expired", resolve))
-        process.kill(server.pid!, "SIGSTOP")
+        await zk.create(`${root}/session-alive`, null, ZK.CreateMode.EPHEMERAL)
+        let expired = false
+        zk.once("expired", () => (expired = true))
+        gate.freeze()
         try {
-          // The client notices the silent server by its read timeout (2/3 of the session timeout, patched in).
-          await waitFor(() => (zk.isConnected ? undefined : true), { timeoutMs: 10_000 })
-          // Frozen for longer than the session timeout: the server expires the session on resuming.
-          await new Promise((resolve) => setTimeout(resolve, 3000))
+          await waitFor(async () => ((await observer.exists(`${root}/session-alive`)) === undefined ? true : undefined), {
+            timeoutMs: 30_000,
+            what: "the server expiring the frozen session",
+          })
+          // The client notices the silent link by its read timeout (2/3 of the session timeout, patched in).
+          await waitFor(() => (zk.isConnected ? undefined : true), { timeoutMs: 15_000, what: "the client's disconnect" })
         } finally {
-          process.kill(server.pid!, "SIGCONT")
+          gate.restore()
         }
-        await expired
+        await waitFor(() => (expired ? true : undefined), { timeoutMs: 30_000, what: "the client learning of its session's expiry" })
         await zk.waitConnected(30_000)
-        const writer = await connect(server.connectString)
-        const other = await ZooKeeperEventLog.open(writer, { root: "/helios", segmentSize: SEGMENT })
+        const other = await ZooKeeperEventLog.open(observer, { root, segmentSize: SEGMENT })
         const appendedAt = Date.now()
         await other.append([hostUp("h1", "b")])
         await waitFor(() => (seen.length === 2 ? true : undefined), { timeoutMs: 15_000 })
@@ -202,7 +211,7 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
         unsubscribe()
       }
     } finally {
-      await server.destroy()
+      await gate.close()
     }
   })
 
