@@ -575,6 +575,26 @@ describe("host streams: segment size recorded in the stream, sealed segments pac
   })
 })
 
+describe("packing after a packer was killed", () => {
+  it("a segment packed but whose per-position znodes were left (the packer killed after moving the mark) is cleaned up by the next packing, and reads stay the same", async () => {
+    const root = freshRoot()
+    const zk = await connect()
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT, keepSealedSegments: 0 })
+    for (let i = 0; i < 10; i++) await log.append([hostUp("h1", `e${i}`)])
+    const before = (await readAll(log)).map((e) => `${e.position} ${e.envelope.commandId}`)
+    expect((await log.packSealed()).segments).toBeGreaterThan(0)
+    const paths = zkPaths(root)
+    // What a packer killed between moving the mark and removing the znodes leaves behind.
+    await zk.create(paths.log.segment(1))
+    await zk.create(paths.log.entry(1, 4), Buffer.alloc(0))
+    await zk.create(paths.log.entry(1, 5), Buffer.alloc(0))
+    const reopened = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT, keepSealedSegments: 0 })
+    await reopened.packSealed()
+    expect(await zk.exists(paths.log.segment(1))).toBeUndefined()
+    expect((await readAll(reopened)).map((e) => `${e.position} ${e.envelope.commandId}`)).toEqual(before)
+  })
+})
+
 describe("the patched ZooKeeper client and large replies", () => {
   /**
    * A forwarder to ZooKeeper that passes the server's bytes on in 1,000-byte writes (a large reply

@@ -417,6 +417,9 @@ class ChainCursor {
     if (head === 0) return
     this.packedKnown = false
     await this.isPacked(0)
+    // A packer killed after moving the mark leaves that segment's per-position znodes: remove them.
+    if (this.packedThrough >= 0 && (await this.zk.exists(this.paths.segment(this.packedThrough))) !== undefined)
+      await this.removeSegmentZnodes(this.packedThrough)
     for (let s = this.packedThrough + 1; s <= this.segmentOf(head) - 1 - keep; s++) await this.packSegment(s, report)
   }
 
@@ -451,16 +454,22 @@ class ChainCursor {
       }
     }
     // Readers find the segment packed from now on: its per-position znodes can go.
-    for (let i = 0; i < positions.length; i += 1000) {
-      const paths = positions.slice(i, i + 1000).map((p) => this.entry(p))
-      const refused = await this.zk.multi((tx) => paths.forEach((path) => tx.remove(path, -1)))
-      // Another packer removed some of them: remove the rest one by one.
-      if (refused !== undefined) await mapLimit(paths, 64, (path) => this.removeIfExists(path))
-    }
-    await this.removeIfExists(this.paths.segment(s))
+    await this.removeSegmentZnodes(s)
     report.segments++
     report.entries += entries.length
     report.znodesRemoved += positions.length + 1
+  }
+
+  /** Removes a packed segment's per-position znodes and its node (safe beside another packer doing the same). */
+  private async removeSegmentZnodes(s: number): Promise<void> {
+    const positions = Array.from({ length: this.segmentLast(s) - this.segmentFirst(s) + 1 }, (_, i) => this.segmentFirst(s) + i)
+    for (let i = 0; i < positions.length; i += 1000) {
+      const paths = positions.slice(i, i + 1000).map((p) => this.entry(p))
+      const refused = await this.zk.multi((tx) => paths.forEach((path) => tx.remove(path, -1)))
+      // Some were removed already (another packer, or one killed half-way): remove the rest one by one.
+      if (refused !== undefined) await mapLimit(paths, 64, (path) => this.removeIfExists(path))
+    }
+    await this.removeIfExists(this.paths.segment(s))
   }
 
   private async createOrSet(path: string, data: Buffer): Promise<void> {
