@@ -136,7 +136,7 @@ class ChainCursor {
   private packedKnown = false
   private readingPacked: Promise<void> | undefined
   /** Packed segments' chunk starts (a packed segment never changes), and a few chunks, read or being read. */
-  private readonly chunkStarts = new Map<number, ReadonlyArray<number>>()
+  private readonly chunkStarts = new Map<number, Promise<ReadonlyArray<number>>>()
   private readonly chunks = new Map<string, Promise<ReadonlyArray<ChainEntry>>>()
 
   /** Positions per segment: given (the global log), or read from the base node (a host stream) by `sized`. */
@@ -244,12 +244,15 @@ class ChainCursor {
     return this.readingPacked
   }
 
-  private async chunkStartsOf(s: number): Promise<ReadonlyArray<number>> {
+  /** Packed segment s's chunk starts, read once (a reader and a read-ahead asking at once share the read). */
+  private chunkStartsOf(s: number): Promise<ReadonlyArray<number>> {
     let starts = this.chunkStarts.get(s)
     if (!starts) {
       const path = this.paths.packedSegment(s)
-      starts = decodeSegment((await this.zk.getData(path)).data, path)
-      this.chunkStarts.set(s, starts)
+      const reading = this.zk.getData(path).then(({ data }) => decodeSegment(data, path))
+      // A failed read is not kept: the next reader tries again.
+      reading.catch(() => this.chunkStarts.get(s) === reading && this.chunkStarts.delete(s))
+      this.chunkStarts.set(s, (starts = reading))
     }
     return starts
   }
@@ -277,15 +280,17 @@ class ChainCursor {
   /** The entries of packed segment s that start in from..to, in order (a few chunks read ahead of the one decoded). */
   private async packedEntries(s: number, from: number, to: number): Promise<ChainEntry[]> {
     const starts = await this.chunkStartsOf(s)
-    const ks: number[] = []
-    for (let k = Math.max(0, chunkIndexFor(starts, from)); k < starts.length && starts[k]! <= to; k++) ks.push(k)
-    const reading = new Map<number, Promise<ReadonlyArray<ChainEntry>>>()
+    const first = Math.max(0, chunkIndexFor(starts, from))
+    let last = first - 1 // the last chunk that starts by `to` (none: first - 1)
+    while (last + 1 < starts.length && starts[last + 1]! <= to) last++
+    // Chunk k is asked for when chunk k - READ_AHEAD_CHUNKS is decoded: a few always on their way.
+    const reads: Array<Promise<ReadonlyArray<ChainEntry>>> = []
+    const ask = (k: number) => void (k <= last && (reads[k] = this.chunk(s, k)))
+    for (let k = first; k < first + READ_AHEAD_CHUNKS; k++) ask(k)
     const out: ChainEntry[] = []
-    for (let i = 0; i < ks.length; i++) {
-      for (let j = i; j < Math.min(ks.length, i + READ_AHEAD_CHUNKS); j++) if (!reading.has(j)) reading.set(j, this.chunk(s, ks[j]!))
-      const chunk = await reading.get(i)!
-      reading.delete(i)
-      for (const e of chunk) if (e.start >= from && e.start <= to) out.push(e)
+    for (let k = first; k <= last; k++) {
+      ask(k + READ_AHEAD_CHUNKS)
+      for (const e of await reads[k]!) if (e.start >= from && e.start <= to) out.push(e)
     }
     return out
   }
