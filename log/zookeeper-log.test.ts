@@ -6,7 +6,7 @@ import { AppendConflict, LogUnavailable, UndecodableEvent, type AppendResult, ty
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "../test/event-fixtures.ts"
-import { waitFor, zkConnect } from "../test/services.ts"
+import { waitFor, zkConnect, zkPort } from "../test/services.ts"
 import { startZooKeeper } from "../test/zookeeper.ts"
 import { tcpGate } from "../test/tcp-gate.ts"
 import { eventLogConformance, readAll } from "../test/log-conformance.ts"
@@ -172,7 +172,7 @@ describe("ZooKeeper event log, beyond the shared suite", () => {
     // The client reaches ZooKeeper through a gate that is frozen until the server has expired the
     // session (its ephemeral node gone): freezing the server itself raced its expiry against the
     // client's reconnect on resume, and a busy machine sometimes let the session live.
-    const gate = await tcpGate(Number(zkConnect().split(":").at(-1)))
+    const gate = await tcpGate(zkPort())
     try {
       const root = freshRoot()
       const observer = await connect()
@@ -643,8 +643,7 @@ describe("the patched ZooKeeper client and large replies", () => {
   }
 
   it("a reply cut off by a lost connection leaves nothing behind: after reconnecting, a large znode reads back whole, and one in a thousand pieces too", async () => {
-    const port = Number(zkConnect().split(":").at(-1))
-    const proxy = await choppingProxy(port)
+    const proxy = await choppingProxy(zkPort())
     try {
       const direct = await connect()
       const path = `${freshRoot()}-large`

@@ -12,6 +12,11 @@ export function zkConnect(): string {
   return inject("zkConnect")
 }
 
+/** Port of the run's ZooKeeper server (for a forwarder in front of it). */
+export function zkPort(): number {
+  return Number(zkConnect().split(":").at(-1))
+}
+
 /** A fresh ZooKeeper path such as `/t-leader-election-3f9a1c0b2d4e` (not created). */
 export function uniqueRoot(name: string): string {
   const safe = name.replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "test"
