@@ -397,8 +397,8 @@ const main = async () => {
       restored.state.position === reference.state.position &&
       isDeepStrictEqual(restored.state, reference.state) &&
       restored.history.jobs.size === reference.history.jobs.size &&
-      restored.history.events.length === reference.history.events.length &&
-      restored.history.events.every((e, i) => e.position === reference.history.events[i]!.position) &&
+      restored.history.length === reference.history.length &&
+      restored.history.positions.subarray(0, restored.history.length).every((p, i) => p === reference.history.positions[i]) &&
       restored.commands.size === reference.commands.size
     restored = undefined
     gc()

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest"
 import { check } from "../properties/support.ts"
 import { aJob } from "../test/fixtures.ts"
 import { envelope, host } from "../test/event-fixtures.ts"
-import { applyHistory, emptyHistory, historyOf } from "../projections/history.ts"
+import { applyHistory, emptyHistory, type HistoryIndex } from "../projections/history.ts"
 import type { DomainEvent, StoredEvent } from "./events.ts"
 import { position, TaskGoal, TaskState, type HostName } from "./ids.ts"
 import type { JobId } from "./job.ts"
@@ -64,6 +64,10 @@ const eventsOf = (step: Step, deployed: ReadonlySet<string>): DomainEvent[] => {
   }
 }
 
+/** A job's events as the history index names them (by position: events[p - 1] is at p). */
+const historyOf = (history: HistoryIndex, jobId: string, events: ReadonlyArray<StoredEvent>) =>
+  history.positionsOf(jobId).map((p) => events[p - 1]!.envelope)
+
 describe("fleet state: the end of a task is history only", () => {
   it("a task status exists only for a deployment, and is the last report with goal START/STOP since it was deployed; every report is in the job's history", () => {
     check(
@@ -74,10 +78,12 @@ describe("fleet state: the end of a task is history only", () => {
         /** The expected status per deployment: the last START/STOP report since its JobDeployed. */
         const expected = new Map<string, string | undefined>()
         const reports = new Map<string, number>()
+        const all: StoredEvent[] = []
         let pos = 0
         for (const step of steps) {
           for (const event of eventsOf(step, deployed)) {
             const stored: StoredEvent = { position: position(++pos), envelope: envelope(event), bumped: [] }
+            all.push(stored)
             applyEvent(state, stored)
             applyHistory(history, stored)
             const k = (jobId: string, h: string) => `${JOBS.findIndex((j) => j.id === jobId)}@${HOSTS.indexOf(h as HostName)}`
@@ -110,7 +116,7 @@ describe("fleet state: the end of a task is history only", () => {
             for (const jobId of byJob.keys()) expect(state.deployments.get(h)?.has(jobId), `task of ${jobId} on ${h} without a deployment`).toBe(true)
           expect(actual).toEqual(expected)
           for (const job of JOBS)
-            expect(historyOf(history, job.id).filter((e) => e.event._tag === "TaskStateChanged")).toHaveLength(reports.get(job.id) ?? 0)
+            expect(historyOf(history, job.id, all).filter((e) => e.event._tag === "TaskStateChanged")).toHaveLength(reports.get(job.id) ?? 0)
         }
       }),
       { runs: 300, seed: 1601 },
@@ -132,14 +138,16 @@ describe("fleet state: the end of a task is history only", () => {
     ]
     const state = emptyState()
     const history = emptyHistory()
+    const all: StoredEvent[] = []
     events.forEach((event, i) => {
       const stored: StoredEvent = { position: position(i + 1), envelope: envelope(event), bumped: [] }
+      all.push(stored)
       applyEvent(state, stored)
       applyHistory(history, stored)
     })
     expect(state.tasks.get(h)?.has(jobId) ?? false).toBe(false)
     expect(state.deployments.get(h)?.has(jobId) ?? false).toBe(false)
-    expect(historyOf(history, jobId).map((e) => (e.event._tag === "TaskStateChanged" ? `${e.event.state}/${e.event.goal}` : e.event._tag))).toEqual([
+    expect(historyOf(history, jobId, all).map((e) => (e.event._tag === "TaskStateChanged" ? `${e.event.state}/${e.event.goal}` : e.event._tag))).toEqual([
       "JobCreated",
       "JobDeployed",
       "RUNNING/START",

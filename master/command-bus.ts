@@ -56,14 +56,12 @@ export class CommandBus {
    * The outcome of a retry: the position of the last event of the command with this id that the
    * log holds (as far as this master has applied it), if any — or a refusal when that event is
    * another command's (a command id names one command). The read model knows the ids by hash
-   * only; a candidate is confirmed by the id its event carries, read from the history in memory
-   * (job events) or from the log (host events).
+   * only; a candidate is confirmed by the id its event carries, read from the log.
    */
   private async retried(command: Command, commandId: string): Promise<Outcome | undefined> {
-    const { commands, history } = this.projection.model
+    const { commands } = this.projection.model
     for (const p of commands.candidates(commandId)) {
-      let event = history.at(p)
-      if (event === undefined) [event] = await this.log.read(position(p - 1), 1)
+      const [event] = await this.log.read(position(p - 1), 1)
       if (event?.position !== p || event.envelope.commandId !== commandId) continue
       return isLastEventOf(command, event.envelope.event)
         ? Result.succeed({ position: p, appended: 0 })

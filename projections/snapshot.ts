@@ -4,7 +4,8 @@ import type { Actor, HostName, Position } from "../core/ids.ts"
 import type { Job } from "../core/job.ts"
 import { cloneState, type Deployment, type FleetState, type GroupRecord, type HostRecord, type TaskStatus } from "../core/state.ts"
 import { CommandIndex } from "./commands.ts"
-import { applyHistory, emptyHistory } from "./history.ts"
+import type { TaskState } from "../core/ids.ts"
+import { applyHistory, emptyHistory, HistoryIndex } from "./history.ts"
 import type { ReadModel } from "./read-model.ts"
 
 /*
@@ -35,15 +36,17 @@ import type { ReadModel } from "./read-model.ts"
  * Format 2 (every history entry as a msgpack map, command ids as strings) took ~400 bytes per
  * event; format 4 ~80. (Format 3 was format 4 with the command ids as strings, for an hour.)
  *
- * Format 5 adds the deployment groups (with their latest rollouts), as they are. A format 4
- * snapshot is still read: it was written before groups existed, so it has none. A build that
+ * Format 5 added the deployment groups (with their latest rollouts), as they are. A build that
  * knows only format 4 refuses format 5 and replays the log, where it meets the group events it
  * cannot decode and says so, instead of dropping the groups silently.
+ *
+ * Format 6 stores the history as the index it now is (projections/history.ts): the job ids, then
+ * per job event its position (as the difference from the previous one) and its job's number, and
+ * each task's last states per host. The events themselves stay in the log. A format 4 or 5
+ * snapshot is refused like any other: the first start of this build replays the log once.
  */
 
-export const SNAPSHOT_FORMAT = 5
-/** Formats this build reads: the current one, and 4 (no groups). */
-const READABLE_FORMATS: ReadonlySet<number> = new Set([4, SNAPSHOT_FORMAT])
+export const SNAPSHOT_FORMAT = 6
 
 /** A string or value table: each distinct entry once, numbered in order of first use. */
 class Table<K, V> {
@@ -74,62 +77,62 @@ interface RawSnapshot {
   groups?: Array<[string, GroupRecord]>
   versions: Array<[StreamId, number]>
   commands: { slots: number; at: number[]; hashes: number[]; positions: number[] }
-  history: {
-    strings: string[]
-    values: unknown[]
-    shapes: string[][]
-    rows: number[]
-    commandIds: Array<string | null>
+  history: RawHistory
+}
+
+/** Format 6's history: the index. `rows`: per job event, its position's difference from the previous one and its job's number. */
+interface RawHistory {
+  jobIds: string[]
+  rows: number[]
+  /** Per (task, host): job id, host, states, their positions. */
+  taskStates: Array<[string, string, TaskState[], number[]]>
+}
+
+/** The index's first `count` events as rows (in parts of `slice` events: no array grows past a slice), yielding after each part. */
+function* historyRowsSteps(positions: Float64Array, jobNumbers: Int32Array, count: number, slice: number): Generator<void, number[][]> {
+  const parts: number[][] = []
+  let previous = 0
+  for (let from = 0; from < count; from += slice) {
+    if (from > 0) yield
+    const to = Math.min(count, from + slice)
+    const rows = new Array<number>(2 * (to - from))
+    for (let i = from, r = 0; i < to; i++) {
+      rows[r++] = positions[i]! - previous
+      rows[r++] = jobNumbers[i]!
+      previous = positions[i]!
+    }
+    parts.push(rows)
   }
+  return parts
 }
 
-/** The history's encoding, with its rows and command ids in parts (one per slice of events: no array grows past a slice). */
-interface HistoryParts {
-  readonly strings: string[]
-  readonly values: unknown[]
-  readonly shapes: string[][]
-  readonly rows: number[][]
-  readonly commandIds: Array<Array<string | null>>
+/** What a snapshot takes of the index, at once: it only grows, so its arrays' first `count` entries never change. */
+const captureHistory = (h: HistoryIndex) => ({
+  count: h.length,
+  positions: h.positions,
+  jobNumbers: h.jobNumbers,
+  jobIds: h.jobIds.slice(),
+  taskStates: [...h.taskStates.values()].map((t): [string, string, TaskState[], number[]] => [t.jobId, t.host, t.states.slice(), t.positions.slice()]),
+})
+
+const encodeHistory = (h: HistoryIndex): RawHistory => {
+  const c = captureHistory(h)
+  return { jobIds: c.jobIds, rows: runSteps(historyRowsSteps(c.positions, c.jobNumbers, c.count, Number.MAX_SAFE_INTEGER))[0] ?? [], taskStates: c.taskStates }
 }
 
-/** Encodes the first `count` history events, yielding every `slice` events (see encodeSnapshotInSlices). */
-function* encodeHistorySteps(events: ReadonlyArray<StoredEvent>, count: number, slice: number): Generator<void, HistoryParts> {
-  const strings = new Table<string, string>()
-  const values = new Table<string, unknown>()
-  const shapes = new Table<string, string[]>()
-  const rowParts: number[][] = []
-  const commandIdParts: Array<Array<string | null>> = []
-  let rows: number[] = []
-  let commandIds: Array<string | null> = []
+const decodeIndex = (raw: RawHistory): HistoryIndex => {
+  const history = emptyHistory()
+  const { jobIds, rows, taskStates } = raw
+  if (rows.length % 2 !== 0) throw new Error("snapshot history is malformed")
   let position = 0
-  let at = 0
-  for (let n = 0; n < count; n++) {
-    if (n % slice === 0) {
-      if (n > 0) yield
-      rowParts.push((rows = []))
-      commandIdParts.push((commandIds = []))
-    }
-    const stored = events[n]!
-    const { event, schemaVersion, actor, commandId } = stored.envelope
-    rows.push(stored.position - position, stored.envelope.at - at, schemaVersion, strings.of(actor.kind, actor.kind), strings.of(actor.name, actor.name))
-    position = stored.position
-    at = stored.envelope.at
-    rows.push(stored.bumped.length)
-    for (const s of stored.bumped) rows.push(strings.of(s, s))
-    commandIds.push(commandId ?? null)
-    const keys = Object.keys(event)
-    rows.push(shapes.of(keys.join("\u0000"), keys))
-    for (const k of keys) {
-      const v = (event as Record<string, unknown>)[k]
-      rows.push(typeof v === "string" ? strings.of(v, v) : -1 - values.of(JSON.stringify(v), v))
-    }
+  for (let r = 0; r < rows.length; r += 2) {
+    position += rows[r]!
+    const jobId = jobIds[rows[r + 1]!]
+    if (jobId === undefined) throw new Error("snapshot history is malformed")
+    history.add(jobId, position)
   }
-  return { strings: strings.entries, values: values.entries, shapes: shapes.entries, rows: rowParts, commandIds: commandIdParts }
-}
-
-const encodeHistory = (events: ReadonlyArray<StoredEvent>): RawSnapshot["history"] => {
-  const h = runSteps(encodeHistorySteps(events, events.length, Number.MAX_SAFE_INTEGER))
-  return { strings: h.strings, values: h.values, shapes: h.shapes, rows: h.rows[0] ?? [], commandIds: h.commandIds[0] ?? [] }
+  for (const [jobId, host, states, positions] of taskStates) states.forEach((state, i) => history.addTaskState(jobId, host, state, positions[i]!))
+  return history
 }
 
 const runSteps = <T>(steps: Generator<void, T>): T => {
@@ -137,47 +140,6 @@ const runSteps = <T>(steps: Generator<void, T>): T => {
     const r = steps.next()
     if (r.done) return r.value
   }
-}
-
-const decodeHistory = (raw: RawSnapshot["history"]) => {
-  const { strings, values, shapes, rows, commandIds } = raw
-  const history = emptyHistory()
-  // Actors are few: one object per (kind, name), shared by the events that carry it.
-  const actors = new Map<number, Actor>()
-  let position = 0
-  let at = 0
-  let i = 0
-  for (let n = 0; n < commandIds.length; n++) {
-    position += rows[i++]!
-    at += rows[i++]!
-    const schemaVersion = rows[i++]!
-    const kind = rows[i++]!
-    const name = rows[i++]!
-    const actorKey = kind * strings.length + name
-    let actor = actors.get(actorKey)
-    if (actor === undefined) actors.set(actorKey, (actor = { kind: strings[kind] as Actor["kind"], name: strings[name]! }))
-    const bumpedCount = rows[i++]!
-    let bumped = NO_STREAMS
-    if (bumpedCount > 0) {
-      const streams: StreamId[] = []
-      for (let b = 0; b < bumpedCount; b++) streams.push(strings[rows[i++]!] as StreamId)
-      bumped = streams
-    }
-    const event: Record<string, unknown> = {}
-    for (const k of shapes[rows[i++]!]!) {
-      const v = rows[i++]!
-      event[k] = v >= 0 ? strings[v] : values[-1 - v]
-    }
-    const commandId = commandIds[n]
-    const envelope = (
-      commandId === null || commandId === undefined
-        ? { event, schemaVersion, at, actor }
-        : { event, schemaVersion, at, actor, commandId }
-    ) as EventEnvelope
-    applyHistory(history, { position: position as Position, envelope, bumped })
-  }
-  if (i !== rows.length) throw new Error("snapshot history is malformed")
-  return history
 }
 
 /** The command index's occupied slots (it is mostly empty), to be put back in the same slots. */
@@ -230,12 +192,12 @@ export const encodeSnapshot = (m: ReadModel): Uint8Array =>
     format: SNAPSHOT_FORMAT,
     ...rawState(m.state),
     commands: encodeCommands(m.commands),
-    history: encodeHistory(m.history.events),
+    history: encodeHistory(m.history),
   } satisfies RawSnapshot)
 
 export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
   const raw = unpack(bytes) as RawSnapshot
-  if (!READABLE_FORMATS.has(raw?.format)) throw new Error(`unknown snapshot format ${String(raw?.format)}`)
+  if (raw?.format !== SNAPSHOT_FORMAT) throw new Error(`unknown snapshot format ${String(raw?.format)}`)
   const deployments = new Map(raw.deployments.map(([h, byJob]) => [h, new Map(byJob)]))
   const jobHosts = new Map(raw.jobHosts.map(([j, hosts]) => [j, new Set(hosts)]))
   return {
@@ -249,7 +211,7 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
       versions: new Map(raw.versions),
       position: raw.position as Position,
     },
-    history: decodeHistory(raw.history),
+    history: decodeIndex(raw.history),
     commands: decodeCommands(raw.commands),
   }
 }
@@ -261,16 +223,16 @@ export const decodeSnapshot = (bytes: Uint8Array): ReadModel => {
  * events or entries, so its driver (master/snapshots.ts) lets the event loop run in between.
  *
  * - The first step (the first `next()`) captures the model: a copy of the fleet state (cloneState:
- *   its maps, not their immutable values), a copy of the command index's table, and the number of
- *   history events (the history only grows, its events never change). The projection may apply
+ *   its maps, not their immutable values), a copy of the command index's table, and the history
+ *   index's length (it only grows, its entries never change) with a copy of its task states. The projection may apply
  *   more events meanwhile: the snapshot is the model as of that first step.
  * - msgpack is a streaming format: a map or an array is a header followed by its elements, each
  *   encoded on its own. So the snapshot is written as the headers msgpackr would write (the default
  *   packr writes objects as map16, arrays with the smallest header) followed by its elements packed
  *   a slice at a time, each slice's own array header cut off. properties/projections.test.ts checks
  *   that the bytes are those of encodeSnapshot.
- * (A worker thread does not help: the model would have to be copied to it by structured clone,
- * which for a 10^6-event history takes longer than encoding it, on the main thread.)
+ * (Since format 6 the history is three numbers per job event: the whole encoding is small enough
+ * that a worker thread, which would first need the model copied to it, has nothing to save.)
  *
  * The result is the list of byte chunks, in order (written to the file as they are, never joined).
  */
@@ -282,12 +244,11 @@ const arrayHeader = (n: number): Uint8Array =>
 
 /** Elements per packed slice: a few ms of work each. */
 export interface SliceSizes {
-  readonly events: number
   readonly entries: number
   readonly numbers: number
   readonly strings: number
 }
-const SLICE: SliceSizes = { events: 1_000, entries: 100, numbers: 10_000, strings: 2_000 }
+const SLICE: SliceSizes = { entries: 100, numbers: 10_000, strings: 2_000 }
 
 /** An array as a header and its elements packed `size` at a time, yielding after each slice. */
 function* packArraySteps(out: Uint8Array[], items: ReadonlyArray<unknown>, size: number): Generator<void> {
@@ -318,13 +279,12 @@ export function* encodeSnapshotInSlices(m: ReadModel, slices: SliceSizes = SLICE
   const state = cloneState(m.state)
   // The command index's table as it is (a copy of one typed array); its occupied slots are listed later.
   const table = m.commands.table.slice()
-  const count = m.history.events.length
-  const events = m.history.events
+  const captured = captureHistory(m.history)
   yield
   const commands = yield* encodeCommandsSteps(table, SLICE.numbers * 4)
-  const history = yield* encodeHistorySteps(events, count, SLICE.events)
+  const rows = yield* historyRowsSteps(captured.positions, captured.jobNumbers, captured.count, Math.max(1, SLICE.numbers >> 1))
   const out: Uint8Array[] = []
-  const key = (k: keyof RawSnapshot | keyof RawSnapshot["history"] | keyof RawSnapshot["commands"]) => out.push(pack(k))
+  const key = (k: keyof RawSnapshot | keyof RawHistory | keyof RawSnapshot["commands"]) => out.push(pack(k))
   const raw = rawState(state)
   out.push(MAP16(11))
   key("format")
@@ -344,16 +304,12 @@ export function* encodeSnapshotInSlices(m: ReadModel, slices: SliceSizes = SLICE
     yield* packArraySteps(out, commands[field], SLICE.numbers)
   }
   key("history")
-  out.push(MAP16(5))
-  key("strings")
-  yield* packArraySteps(out, history.strings, SLICE.strings)
-  key("values")
-  yield* packArraySteps(out, history.values, SLICE.entries)
-  key("shapes")
-  yield* packArraySteps(out, history.shapes, SLICE.entries)
+  out.push(MAP16(3))
+  key("jobIds")
+  yield* packArraySteps(out, captured.jobIds, SLICE.strings)
   key("rows")
-  yield* packPartsSteps(out, history.rows, SLICE.numbers)
-  key("commandIds")
-  yield* packPartsSteps(out, history.commandIds, SLICE.strings)
+  yield* packPartsSteps(out, rows, SLICE.numbers)
+  key("taskStates")
+  yield* packArraySteps(out, captured.taskStates, SLICE.entries)
   return out
 }

@@ -2,6 +2,7 @@ import { describe, expect, it, afterEach } from "vitest"
 import { AppendConflict, BatchTooLarge, type EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
+import { readEventsAt } from "../master/history-reader.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "./event-fixtures.ts"
 
 /**
@@ -201,6 +202,29 @@ export const eventLogConformance = (name: string, open: () => Promise<LogUnderTe
       }
       const hostTail = await t.log.readHostStream(host("h1"), t.segmentSize + 1)
       expect(hostTail.map((e) => e.hostPosition)).toEqual(range(t.segmentSize + 2, total))
+    })
+
+    it("a job's history read back at its positions (master/history-reader.ts): the events at any set of positions, inside batches and across segments, are those a full read has there", async () => {
+      const t = await fresh()
+      const total = t.segmentSize * 4 + 3
+      let appended = 0
+      for (let b = 1; appended < total; b++) {
+        const n = Math.min(b % 4 + 1, total - appended)
+        await t.log.append(range(1, n).map((i) => hostUp("h1", `s${appended + i}`)))
+        appended += n
+      }
+      const all = await readAll(t.log)
+      // Subsets: every position, none, the first and last, every k-th, and seeded scatters (close
+      // together and far apart: read as one range or several).
+      let seed = 7
+      const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
+      const subsets = [range(1, total), [], [1, total], ...[2, 3, 5].map((k) => range(1, total).filter((p) => p % k === 0))]
+      for (let i = 0; i < 10; i++) subsets.push(range(1, total).filter(() => random() < 0.3))
+      for (const wanted of subsets) {
+        const read = await readEventsAt(t.log, wanted)
+        expect(read.map((e) => e.position), `positions ${wanted.join(",")}`).toEqual(wanted)
+        expect(read.map((e) => tagOf(e.envelope))).toEqual(wanted.map((p) => tagOf(all[p - 1]!.envelope)))
+      }
     })
 
     it("events up to 900 KB round-trip; a larger batch is a clear error and writes nothing", async () => {

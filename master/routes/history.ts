@@ -7,7 +7,8 @@ import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, publicEvent } from "../responses.ts"
 import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
 import type { HostName } from "../../core/ids.ts"
-import { historyOf } from "../../projections/history.ts"
+import { entryOf } from "../../projections/history.ts"
+import { readEventsAt } from "../history-reader.ts"
 import { badRequest, readAfterQuery } from "../http-support.ts"
 import { pacer } from "../slices.ts"
 import type { AsOf } from "../../projections/checkpoints.ts"
@@ -41,10 +42,12 @@ export const historyRoutes = (deps: MasterDeps) => {
   const app = new Hono()
   const state = () => deps.projection.model.state
 
-  app.get("/history/jobs/:id", (c) => {
+  /** A job's events, read from the log at the positions the history index holds for it. */
+  app.get("/history/jobs/:id", async (c) => {
     const id = c.req.param("id")
-    const entries = historyOf(deps.projection.model.history, id)
-    if (entries.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
+    const positions = deps.projection.model.history.positionsOf(id)
+    if (positions.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
+    const entries = (await readEventsAt(deps.log, positions)).map(entryOf)
     const body: typeof HistoryJson.Encoded = { status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) }
     return c.json(body)
   })

@@ -1,0 +1,48 @@
+import type { EventLog } from "../core/event-log.ts"
+import type { StoredEvent } from "../core/events.ts"
+import { position } from "../core/ids.ts"
+import { mapLimit } from "../log/map-limit.ts"
+
+/*
+ * A job's history is read back from the log at the positions the history index names
+ * (projections/history.ts): the master keeps no copy of the events.
+ */
+
+/** Positions at most this far apart are read as one range (a batch or a packed chunk holds many). */
+const GAP = 64
+/** Longest range read at once. */
+const MAX_RANGE = 5_000
+const READS_IN_FLIGHT = 8
+
+/** The events at `positions` (ascending, all applied), in that order. */
+export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<number>): Promise<StoredEvent[]> => {
+  // Ranges of positions: [index of the first, index of the last] in `positions`.
+  const ranges: Array<readonly [number, number]> = []
+  for (let i = 0; i < positions.length; ) {
+    let j = i
+    while (j + 1 < positions.length && positions[j + 1]! - positions[j]! <= GAP && positions[j + 1]! - positions[i]! < MAX_RANGE) j++
+    ranges.push([i, j])
+    i = j + 1
+  }
+  const read = await mapLimit(ranges, READS_IN_FLIGHT, async ([i, j]) => {
+    const out: StoredEvent[] = []
+    const last = positions[j]!
+    let k = i
+    let after = positions[i]! - 1
+    while (k <= j) {
+      const page = await log.read(position(after), last - after)
+      if (page.length === 0) break
+      for (const e of page) {
+        if (e.position === positions[k]) {
+          out.push(e)
+          k++
+        }
+        if (k > j) break
+      }
+      after = page[page.length - 1]!.position
+    }
+    if (k <= j) throw new Error(`the log holds no event at position ${positions[k]}, which the history index names`)
+    return out
+  })
+  return read.flat()
+}
