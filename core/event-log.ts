@@ -127,7 +127,22 @@ export interface EventLog {
    * absent for logs that need none. Safe beside appends, readers and another caller.
    */
   packSealed?(): Promise<PackReport>
+  /**
+   * Where masters share a snapshot of their read model beside the log (ZooKeeper), so a master
+   * without a snapshot of its own starts from it instead of from position 0; absent: none.
+   */
+  readonly sharedSnapshots?: SharedSnapshotStore
   close(): Promise<void>
+}
+
+/** One snapshot (its bytes opaque here) shared by every master, replaced by newer ones. */
+export interface SharedSnapshotStore {
+  /** The position of the one stored, if any (cheap: no snapshot bytes are read). */
+  position(): Promise<number | undefined>
+  /** The one stored, whole and checked against its digest, or undefined if there is none. */
+  load(): Promise<{ readonly position: number; readonly bytes: Buffer } | undefined>
+  /** Stores a snapshot at `position`, unless a newer one is stored already (then false). */
+  save(position: number, bytes: Buffer): Promise<boolean>
 }
 
 /** What one packSealed round did. */

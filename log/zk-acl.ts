@@ -15,6 +15,7 @@ import { zkPaths } from "./zk-paths.ts"
  *   under <root>/hosts/<h>/up and /info   masters ALL, agents ALL (the agent's latest-value facts)
  *   <root>/hosts and <root>/hosts/<h>     masters ALL, agents READ + CREATE + DELETE (agents make and
  *                                         take back their `up` node, write `info`)
+ *   <root>/shared-snapshot(-chunks)       masters ALL only (the masters' read model: jobs' env included)
  *   everything else (log, streams, host   masters ALL, agents READ: agents read their host stream and
  *   streams, masters, election...)        the log; they append nothing (their facts go through a
  *                                         master's relay, POST /hosts/{host}/events)
@@ -77,7 +78,9 @@ export const aclPolicy = (root: string, auth: Pick<ZkAuth, "masters" | "agents">
   const hostDirs = [masters, new ACL(Permission.READ | Permission.CREATE | Permission.DELETE, digest(auth.agents))]
   const readOnly = [masters, new ACL(Permission.READ, digest(auth.agents))]
   const hostsPrefix = paths.hosts + "/"
+  const mastersOnly = [masters]
   return (path: string): ReadonlyArray<Acl> => {
+    if (path === paths.sharedSnapshot || path === paths.sharedSnapshotChunks || path.startsWith(paths.sharedSnapshotChunks + "/")) return mastersOnly
     if (path === paths.hosts) return hostDirs
     if (path.startsWith(hostsPrefix)) {
       const rest = path.slice(hostsPrefix.length).split("/")

@@ -29,7 +29,10 @@ export const zkPaths = (root: string) => {
     masters: `${root}/masters`,
     master: (name: string) => `${root}/masters/${name}`,
     election: `${root}/election`,
-    snapshots: `${root}/snapshots`,
+    /** The masters' shared snapshot: its manifest (position, chunk count, digest). */
+    sharedSnapshot: `${root}/shared-snapshot`,
+    /** Its chunks, `<id>-<k>`: a snapshot's id names its chunks, so a newer one never mixes with them. */
+    sharedSnapshotChunks: `${root}/shared-snapshot-chunks`,
   }
 }
 export type ZkPaths = ReturnType<typeof zkPaths>

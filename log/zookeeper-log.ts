@@ -21,6 +21,7 @@ import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
 import { mapLimit } from "./map-limit.ts"
 import { ZK, zkCode, type MultiFailure, type ZkClient } from "./zk-client.ts"
+import { ZkSharedSnapshots } from "./zk-shared-snapshot.ts"
 import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
 import {
   chunkEntries,
@@ -606,6 +607,7 @@ export class ZooKeeperEventLog implements EventLog {
   private readonly maxClaimRetries: number
   private readonly unknownOutcomeWaitMs: number
   private readonly keepSealedSegments: number
+  readonly sharedSnapshots: ZkSharedSnapshots
   /** Group commit: appends waiting for a shared multi, and how many multis of theirs are in flight. */
   private readonly waiting: WaitingAppend[] = []
   private groupsInFlight = 0
@@ -623,6 +625,7 @@ export class ZooKeeperEventLog implements EventLog {
     this.unknownOutcomeWaitMs = options.unknownOutcomeWaitMs ?? 3000
     this.keepSealedSegments = options.keepSealedSegments ?? 1
     this.global = new ChainCursor(zk, this.paths.log, this.segmentSize)
+    this.sharedSnapshots = new ZkSharedSnapshots(zk, this.paths)
   }
 
   static async open(zk: ZkClient, options: ZooKeeperLogOptions = {}): Promise<ZooKeeperEventLog> {

@@ -30,7 +30,9 @@ const USAGE = `usage: helios-master [options]
   --checkpoint-every N         events between the checkpoints /state?at= starts from, default 10000
                                (HELIOS_CHECKPOINT_EVERY)
   --pack-interval SECONDS      how often the leader packs the log's sealed segments into a few large
-                               znodes, default 30, 0: never (HELIOS_PACK_INTERVAL)
+                               znodes and, every tenth of the log, shares a snapshot of its read model
+                               beside it (a new master starts there), default 30, 0: never
+                               (HELIOS_PACK_INTERVAL)
 Security (README "Security model"):
   --auth-file PATH             bearer-token principals and their capabilities (HELIOS_AUTH_FILE);
                                without it the API is open to whoever reaches it (a warning says so)

@@ -24,7 +24,8 @@ import { HostLabelsCache } from "./host-labels.ts"
 import { RolloutDriver } from "./rollout-driver.ts"
 import { failureText, RepeatedFailureLog } from "./failure-log.ts"
 import { startProjection } from "./projection-start.ts"
-import { SnapshotSchedule } from "./snapshot-schedule.ts"
+import { SnapshotSchedule, snapshotDue, snapshotInterval } from "./snapshot-schedule.ts"
+import { saveSharedSnapshot } from "./snapshots.ts"
 import { HELIOS_VERSION } from "./version.ts"
 
 /*
@@ -199,23 +200,41 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     },
     (error) => failures.failed("background round", failureText(error)),
   )
-  // Packing a backlog (a log from before packing) takes minutes: its own loop, never in the way of
-  // housekeeping and rollouts; only the leader packs (another one packing too is safe, just wasted).
+  // The leader's upkeep of the log, in its own loop (packing a backlog, a log from before packing,
+  // takes minutes), never in the way of housekeeping and rollouts; another master doing it too is
+  // safe, just wasted. Packing sealed segments; then sharing a snapshot of the read model beside
+  // the log once enough events came after the last one, so a master without its own starts there.
   const packSealed = options.log.packSealed?.bind(options.log)
-  const packIntervalMs = options.packIntervalMs ?? 30_000
-  const packing =
-    packSealed && packIntervalMs > 0
+  const sharedSnapshots = options.log.sharedSnapshots
+  let sharedAt: number | undefined
+  // A share under way is waited for on stop (a second or two), and none starts after it.
+  let sharing: Promise<void> | undefined
+  let stopping = false
+  const shareSnapshot = async () => {
+    if (sharedSnapshots === undefined || projection.diverged || stopping) return
+    sharedAt ??= (await sharedSnapshots.position()) ?? 0
+    const position = projection.position
+    if (!snapshotDue(sharedAt, position, snapshotInterval(position, options.snapshotEveryEvents)).write) return
+    const stored = await saveSharedSnapshot(sharedSnapshots, options.log, projection.model)
+    sharedAt = stored ? position : await sharedSnapshots.position()
+    if (stored) console.error(`helios-master: shared a snapshot of the read model at position ${position}`)
+  }
+  const upkeepIntervalMs = options.packIntervalMs ?? 30_000
+  const upkeep =
+    (packSealed || sharedSnapshots) && upkeepIntervalMs > 0
       ? repeatWithoutOverlap(
-          packIntervalMs,
-          () =>
-            leading
-              ? failures.run("packing sealed segments", async () => {
-                  const report = await packSealed()
-                  if (report.segments > 0)
-                    console.error(`helios-master: packed ${report.segments} sealed segments (${report.entries} entries; ${report.znodesRemoved} znodes removed)`)
-                })
-              : Promise.resolve(),
-          (error) => failures.failed("packing sealed segments", failureText(error)),
+          upkeepIntervalMs,
+          async () => {
+            if (!leading) return
+            if (packSealed)
+              await failures.run("packing sealed segments", async () => {
+                const report = await packSealed()
+                if (report.segments > 0)
+                  console.error(`helios-master: packed ${report.segments} sealed segments (${report.entries} entries; ${report.znodesRemoved} znodes removed)`)
+              })
+            await failures.run("sharing a snapshot", () => (sharing = shareSnapshot().finally(() => (sharing = undefined))))
+          },
+          (error) => failures.failed("log upkeep", failureText(error)),
         )
       : undefined
 
@@ -229,7 +248,9 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     metrics: registry,
     stop: async () => {
       background.stop()
-      packing?.stop()
+      upkeep?.stop()
+      stopping = true
+      await sharing?.catch(() => {})
       rollouts.stop()
       stopFollowingRollouts()
       stopFollowingLabels()

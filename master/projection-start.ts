@@ -1,7 +1,7 @@
 import type { EventLog } from "../core/event-log.ts"
 import { Checkpoints } from "./checkpoints.ts"
 import { LiveProjection } from "./live-projection.ts"
-import { loadSnapshot } from "./snapshots.ts"
+import { loadSharedSnapshot, loadSnapshot } from "./snapshots.ts"
 
 export interface ProjectionStartOptions {
   readonly log: EventLog
@@ -18,6 +18,22 @@ export interface ProjectionStartOptions {
 }
 
 /**
+ * What the projection starts from: the master's own snapshot or the masters' shared one, whichever
+ * is further along (a restart finds its own; a new master, or one that lost its disk, the shared
+ * one), or nothing (the whole log).
+ */
+const startingPoint = async (options: ProjectionStartOptions) => {
+  const own = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
+  const store = options.log.sharedSnapshots
+  if (store === undefined) return own
+  const sharedAt = await store.position().catch((error: unknown) => void console.error(`helios-master: ignoring the shared snapshot: ${String(error)}`))
+  if (sharedAt === undefined || sharedAt <= (own?.state.position ?? 0)) return own
+  const shared = await loadSharedSnapshot(store, options.log)
+  if (shared !== undefined) console.error(`helios-master: starting from the shared snapshot at position ${shared.state.position}`)
+  return shared ?? own
+}
+
+/**
  * The master's read model, started from its snapshot and caught up with the log, and the log to
  * append to through the projection's guard: refused while it disagrees with the log, and each result
  * checked against what it applied (the log giving out again positions it lost).
@@ -25,7 +41,7 @@ export interface ProjectionStartOptions {
 export const startProjection = async (
   options: ProjectionStartOptions,
 ): Promise<{ projection: LiveProjection; log: EventLog; checkpoints: Checkpoints }> => {
-  const snapshot = options.snapshotFile ? await loadSnapshot(options.snapshotFile, options.log) : undefined
+  const snapshot = await startingPoint(options)
   const checkpoints = new Checkpoints({
     log: options.log,
     ...(options.checkpointDir !== undefined ? { dir: options.checkpointDir } : {}),

@@ -379,7 +379,7 @@ describe("security (issue 13)", () => {
     const agentAuth = { user: "helios-agent", password: "agent-password-0123456789" }
     const ids = { masters: zkDigest(masterAuth.user, masterAuth.password), agents: zkDigest(agentAuth.user, agentAuth.password) }
     const root = freshRoot("sec-zk-acl")
-    const m = await startTestMaster(root, "sec-zk-acl", undefined, { zkOptions: { auth: masterAuth, aclFor: aclPolicy(root, ids) } })
+    const m = await startTestMaster(root, "sec-zk-acl", undefined, { zkOptions: { auth: masterAuth, aclFor: aclPolicy(root, ids) }, snapshotEveryEvents: 1, packIntervalMs: 100 })
     masters.push(m)
     const h = hostName("sec-zk-h1")
     expect((await m.call("PUT", `/hosts/${h}?id=agent-1`)).status).toBe(200)
@@ -426,6 +426,18 @@ describe("security (issue 13)", () => {
     expect(await refusal("append", () => agent.create(next, Buffer.from("forged")))).toBe("append: NoAuth")
     expect(await refusal("bump", () => agent.setData(stream, Buffer.alloc(0)))).toBe("bump: NoAuth")
     expect(m.projection.position).toBe(before)
+    // The masters' shared snapshot (jobs' env and tokens are in it) is theirs alone.
+    await waitFor(async () => ((await m.log.sharedSnapshots.position()) ?? 0) >= before || undefined, { what: "the leader's shared snapshot" })
+    const chunk = `${paths.sharedSnapshotChunks}/${(await m.zk.getChildren(paths.sharedSnapshotChunks))[0]}`
+    const snapshotOps: Array<[string, () => Promise<unknown>]> = [
+      ["read the shared snapshot", () => agent.getData(paths.sharedSnapshot)],
+      ["read its chunk", () => agent.getData(chunk)],
+      ["replace it", () => agent.setData(paths.sharedSnapshot, Buffer.from("{}"))],
+      ["anonymously read its chunk", () => anonymous.getData(chunk)],
+    ]
+    const snapshotOutcomes: string[] = []
+    for (const [what, op] of snapshotOps) snapshotOutcomes.push(await refusal(what, op))
+    expect(snapshotOutcomes).toEqual(snapshotOps.map(([what]) => `${what}: NoAuth`))
     // The master goes on writing.
     expect((await m.call("DELETE", `/hosts/${h}/jobs/${id}?token=job-token`)).status).toBe(200)
   })

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { existsSync, readFileSync } from "node:fs"
 import { pack, unpack } from "msgpackr"
-import { storageFailureOf, type EventLog } from "../core/event-log.ts"
+import { storageFailureOf, type EventLog, type SharedSnapshotStore } from "../core/event-log.ts"
 import { position } from "../core/ids.ts"
 import { decodeSnapshot, encodeSnapshotInSlices } from "../projections/snapshot.ts"
 import type { ReadModel } from "../projections/read-model.ts"
@@ -21,17 +21,56 @@ const fingerprintAt = async (log: EventLog, p: number): Promise<string | undefin
   return e && e.position === p ? createHash("sha1").update(JSON.stringify(e.envelope)).digest("hex") : undefined
 }
 
+/** The read model a snapshot file's bytes hold, if it is of this log (its fingerprint matches the log's event there). */
+const modelOf = async (bytes: Uint8Array, log: EventLog): Promise<ReadModel | undefined> => {
+  const { fingerprint, model } = unpack(bytes) as { fingerprint: string; model: Uint8Array }
+  const decoded = decodeSnapshot(model)
+  if ((await fingerprintAt(log, decoded.state.position)) !== fingerprint) return undefined
+  return decoded
+}
+
 export const loadSnapshot = async (file: string, log: EventLog): Promise<ReadModel | undefined> => {
   if (!existsSync(file)) return undefined
   try {
-    const { fingerprint, model } = unpack(readFileSync(file)) as { fingerprint: string; model: Uint8Array }
-    const decoded = decodeSnapshot(model)
-    if ((await fingerprintAt(log, decoded.state.position)) !== fingerprint) return undefined
-    return decoded
+    return await modelOf(readFileSync(file), log)
   } catch (error) {
     console.error(`helios-master: ignoring unreadable snapshot ${file}: ${String(error)}`)
     return undefined
   }
+}
+
+/**
+ * The masters' shared snapshot (beside the log: log/zk-shared-snapshot.ts), if there is one of this
+ * log; anything wrong with it is said and ignored (the master then reads the log instead).
+ */
+export const loadSharedSnapshot = async (store: SharedSnapshotStore, log: EventLog): Promise<ReadModel | undefined> => {
+  try {
+    const stored = await store.load()
+    if (stored === undefined) return undefined
+    const model = await modelOf(stored.bytes, log)
+    if (model === undefined) console.error(`helios-master: ignoring the shared snapshot at position ${stored.position}: it is not of this log`)
+    return model
+  } catch (error) {
+    console.error(`helios-master: ignoring the shared snapshot: ${String(error)}`)
+    return undefined
+  }
+}
+
+/** The snapshot file's bytes for `model` (captured at once, encoded in slices), or undefined if the log does not hold its position. */
+const snapshotBytes = async (log: EventLog, model: ReadModel): Promise<Uint8Array[] | undefined> => {
+  const at = model.state.position
+  const steps = encodeSnapshotInSlices(model)
+  steps.next() // the capture, before anything else runs
+  const fingerprint = await fingerprintAt(log, at)
+  if (fingerprint === undefined) return undefined
+  return snapshotFileChunks(fingerprint, await runInSlices(steps))
+}
+
+/** Shares `model` with the other masters (unless a newer one is shared already): whether it was stored. */
+export const saveSharedSnapshot = async (store: SharedSnapshotStore, log: EventLog, model: ReadModel): Promise<boolean> => {
+  const at = model.state.position
+  const bytes = await snapshotBytes(log, model)
+  return bytes !== undefined && (await store.save(at, Buffer.concat(bytes)))
 }
 
 /** msgpack's bin header for `n` bytes, as msgpackr writes it. */
@@ -57,14 +96,10 @@ export const snapshotFileChunks = (fingerprint: string, model: ReadonlyArray<Uin
  * (projections/snapshot.ts, encodeSnapshotInSlices), and written by libuv's threads.
  */
 export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel, io: DurableFsAsync = nodeFsAsync): Promise<void> => {
-  const at = model.state.position
-  const steps = encodeSnapshotInSlices(model)
-  steps.next() // the capture, before anything else runs
-  const fingerprint = await fingerprintAt(log, at)
-  if (fingerprint === undefined) return
-  const encoded = await runInSlices(steps)
+  const bytes = await snapshotBytes(log, model)
+  if (bytes === undefined) return
   try {
-    await replaceFileDurablyAsync(file, snapshotFileChunks(fingerprint, encoded), io)
+    await replaceFileDurablyAsync(file, bytes, io)
   } catch (error) {
     throw storageFailureOf(error) ?? error
   }
