@@ -202,6 +202,7 @@ export class Checkpoints {
   /** Bumped when everything is dropped (divergence) or closed: older background work stops. */
   private generation = 0
   private backfilling: Promise<void> = Promise.resolve()
+  private backfillStarted = false
   private closed = false
 
   constructor(private readonly options: CheckpointOptions) {
@@ -229,7 +230,7 @@ export class Checkpoints {
 
   /**
    * Before the projection starts, at `start` (0, or its snapshot's position): finds the checkpoints
-   * kept from before, and folds the log from the last of them up to `start` in the background.
+   * kept from before. The fold of the log from the last of them up to `start` is startBackfill's.
    */
   async open(start: number): Promise<void> {
     this.startedAt = start
@@ -241,8 +242,17 @@ export class Checkpoints {
     this.thin()
     if (start === 0) return
     this.prefixMaxAt = undefined
-    const generation = this.generation
-    this.backfilling = this.backfill(generation)
+  }
+
+  /**
+   * Folds the log from the last checkpoint up to the start position in the background. Called once
+   * the projection has caught up: before that, it would take the CPU and the log's reads from the
+   * catch-up the master waits for before it serves (from a shared snapshot, it is most of the log).
+   */
+  startBackfill(): void {
+    if (this.startedAt === 0 || this.prefixMaxAt !== undefined || this.backfillStarted) return
+    this.backfillStarted = true
+    this.backfilling = this.backfill(this.generation)
   }
 
   /** Resolves once the background fold up to the start position is done (tests, benchmarks). */

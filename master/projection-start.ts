@@ -63,5 +63,6 @@ export const startProjection = async (
   // the master serves what it has, says why on /healthz, and refuses writes (live-projection.ts).
   while (!projection.undecodable && !(await projection.catchUp(60_000)))
     if (!projection.undecodable) console.error(`helios-master: still catching up with the event log (at position ${projection.position})`)
+  checkpoints.startBackfill()
   return { projection, log, checkpoints }
 }
