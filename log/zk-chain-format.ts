@@ -54,7 +54,7 @@ const PackedSegment = Schema.Struct({ chunks: Schema.Array(Position) })
 const Chunk = Schema.Array(Schema.Tuple([Position, Schema.Uint8Array]))
 
 /** Read back from ZooKeeper: decoded with a schema like any input; a malformed node is an Error naming it. */
-const decodeJson = <S extends Schema.Decoder<unknown>>(schema: S, what: string, data: Buffer): S["Type"] => {
+export const decodeJson = <S extends Schema.Decoder<unknown>>(schema: S, what: string, data: Buffer): S["Type"] => {
   let value: unknown
   try {
     value = JSON.parse(data.toString("utf8"))

@@ -1,10 +1,9 @@
 import { createHash, randomUUID } from "node:crypto"
-import { Result, Schema } from "effect"
-import { decodeInput, formatFieldErrors } from "../core/decode.ts"
+import { Schema } from "effect"
 import type { SharedSnapshotStore } from "../core/event-log.ts"
 import { ZK, zkCode, type ZkClient } from "./zk-client.ts"
 import type { ZkPaths } from "./zk-paths.ts"
-import { CHUNK_BYTES } from "./zk-chain-format.ts"
+import { CHUNK_BYTES, decodeJson } from "./zk-chain-format.ts"
 import { mapLimit } from "./map-limit.ts"
 
 /*
@@ -56,20 +55,12 @@ export class ZkSharedSnapshots implements SharedSnapshotStore {
       if (zkCode(e) === ZK.Exception.NO_NODE) return undefined
       throw e
     }
-    let value: unknown
-    try {
-      value = JSON.parse(read.data.toString("utf8"))
-    } catch (e) {
-      throw new Error(`${this.paths.sharedSnapshot}: not JSON: ${(e as Error).message}`)
-    }
-    const decoded = decodeInput(Manifest, value)
-    if (Result.isFailure(decoded)) throw new Error(`${this.paths.sharedSnapshot}: ${formatFieldErrors(decoded.failure)}`)
-    return { manifest: decoded.success, version: read.stat.version }
+    return { manifest: decodeJson(Manifest, this.paths.sharedSnapshot, read.data), version: read.stat.version }
   }
 
   async position(): Promise<number | undefined> {
     await this.zk.sync(this.paths.sharedSnapshot)
-    return (await this.manifest())?.manifest?.position
+    return (await this.manifest())?.manifest.position
   }
 
   async load(): Promise<{ readonly position: number; readonly bytes: Buffer } | undefined> {

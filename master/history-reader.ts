@@ -14,6 +14,21 @@ const GAP = 64
 const MAX_RANGE = 5_000
 const READS_IN_FLIGHT = 8
 
+/** The log's events after `after` up to `until`, read in pages (the master keeps no copy of raw events). */
+export async function* readLog(log: EventLog, after: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
+  let at = after
+  while (at < until) {
+    // Only what is asked for: a short range reads a short page.
+    const page = await log.read(position(at), Math.min(5000, until - at))
+    if (page.length === 0) return
+    for (const e of page) {
+      if (e.position > until) return
+      yield e
+    }
+    at = page[page.length - 1]!.position
+  }
+}
+
 /** The events at `positions` (ascending, all applied), in that order. */
 export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<number>): Promise<StoredEvent[]> => {
   // Ranges of positions: [index of the first, index of the last] in `positions`.
@@ -26,21 +41,12 @@ export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<numbe
   }
   const read = await mapLimit(ranges, READS_IN_FLIGHT, async ([i, j]) => {
     const out: StoredEvent[] = []
-    const last = positions[j]!
     let k = i
-    let after = positions[i]! - 1
-    while (k <= j) {
-      const page = await log.read(position(after), last - after)
-      if (page.length === 0) break
-      for (const e of page) {
-        if (e.position === positions[k]) {
-          out.push(e)
-          k++
-        }
-        if (k > j) break
+    for await (const e of readLog(log, positions[i]! - 1, positions[j]!))
+      if (e.position === positions[k]) {
+        out.push(e)
+        k++
       }
-      after = page[page.length - 1]!.position
-    }
     if (k <= j) throw new Error(`the log holds no event at position ${positions[k]}, which the history index names`)
     return out
   })

@@ -8,7 +8,7 @@ import { auditJson, heliosHistoryJson, publicEvent } from "../responses.ts"
 import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
 import type { HostName } from "../../core/ids.ts"
 import { entryOf } from "../../projections/history.ts"
-import { readEventsAt } from "../history-reader.ts"
+import { readEventsAt, readLog } from "../history-reader.ts"
 import { badRequest, readAfterQuery } from "../http-support.ts"
 import { pacer } from "../slices.ts"
 import type { AsOf } from "../../projections/checkpoints.ts"
@@ -22,21 +22,6 @@ const eventJson = (e: StoredEvent): EventJson => ({
   type: e.envelope.event._tag,
   event: publicEvent(e.envelope.event),
 })
-
-/** Reads the log's prefix in pages (the master keeps no copy of raw events). */
-async function* readLog(deps: MasterDeps, after: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
-  let at = after
-  while (at < until) {
-    // Only what is asked for: a short range reads a short page.
-    const page = await deps.log.read(position(at), Math.min(5000, until - at))
-    if (page.length === 0) return
-    for (const e of page) {
-      if (e.position > until) return
-      yield e
-    }
-    at = page[page.length - 1]!.position
-  }
-}
 
 export const historyRoutes = (deps: MasterDeps) => {
   const app = new Hono()
@@ -104,7 +89,7 @@ export const historyRoutes = (deps: MasterDeps) => {
       let last = after
       // A long history is written page by page, giving the event loop a turn every few ms.
       const pace = pacer()
-      for await (const e of readLog(deps, after)) {
+      for await (const e of readLog(deps.log, after)) {
         last = e.position
         if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
         await pace()
