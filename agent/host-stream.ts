@@ -1,6 +1,6 @@
-import { UndecodableEvent, type EventLog, type HostStreamEvent, type Unsubscribe } from "../core/event-log.ts"
+import { EventsArchived, UndecodableEvent, type EventLog, type HostStreamEvent, type Unsubscribe } from "../core/event-log.ts"
 import type { HostName } from "../core/ids.ts"
-import { applyHostEvent, emptyDesiredState, type DesiredState } from "./desired-state.ts"
+import { applyHostEvent, emptyDesiredState, type DesiredState } from "../core/desired-state.ts"
 import { errorText, type Logger } from "./logger.ts"
 import { readJson, writeJsonAtomic } from "./state-dir.ts"
 
@@ -108,6 +108,28 @@ export class HostStreamFollower {
     )
   }
 
+  /**
+   * The stream's oldest events are archived (README "Retention and archiving"): take the stream's
+   * base, the desired state as of the last archived event, if it is ahead of this fold. Whether it was.
+   */
+  private async rebase(): Promise<boolean> {
+    const base = await this.o.log.hostStreamBase?.(this.o.host)
+    if (base === undefined || base.state.host !== this.o.host || base.state.hostPosition <= this.current.hostPosition) return false
+    this.o.logger.log("info", "the host stream's oldest events are archived: starting from its base", {
+      hostPosition: base.state.hostPosition,
+      archivedThrough: base.archivedThrough,
+    })
+    this.current = base.state
+    this.save(base.state)
+    // A subscription reading from the old position would meet the archived events again.
+    if (this.unsubscribe) {
+      this.stop()
+      this.start()
+    }
+    this.o.onDesiredChange()
+    return true
+  }
+
   /** Starts following live from the checkpoint. */
   start(): void {
     this.unsubscribe = this.o.log.subscribeHostStream(
@@ -122,10 +144,12 @@ export class HostStreamFollower {
   catchUp(): Promise<void> {
     return this.enqueue(async () => {
       for (;;) {
-        const events = await this.o.log.readHostStream(this.o.host, this.current.hostPosition).catch((error: unknown) => {
+        const events = await this.o.log.readHostStream(this.o.host, this.current.hostPosition).catch(async (error: unknown) => {
           if (error instanceof UndecodableEvent) this.reportUndecodable(error)
+          if (error instanceof EventsArchived && (await this.rebase())) return undefined
           throw error
         })
+        if (events === undefined) continue
         if (events.length === 0) break
         this.apply(events)
       }

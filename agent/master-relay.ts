@@ -10,6 +10,7 @@ import {
   type EventLog,
 } from "../core/event-log.ts"
 import type { EventEnvelope, StreamId } from "../core/events.ts"
+import type { HostStreamBase } from "../core/desired-state.ts"
 import { Position, type HostName } from "../core/ids.ts"
 import type { ZkClient } from "../log/zk-client.ts"
 import { zkPaths } from "../log/zk-paths.ts"
@@ -232,6 +233,7 @@ export class MasterRelayLog implements EventLog {
   head: EventLog["head"] = () => this.o.direct.head()
   readHostStream: EventLog["readHostStream"] = (host, after, limit) => this.o.direct.readHostStream(host, after, limit)
   subscribe: EventLog["subscribe"] = (after, onEvents, onUndecodable) => this.o.direct.subscribe(after, onEvents, onUndecodable)
+  hostStreamBase = (host: HostName): Promise<HostStreamBase | undefined> => this.o.direct.hostStreamBase?.(host) ?? Promise.resolve(undefined)
   subscribeHostStream: EventLog["subscribeHostStream"] = (host, after, onEvents, onUndecodable) =>
     this.o.direct.subscribeHostStream(host, after, onEvents, onUndecodable)
   close: EventLog["close"] = () => this.o.direct.close()

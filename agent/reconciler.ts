@@ -1,7 +1,7 @@
 import type { ContainerRuntime, RuntimeEvent } from "../core/container-runtime.ts"
 import type { Job } from "../core/job.ts"
 import { LABEL_JOB, namespaceLabels } from "./container-spec.ts"
-import type { DesiredDeployment } from "./desired-state.ts"
+import type { DesiredDeployment } from "../core/desired-state.ts"
 import { errorText, type Logger } from "./logger.ts"
 import type { PortAllocator } from "./ports.ts"
 import { readJson, writeJsonAtomic } from "./state-dir.ts"

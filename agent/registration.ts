@@ -4,7 +4,7 @@ import { hostStream, type DomainEvent } from "../core/events.ts"
 import { HostHeldByAnotherAgent, type HostInfoStore } from "../core/host-info.ts"
 import type { AgentId, HostName } from "../core/ids.ts"
 import { sleep, type Clock } from "./clock.ts"
-import { hostStreamVersion } from "./desired-state.ts"
+import { hostStreamVersion } from "../core/desired-state.ts"
 import type { HostStreamFollower } from "./host-stream.ts"
 import { errorText, type Logger } from "./logger.ts"
 

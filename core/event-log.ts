@@ -1,6 +1,7 @@
 import { Data } from "effect"
 import type { EventEnvelope, StoredEvent, StreamId } from "./events.ts"
 import type { HostName, Position } from "./ids.ts"
+import type { HostStreamBase } from "./desired-state.ts"
 
 /**
  * The expected version of a stream when appending: "none" = the stream must not exist yet, a
@@ -50,6 +51,15 @@ export class UndecodableEvent extends Data.TaggedError("UndecodableEvent")<{
   readonly reason: string
   /** The streams its append bumped, when the log can tell (a skip must still count them). */
   readonly bumped: ReadonlyArray<StreamId>
+}> {}
+/**
+ * The events asked for were archived out of the log's store (README "Retention and archiving")
+ * and this reader has no archive holding them: a read starting at or below `through` rejects.
+ */
+export class EventsArchived extends Data.TaggedError("EventsArchived")<{
+  /** The last archived position: a read after it is answered from the log as usual. */
+  readonly through: number
+  readonly message: string
 }> {}
 /** The log's store cannot be reached right now; the append may be retried. */
 export class LogUnavailable extends Data.TaggedError("LogUnavailable")<{ readonly reason: string }> {}
@@ -127,6 +137,11 @@ export interface EventLog {
    * absent for logs that need none. Safe beside appends, readers and another caller.
    */
   packSealed?(): Promise<PackReport>
+  /**
+   * Host H's stream base, if its oldest events were archived: the desired state as of a host
+   * position, to start from instead of reading the stream from 0 (which rejects with EventsArchived).
+   */
+  hostStreamBase?(host: HostName): Promise<HostStreamBase | undefined>
   /**
    * Where masters share a snapshot of their read model beside the log (ZooKeeper), so a master
    * without a snapshot of its own starts from it instead of from position 0; absent: none.

@@ -83,9 +83,14 @@ const WRITE_BYTES = 1 << 20
 /**
  * replaceFileDurably without blocking the event loop (the writes and fsyncs run on libuv's
  * threads): for large files written while serving, e.g. a master's snapshot. The data comes as
- * chunks, in order, written as they are (small ones joined up to ~1 MiB).
+ * chunks, in order (produced as they are written when an async iterable: an archive of hundreds of
+ * MiB is never held whole), written as they are (small ones joined up to ~1 MiB).
  */
-export const replaceFileDurablyAsync = async (file: string, chunks: ReadonlyArray<Uint8Array>, io: DurableFsAsync = nodeFsAsync): Promise<void> => {
+export const replaceFileDurablyAsync = async (
+  file: string,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  io: DurableFsAsync = nodeFsAsync,
+): Promise<void> => {
   const dir = dirname(file)
   await io.mkdir(dir, { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
@@ -103,7 +108,7 @@ export const replaceFileDurablyAsync = async (file: string, chunks: ReadonlyArra
         group = []
         size = 0
       }
-      for (const chunk of chunks) {
+      for await (const chunk of chunks) {
         if (size + chunk.length > WRITE_BYTES) await flush()
         if (chunk.length >= WRITE_BYTES) await writeAll(chunk)
         else {

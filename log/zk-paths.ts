@@ -10,6 +10,8 @@ export const zkPaths = (root: string) => {
     /** A packed segment: its data lists its chunks' first positions. */
     packedSegment: (segment: number) => `${base}-packed/${pad(segment, 10)}`,
     packedChunk: (segment: number, chunk: number) => `${base}-packed/${pad(segment, 10)}/${pad(chunk, 4)}`,
+    /** Packed segments moved to archive files (a prefix): its data names them (log/zk-archive.ts). */
+    archived: `${base}-archived`,
   })
   return {
     root,
@@ -22,6 +24,8 @@ export const zkPaths = (root: string) => {
     host: (host: string) => `${root}/hosts/${host}`,
     /** Host H's stream: the same segmented chain, its entries pointing into the global log. */
     hostStream: (host: string) => chain(`${root}/hosts/${host}/stream`),
+    /** The desired state host H's stream starts from once the events it points to are archived. */
+    hostStreamBase: (host: string) => `${root}/hosts/${host}/stream-base`,
     /** Ephemeral: exists while the host's agent holds a session. */
     hostUp: (host: string) => `${root}/hosts/${host}/up`,
     /** Latest-value host facts (cpus, memory, load, docker version...), not events. */

@@ -22,6 +22,8 @@ import { follow, type Follower } from "./follow.ts"
 import { mapLimit } from "./map-limit.ts"
 import { ZK, zkCode, type MultiFailure, type ZkClient } from "./zk-client.ts"
 import { ZkSharedSnapshots } from "./zk-shared-snapshot.ts"
+import { archiveLog, ArchivedSegments, readHostStreamBase, type ArchivableLog, type ArchiveReport, type HostPointerAt } from "./zk-archive.ts"
+import type { HostStreamBase } from "../core/desired-state.ts"
 import { zkPaths, type ChainPaths, type ZkPaths } from "./zk-paths.ts"
 import {
   chunkEntries,
@@ -89,6 +91,8 @@ export interface ZooKeeperLogOptions {
    * (followers near the head read those). Default 1; tests use 0 to pack right behind the head.
    */
   readonly keepSealedSegments?: number
+  /** Where archive files of the global log's oldest segments are (log/zk-archive.ts); none: archived events are not readable. */
+  readonly archiveDir?: string
 }
 
 
@@ -147,8 +151,24 @@ class ChainCursor {
     private readonly zk: ZkClient,
     readonly paths: ChainPaths,
     segmentSize: number | undefined,
+    /** The global log's archived segments (host streams are not archived). */
+    private readonly archive?: ArchivedSegments,
   ) {
     this.size = segmentSize
+  }
+
+  /**
+   * Reads a packed segment's node from ZooKeeper, or from the archive once the segment is archived
+   * (known already, or learnt when ZooKeeper no longer has it: the archiver moves the mark first).
+   */
+  private async fromPackedOrArchive<T>(s: number, zk: () => Promise<T>, archived: (archive: ArchivedSegments) => Promise<T>): Promise<T> {
+    if (this.archive && (await this.archive.holds(s, false))) return archived(this.archive)
+    try {
+      return await zk()
+    } catch (e) {
+      if (zkCode(e) === ZK.Exception.NO_NODE && this.archive && (await this.archive.holds(s, true))) return archived(this.archive)
+      throw e
+    }
   }
 
   get segmentSize(): number {
@@ -212,6 +232,14 @@ class ChainCursor {
     this.packedKnown = false // a watch set by an expired session is gone
   }
 
+  /** The last packed segment (-1: none), read from ZooKeeper now. */
+  async packedMark(): Promise<number> {
+    await this.sized()
+    this.packedKnown = false
+    await this.isPacked(0)
+    return this.packedThrough
+  }
+
   /** Whether segment s is packed, reading the mark again only when it may have moved. */
   async isPacked(s: number): Promise<boolean> {
     while (s > this.packedThrough && !this.packedKnown) await this.readPackedMark()
@@ -250,7 +278,11 @@ class ChainCursor {
     let starts = this.chunkStarts.get(s)
     if (!starts) {
       const path = this.paths.packedSegment(s)
-      const reading = this.zk.getData(path).then(({ data }) => decodeSegment(data, path))
+      const reading = this.fromPackedOrArchive(
+        s,
+        () => this.zk.getData(path).then(({ data }) => decodeSegment(data, path)),
+        (archive) => archive.chunkStarts(s),
+      )
       // A failed read is not kept: the next reader tries again.
       reading.catch(() => this.chunkStarts.get(s) === reading && this.chunkStarts.delete(s))
       this.chunkStarts.set(s, (starts = reading))
@@ -268,7 +300,11 @@ class ChainCursor {
     if (entries) {
       this.chunks.delete(path)
     } else {
-      const reading = this.zk.getData(path).then(({ data }) => decodeChunk(data, path))
+      const reading = this.fromPackedOrArchive(
+        s,
+        () => this.zk.getData(path).then(({ data }) => data),
+        (archive) => archive.chunk(s, k),
+      ).then((data) => decodeChunk(data, path))
       // A failed read is not kept: the next reader tries again.
       reading.catch(() => this.chunks.get(path) === reading && this.chunks.delete(path))
       entries = reading
@@ -608,6 +644,8 @@ export class ZooKeeperEventLog implements EventLog {
   private readonly unknownOutcomeWaitMs: number
   private readonly keepSealedSegments: number
   readonly sharedSnapshots: ZkSharedSnapshots
+  private readonly archived: ArchivedSegments
+  private readonly root: string
   /** Group commit: appends waiting for a shared multi, and how many multis of theirs are in flight. */
   private readonly waiting: WaitingAppend[] = []
   private groupsInFlight = 0
@@ -618,13 +656,15 @@ export class ZooKeeperEventLog implements EventLog {
     private readonly zk: ZkClient,
     options: ZooKeeperLogOptions,
   ) {
-    this.paths = zkPaths(options.root ?? "/helios")
+    this.root = options.root ?? "/helios"
+    this.paths = zkPaths(this.root)
     this.segmentSize = options.segmentSize ?? LEGACY_SEGMENT_SIZE
     this.hostSegmentSize = options.hostSegmentSize ?? options.segmentSize ?? 100
     this.maxClaimRetries = options.maxClaimRetries ?? 200
     this.unknownOutcomeWaitMs = options.unknownOutcomeWaitMs ?? 3000
     this.keepSealedSegments = options.keepSealedSegments ?? 1
-    this.global = new ChainCursor(zk, this.paths.log, this.segmentSize)
+    this.archived = new ArchivedSegments(zk, this.paths, options.archiveDir)
+    this.global = new ChainCursor(zk, this.paths.log, this.segmentSize, this.archived)
     this.sharedSnapshots = new ZkSharedSnapshots(zk, this.paths)
   }
 
@@ -1002,7 +1042,65 @@ export class ZooKeeperEventLog implements EventLog {
     return this.followChain(this.hostChain(host), after, (a) => this.readHostStream(host, a), (e) => e.hostPosition, onEvents, onUndecodable)
   }
 
+  async hostStreamBase(host: HostName): Promise<HostStreamBase | undefined> {
+    return (await readHostStreamBase(this.zk, this.paths, host))?.base
+  }
+
+  /**
+   * Moves the global log's oldest packed segments, through `throughPosition` at most, to a new
+   * archive file in `dir` (log/zk-archive.ts says what is checked and in which order).
+   */
+  archive(options: { readonly throughPosition: number; readonly dir: string; readonly now: Date }): Promise<ArchiveReport> {
+    const log: ArchivableLog = {
+      zk: this.zk,
+      paths: this.paths,
+      root: this.root,
+      segmentSize: this.segmentSize,
+      packedThrough: () => this.global.packedMark(),
+      batchStartOf: async (p) => (await this.global.entryCovering(p))?.start ?? p,
+      sharedSnapshotPosition: () => this.sharedSnapshots.position(),
+      hostsWithStreams: async () => {
+        const hosts: string[] = []
+        for (const host of await this.zk.getChildrenIfExists(this.paths.hosts))
+          if ((await this.zk.exists(this.paths.hostStream(host).base)) !== undefined) hosts.push(host)
+        return hosts
+      },
+      hostPointers: async (host, after, through) => {
+        const out: HostPointerAt[] = []
+        for (let at = after; ; ) {
+          const { entries, last } = await this.hostChain(host).readEntries(at, 10_000)
+          for (const { start, data } of entries) {
+            const slice = unpack(data) as HostPointer[]
+            for (const [i, [batchStart, index]] of slice.entries()) {
+              if (start + i <= at) continue // read already (a page may begin inside the previous one's entry)
+              if (batchStart + index > through) return out
+              out.push({ hostPosition: start + i, position: batchStart + index, last: i === slice.length - 1 })
+            }
+          }
+          if (last === at) return out
+          at = last
+        }
+      },
+      batches: (after, through) => this.batchesBetween(after, through),
+    }
+    return archiveLog(log, options)
+  }
+
+  /** The global log's entries holding positions after..through, oldest first (the first may start before). */
+  private async *batchesBetween(after: number, through: number): AsyncIterable<ChainEntry> {
+    let lastStart = -1
+    for (let at = after; at < through; ) {
+      const { entries, last } = await this.global.readEntries(at, Math.min(10_000, through - at))
+      // A page that begins inside a batch starts with that batch, which the previous page ended with.
+      for (const entry of entries) if (entry.start > lastStart) yield entry
+      lastStart = entries.at(-1)?.start ?? lastStart
+      if (last === at) return
+      at = last
+    }
+  }
+
   async close(): Promise<void> {
+    await this.archived.close()
     this.zk.off("connected", this.reconnected)
     for (const f of this.followers) f.stop()
     this.followers.clear()

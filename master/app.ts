@@ -1,5 +1,5 @@
 import { Hono } from "hono"
-import { LogUnavailable, BatchTooLarge, StorageFailed } from "../core/event-log.ts"
+import { LogUnavailable, BatchTooLarge, StorageFailed, EventsArchived } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
@@ -126,6 +126,8 @@ export const masterApp = (deps: MasterDeps): Hono => {
         503,
       )
     if (error instanceof LogUnavailable) return c.json({ status: "UNAVAILABLE", message: `event log unavailable: ${error.reason}` }, 503)
+    // Like Kubernetes past compaction: what was asked for is gone from the log, not failing.
+    if (error instanceof EventsArchived) return c.json({ status: "ARCHIVED", archivedThrough: error.through, message: error.message }, 410)
     if (error instanceof StorageFailed)
       return c.json({ status: "LOG_UNAVAILABLE", reason: error.reason, code: error.code, message: `event log cannot write: ${error.reason} (${error.code}); nothing was written` }, 503)
     if (error instanceof BatchTooLarge)

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto"
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import type { EventLog } from "../core/event-log.ts"
+import { EventsArchived, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { applyEvent, cloneState, emptyState, type FleetState } from "../core/state.ts"
@@ -432,10 +432,23 @@ export class Checkpoints {
         return await this.backfillOnce(generation)
       } catch (error) {
         if (generation !== this.generation || this.closed) return
+        if (error instanceof EventsArchived) return this.archivedBelow(error)
         console.error(`helios-master: could not build the checkpoints up to position ${this.startedAt} yet (${error instanceof Error ? error.message : String(error)}); trying again`)
         await new Promise((resolve) => setTimeout(resolve, delay).unref())
       }
     }
+  }
+
+  /**
+   * The log's oldest events are archived and this master cannot read them: no checkpoint below the
+   * start position can be built (queries as of there answer 410). Those due after it are kept, their
+   * latest event time counted from the start on: archived events are taken to be older than the rest.
+   */
+  private archivedBelow(error: EventsArchived): void {
+    console.error(`helios-master: no checkpoints before position ${this.startedAt}: ${error.message}; queries as of those positions answer 410 Gone`)
+    this.prefixMaxAt = Number.NEGATIVE_INFINITY
+    for (const { record, maxAtSince } of this.pending) this.keep({ ...record, maxAt: maxAtSince })
+    this.pending = []
   }
 
   private async backfillOnce(generation: number): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto"
 import { Data, Result } from "effect"
-import { AppendConflict, type EventLog } from "../core/event-log.ts"
+import { AppendConflict, EventsArchived, type EventLog } from "../core/event-log.ts"
 import { envelopeOf } from "../core/envelope.ts"
 import type { EventEnvelope } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
@@ -61,7 +61,12 @@ export class CommandBus {
   private async retried(command: Command, commandId: string): Promise<Outcome | undefined> {
     const { commands } = this.projection.model
     for (const p of commands.candidates(commandId)) {
-      const [event] = await this.log.read(position(p - 1), 1)
+      // A candidate archived out of the log (README "Retention and archiving") is months old: no
+      // client retries that long, so it is another command's id hash, not this one's retry.
+      const [event] = await this.log.read(position(p - 1), 1).catch((error: unknown) => {
+        if (error instanceof EventsArchived) return []
+        throw error
+      })
       if (event?.position !== p || event.envelope.commandId !== commandId) continue
       return isLastEventOf(command, event.envelope.event)
         ? Result.succeed({ position: p, appended: 0 })

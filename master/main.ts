@@ -13,7 +13,14 @@ import { parseArgs } from "node:util"
 import { DEFAULT_AGENT_REAPING_TIMEOUT_HOURS, HOUR_MS } from "./agent-reaper.ts"
 import { CONTAINER_POLICY_OPTIONS } from "../core/container-policy.ts"
 
+// `helios-master archive ...`: the operator's archiving command (master/archive-command.ts).
+if (process.argv[2] === "archive") {
+  const { runArchiveCommand } = await import("./archive-command.ts")
+  process.exit(await runArchiveCommand(process.argv.slice(3)))
+}
+
 const USAGE = `usage: helios-master [options]
+       helios-master archive --through POSITION --dir DIR [--zk ...]   (helios-master archive --help)
   --zk HOST:PORT[,HOST:PORT]   ZooKeeper ensemble, default 127.0.0.1:2181 (HELIOS_ZK)
   --zk-root PATH               the cluster's root path, default /helios (HELIOS_ZK_ROOT)
   --port PORT                  HTTP API port, default 5801 (HELIOS_MASTER_PORT)
@@ -33,6 +40,9 @@ const USAGE = `usage: helios-master [options]
                                znodes and, every tenth of the log, shares a snapshot of its read model
                                beside it (a new master starts there), default 30, 0: never
                                (HELIOS_PACK_INTERVAL)
+  --archive-dir DIR            where archive files of the log's oldest events are (helios-master
+                               archive): queries about archived positions are answered from them,
+                               without it with 410 Gone (HELIOS_ARCHIVE_DIR)
 Security (README "Security model"):
   --auth-file PATH             bearer-token principals and their capabilities (HELIOS_AUTH_FILE);
                                without it the API is open to whoever reaches it (a warning says so)
@@ -72,6 +82,7 @@ const parsed = (() => {
         "skip-undecodable": { type: "string", multiple: true, default: [] },
         "checkpoint-every": { type: "string", default: process.env.HELIOS_CHECKPOINT_EVERY },
         "pack-interval": { type: "string", default: process.env.HELIOS_PACK_INTERVAL ?? "30" },
+        "archive-dir": { type: "string", default: process.env.HELIOS_ARCHIVE_DIR },
         ...CONTAINER_POLICY_OPTIONS,
         "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
         "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
@@ -180,7 +191,7 @@ const zk = await ZkClient.connect(values.zk!, zkAuth ? { auth: zkAuth, aclFor: a
   process.exit(1)
 })
 installCrashHook(zk)
-const log = await ZooKeeperEventLog.open(zk, { root })
+const log = await ZooKeeperEventLog.open(zk, { root, ...(values["archive-dir"] ? { archiveDir: values["archive-dir"] } : {}) })
 // GET /metrics: this master's metrics and the process's (CPU, memory, event loop lag).
 const metrics = new Registry()
 collectDefaultMetrics({ register: metrics })

@@ -89,6 +89,9 @@ const version: Param = {
 
 const json = (description: string, schema: Schema.Top): Reply => ({ description, schema })
 const refused = (description: string): Reply => ({ description, schema: Api.ErrorJson })
+const ARCHIVED = refused(
+  "ARCHIVED: events it needs were archived out of the log (`helios-master archive`) and this master has no --archive-dir holding them; `archivedThrough` is the last archived position",
+)
 const ok = (description: string): Reply => json(description, Api.CommandJson)
 const Names = Schema.Array(Schema.String)
 
@@ -258,7 +261,7 @@ export const ROUTES: ReadonlyArray<Route> = [
     tag: "history",
     summary: "A job's history: who did what, when, at which position",
     params: [{ ...jobIdPath, schema: Schema.String, description: "A full job id (of a job that may have been removed)." }],
-    responses: { 200: json("Its task status events (Helios's) and its audit trail.", Api.HistoryJson), 404: refused("JOB_ID_NOT_FOUND") },
+    responses: { 200: json("Its task status events (Helios's) and its audit trail.", Api.HistoryJson), 404: refused("JOB_ID_NOT_FOUND"), 410: ARCHIVED },
   },
   {
     method: "get",
@@ -266,7 +269,7 @@ export const ROUTES: ReadonlyArray<Route> = [
     tag: "history",
     summary: "The fleet as of a log position or a time",
     params: [{ name: "at", in: "query", schema: Schema.String, description: "A log position (integer) or an ISO-8601 time; default now." }],
-    responses: { 200: json("Jobs (with deployments and tasks) and hosts, as they were.", Api.StateJson), 400: refused("INVALID_AT") },
+    responses: { 200: json("Jobs (with deployments and tasks) and hosts, as they were.", Api.StateJson), 400: refused("INVALID_AT"), 410: ARCHIVED },
   },
   {
     method: "get",
@@ -279,7 +282,7 @@ export const ROUTES: ReadonlyArray<Route> = [
       { name: "host", in: "query", schema: Schema.String, description: "Only events concerning this host." },
       { name: "follow", in: "query", schema: Schema.Literals(["true", "1"]), description: "Stay open and send new events as they are appended." },
     ],
-    responses: { 200: { description: "One event per line.", schema: Api.EventJson, media: "application/x-ndjson" }, 400: refused("INVALID_AFTER") },
+    responses: { 200: { description: "One event per line.", schema: Api.EventJson, media: "application/x-ndjson" }, 400: refused("INVALID_AFTER"), 410: ARCHIVED },
   },
 
   // Deployment groups
@@ -377,7 +380,7 @@ export const ROUTES: ReadonlyArray<Route> = [
     tag: "rollouts",
     summary: "One rollout rebuilt from the log: each step, its host's task reports meanwhile, why it failed",
     params: [groupPath, { name: "number", in: "path", required: true, schema: Schema.String, description: "A rollout number (1, 2, ...) or `latest`." }],
-    responses: { 200: json("The rollout's timeline.", Api.ReplayJson), 400: refused("INVALID_ROLLOUT"), 404: refused("DEPLOYMENT_GROUP_NOT_FOUND, ROLLOUT_NOT_FOUND") },
+    responses: { 200: json("The rollout's timeline.", Api.ReplayJson), 400: refused("INVALID_ROLLOUT"), 404: refused("DEPLOYMENT_GROUP_NOT_FOUND, ROLLOUT_NOT_FOUND"), 410: ARCHIVED },
   },
   {
     method: "get",

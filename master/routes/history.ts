@@ -23,6 +23,11 @@ const eventJson = (e: StoredEvent): EventJson => ({
   event: publicEvent(e.envelope.event),
 })
 
+/** The rest of an iterator whose first result was taken already. */
+async function* startingWith<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  for (let next = first; !next.done; next = await rest.next()) yield next.value
+}
+
 export const historyRoutes = (deps: MasterDeps) => {
   const app = new Hono()
   const state = () => deps.projection.model.state
@@ -74,7 +79,7 @@ export const historyRoutes = (deps: MasterDeps) => {
   })
 
   /** NDJSON: events after `after` (default 0), filtered by job/host; `follow=true` stays open for live ones. */
-  app.get("/events", (c) => {
+  app.get("/events", async (c) => {
     const query = readAfterQuery(c)
     if (!query.ok) return query.response
     const after = query.after ?? 0
@@ -84,12 +89,16 @@ export const historyRoutes = (deps: MasterDeps) => {
     const wanted = (e: StoredEvent) =>
       (job === undefined || (jobOf(e.envelope.event) ?? "").includes(job)) &&
       (host === undefined || hostsOf(e.envelope.event).includes(host as never))
+    // The first page is read before the answer starts, so a log that cannot give it (its events
+    // archived: 410, the log away: 503) is answered with a status, not a cut-off 200.
+    const events = readLog(deps.log, after)
+    const first = await events.next()
     c.header("Content-Type", "application/x-ndjson")
     return stream(c, async (out) => {
       let last = after
       // A long history is written page by page, giving the event loop a turn every few ms.
       const pace = pacer()
-      for await (const e of readLog(deps.log, after)) {
+      for await (const e of startingWith(first, events)) {
         last = e.position
         if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
         await pace()

@@ -1,8 +1,9 @@
-import type { HostStreamEvent } from "../core/event-log.ts"
-import { hostStream } from "../core/events.ts"
-import type { ExpectedVersion } from "../core/event-log.ts"
-import type { AgentId, Goal, HostName, TaskState, ThrottleState } from "../core/ids.ts"
-import type { Job } from "../core/job.ts"
+import { Schema } from "effect"
+import type { ExpectedVersion, HostStreamEvent } from "./event-log.ts"
+import { hostStream } from "./events.ts"
+import { AgentId, Goal, HostName, TaskState, ThrottleState } from "./ids.ts"
+import { Job } from "./job.ts"
+import { SafeRecord } from "./safe-text.ts"
 
 /*
  * The agent's desired state: a pure fold of ONE host's stream (no I/O). It also remembers what the
@@ -46,6 +47,39 @@ export const emptyDesiredState = (host: HostName): DesiredState => ({
   deployments: {},
   lastStatus: {},
 })
+
+/*
+ * A host stream's base: its desired state as of host position `hostPosition`, written when the
+ * global log's events that position points into were archived (README "Retention and archiving").
+ * An agent whose own fold is behind it starts from it instead of reading the stream from 0.
+ */
+const NonNegativeInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
+const DesiredStateSchema = Schema.Struct({
+  host: HostName,
+  hostPosition: NonNegativeInt,
+  hostStreamBumps: NonNegativeInt,
+  registeredAgentId: Schema.optionalKey(AgentId),
+  upAgentId: Schema.optionalKey(AgentId),
+  deployments: SafeRecord(Schema.Struct({ job: Job, goal: Goal })),
+  lastStatus: SafeRecord(
+    Schema.Struct({
+      state: TaskState,
+      goal: Goal,
+      throttled: ThrottleState,
+      containerId: Schema.optionalKey(Schema.String),
+      error: Schema.optionalKey(Schema.String),
+      commandId: Schema.optionalKey(Schema.String),
+    }),
+  ),
+})
+export const HOST_STREAM_BASE_FORMAT = 1
+export const HostStreamBase = Schema.Struct({
+  format: Schema.Literal(HOST_STREAM_BASE_FORMAT),
+  /** The last global log position the archive holds (the base folds every event of the stream up to it). */
+  archivedThrough: NonNegativeInt,
+  state: DesiredStateSchema,
+})
+export type HostStreamBase = typeof HostStreamBase.Type
 
 const without = <V>(r: Readonly<Record<string, V>>, key: string): Readonly<Record<string, V>> => {
   if (!(key in r)) return r

@@ -1,0 +1,189 @@
+/**
+ * Archiving the log's oldest packed segments to a file, on a real ZooKeeper (log/zk-archive.ts,
+ * README "Retention and archiving"): the segments leave ZooKeeper; a reader given the archive
+ * reads the log exactly as before; one without it is told the events are archived (410 Gone from a
+ * master), reads everything after them as before, and an agent with no state of its own reaches
+ * the same desired state from its host stream's base; a damaged archive is refused, never read.
+ */
+import { execFile } from "node:child_process"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { afterAll, describe, expect, it } from "vitest"
+import { HostStreamFollower } from "../agent/host-stream.ts"
+import { silentLogger } from "../agent/logger.ts"
+import { generateWorkload } from "../bench/workload.ts"
+import { emptyDesiredState, foldHostStream, type DesiredState } from "../core/desired-state.ts"
+import { EventsArchived, type EventLog } from "../core/event-log.ts"
+import type { StoredEvent } from "../core/events.ts"
+import { position, type HostName } from "../core/ids.ts"
+import { ZkClient } from "../log/zk-client.ts"
+import { zkPaths } from "../log/zk-paths.ts"
+import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
+import { lastPositionBefore } from "../master/archive-command.ts"
+import { startMaster } from "../master/master.ts"
+import { saveSharedSnapshot } from "../master/snapshots.ts"
+import { uniqueRoot, waitFor, zkConnect } from "./services.ts"
+
+const cleanups: Array<() => unknown> = []
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {})
+})
+
+const SEGMENT = 250
+const openLog = async (root: string, archiveDir?: string) => {
+  const zk = await ZkClient.connect(zkConnect())
+  const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: SEGMENT, hostSegmentSize: 50, keepSealedSegments: 0, ...(archiveDir ? { archiveDir } : {}) })
+  cleanups.push(() => zk.close(), () => log.close())
+  return log
+}
+
+const readAll = async (log: EventLog, after = 0): Promise<StoredEvent[]> => {
+  const out: StoredEvent[] = []
+  for (let at = after; ; ) {
+    const page = await log.read(position(at), 1000)
+    if (page.length === 0) return out
+    out.push(...page)
+    at = page.at(-1)!.position
+  }
+}
+
+const foldOf = async (log: EventLog, host: HostName): Promise<DesiredState> => {
+  let state = emptyDesiredState(host)
+  for (;;) {
+    const events = await log.readHostStream(host, state.hostPosition)
+    if (events.length === 0) return state
+    state = foldHostStream(state, events)
+  }
+}
+
+const serve = async (log: EventLog) => {
+  const master = await startMaster({ log, name: `m-${Math.random().toString(36).slice(2, 8)}`, port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, packIntervalMs: 0 })
+  cleanups.push(() => master.stop())
+  const get = async (path: string) => {
+    const res = await fetch(master.url + path)
+    return { status: res.status, text: await res.text() }
+  }
+  return { master, get }
+}
+
+describe("archiving the log's oldest segments", () => {
+  it("moves packed segments to a file; with the file every read is as before, without it they are 410 Gone and an agent starts from its stream's base; a damaged file is refused", async () => {
+    const root = uniqueRoot("archive")
+    const dir = mkdtempSync(join(tmpdir(), "helios-archive-"))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const { events, batches } = generateWorkload(3_000, { hosts: 12, seed: 5 })
+    const writer = await openLog(root)
+    for (const [first, count] of batches) await writer.append(events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+    await writer.packSealed()
+    const head = Number(await writer.head())
+    const before = await readAll(writer)
+    expect(before.length).toBe(head)
+    const hosts = [...new Set(events.flatMap((e) => ("host" in e.envelope.event ? [e.envelope.event.host] : [])))] as HostName[]
+    const folds = new Map(await Promise.all(hosts.map(async (h) => [h, await foldOf(writer, h)] as const)))
+
+    // What users saw before archiving: the whole log, an early job's history, the fleet as of position 500.
+    const old = await serve(await openLog(root))
+    await waitFor(() => (old.master.projection.position >= head ? true : undefined), { timeoutMs: 30_000 })
+    const earlyJob = before.find((e) => e.envelope.event._tag === "JobCreated")!.envelope.event as { job: { id: string } }
+    const expected = { events: await old.get("/events?after=0"), history: await old.get(`/history/jobs/${earlyJob.job.id}`), stateAt: await old.get("/state?at=500") }
+    expect(expected.history.status).toBe(200)
+
+    // Nothing is archived before a shared snapshot has passed it.
+    expect((await writer.archive({ throughPosition: 1_000, dir, now: new Date() })).reason).toContain("no shared snapshot")
+    expect(await saveSharedSnapshot(writer.sharedSnapshots, writer, old.master.projection.model)).toBe(true)
+    await old.master.stop()
+
+    const report = await writer.archive({ throughPosition: 1_000, dir, now: new Date("2026-12-06T00:00:00Z") })
+    expect(report).toMatchObject({ firstPosition: 1, lastPosition: 999, segments: 4, hostsRebased: hosts.length })
+    expect(report.file).toBe(join(dir, "log-1-999.helios-archive"))
+    // Their chunks left ZooKeeper; the packed segments after them stayed.
+    const paths = zkPaths(root)
+    const zk = await ZkClient.connect(zkConnect())
+    cleanups.push(() => zk.close())
+    const left = (await zk.getChildren(paths.log.packed)).map(Number).sort((a, b) => a - b)
+    expect(left[0]).toBe(4)
+    // A second run with the same bound finds nothing more to do.
+    expect((await writer.archive({ throughPosition: 1_000, dir, now: new Date() })).reason).toContain("nothing to archive")
+
+    // With the archive: every read as before (global log from any position, host streams from 0).
+    const withArchive = await openLog(root, dir)
+    expect(await readAll(withArchive)).toEqual(before)
+    expect(await readAll(withArchive, 777)).toEqual(before.slice(777))
+    for (const h of hosts.slice(0, 3)) expect(await foldOf(withArchive, h)).toEqual(folds.get(h))
+
+    // Without it: a read of archived positions rejects naming them; a read after them is as before.
+    const without = await openLog(root)
+    const refused = await without.read(position(0), 10).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(EventsArchived)
+    expect((refused as EventsArchived).through).toBe(999)
+    expect((refused as EventsArchived).message).toContain("log-1-999.helios-archive")
+    expect(await readAll(without, 999)).toEqual(before.slice(999))
+
+    // An agent with no state of its own reaches, from its stream's base, the fold of its whole stream.
+    for (const h of hosts) {
+      const follower = new HostStreamFollower({ log: without, host: h, file: join(dir, `desired-${h}.json`), logger: silentLogger, onCommandIds: () => {}, onDesiredChange: () => {} })
+      await follower.catchUp()
+      expect(follower.state, `host ${h}`).toEqual(folds.get(h))
+    }
+
+    // `helios-master archive --before TIME` finds the last event stamped before TIME, archived ones counting as older.
+    for (const time of [before[1999]!.envelope.at, before[500]!.envelope.at, before[0]!.envelope.at, before.at(-1)!.envelope.at + 1]) {
+      const expectedPosition = before.filter((e) => e.envelope.at < time).at(-1)?.position ?? 0
+      expect(await lastPositionBefore(withArchive, time), `before ${time}`).toBe(expectedPosition)
+      expect(await lastPositionBefore(without, time), `before ${time}, without the archive`).toBe(Math.max(999, expectedPosition))
+    }
+
+    // Masters: without the archive, 410 Gone for what is archived and the rest as before; with it, everything as before.
+    const gone = await serve(without)
+    expect(gone.master.projection.position).toBe(head)
+    const events410 = await gone.get("/events?after=0")
+    expect(events410.status).toBe(410)
+    expect(JSON.parse(events410.text)).toMatchObject({ status: "ARCHIVED", archivedThrough: 999 })
+    expect((await gone.get(`/history/jobs/${earlyJob.job.id}`)).status).toBe(410)
+    expect((await gone.get("/state?at=500")).status).toBe(410)
+    const tail = await gone.get("/events?after=999")
+    expect(tail.status).toBe(200)
+    expect(tail.text).toBe(expected.events.text.split("\n").slice(999).join("\n"))
+    const kept = await serve(withArchive)
+    expect(await kept.get("/events?after=0")).toEqual(expected.events)
+    expect(await kept.get(`/history/jobs/${earlyJob.job.id}`)).toEqual(expected.history)
+    expect(await kept.get("/state?at=500")).toEqual(expected.stateAt)
+
+    // A damaged copy (one byte of a chunk changed) is refused: its chunk's digest does not match.
+    const damagedDir = mkdtempSync(join(tmpdir(), "helios-archive-damaged-"))
+    cleanups.push(() => rmSync(damagedDir, { recursive: true, force: true }))
+    copyFileSync(report.file!, join(damagedDir, "log-1-999.helios-archive"))
+    const bytes = readFileSync(join(damagedDir, "log-1-999.helios-archive"))
+    bytes[100] = bytes[100]! ^ 0xff
+    writeFileSync(join(damagedDir, "log-1-999.helios-archive"), bytes)
+    const damaged = await openLog(root, damagedDir)
+    const why = await damaged.read(position(0), 10).catch((e: unknown) => e)
+    expect(why).toBeInstanceOf(EventsArchived)
+    expect((why as EventsArchived).message).toContain("damaged")
+
+    // Appends and packing go on after archiving.
+    await writer.append([events[0]!.envelope])
+    expect(Number(await withArchive.head())).toBe(head + 1)
+  })
+
+  it("helios-master archive: refuses bad flags with a usage line, and says why when there is nothing to archive", async () => {
+    const run = (args: string[]) =>
+      promisify(execFile)("npx", ["tsx", "master/main.ts", "archive", ...args], { cwd: join(import.meta.dirname, "..") }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      )
+    const bad = await run(["--through", "soon", "--dir", "/tmp"])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("--through: expected a log position")
+    expect((await run(["--before", "yesterday", "--dir", "/tmp"])).stderr).toContain("--before: expected an ISO-8601 time")
+    expect((await run(["--dir", "/tmp"])).stderr).toContain("give one of --through POSITION and --before ISO-TIME")
+    const root = uniqueRoot("archive-cli")
+    const dir = mkdtempSync(join(tmpdir(), "helios-archive-cli-"))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const empty = await run(["--through", "1000", "--dir", dir, "--zk", zkConnect(), "--zk-root", root])
+    expect(empty.code).toBe(0)
+    expect(empty.stdout).toContain("no shared snapshot yet")
+  }, 60_000)
+})
