@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { getPriority, setPriority, tmpdir } from "node:os"
 import { join } from "node:path"
 import { startAgent, type Agent } from "../agent/agent.ts"
 import { silentLogger } from "../agent/logger.ts"
@@ -27,6 +27,14 @@ export type Message = { type: string } & Record<string, any>
 /** A forked bench process (bench/<file>) with typed waits on its messages. */
 export const forkChild = (file: string, args: string[], execArgv: string[] = process.execArgv) => {
   const proc: ChildProcess = fork(join(BENCH_DIR, file), args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv })
+  // A child inherits this process's niceness; the simulated agents' lower priority is theirs alone
+  // (FLEET_AGENTS_NICE). Raising it back needs CAP_SYS_NICE (root): otherwise the child keeps it.
+  if (getPriority() !== 0 && proc.pid !== undefined)
+    try {
+      setPriority(proc.pid, 0)
+    } catch (e) {
+      console.error(`bench: ${file} stays at nice ${getPriority()}: ${(e as Error).message}`)
+    }
   const inbox: Message[] = []
   let wake: (() => void) | undefined
   /** A listener that returns true consumes the message (it is not kept for next()). */

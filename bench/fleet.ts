@@ -21,6 +21,10 @@
  *   FLEET_ZK_CPUS=1 npx tsx bench/fleet.ts     a slow day for ZooKeeper: its JVM pinned to these CPUs
  *                                              (taskset), e.g. with `stress-ng --cpu 2 --taskset 1`
  *                                              beside it (ZooKeeper's serial appends several times slower)
+ *   FLEET_AGENTS_NICE=10                       the simulated agents' process at a lower CPU priority (nice 10)
+ *                                              than the master, ZooKeeper and the API clients (nice 0): in a
+ *                                              real fleet the agents run on their own machines, not on the
+ *                                              master's CPUs; default: all at the same priority
  *   FLEET_RELAY_MAX_IN_FLIGHT=N                the master's relay bound (0: unbounded, as before the
  *                                              relay shed load)
  *
@@ -48,7 +52,7 @@
 import { execFileSync } from "node:child_process"
 import fs, { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { syncBuiltinESMExports } from "node:module"
-import { tmpdir } from "node:os"
+import { setPriority, tmpdir } from "node:os"
 import { join } from "node:path"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { startAgent, type Agent } from "../agent/agent.ts"
@@ -88,9 +92,10 @@ const MODES = ["relay", "direct"] as const
 const MODE = process.env["FLEET_LOG"] ?? "relay"
 if (!(MODES as ReadonlyArray<string>).includes(MODE)) throw new Error(`FLEET_LOG: one of ${MODES.join(", ")}`)
 /** bench/results/fleet.json for the default run; other modes and explicit FLEET_SIZES get their own file. */
-const RESULT_NAME = `fleet${MODE === "relay" ? "" : `-${MODE}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}`
+const RESULT_NAME = `fleet${MODE === "relay" ? "" : `-${MODE}`}${process.env["FLEET_SIZES"] ? `-${SIZES.join("-")}` : QUICK ? "-quick" : ""}${process.env["FLEET_AGENTS_NICE"] ? "-nice" : ""}`
 const openLog = (zk: ZkClient): Promise<EventLog> => ZooKeeperEventLog.open(zk, { root: ROOT })
 const ZK_CPUS = process.env["FLEET_ZK_CPUS"]
+const AGENTS_NICE = process.env["FLEET_AGENTS_NICE"] === undefined ? undefined : Number(process.env["FLEET_AGENTS_NICE"])
 const RELAY_MAX_IN_FLIGHT = process.env["FLEET_RELAY_MAX_IN_FLIGHT"]
 /** The RUNNING rate is measured over windows of this many seconds. */
 const RATE_WINDOW_S = 5
@@ -257,6 +262,9 @@ const runSize = async (n: number): Promise<SizeResult> => {
     atExit(() => master.kill())
     exitCleanups.push(() => master.kill())
     const ready = await master.next("ready", 60_000)
+    // This process (the simulated agents) yields the CPU to the others; processes forked after this
+    // are set back to nice 0 (bench/fleet-agents.ts).
+    if (AGENTS_NICE !== undefined) setPriority(AGENTS_NICE)
     const url = ready["url"] as string
     const timeline: Array<{ s: number; deployed: number; running: number }> = []
 
@@ -715,6 +723,7 @@ const main = async () => {
       zookeeper: "private, fsync on (forceSync=yes), 1 GiB heap",
       agentTimers: "reconcile, host-info refresh, supervisor monitor poll: every 10 min",
       zookeeperCpus: ZK_CPUS ?? "any",
+      agentsNice: AGENTS_NICE ?? 0,
       relayMaxInFlight: RELAY_MAX_IN_FLIGHT ?? "the master's default",
       cpuBusyBeforeStart: round(busy, 2),
     },

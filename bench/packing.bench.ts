@@ -11,11 +11,16 @@
  *      its time;
  *   3. after packing: the same figures, and znodes per event within the packed (sealed) segments;
  *   4. a master's read model shared beside the log (as the leader does every tenth of the log), a
- *      tenth behind the head: a cold start without a local snapshot from it (10^5 and 10^6).
+ *      tenth behind the head: a cold start without a local snapshot from it (10^5 and 10^6);
+ *   5. archiving (`helios-master archive`: log/zk-archive.ts) everything the shared snapshot has
+ *      passed: its time, the file, ZooKeeper's znodes and heap after it, and the same cold start.
  * At 10^4 events nothing is sealed beyond the segment kept (10,000 positions per segment): the
  * figures show the constant part that packing leaves. Writes bench/results/packing.json.
  */
 import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import type { EventEnvelope } from "../core/events.ts"
 import { mapLimit } from "../log/map-limit.ts"
 import { ZkClient } from "../log/zk-client.ts"
@@ -107,6 +112,27 @@ const main = async () => {
       if (coldShared["position"] !== size) throw new Error(`a cold start did not reach position ${size}`)
       log(`  ${size}: cold start from the shared snapshot at ${sharedAt} (${mib(sharedBytes)} MiB) ${round((coldShared["catchUpMs"] as number) / 1000, 1)} s, RSS ${coldShared["rssMiB"]} MiB`)
     }
+    // Archiving what the shared snapshot has passed (whole packed segments only).
+    const archived: Record<string, number> = {}
+    if (sharedAt > 0) {
+      const dir = mkdtempSync(join(tmpdir(), "helios-bench-archive-"))
+      part.atExit(() => rmSync(dir, { recursive: true, force: true }))
+      const a0 = nowMs()
+      const archive = await zlog.archive({ throughPosition: sharedAt, dir, now: new Date() })
+      archived["archiveSeconds"] = round((nowMs() - a0) / 1000, 1)
+      archived["archivedEvents"] = archive.lastPosition ?? 0
+      archived["archiveMiB"] = mib(archive.bytes)
+      const figures = await zkFigures(server)
+      archived["znodesPerEventArchived"] = round(figures.znodes / size, 3)
+      archived["zkHeapMiBArchived"] = mib(zkHeapUsed(server.pid))
+      const cold = await coldStart({ kind: "zookeeper", connect: server.connectString, root: ROOT })
+      if (cold["position"] !== size) throw new Error(`a cold start did not reach position ${size}`)
+      archived["coldStartSecondsArchived"] = round((cold["catchUpMs"] as number) / 1000, 1)
+      log(
+        `  ${size}: archived ${archived["archivedEvents"]} events (${archive.segments} segments, ${archived["archiveMiB"]} MiB) in ${archived["archiveSeconds"]} s; ` +
+          `${figures.znodes} znodes, heap ${archived["zkHeapMiBArchived"]} MiB; cold start ${archived["coldStartSecondsArchived"]} s`,
+      )
+    }
     rows.push({
       size,
       writeSeconds: round(written.ms / 1000, 1),
@@ -133,6 +159,12 @@ const main = async () => {
       masterRssMiBShared: coldShared ? (coldShared["rssMiB"] as number) : Number.NaN,
       masterHeapMiBAfter: coldAfter["heapUsedMiB"] as number,
       masterHeapMiBShared: coldShared ? (coldShared["heapUsedMiB"] as number) : Number.NaN,
+      archiveSeconds: archived["archiveSeconds"] ?? Number.NaN,
+      archivedEvents: archived["archivedEvents"] ?? Number.NaN,
+      archiveMiB: archived["archiveMiB"] ?? Number.NaN,
+      znodesPerEventArchived: archived["znodesPerEventArchived"] ?? Number.NaN,
+      zkHeapMiBArchived: archived["zkHeapMiBArchived"] ?? Number.NaN,
+      coldStartSecondsArchived: archived["coldStartSecondsArchived"] ?? Number.NaN,
     })
     await part.run()
   }
@@ -140,16 +172,17 @@ const main = async () => {
   log("")
   log(
     table(
-      ["events", "segments packed", "pack s", "znodes/event before → after", "packed log znodes per 10k events", "ZK heap MiB before → after", "cold start s before → after → shared snapshot", "master RSS MiB after → shared snapshot"],
+      ["events", "segments packed", "pack s", "znodes/event before → after → archived", "packed log znodes per 10k events", "ZK heap MiB before → after → archived", "cold start s before → after → shared snapshot → archived", "master RSS MiB after → shared snapshot", "archive: events, MiB, s"],
       rows.map((r) => [
         r["size"],
         r["segmentsPacked"],
         r["packSeconds"],
-        `${r["znodesPerEventBefore"]} → ${r["znodesPerEventAfter"]}`,
+        `${r["znodesPerEventBefore"]} → ${r["znodesPerEventAfter"]} → ${r["znodesPerEventArchived"]}`,
         r["packedLogZnodesPer10kEvents"],
-        `${r["zkHeapMiBBefore"]} → ${r["zkHeapMiBAfter"]}`,
-        `${r["coldStartSecondsBefore"]} → ${r["coldStartSecondsAfter"]} → ${r["coldStartSecondsShared"]}`,
+        `${r["zkHeapMiBBefore"]} → ${r["zkHeapMiBAfter"]} → ${r["zkHeapMiBArchived"]}`,
+        `${r["coldStartSecondsBefore"]} → ${r["coldStartSecondsAfter"]} → ${r["coldStartSecondsShared"]} → ${r["coldStartSecondsArchived"]}`,
         `${r["masterRssMiBAfter"]} → ${r["masterRssMiBShared"]}`,
+        `${r["archivedEvents"]}, ${r["archiveMiB"]}, ${r["archiveSeconds"]}`,
       ]),
     ),
   )
@@ -163,6 +196,9 @@ const main = async () => {
     line(`ZooKeeper znodes per 10,000 events in the global log's packed segments, ${largest["size"]} events`, largest["packedLogZnodesPer10kEvents"]!, "znodes", { op: "<=", value: 500 }),
     line(`ZooKeeper znodes per event overall after packing (host streams and the unpacked newest segments included), ${largest["size"]} events`, largest["znodesPerEventAfter"]!, "znodes", { op: "<=", value: 0.05 }),
     line(`ZooKeeper heap after packing, ${largest["size"]} events`, largest["zkHeapMiBAfter"]!, "MiB"),
+    line(`ZooKeeper znodes per event after archiving what the shared snapshot passed, ${largest["size"]} events`, largest["znodesPerEventArchived"]!, "znodes"),
+    line(`ZooKeeper heap after archiving, ${largest["size"]} events`, largest["zkHeapMiBArchived"]!, "MiB"),
+    line(`time to archive ${largest["archivedEvents"]} events (${largest["archiveMiB"]} MiB file)`, largest["archiveSeconds"]!, "s"),
     line(`master RSS after a cold start from the shared snapshot, ${largest["size"]} events`, largest["masterRssMiBShared"]!, "MiB", { op: "<=", value: 400 }),
     line(`master RSS after a cold start reading the whole log, ${largest["size"]} events`, largest["masterRssMiBAfter"]!, "MiB"),
   ]
