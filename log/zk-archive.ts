@@ -20,7 +20,8 @@ import { decodeJson, decodeSegment, type ChainEntry } from "./zk-chain-format.ts
  * `archiveLog` writes the segments to a new file durably and reads it back, gives every host
  * stream a base (its agent's desired state as of the last archived event: an agent with no state
  * of its own starts there instead of reading events that are gone), moves the mark, and only then
- * removes the segments' chunks. A run killed at any step leaves the log readable: before the mark
+ * removes the segments' chunks — all but the newest archived segment's last chunk (and its chunk
+ * list): a batch may begin there and run on into the next segment, whose readers need its bytes. A run killed at any step leaves the log readable: before the mark
  * moves nothing is gone; after it, the next run removes the chunks left behind.
  *
  * Readers find an archived segment through the mark: from an archive file in the directory given
@@ -234,14 +235,19 @@ async function* segmentsToArchive(log: ArchivableLog, first: number, last: numbe
   }
 }
 
-/** Removes packed segments 0..through's znodes still on ZooKeeper (each a chunk list and its chunks). */
-const removeArchivedSegments = async (log: ArchivableLog, through: number): Promise<number> => {
+/**
+ * Removes the znodes of packed segments 0..through still on ZooKeeper, except the chunk list and
+ * the last chunk of segment `keep`: the newest archived segment's last batch may run on into the
+ * next segment, whose readers read that batch there (without an archive).
+ */
+const removeArchivedSegments = async (log: ArchivableLog, through: number, keep: number): Promise<number> => {
   let removed = 0
   for (const name of await log.zk.getChildrenIfExists(log.paths.log.packed)) {
     const s = Number(name)
     if (!(s <= through)) continue
-    const chunks = await log.zk.getChildrenIfExists(log.paths.log.packedSegment(s))
-    const paths = [...chunks.map((k) => `${log.paths.log.packedSegment(s)}/${k}`), log.paths.log.packedSegment(s)]
+    const chunks = (await log.zk.getChildrenIfExists(log.paths.log.packedSegment(s))).sort()
+    const paths = s === keep ? chunks.slice(0, -1).map((k) => `${log.paths.log.packedSegment(s)}/${k}`) : [...chunks.map((k) => `${log.paths.log.packedSegment(s)}/${k}`), log.paths.log.packedSegment(s)]
+    if (paths.length === 0) continue
     const refused = await log.zk.multi((tx) => paths.forEach((p) => tx.remove(p, -1)))
     if (refused !== undefined) continue // another archiver removed them meanwhile
     removed += paths.length
@@ -262,7 +268,7 @@ export const archiveLog = async (
   const segmentFirst = (s: number) => (s === 0 ? 1 : s * size)
   const segmentLast = (s: number) => (s + 1) * size - 1
   const { mark, version } = await readMark(log.zk, log.paths.log.archived)
-  const leftovers = await removeArchivedSegments(log, mark.through)
+  const leftovers = await removeArchivedSegments(log, mark.through, mark.through)
   const nothing = (reason: string): ArchiveReport => ({ segments: 0, bytes: 0, hostsRebased: 0, znodesRemoved: leftovers, reason })
 
   const packed = await log.packedThrough()
@@ -313,6 +319,6 @@ export const archiveLog = async (
   if (version === undefined) await log.zk.create(log.paths.log.archived, next)
   else await log.zk.setData(log.paths.log.archived, next, version)
 
-  const znodesRemoved = leftovers + (await removeArchivedSegments(log, last))
+  const znodesRemoved = leftovers + (await removeArchivedSegments(log, last, last))
   return { file: path, firstPosition, lastPosition, segments: last - first + 1, bytes: written.bytes, hostsRebased, znodesRemoved, reason: "archived" }
 }

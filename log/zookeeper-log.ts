@@ -158,11 +158,12 @@ class ChainCursor {
   }
 
   /**
-   * Reads a packed segment's node from ZooKeeper, or from the archive once the segment is archived
-   * (known already, or learnt when ZooKeeper no longer has it: the archiver moves the mark first).
+   * Reads a packed segment's node from ZooKeeper, or from the archive when ZooKeeper no longer has
+   * it and the segment is archived (the archiver moves the mark before it removes anything). Always
+   * ZooKeeper first: the newest archived segment keeps its chunk list and last chunk there, for the
+   * batch that may run on into the next segment.
    */
   private async fromPackedOrArchive<T>(s: number, zk: () => Promise<T>, archived: (archive: ArchivedSegments) => Promise<T>): Promise<T> {
-    if (this.archive && (await this.archive.holds(s, false))) return archived(this.archive)
     try {
       return await zk()
     } catch (e) {

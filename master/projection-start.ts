@@ -1,4 +1,5 @@
-import type { EventLog } from "../core/event-log.ts"
+import { EventsArchived, type EventLog } from "../core/event-log.ts"
+import { position } from "../core/ids.ts"
 import { Checkpoints } from "./checkpoints.ts"
 import { LiveProjection } from "./live-projection.ts"
 import { loadSharedSnapshot, loadSnapshot } from "./snapshots.ts"
@@ -42,6 +43,12 @@ export const startProjection = async (
   options: ProjectionStartOptions,
 ): Promise<{ projection: LiveProjection; log: EventLog; checkpoints: Checkpoints }> => {
   const snapshot = await startingPoint(options)
+  // The log from there on must be readable: if its oldest events were archived and no snapshot
+  // starts after them, say so now instead of waiting for a catch-up that cannot happen.
+  await options.log.read(position(snapshot?.state.position ?? 0), 1).catch((error: unknown) => {
+    if (error instanceof EventsArchived)
+      throw new Error(`cannot start from position ${snapshot?.state.position ?? 0}: ${error.message}; give this master --archive-dir with that file, or let it start from the shared snapshot`)
+  })
   const checkpoints = new Checkpoints({
     log: options.log,
     ...(options.checkpointDir !== undefined ? { dir: options.checkpointDir } : {}),

@@ -73,9 +73,14 @@ describe("archiving the log's oldest segments", () => {
     const root = uniqueRoot("archive")
     const dir = mkdtempSync(join(tmpdir(), "helios-archive-"))
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    const { events, batches } = generateWorkload(3_000, { hosts: 12, seed: 5 })
+    const { events } = generateWorkload(3_000, { hosts: 12, seed: 5 })
     const writer = await openLog(root)
-    for (const [first, count] of batches) await writer.append(events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+    // Appended 7 events at a time: batches run across segment boundaries (250 positions each).
+    const batches: Array<readonly [number, number]> = []
+    for (let first = 1; first <= events.length; first += 7) {
+      batches.push([first, Math.min(7, events.length - first + 1)])
+      await writer.append(events.slice(first - 1, first + 6).map((e) => e.envelope))
+    }
     await writer.packSealed()
     const head = Number(await writer.head())
     const before = await readAll(writer)
@@ -90,22 +95,32 @@ describe("archiving the log's oldest segments", () => {
     const expected = { events: await old.get("/events?after=0"), history: await old.get(`/history/jobs/${earlyJob.job.id}`), stateAt: await old.get("/state?at=500") }
     expect(expected.history.status).toBe(200)
 
+    // Archived through the end of a segment where a batch runs on into the next one: readers of the
+    // next segment still need that batch's bytes.
+    const straddling = batches.find(([first, count]) => first < 1_500 && first >= 500 && Math.floor(first / SEGMENT) < Math.floor((first + count - 1) / SEGMENT))
+    expect(straddling, "a batch across a segment boundary").toBeDefined()
+    const last = (Math.floor(straddling![0] / SEGMENT) + 1) * SEGMENT - 1
+    const FILE = `log-1-${last}.helios-archive`
+
     // Nothing is archived before a shared snapshot has passed it.
-    expect((await writer.archive({ throughPosition: 1_000, dir, now: new Date() })).reason).toContain("no shared snapshot")
+    expect((await writer.archive({ throughPosition: last, dir, now: new Date() })).reason).toContain("no shared snapshot")
     expect(await saveSharedSnapshot(writer.sharedSnapshots, writer, old.master.projection.model)).toBe(true)
     await old.master.stop()
 
-    const report = await writer.archive({ throughPosition: 1_000, dir, now: new Date("2026-12-06T00:00:00Z") })
-    expect(report).toMatchObject({ firstPosition: 1, lastPosition: 999, segments: 4, hostsRebased: hosts.length })
-    expect(report.file).toBe(join(dir, "log-1-999.helios-archive"))
-    // Their chunks left ZooKeeper; the packed segments after them stayed.
+    const report = await writer.archive({ throughPosition: last, dir, now: new Date("2026-12-06T00:00:00Z") })
+    expect(report).toMatchObject({ firstPosition: 1, lastPosition: last, segments: (last + 1) / SEGMENT, hostsRebased: hosts.length })
+    expect(report.file).toBe(join(dir, FILE))
+    // Their chunks left ZooKeeper but the newest one's last (the batch running on); the packed segments after them stayed.
     const paths = zkPaths(root)
     const zk = await ZkClient.connect(zkConnect())
     cleanups.push(() => zk.close())
+    const newest = (last + 1) / SEGMENT - 1
     const left = (await zk.getChildren(paths.log.packed)).map(Number).sort((a, b) => a - b)
-    expect(left[0]).toBe(4)
+    expect(left[0]).toBe(newest)
+    expect(left[1]).toBe(newest + 1)
+    expect(await zk.getChildren(paths.log.packedSegment(newest))).toHaveLength(1)
     // A second run with the same bound finds nothing more to do.
-    expect((await writer.archive({ throughPosition: 1_000, dir, now: new Date() })).reason).toContain("nothing to archive")
+    expect((await writer.archive({ throughPosition: last, dir, now: new Date() })).reason).toContain("nothing to archive")
 
     // With the archive: every read as before (global log from any position, host streams from 0).
     const withArchive = await openLog(root, dir)
@@ -117,9 +132,10 @@ describe("archiving the log's oldest segments", () => {
     const without = await openLog(root)
     const refused = await without.read(position(0), 10).catch((e: unknown) => e)
     expect(refused).toBeInstanceOf(EventsArchived)
-    expect((refused as EventsArchived).through).toBe(999)
-    expect((refused as EventsArchived).message).toContain("log-1-999.helios-archive")
-    expect(await readAll(without, 999)).toEqual(before.slice(999))
+    expect((refused as EventsArchived).through).toBe(last)
+    expect((refused as EventsArchived).message).toContain(FILE)
+    expect(await readAll(without, last)).toEqual(before.slice(last))
+    expect(await readAll(without, last + 1)).toEqual(before.slice(last + 1))
 
     // An agent with no state of its own reaches, from its stream's base, the fold of its whole stream.
     for (const h of hosts) {
@@ -132,7 +148,10 @@ describe("archiving the log's oldest segments", () => {
     for (const time of [before[1999]!.envelope.at, before[500]!.envelope.at, before[0]!.envelope.at, before.at(-1)!.envelope.at + 1]) {
       const expectedPosition = before.filter((e) => e.envelope.at < time).at(-1)?.position ?? 0
       expect(await lastPositionBefore(withArchive, time), `before ${time}`).toBe(expectedPosition)
-      expect(await lastPositionBefore(without, time), `before ${time}, without the archive`).toBe(Math.max(999, expectedPosition))
+      // Without it, a time inside the archived range finds some position there (nothing more to archive), one after it the same.
+      const found = await lastPositionBefore(without, time)
+      if (expectedPosition >= last) expect(found, `before ${time}, without the archive`).toBe(expectedPosition)
+      else expect([found >= expectedPosition, found <= last], `before ${time}, without the archive: ${found}`).toEqual([true, true])
     }
 
     // Masters: without the archive, 410 Gone for what is archived and the rest as before; with it, everything as before.
@@ -140,12 +159,12 @@ describe("archiving the log's oldest segments", () => {
     expect(gone.master.projection.position).toBe(head)
     const events410 = await gone.get("/events?after=0")
     expect(events410.status).toBe(410)
-    expect(JSON.parse(events410.text)).toMatchObject({ status: "ARCHIVED", archivedThrough: 999 })
+    expect(JSON.parse(events410.text)).toMatchObject({ status: "ARCHIVED", archivedThrough: last })
     expect((await gone.get(`/history/jobs/${earlyJob.job.id}`)).status).toBe(410)
     expect((await gone.get("/state?at=500")).status).toBe(410)
-    const tail = await gone.get("/events?after=999")
+    const tail = await gone.get(`/events?after=${last}`)
     expect(tail.status).toBe(200)
-    expect(tail.text).toBe(expected.events.text.split("\n").slice(999).join("\n"))
+    expect(tail.text).toBe(expected.events.text.split("\n").slice(last).join("\n"))
     const kept = await serve(withArchive)
     expect(await kept.get("/events?after=0")).toEqual(expected.events)
     expect(await kept.get(`/history/jobs/${earlyJob.job.id}`)).toEqual(expected.history)
@@ -154,14 +173,22 @@ describe("archiving the log's oldest segments", () => {
     // A damaged copy (one byte of a chunk changed) is refused: its chunk's digest does not match.
     const damagedDir = mkdtempSync(join(tmpdir(), "helios-archive-damaged-"))
     cleanups.push(() => rmSync(damagedDir, { recursive: true, force: true }))
-    copyFileSync(report.file!, join(damagedDir, "log-1-999.helios-archive"))
-    const bytes = readFileSync(join(damagedDir, "log-1-999.helios-archive"))
+    copyFileSync(report.file!, join(damagedDir, FILE))
+    const bytes = readFileSync(join(damagedDir, FILE))
     bytes[100] = bytes[100]! ^ 0xff
-    writeFileSync(join(damagedDir, "log-1-999.helios-archive"), bytes)
+    writeFileSync(join(damagedDir, FILE), bytes)
     const damaged = await openLog(root, damagedDir)
     const why = await damaged.read(position(0), 10).catch((e: unknown) => e)
     expect(why).toBeInstanceOf(EventsArchived)
     expect((why as EventsArchived).message).toContain("damaged")
+
+    // A master that cannot start from the shared snapshot (damaged here) needs the archive: without it, it says so at once.
+    const chunks = await zk.getChildren(paths.sharedSnapshotChunks)
+    await zk.setData(`${paths.sharedSnapshotChunks}/${chunks[0]}`, Buffer.from("not a snapshot"))
+    await expect(serve(without)).rejects.toThrow(/cannot start from position 0: positions 1\.\.\d+ were archived to .*--archive-dir/)
+    const fromArchive = await serve(withArchive)
+    expect(fromArchive.master.projection.position).toBe(head)
+    expect(await fromArchive.get(`/history/jobs/${earlyJob.job.id}`)).toEqual(expected.history)
 
     // Appends and packing go on after archiving.
     await writer.append([events[0]!.envelope])
