@@ -438,6 +438,21 @@ describe("security (issue 13)", () => {
     const snapshotOutcomes: string[] = []
     for (const [what, op] of snapshotOps) snapshotOutcomes.push(await refusal(what, op))
     expect(snapshotOutcomes).toEqual(snapshotOps.map(([what]) => `${what}: NoAuth`))
+    // What an archive run writes (helios-master archive, with the masters' identity): the archive
+    // mark and a host stream's base. Agents read them (an agent starts from its base), write neither.
+    await m.zk.create(paths.hostStreamBase(h), Buffer.from("{}"))
+    await m.zk.create(paths.log.archived, Buffer.from("{}"))
+    expect((await agent.getData(paths.hostStreamBase(h))).data.toString()).toBe("{}")
+    expect((await agent.getData(paths.log.archived)).data.toString()).toBe("{}")
+    const archiveOps: Array<[string, () => Promise<unknown>]> = [
+      ["forge a host stream's base", () => agent.setData(paths.hostStreamBase(h), Buffer.from("forged"))],
+      ["move the archive mark", () => agent.setData(paths.log.archived, Buffer.from("forged"))],
+      ["anonymously read a base", () => anonymous.getData(paths.hostStreamBase(h))],
+      ["anonymously read the archive mark", () => anonymous.getData(paths.log.archived)],
+    ]
+    const archiveOutcomes: string[] = []
+    for (const [what, op] of archiveOps) archiveOutcomes.push(await refusal(what, op))
+    expect(archiveOutcomes).toEqual(archiveOps.map(([what]) => `${what}: NoAuth`))
     // The master goes on writing.
     expect((await m.call("DELETE", `/hosts/${h}/jobs/${id}?token=job-token`)).status).toBe(200)
   })
