@@ -24,6 +24,7 @@ import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { lastPositionBefore } from "../master/archive-command.ts"
 import { startMaster } from "../master/master.ts"
 import { saveSharedSnapshot } from "../master/snapshots.ts"
+import { foldReadModel } from "../projections/read-model.ts"
 import { uniqueRoot, waitFor, zkConnect } from "./services.ts"
 
 const cleanups: Array<() => unknown> = []
@@ -195,7 +196,7 @@ describe("archiving the log's oldest segments", () => {
     expect(Number(await withArchive.head())).toBe(head + 1)
   })
 
-  it("helios-master archive: refuses bad flags with a usage line, and says why when there is nothing to archive", async () => {
+  it("helios-master archive: refuses bad flags with a usage line, says why when there is nothing to archive, and archives the first sealed segment of a log with 10,000-position segments", async () => {
     const run = (args: string[]) =>
       promisify(execFile)("npx", ["tsx", "master/main.ts", "archive", ...args], { cwd: join(import.meta.dirname, "..") }).then(
         (r) => ({ code: 0, ...r }),
@@ -212,5 +213,24 @@ describe("archiving the log's oldest segments", () => {
     const empty = await run(["--through", "1000", "--dir", dir, "--zk", zkConnect(), "--zk-root", root])
     expect(empty.code).toBe(0)
     expect(empty.stdout).toContain("no shared snapshot yet")
-  }, 60_000)
+
+    // A log as a cluster has it (10,000 positions per segment): two sealed segments, packed, and a
+    // shared snapshot past the first. The command archives that one and says what it did.
+    const zk = await ZkClient.connect(zkConnect())
+    cleanups.push(() => zk.close())
+    const log = await ZooKeeperEventLog.open(zk, { root, keepSealedSegments: 0 })
+    cleanups.push(() => log.close())
+    const { events } = generateWorkload(25_000, { hosts: 20, seed: 3 })
+    for (let first = 1; first <= events.length; first += 100) await log.append(events.slice(first - 1, first + 99).map((e) => e.envelope))
+    expect((await log.packSealed()).segments).toBeGreaterThanOrEqual(2)
+    expect(await saveSharedSnapshot(log.sharedSnapshots, log, foldReadModel(events.slice(0, 15_000)))).toBe(true)
+    const archived = await run(["--through", "20000", "--dir", dir, "--zk", zkConnect(), "--zk-root", root])
+    expect(archived.stderr).toBe("")
+    expect(archived.stdout).toContain(`positions 1..9999 (1 segments`)
+    expect(archived.stdout).toContain(join(dir, "log-1-9999.helios-archive"))
+    const refused = await log.read(position(0), 1).catch((e: unknown) => e)
+    expect(refused).toBeInstanceOf(EventsArchived)
+    const rest = (await readAll(log, 9_999)).map((e) => [e.position, e.envelope])
+    expect(rest).toEqual(events.slice(9_999).map((e) => [e.position, e.envelope]))
+  }, 120_000)
 })
