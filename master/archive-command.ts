@@ -92,7 +92,7 @@ export const runArchiveCommand = async (args: ReadonlyArray<string>): Promise<nu
   try {
     zk = await ZkClient.connect(values.zk!, zkAuth ? { auth: zkAuth, aclFor: aclPolicy(root, zkAuth) } : {})
   } catch (e) {
-    console.error(`helios-master archive: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
+    console.error(`helios-master archive: cannot reach ZooKeeper at ${values.zk}: ${(e as { reason?: string }).reason ?? ((e as Error).message || String(e))}`)
     return 1
   }
   const log = await ZooKeeperEventLog.open(zk, { root })
@@ -111,7 +111,7 @@ export const runArchiveCommand = async (args: ReadonlyArray<string>): Promise<nu
     )
     return 0
   } catch (e) {
-    console.error(`helios-master archive: ${(e as Error).message ?? e}`)
+    console.error(`helios-master archive: ${(e as { reason?: string }).reason ?? ((e as Error).message || String(e))}`)
     return 1
   } finally {
     await log.close()

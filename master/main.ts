@@ -187,7 +187,7 @@ if (zkAuth instanceof Error) {
   process.exit(1)
 }
 const zk = await ZkClient.connect(values.zk!, zkAuth ? { auth: zkAuth, aclFor: aclPolicy(root, zkAuth) } : {}).catch((e: unknown) => {
-  console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as Error).message ?? e}`)
+  console.error(`helios-master: cannot reach ZooKeeper at ${values.zk}: ${(e as { reason?: string }).reason ?? ((e as Error).message || String(e))}`)
   process.exit(1)
 })
 installCrashHook(zk)
