@@ -75,7 +75,8 @@ export const writeArchiveFile = async (
     yield footerBytes
     yield trailer
   }
-  await replaceFileDurablyAsync(file, parts())
+  // Events hold jobs' env and tokens: the file is its owner's alone, like the masters' shared snapshot.
+  await replaceFileDurablyAsync(file, parts(), undefined, 0o600)
   return {
     footerSha256: sha256(footerBytes!),
     bytes: offset + footerBytes!.length + TRAILER_BYTES,

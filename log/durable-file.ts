@@ -90,12 +90,14 @@ export const replaceFileDurablyAsync = async (
   file: string,
   chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   io: DurableFsAsync = nodeFsAsync,
+  /** The file's permissions: 0o600 for what only its owner may read (secrets). */
+  mode = 0o644,
 ): Promise<void> => {
   const dir = dirname(file)
   await io.mkdir(dir, { recursive: true })
   const tmp = `${file}.tmp-${process.pid}`
   try {
-    const handle = await io.open(tmp, "w", 0o644)
+    const handle = await io.open(tmp, "w", mode)
     try {
       const writeAll = async (data: Uint8Array) => {
         for (let offset = 0; offset < data.length; ) offset += (await handle.write(data, offset, data.length - offset)).bytesWritten

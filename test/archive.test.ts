@@ -6,7 +6,7 @@
  * the same desired state from its host stream's base; a damaged archive is refused, never read.
  */
 import { execFile } from "node:child_process"
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -111,6 +111,8 @@ describe("archiving the log's oldest segments", () => {
     const report = await writer.archive({ throughPosition: last, dir, now: new Date("2026-12-06T00:00:00Z") })
     expect(report).toMatchObject({ firstPosition: 1, lastPosition: last, segments: (last + 1) / SEGMENT, hostsRebased: hosts.length })
     expect(report.file).toBe(join(dir, FILE))
+    // It holds jobs' env and tokens: readable by its owner only.
+    expect(statSync(report.file!).mode & 0o777).toBe(0o600)
     // Their chunks left ZooKeeper but the newest one's last (the batch running on); the packed segments after them stayed.
     const paths = zkPaths(root)
     const zk = await ZkClient.connect(zkConnect())
