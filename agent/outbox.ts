@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto"
 import { appendFileSync, existsSync, readFileSync, truncateSync } from "node:fs"
 import { BatchTooLarge, LogBusy, LogUnavailable, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope } from "../core/events.ts"
-import { replaceFileDurably } from "../log/durable-file.ts"
+import { PRIVATE_FILE_MODE, replaceFileDurably } from "../log/durable-file.ts"
 import { errorText, type Logger } from "./logger.ts"
 
 /*
@@ -159,7 +159,7 @@ export class Outbox {
   }
 
   private append(text: string): void {
-    appendFileSync(this.o.file, text)
+    appendFileSync(this.o.file, text, { mode: PRIVATE_FILE_MODE })
     this.fileBytes += Buffer.byteLength(text)
   }
 

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -55,6 +55,19 @@ describe("state dir", () => {
     appendJsonLine(file, { n: 2 })
     writeFileSync(file, readFileSync(file, "utf8") + '{"n":')
     expect(readJsonLines(file)).toEqual([{ n: 1 }, { n: 2 }])
+  })
+
+  it("keeps its files to the agent's user: the dir 0700, its files 0600 (the desired state holds jobs' env and tokens)", () => {
+    const dir = join(tmp(), "agent")
+    const state = openStateDir(dir)
+    try {
+      writeJsonAtomic(state.file("desired.json"), { secret: "x" })
+      appendJsonLine(state.file("outbox.jsonl"), { secret: "x" })
+      expect(statSync(dir).mode & 0o777).toBe(0o700)
+      for (const name of readdirSync(dir)) expect(`${name} ${(statSync(join(dir, name)).mode & 0o777).toString(8)}`).toBe(`${name} 600`)
+    } finally {
+      state.release()
+    }
   })
 
   it("rejects a pinned id that differs from the stored one", () => {

@@ -13,6 +13,7 @@ import {
   writeSync,
 } from "node:fs"
 import { dirname, join } from "node:path"
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../log/durable-file.ts"
 
 /*
  * The agent's state dir: its id, a lock, and the files that let it work without the log
@@ -51,7 +52,7 @@ export const acquireLock = (dir: string): (() => void) => {
   const file = join(dir, "lock")
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      const fd = openSync(file, "wx", 0o644)
+      const fd = openSync(file, "wx", PRIVATE_FILE_MODE)
       writeSync(fd, `${process.pid}\n`)
       fsyncSync(fd)
       closeSync(fd)
@@ -103,11 +104,11 @@ export const acquireLock = (dir: string): (() => void) => {
  * state write was a tenth of a thousand simulated agents' CPU). */
 const openCreating = (tmp: string): number => {
   try {
-    return openSync(tmp, "w", 0o644)
+    return openSync(tmp, "w", PRIVATE_FILE_MODE)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
-    mkdirSync(dirname(tmp), { recursive: true })
-    return openSync(tmp, "w", 0o644)
+    mkdirSync(dirname(tmp), { recursive: true, mode: PRIVATE_DIR_MODE })
+    return openSync(tmp, "w", PRIVATE_FILE_MODE)
   }
 }
 
@@ -134,7 +135,7 @@ export const readJson = <T>(file: string): T | undefined => {
 
 /** Appends one JSON line with a single write (a torn last line after a crash is skipped on read). */
 export const appendJsonLine = (file: string, value: unknown): void => {
-  appendFileSync(file, JSON.stringify(value) + "\n")
+  appendFileSync(file, JSON.stringify(value) + "\n", { mode: PRIVATE_FILE_MODE })
 }
 
 export const readJsonLines = <T>(file: string): T[] => {
@@ -169,7 +170,7 @@ export const loadOrCreateAgentId = (dir: string, pinned?: string): string => {
 
 const writeJsonAtomicText = (file: string, text: string): void => {
   const tmp = `${file}.tmp-${process.pid}`
-  const fd = openSync(tmp, "w", 0o644)
+  const fd = openSync(tmp, "w", PRIVATE_FILE_MODE)
   try {
     writeSync(fd, text)
     fsyncSync(fd)
@@ -188,7 +189,7 @@ export interface StateDir {
 
 /** Creates the dir if needed, takes its lock and loads (or creates) the agent id. */
 export const openStateDir = (dir: string, pinnedId?: string): StateDir => {
-  mkdirSync(dir, { recursive: true })
+  mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
   const release = acquireLock(dir)
   try {
     const agentId = loadOrCreateAgentId(dir, pinnedId)

@@ -20,6 +20,7 @@ import { startMaster, type RunningMaster } from "../master/master.ts"
 import { CliError, oneLine, reasonOf } from "./errors.ts"
 import { noteSoloEndpoint } from "./config.ts"
 import { Principals } from "../master/auth.ts"
+import { PRIVATE_DIR_MODE } from "../log/durable-file.ts"
 
 /*
  * Solo mode: a master and an agent for this machine in ONE process, on the embedded SQLite log in
@@ -138,7 +139,7 @@ export const startSolo = async (o: SoloOptions): Promise<RunningSolo> => {
   const hostName = o.name ?? osHostname()
   const stderr = o.stderr ?? ((line: string) => void process.stderr.write(line))
   try {
-    mkdirSync(dataDir, { recursive: true })
+    mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE })
   } catch (e) {
     throw new CliError(`cannot create the data dir ${dataDir}: ${oneLine((e as Error).message)}`)
   }

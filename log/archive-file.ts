@@ -75,8 +75,8 @@ export const writeArchiveFile = async (
     yield footerBytes
     yield trailer
   }
-  // Events hold jobs' env and tokens: the file is its owner's alone, like the masters' shared snapshot.
-  await replaceFileDurablyAsync(file, parts(), undefined, 0o600)
+  // Events hold jobs' env and tokens: the file is its owner's alone (PRIVATE_FILE_MODE, the default).
+  await replaceFileDurablyAsync(file, parts())
   return {
     footerSha256: sha256(footerBytes!),
     bytes: offset + footerBytes!.length + TRAILER_BYTES,

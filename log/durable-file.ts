@@ -8,6 +8,14 @@ import { dirname } from "node:path"
  * the file-system calls come through a port so tests can see their order.
  */
 
+/**
+ * What Helios writes to disk holds fleet data — jobs' env and tokens among it (snapshots,
+ * checkpoints, an agent's desired state and outbox, archives): readable by its owner only, in
+ * directories created for it alone.
+ */
+export const PRIVATE_FILE_MODE = 0o600
+export const PRIVATE_DIR_MODE = 0o700
+
 /** The file-system calls a durable replace makes (node:fs fits). */
 export interface DurableFs {
   openSync(path: string, flags: string, mode?: number): number
@@ -16,7 +24,7 @@ export interface DurableFs {
   closeSync(fd: number): void
   renameSync(from: string, to: string): void
   unlinkSync(path: string): void
-  mkdirSync(path: string, options: { recursive: true }): unknown
+  mkdirSync(path: string, options: { recursive: true; mode?: number }): unknown
 }
 
 export const nodeFs: DurableFs = fs
@@ -33,10 +41,10 @@ const fsyncPath = (io: DurableFs, path: string, flags: string): void => {
 /** Atomically and durably replaces `file` with `data`; a failure leaves the old file and no temp file. */
 export const replaceFileDurably = (file: string, data: string | Uint8Array, io: DurableFs = nodeFs): void => {
   const dir = dirname(file)
-  io.mkdirSync(dir, { recursive: true })
+  io.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
   const tmp = `${file}.tmp-${process.pid}`
   try {
-    const fd = io.openSync(tmp, "w", 0o644)
+    const fd = io.openSync(tmp, "w", PRIVATE_FILE_MODE)
     try {
       io.writeFileSync(fd, data)
       io.fsyncSync(fd)
@@ -67,7 +75,7 @@ export interface DurableFsAsync {
   open(path: string, flags: string, mode?: number): Promise<DurableFileHandle>
   rename(from: string, to: string): Promise<void>
   unlink(path: string): Promise<void>
-  mkdir(path: string, options: { recursive: true }): Promise<unknown>
+  mkdir(path: string, options: { recursive: true; mode?: number }): Promise<unknown>
 }
 
 export const nodeFsAsync: DurableFsAsync = {
@@ -90,11 +98,10 @@ export const replaceFileDurablyAsync = async (
   file: string,
   chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   io: DurableFsAsync = nodeFsAsync,
-  /** The file's permissions: 0o600 for what only its owner may read (secrets). */
-  mode = 0o644,
+  mode = PRIVATE_FILE_MODE,
 ): Promise<void> => {
   const dir = dirname(file)
-  await io.mkdir(dir, { recursive: true })
+  await io.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
   const tmp = `${file}.tmp-${process.pid}`
   try {
     const handle = await io.open(tmp, "w", mode)

@@ -8,6 +8,7 @@ import { applyEvent, cloneState, emptyState, type FleetState } from "../core/sta
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointRecord } from "../projections/checkpoint-codec.ts"
 import { checkpointDue, isPast, laterOf, planAsOf, thinned, type AsOf, type CheckpointMark } from "../projections/checkpoints.ts"
 import { runInSlices, yieldToLoop } from "./slices.ts"
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../log/durable-file.ts"
 
 /*
  * The master's checkpoints for temporal queries (projections/checkpoints.ts says what they are):
@@ -106,7 +107,7 @@ export class DirCheckpointStore implements CheckpointStore {
   constructor(private readonly dir: string) {}
 
   async list(): Promise<ReadonlyArray<CheckpointMark>> {
-    await mkdir(this.dir, { recursive: true })
+    await mkdir(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE })
     const marks: CheckpointMark[] = []
     for (const name of await readdir(this.dir)) {
       // Temp files of a write a crash interrupted.
@@ -127,8 +128,8 @@ export class DirCheckpointStore implements CheckpointStore {
     const bytes = await runInSlices(encodeCheckpoint(record))
     const name = fileName(record)
     const tmp = join(this.dir, `${name}.tmp-${process.pid}`)
-    await mkdir(this.dir, { recursive: true })
-    await writeFile(tmp, bytes)
+    await mkdir(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE })
+    await writeFile(tmp, bytes, { mode: PRIVATE_FILE_MODE })
     await rename(tmp, join(this.dir, name))
     const old = this.files.get(record.position)
     if (old !== undefined && old !== name) await unlink(join(this.dir, old)).catch(() => undefined)

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { pack } from "msgpackr"
 import { Result } from "effect"
 import { tmpdir } from "node:os"
@@ -80,8 +80,11 @@ describe("master snapshots", () => {
       const logB = await ZooKeeperEventLog.open(zk, { root: uniqueRoot("snap-b") })
       await logA.append([hostUp("h1", "from-a")])
       await logB.append([hostUp("h1", "from-b")])
-      const file = join(dir, "b.snapshot")
+      const file = join(dir, "state-b", "b.snapshot")
       await saveSnapshot(file, logA, foldReadModel(await logA.read(position(0))))
+      // Jobs' env and tokens are in it: its owner's alone, in a directory made for it alone.
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(statSync(join(dir, "state-b")).mode & 0o777).toBe(0o700)
       expect(await loadSnapshot(file, logA)).toBeDefined()
       expect(await loadSnapshot(file, logB)).toBeUndefined()
     } finally {
