@@ -62,6 +62,9 @@ describe("five agents on one engine", () => {
     await f.log.append(hosts.map((h) => envelope({ _tag: "JobUndeployed", jobId: job.id, host: h }, "master")))
     await waitFor(async () => ((await f.containers()).length === 0 ? true : undefined), { what: "all containers gone" })
     console.log(`undeploy from 5 hosts → all containers gone: ${(performance.now() - t1).toFixed(0)} ms`)
+    // Each agent forgets the execution once it has seen its container removed (Docker's event may
+    // reach it just after the container is gone from the list above).
+    await waitFor(() => (agents.every((a) => a.executions().size === 0) ? true : undefined), { what: "every agent's executions forgotten" })
     for (const a of agents) expect(a.executions().size).toBe(0)
   })
 })
