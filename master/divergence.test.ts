@@ -181,6 +181,11 @@ describe("a master whose ZooKeeper lost acknowledged events", () => {
     cleanups.push(() => errors.mockRestore())
     const s = await masterAheadOfBackup({ withSession: true })
     expect((await call(s.master, "GET", "/healthz")).status).toBe(200)
+    // A live follower of /events (the dashboard, `helios events --follow`): its stream ends when the
+    // master diverges, so that it reads the log again from its last position instead of trusting it.
+    const followed = await fetch(`${s.master.url}/events?follow=true&after=${s.applied}`)
+    expect(followed.status).toBe(200)
+    const streamEnded = followed.text().then(() => "ended")
 
     await restore(s.server, s.backup)
     await writeUntilConnected(s.server, [s.zk])
@@ -192,6 +197,7 @@ describe("a master whose ZooKeeper lost acknowledged events", () => {
     expect(health.body).toMatchObject({ status: "DIVERGED", position: s.applied, logPosition: s.backupPosition })
     expect(health.body.reason).toContain(`ends at position ${s.backupPosition}`)
     expect(errors.mock.calls.some((args) => String(args[0]).includes("DIVERGED"))).toBe(true)
+    expect(await Promise.race([streamEnded, new Promise((r) => setTimeout(() => r("still open"), 10_000))])).toBe("ended")
     // No decision on the divergent projection is written.
     const refused = await call(s.master, "PUT", "/hosts/h7?id=agent-7")
     expect(refused.status).toBe(503)

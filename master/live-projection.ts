@@ -101,6 +101,7 @@ export class LiveProjection {
   private unsubscribe: Unsubscribe | undefined
   private waiters: Array<{ position: number; resolve: (reached: boolean) => void }> = []
   private listeners = new Set<(events: ReadonlyArray<StoredEvent>) => void>()
+  private divergenceListeners = new Set<() => void>()
   /** The last RECENT applied envelopes, in a ring by position (slot p % RECENT holds p or an older one). */
   private readonly recentPositions = new Float64Array(RECENT).fill(-1)
   private readonly recentEnvelopes: Array<EventEnvelope | undefined> = new Array(RECENT).fill(undefined)
@@ -376,6 +377,7 @@ export class LiveProjection {
   private diverge(applied: number, reason: string, logPosition?: number): void {
     if (this.divergence) return
     this.divergence = { position: applied, logPosition: logPosition ?? -1, reason, since: Date.now() }
+    for (const l of this.divergenceListeners) l()
     console.error(
       `helios-master: DIVERGED: this master's projection disagrees with the event log: ${reason}. ` +
         `It had applied position ${applied}. Acknowledged events may have been lost by ZooKeeper ` +
@@ -447,6 +449,15 @@ export class LiveProjection {
   onEvents(listener: (events: ReadonlyArray<StoredEvent>) => void): Unsubscribe {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /**
+   * Called when the projection diverges from the log: what live followers were sent may not be the
+   * log any more, and the rebuild sends them nothing, so they end and read the log again.
+   */
+  onDiverged(listener: () => void): Unsubscribe {
+    this.divergenceListeners.add(listener)
+    return () => this.divergenceListeners.delete(listener)
   }
 
   stop(): void {

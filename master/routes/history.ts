@@ -106,16 +106,24 @@ export const historyRoutes = (deps: MasterDeps) => {
       if (!follow) return
       const queue: StoredEvent[] = []
       let wake: (() => void) | undefined
+      // A diverged master's live events may not be the log's (and its rebuild sends none): the
+      // stream ends, and a follower reconnecting with its last position reads the log again.
+      let diverged = deps.projection.diverged !== undefined
       const stop = deps.projection.onEvents((events) => {
         queue.push(...events)
+        wake?.()
+      })
+      const stopDiverged = deps.projection.onDiverged(() => {
+        diverged = true
         wake?.()
       })
       out.onAbort(() => {
         stop()
         wake?.()
       })
-      while (!out.aborted) {
+      while (!out.aborted && !diverged) {
         if (queue.length === 0) await new Promise<void>((r) => (wake = r))
+        if (diverged) break
         for (const e of queue.splice(0)) {
           if (e.position <= last) continue
           last = e.position
@@ -123,6 +131,7 @@ export const historyRoutes = (deps: MasterDeps) => {
         }
       }
       stop()
+      stopDiverged()
     })
   })
 
