@@ -32,6 +32,9 @@ import { followZkSession } from "./zk-session.ts"
  * leaves containers running.
  */
 
+/** How long registration waits for the host info to be written before it marks the host up anyway. */
+const HOST_INFO_BEFORE_UP_MS = 5_000
+
 export interface AgentOptions {
   readonly log: EventLog
   readonly hostInfo: HostInfoStore
@@ -180,10 +183,9 @@ export const startAgent = async (o: AgentOptions): Promise<Agent> => {
       ttlMs: o.registrationTtlMs ?? 10 * 60_000,
       clock,
       logger,
-      onRegistered: () => {
-        loop.outbox.setEnabled(true)
-        void hostInfo.refresh()
-      },
+      // Bounded: a Docker that does not answer delays the host's UP by this much, never blocks it.
+      beforeUp: () => Promise.race([hostInfo.refresh(), new Promise<void>((resolve) => setTimeout(resolve, HOST_INFO_BEFORE_UP_MS).unref())]),
+      onRegistered: () => loop.outbox.setEnabled(true),
     })
     registration = reg
     void reg.register()

@@ -25,6 +25,13 @@ export interface RegistrationOptions {
   readonly ttlMs: number
   readonly clock: Clock
   readonly logger: Logger
+  /**
+   * Once the host is this agent's and before it is marked up: writes the host info (labels among
+   * it), so that whoever sees the host UP can read its labels (a deployment group's rollout planned
+   * right after would otherwise leave it out). Not before registering: another agent's fresh info
+   * is what keeps a held host from being taken over.
+   */
+  readonly beforeUp?: () => Promise<void>
   /** After each successful registration (the host is this agent's and up). */
   readonly onRegistered: () => void
 }
@@ -100,6 +107,7 @@ export class Registration {
         if (!(e instanceof AppendConflict) || attempt >= 20) throw e
       }
     }
+    await this.o.beforeUp?.()
     const created = await hostInfo.markUp(hostName, agentId)
     await follower.catchUp()
     if (created || follower.state.upAgentId !== agentId)
