@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import type { ExpectedVersion, HostStreamEvent } from "./event-log.ts"
 import { hostStream } from "./events.ts"
-import { AgentId, Goal, HostName, TaskState, ThrottleState } from "./ids.ts"
+import { AgentId, Goal, HostName, NonNegativeInt, TaskState, ThrottleState } from "./ids.ts"
 import { Job } from "./job.ts"
 import { SafeRecord } from "./safe-text.ts"
 
@@ -53,7 +53,6 @@ export const emptyDesiredState = (host: HostName): DesiredState => ({
  * global log's events that position points into were archived (README "Retention and archiving").
  * An agent whose own fold is behind it starts from it instead of reading the stream from 0.
  */
-const NonNegativeInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
 const DesiredStateSchema = Schema.Struct({
   host: HostName,
   hostPosition: NonNegativeInt,

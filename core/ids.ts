@@ -15,6 +15,9 @@ export const AgentId = Schema.String.pipe(
 )
 export type AgentId = typeof AgentId.Type
 
+/** A whole number of 0 or more (positions, counts, offsets read back from storage). */
+export const NonNegativeInt = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)))
+
 /** The global log position of one event: 1, 2, 3, ... stable forever, monotonic in log order. */
 export const Position = Schema.Number.pipe(
   Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),

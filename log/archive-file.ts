@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto"
 import { open, type FileHandle } from "node:fs/promises"
 import { Schema } from "effect"
+import { NonNegativeInt } from "../core/ids.ts"
 import { replaceFileDurablyAsync } from "./durable-file.ts"
 import { decodeJson } from "./zk-chain-format.ts"
 
@@ -24,7 +25,6 @@ const MAGIC = Buffer.from("HELIOS-ARCHIVE 1\n")
 const TRAILER_MAGIC = Buffer.from("HAR1")
 const TRAILER_BYTES = 4 + TRAILER_MAGIC.length
 
-const NonNegativeInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
 const ArchivedChunk = Schema.Struct({ start: NonNegativeInt, offset: NonNegativeInt, length: NonNegativeInt, sha256: Schema.String })
 const ArchivedSegment = Schema.Struct({ segment: NonNegativeInt, chunks: Schema.Array(ArchivedChunk) })
 const ArchiveFooter = Schema.Struct({

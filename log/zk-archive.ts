@@ -4,7 +4,7 @@ import { decodeBatch } from "../core/codec.ts"
 import { applyHostEvent, emptyDesiredState, HOST_STREAM_BASE_FORMAT, HostStreamBase, type DesiredState } from "../core/desired-state.ts"
 import { EventsArchived, type HostStreamEvent } from "../core/event-log.ts"
 import { NO_STREAMS } from "../core/events.ts"
-import { position, type HostName } from "../core/ids.ts"
+import { NonNegativeInt, position, type HostName } from "../core/ids.ts"
 import { ArchiveFile, writeArchiveFile, type SegmentToArchive } from "./archive-file.ts"
 import { ZK, zkCode, type ZkClient } from "./zk-client.ts"
 import type { ZkPaths } from "./zk-paths.ts"
@@ -29,7 +29,6 @@ import { decodeJson, decodeSegment, type ChainEntry } from "./zk-chain-format.ts
  * the master answers 410 Gone).
  */
 
-const NonNegativeInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
 const ArchiveEntry = Schema.Struct({
   file: Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9._-]+$/))),
   firstSegment: NonNegativeInt,
@@ -70,9 +69,9 @@ export class ArchivedSegments {
     private readonly dir: string | undefined,
   ) {}
 
-  /** Whether segment s is archived, as the mark last read says or (refresh) as it says now. */
-  async holds(s: number, refresh: boolean): Promise<boolean> {
-    if (s > this.mark.through && refresh) this.mark = (await readMark(this.zk, this.paths.log.archived)).mark
+  /** Whether segment s is archived: as the mark last read says, or read again if that says not yet. */
+  async holds(s: number): Promise<boolean> {
+    if (s > this.mark.through) this.mark = (await readMark(this.zk, this.paths.log.archived)).mark
     return s <= this.mark.through
   }
 
@@ -237,16 +236,16 @@ async function* segmentsToArchive(log: ArchivableLog, first: number, last: numbe
 
 /**
  * Removes the znodes of packed segments 0..through still on ZooKeeper, except the chunk list and
- * the last chunk of segment `keep`: the newest archived segment's last batch may run on into the
+ * the last chunk of segment `through`: the newest archived segment's last batch may run on into the
  * next segment, whose readers read that batch there (without an archive).
  */
-const removeArchivedSegments = async (log: ArchivableLog, through: number, keep: number): Promise<number> => {
+const removeArchivedSegments = async (log: ArchivableLog, through: number): Promise<number> => {
   let removed = 0
   for (const name of await log.zk.getChildrenIfExists(log.paths.log.packed)) {
     const s = Number(name)
     if (!(s <= through)) continue
     const chunks = (await log.zk.getChildrenIfExists(log.paths.log.packedSegment(s))).sort()
-    const paths = s === keep ? chunks.slice(0, -1).map((k) => `${log.paths.log.packedSegment(s)}/${k}`) : [...chunks.map((k) => `${log.paths.log.packedSegment(s)}/${k}`), log.paths.log.packedSegment(s)]
+    const paths = s === through ? chunks.slice(0, -1).map((k) => `${log.paths.log.packedSegment(s)}/${k}`) : [...chunks.map((k) => `${log.paths.log.packedSegment(s)}/${k}`), log.paths.log.packedSegment(s)]
     if (paths.length === 0) continue
     const refused = await log.zk.multi((tx) => paths.forEach((p) => tx.remove(p, -1)))
     if (refused !== undefined) continue // another archiver removed them meanwhile
@@ -268,7 +267,7 @@ export const archiveLog = async (
   const segmentFirst = (s: number) => (s === 0 ? 1 : s * size)
   const segmentLast = (s: number) => (s + 1) * size - 1
   const { mark, version } = await readMark(log.zk, log.paths.log.archived)
-  const leftovers = await removeArchivedSegments(log, mark.through, mark.through)
+  const leftovers = await removeArchivedSegments(log, mark.through)
   const nothing = (reason: string): ArchiveReport => ({ segments: 0, bytes: 0, hostsRebased: 0, znodesRemoved: leftovers, reason })
 
   const packed = await log.packedThrough()
@@ -319,6 +318,6 @@ export const archiveLog = async (
   if (version === undefined) await log.zk.create(log.paths.log.archived, next)
   else await log.zk.setData(log.paths.log.archived, next, version)
 
-  const znodesRemoved = leftovers + (await removeArchivedSegments(log, last, last))
+  const znodesRemoved = leftovers + (await removeArchivedSegments(log, last))
   return { file: path, firstPosition, lastPosition, segments: last - first + 1, bytes: written.bytes, hostsRebased, znodesRemoved, reason: "archived" }
 }

@@ -3,26 +3,21 @@ import { Result } from "effect"
 import { decodeInput } from "../../core/decode.ts"
 import { DeploymentGroupName, RollingUpdateRequest } from "../../core/deployment-group.ts"
 import type { StoredEvent } from "../../core/events.ts"
-import { position } from "../../core/ids.ts"
 import { isJobId } from "../../core/job-id.ts"
 import { withoutNulls, type RolloutOptions } from "../../core/job.ts"
 import type { GroupRecord } from "../../core/state.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody } from "../http-support.ts"
+import { readLog } from "../history-reader.ts"
 
 /** What the deployment-group and rollout routes share: the group in the path, the log range reader, the rolling-update body. */
 export const groupRouteSupport = (deps: MasterDeps) => {
   const state = () => deps.projection.model.state
 
-  /** The log's events after position `after` up to `until`, read in pages. */
+  /** The log's events after position `after` up to `until`. */
   const readRange = async (after: number, until: number): Promise<StoredEvent[]> => {
     const out: StoredEvent[] = []
-    for (let at = after; at < until; ) {
-      const page = await deps.log.read(position(at), Math.min(5000, until - at))
-      if (page.length === 0) break
-      for (const e of page) if (e.position <= until) out.push(e)
-      at = page[page.length - 1]!.position
-    }
+    for await (const e of readLog(deps.log, after, until)) out.push(e)
     return out
   }
 
