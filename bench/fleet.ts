@@ -27,6 +27,9 @@
  *                                              master's CPUs; default: all at the same priority
  *   FLEET_RELAY_MAX_IN_FLIGHT=N                the master's relay bound (0: unbounded, as before the
  *                                              relay shed load)
+ *   FLEET_DUMP=file.json                       every API sample (latency, time) and the RUNNING timeline,
+ *                                              to find when the slow requests happened
+ *   FLEET_PROFILE=dir                          a CPU profile of the master process (node --cpu-prof)
  *
  * Graceful under overload (issue 14): per size the agents' relay time-outs, failures, shed requests
  * (503 + Retry-After), outbox retries and landed checks are counted, and the RUNNING rate over time
@@ -466,6 +469,7 @@ const runSize = async (n: number): Promise<SizeResult> => {
     sampler.send({ type: "stop" })
     const samples = await sampler.next("samples", allRunning ? 120_000 : 15_000).catch(() => ({ byEndpoint: {} }) as Record<string, any>)
     loop.disable()
+    if (process.env["FLEET_DUMP"]) fs.writeFileSync(process.env["FLEET_DUMP"], JSON.stringify({ t0, samples, timeline }))
     const cpuAgents = cpuOf(process.cpuUsage(cpu0))
     const zkCpu = processCpuSeconds(zkServer.pid ?? 0) - zkCpu0
     const s1 = await serverCounters(zkServer.port)

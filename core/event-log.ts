@@ -143,6 +143,12 @@ export interface EventLog {
    */
   hostStreamBase?(host: HostName): Promise<HostStreamBase | undefined>
   /**
+   * The log was found not to hold what it acknowledged (a divergence): forget what this process
+   * remembers of it (its own recent appends, kept for its followers, and where chains end), so
+   * every read goes to the store again. Absent for logs that remember nothing.
+   */
+  distrustMemory?(): void
+  /**
    * Where masters share a snapshot of their read model beside the log (ZooKeeper), so a master
    * without a snapshot of its own starts from it instead of from position 0; absent: none.
    */

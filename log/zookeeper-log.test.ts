@@ -13,6 +13,7 @@ import { eventLogConformance, readAll } from "../test/log-conformance.ts"
 import { ZK, ZkClient, type MultiFailure } from "./zk-client.ts"
 import { MAX_REQUEST_BYTES, ZooKeeperEventLog } from "./zookeeper-log.ts"
 import { zkPaths } from "./zk-paths.ts"
+import { countingZk, type OpCounts } from "../bench/fleet-zk.ts"
 
 const SEGMENT = 4
 const clients: ZkClient[] = []
@@ -526,6 +527,58 @@ describe("ZooKeeper event log: group commit", () => {
     const h1 = await other.readHostStream(host("h1"), 0)
     expect(h1.map((e) => e.hostPosition)).toEqual(Array.from({ length: 44 }, (_, i) => i + 1))
     expect(h1.map((e) => e.position)).toEqual(all.filter((e) => tagOf(e.envelope) !== "intruder").map((e) => e.position))
+  })
+})
+
+describe("a writer's own appends, followed in its process", () => {
+  it("are delivered from memory (a master's follower does not ask ZooKeeper again for each fact it relayed); another writer's appends in between are read from ZooKeeper, in order", async () => {
+    const root = freshRoot()
+    const counts: OpCounts = {}
+    const log = await ZooKeeperEventLog.open(countingZk(await connect(), counts), { root, segmentSize: SEGMENT })
+    const other = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT })
+    const seen: StoredEvent[] = []
+    const stop = log.subscribe(position(0), (events) => void seen.push(...events))
+    try {
+      const expected: string[] = []
+      for (let i = 0; i < 40; i++) {
+        const writer = i % 10 === 9 ? other : log
+        const tag = `${writer === other ? "other" : "own"}-${i}`
+        const { lastPosition } = await writer.append([hostUp(`h${i % 3}`, tag), hostUp(`h${i % 3}`, `${tag}-b`)])
+        expected.push(tag, `${tag}-b`)
+        await waitFor(() => (seen.length >= lastPosition ? true : undefined), { what: "the follower to deliver the append" })
+      }
+      // Every event once, in log order, whoever wrote it.
+      expect(seen.map((e) => e.position)).toEqual(expected.map((_, i) => i + 1))
+      expect(seen.map((e) => tagOf(e.envelope))).toEqual(expected)
+      // 80 positions, 72 of them its own: reading each back would take 80 reads, and a miss at the
+      // head after each append (the counter sees a getDataIfExists twice: 240 then). Only the other
+      // writer's 4 batches need reading (about 25 reads, the setup's included).
+      expect(counts["getData"] ?? 0).toBeLessThan(80)
+    } finally {
+      stop()
+      await other.close()
+      await log.close()
+    }
+  })
+
+  it("are not taken from memory by a read: a check of what the log holds (the projection's divergence probe) sees ZooKeeper lose them", async () => {
+    const root = freshRoot()
+    const zk = await connect()
+    const log = await ZooKeeperEventLog.open(zk, { root, segmentSize: 100 })
+    const seen: StoredEvent[] = []
+    const stop = log.subscribe(position(0), (events) => void seen.push(...events))
+    try {
+      await log.append([hostUp("h1", "first")])
+      await log.append([hostUp("h1", "second")])
+      await waitFor(() => (seen.length === 2 ? true : undefined), { what: "the follower to deliver both" })
+      // ZooKeeper loses position 2 (simulated with a raw client, as in master/divergence.test.ts).
+      await zk.remove(zkPaths(root).log.entry(0, 2))
+      expect((await log.read(position(0), 10)).map((e) => tagOf(e.envelope))).toEqual(["first"])
+      expect(await log.read(position(1), 1)).toEqual([])
+    } finally {
+      stop()
+      await log.close()
+    }
   })
 })
 

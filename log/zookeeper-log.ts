@@ -67,6 +67,13 @@ const OP_OVERHEAD_BYTES = 120
 /** Packed chunks (≤ 900 KB each) a reader keeps, and reads ahead of the one it decodes. */
 const CHUNKS_KEPT = 8
 const READ_AHEAD_CHUNKS = 3
+/** The global log's batches this writer landed lately, kept for its followers: at most this many, and this many bytes. */
+const LANDED_KEPT = 4096
+const LANDED_KEPT_BYTES = 16 * 1024 * 1024
+/** A follower reads this often even when no watch fired (a watch lost with a session, say). */
+const POLL_MS = 10_000
+/** Reads of a segment being packed in flight at once. */
+const PACK_READS_IN_FLIGHT = 16
 
 export interface ZooKeeperLogOptions {
   /** Chroot of this Helios cluster in ZooKeeper. */
@@ -105,6 +112,8 @@ class MultiOps {
   private readonly streamOps = new Map<number, { readonly stream: StreamId; readonly expected: ExpectedVersion }>()
   /** The last position this multi creates in each chain. */
   readonly lastCreated = new Map<ChainCursor, number>()
+  /** The global log's batches this multi creates: first position, bytes, positions taken. */
+  readonly globalBatches: Array<{ readonly start: number; readonly data: Buffer; readonly count: number }> = []
 
   add(op: Op): void {
     this.ops.push(op)
@@ -146,6 +155,23 @@ class ChainCursor {
 
   /** Positions per segment: given (the global log), or read from the base node (a host stream) by `sized`. */
   private size: number | undefined
+  /**
+   * Batches this writer's own multis created lately (first position → bytes and positions taken):
+   * a follower in this process reads its own appends from here instead of asking ZooKeeper for
+   * each position again (a master's follower re-read every relayed fact: half its requests during a
+   * rollout). Never stale, since a position's bytes never change once created (packing keeps them);
+   * forgotten on reconnect with everything else this writer saw (`distrust`). Insertion order is
+   * landing order, so the oldest go first.
+   */
+  private readonly landed = new Map<number, { readonly data: Buffer; readonly count: number }>()
+  private landedBytes = 0
+  /** Whether position p begins a batch in `landed`. */
+  landedAt(p: number): boolean {
+    return this.landed.has(p)
+  }
+
+  /** The last position of the newest batch in `landed` (0: none). */
+  newestLandedEnd = 0
 
   constructor(
     private readonly zk: ZkClient,
@@ -223,6 +249,18 @@ class ChainCursor {
     this.confirmed = Math.max(this.confirmed, p)
   }
 
+  /** This writer's multi created positions start..start+count-1, `data` in the first (see `landed`). */
+  remember(start: number, data: Buffer, count: number): void {
+    this.landed.set(start, { data, count })
+    this.newestLandedEnd = Math.max(this.newestLandedEnd, start + count - 1)
+    this.landedBytes += data.length
+    for (const [oldest, batch] of this.landed) {
+      if (this.landed.size <= LANDED_KEPT && this.landedBytes <= LANDED_KEPT_BYTES) break
+      this.landed.delete(oldest)
+      this.landedBytes -= batch.data.length
+    }
+  }
+
   /**
    * The session reconnected, perhaps to a server that lost what this writer saw (a ZooKeeper that
    * drops committed transactions, issue 17): check p-1 again before claiming p, so an append
@@ -230,6 +268,9 @@ class ChainCursor {
    */
   distrust(): void {
     this.confirmed = 0
+    this.landed.clear()
+    this.landedBytes = 0
+    this.newestLandedEnd = 0
     this.packedKnown = false // a watch set by an expired session is gone
   }
 
@@ -421,7 +462,7 @@ class ChainCursor {
    * When `after` falls inside a batch, the batch's first entry is included too. `last`: the last
    * position read (entries or markers), `after` if none. Packed segments are read from their chunks.
    */
-  async readEntries(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
+  async readEntries(after: number, limit: number, ownFromMemory = false): Promise<{ entries: ChainEntry[]; last: number }> {
     if (!(await this.sized())) return { entries: [], last: after }
     const entries: ChainEntry[] = []
     const end = after + limit
@@ -434,7 +475,7 @@ class ChainCursor {
         at = to
         continue
       }
-      const live = await this.readLive(at, end - at)
+      const live = await this.readLive(at, end - at, ownFromMemory)
       entries.push(...live.entries)
       at = live.last
       // Stopped before `end` at a missing position: the chain's end, unless it was packed meanwhile.
@@ -469,7 +510,8 @@ class ChainCursor {
   private async packSegment(s: number, report: PackReport): Promise<void> {
     const first = this.segmentFirst(s)
     const positions = Array.from({ length: this.segmentLast(s) - first + 1 }, (_, i) => first + i)
-    const datas = await mapLimit(positions, 256, (p) => this.zk.getDataIfExists(this.entry(p)))
+    // Few reads in flight: packing is background work, and a burst of replies would hold up the API.
+    const datas = await mapLimit(positions, PACK_READS_IN_FLIGHT, (p) => this.zk.getDataIfExists(this.entry(p)))
     const missing = datas.findIndex((d) => d === undefined)
     if (missing >= 0) {
       // Another packer (a previous leader) got here first, or the chain is not dense: say which.
@@ -533,10 +575,20 @@ class ChainCursor {
   }
 
   /** Per-position znodes after `after` (at most `limit`), up to the first missing one: its entries (start > after) and the last position read. */
-  private async readLive(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
+  private async readLive(after: number, limit: number, ownFromMemory: boolean): Promise<{ entries: ChainEntry[]; last: number }> {
+    // This writer's own batches, from memory; the caller reads on after them (the next read asks
+    // ZooKeeper, as there may be another writer's batch after ours).
+    const own: ChainEntry[] = []
+    let at = after
+    for (let batch = ownFromMemory ? this.landed.get(at + 1) : undefined; batch !== undefined && at < after + limit; batch = this.landed.get(at + 1)) {
+      own.push({ start: at + 1, data: batch.data })
+      at += batch.count
+    }
+    if (own.length > 0) return { entries: own, last: at }
     // Positions are dense (no holes), so read after+1, after+2, ... until the first missing one:
-    // no segment listing (up to 10,000 names) per read. Reads ramp up from 2 in flight to 256, so a
-    // follower's read of one new event costs one round trip and a catch-up is pipelined.
+    // no segment listing (up to 10,000 names) per read. Reads ramp up from 1 in flight to 256 (each
+    // position found adds a reader), so a follower's read at the head costs one request and a
+    // catch-up is pipelined.
     const datas: Buffer[] = []
     let next = after + 1
     let stop = after + limit + 1 // exclusive; lowered to the first missing position
@@ -554,7 +606,7 @@ class ChainCursor {
         }
       }
     }
-    running.push(worker(), worker())
+    running.push(worker())
     // Wait for every worker (workers spawn workers), so a failure leaves no rejection unobserved.
     let failure: unknown
     while (running.length > 0)
@@ -695,6 +747,10 @@ export class ZooKeeperEventLog implements EventLog {
     this.global.distrust()
     for (const chain of this.hostChains.values()) chain.distrust()
     for (const f of this.followers) f.rearm()
+  }
+
+  distrustMemory(): void {
+    this.onReconnected()
   }
 
   private hostChain(host: string): ChainCursor {
@@ -861,6 +917,7 @@ export class ZooKeeperEventLog implements EventLog {
     const n = append.events.length
     const first = this.global.claim(n)
     this.global.claimOps(first, append.data, n, multi)
+    multi.globalBatches.push({ start: first, data: append.data, count: n })
     for (const [host, indices] of append.byHost) {
       const chain = this.hostChain(host)
       const pointers: HostPointer[] = indices.map((i) => [first, i])
@@ -872,6 +929,7 @@ export class ZooKeeperEventLog implements EventLog {
   /** The multi landed: every position it created exists now, so claims right after them need no check. */
   private landed(multi: MultiOps, results: ReadonlyArray<AppendResult>): Attempt {
     for (const [chain, last] of multi.lastCreated) chain.confirm(last)
+    for (const { start, data, count } of multi.globalBatches) this.global.remember(start, data, count)
     this.wakeFollowers()
     return { results }
   }
@@ -923,9 +981,17 @@ export class ZooKeeperEventLog implements EventLog {
    * are returned, and a read that starts at it rejects with UndecodableEvent (its positions run to
    * the next batch: the empty markers after it are its own).
    */
-  async read(after: Position, limit = 10_000): Promise<ReadonlyArray<StoredEvent>> {
+  read(after: Position, limit = 10_000): Promise<ReadonlyArray<StoredEvent>> {
+    return this.readGlobal(after, limit, false)
+  }
+
+  /**
+   * `read`; with `ownFromMemory`, this writer's own recent batches come from memory (for followers:
+   * a check of what the log holds, such as the projection's divergence probes, asks ZooKeeper).
+   */
+  private async readGlobal(after: Position, limit: number, ownFromMemory: boolean): Promise<ReadonlyArray<StoredEvent>> {
     const out: StoredEvent[] = []
-    const { entries, last } = await this.global.readEntries(after, limit)
+    const { entries, last } = await this.global.readEntries(after, limit, ownFromMemory)
     for (let k = 0; k < entries.length; k++) {
       const { start, data } = entries[k]!
       const decoded = decodeBatch(data)
@@ -981,12 +1047,34 @@ export class ZooKeeperEventLog implements EventLog {
     onUndecodable: ((error: UndecodableEvent) => void) | undefined,
   ): Unsubscribe {
     let armed: string | undefined
+    let armedAt = 0
     let lastError: string | undefined
+    /**
+     * Sets the exists-watch on `next` (the node a caught-up follower waits for); whether it exists
+     * already. `armed` names it only while it is known not to exist: a read of it would miss.
+     */
+    const arm = async (next: string): Promise<boolean> => {
+      armed = next
+      armedAt = Date.now()
+      let exists: boolean
+      try {
+        exists =
+          (await this.zk.exists(next, () => {
+            armed = undefined
+            follower.wake()
+          })) !== undefined
+      } catch (error) {
+        armed = undefined // no watch was set: the next read must read
+        throw error
+      }
+      if (exists && armed === next) armed = undefined // there already: the next read must read
+      return exists
+    }
     let lastDelivered = after
     const follower: Follower = follow({
       after,
       // The exists-watch on the next position wakes us; the poll only covers a watch lost with a session.
-      pollMs: 10_000,
+      pollMs: POLL_MS,
       positionOf,
       deliver: (events) => {
         lastDelivered = positionOf(events[events.length - 1]!)
@@ -1002,18 +1090,17 @@ export class ZooKeeperEventLog implements EventLog {
         lastError = text
       },
       read: async (a) => {
+        const next = chain.nextNode(a)
+        // The watch on the next node is set and has not fired: it does not exist (ZooKeeper sends a
+        // watch's event before any reply that shows the change), so a read would miss, unless this
+        // writer created it (its reply came after the watch's event). The poll still reads.
+        if (armed === next && Date.now() - armedAt < POLL_MS && !chain.landedAt(a + 1)) return []
+        // Caught up with this writer's own newest append: the next position is most likely not
+        // there yet, and one exists-watch both checks that and asks to hear of it (instead of a
+        // read that misses, then the watch). Not there and not packed meanwhile: nothing to read.
+        if (a > 0 && a === chain.newestLandedEnd && armed !== next && !(await arm(next)) && !(await chain.isPacked(chain.segmentOf(a + 1)))) return []
         const events = await read(a)
-        if (events.length === 0) {
-          const next = chain.nextNode(a)
-          if (armed !== next) {
-            armed = next
-            const stat = await this.zk.exists(next, () => {
-              armed = undefined
-              follower.wake()
-            })
-            if (stat !== undefined) follower.wake()
-          }
-        }
+        if (events.length === 0 && armed !== chain.nextNode(a) && (await arm(chain.nextNode(a)))) follower.wake()
         return events
       },
     })
@@ -1037,7 +1124,7 @@ export class ZooKeeperEventLog implements EventLog {
     onEvents: (events: ReadonlyArray<StoredEvent>) => void | Promise<void>,
     onUndecodable?: (error: UndecodableEvent) => void,
   ): Unsubscribe {
-    return this.followChain(this.global, after, (a) => this.read(position(a)), (e) => e.position, onEvents, onUndecodable)
+    return this.followChain(this.global, after, (a) => this.readGlobal(position(a), 10_000, true), (e) => e.position, onEvents, onUndecodable)
   }
 
   subscribeHostStream(

@@ -110,6 +110,7 @@ const gatedRebuild = (log: EventLog): { log: EventLog; release: () => void } => 
         })
       },
       subscribeHostStream: (host, after, onEvents) => log.subscribeHostStream(host, after, onEvents),
+      distrustMemory: () => log.distrustMemory?.(),
       close: () => log.close(),
     },
   }

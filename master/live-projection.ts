@@ -385,6 +385,8 @@ export class LiveProjection {
         `Health is 503 and writes are refused until the projection is rebuilt from the log.`,
     )
     this.unsubscribe?.()
+    // The rebuild must read what the log holds now, not what this process remembers it wrote.
+    this.log.distrustMemory?.()
     this.held = undefined // the rebuild meets it again if the log still holds it
     this.pendingChecks = []
     this.recentPositions.fill(-1)
