@@ -30,6 +30,8 @@ export interface CommandBusOptions {
   readonly applyTimeoutMs?: number
   /** Commands deciding and appending at once (default DEFAULT_COMMAND_SEATS); the others wait their turn. */
   readonly seats?: number
+  /** Awaited before a command starts (master/loop-lag.ts: held while the event loop runs late). */
+  readonly beforeStart?: () => Promise<void>
 }
 
 /**
@@ -50,6 +52,7 @@ export class CommandBus {
   private readonly applyTimeoutMs: number
   private readonly locks = new KeyedLock()
   private readonly seats: Seats
+  private readonly beforeStart: () => Promise<void>
 
   constructor(
     private readonly log: EventLog,
@@ -59,11 +62,17 @@ export class CommandBus {
     this.maxAttempts = options.maxAttempts ?? 8
     this.applyTimeoutMs = options.applyTimeoutMs ?? 10_000
     this.seats = new Seats(Math.max(1, options.seats ?? DEFAULT_COMMAND_SEATS))
+    this.beforeStart = options.beforeStart ?? (() => Promise.resolve())
   }
 
   async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Outcome> {
     // The stream locks first: a command waiting for another on its streams holds no seat.
-    return this.locks.run(streamsOfCommand(command), () => this.seats.run(() => this.decideAndAppend(command, ctx, commandId)))
+    return this.locks.run(streamsOfCommand(command), () =>
+      this.seats.run(async () => {
+        await this.beforeStart()
+        return this.decideAndAppend(command, ctx, commandId)
+      }),
+    )
   }
 
   /**

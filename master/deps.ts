@@ -39,4 +39,6 @@ export interface MasterDeps {
   readonly logOutage: () => LogOutage | undefined
   /** Agents' relayed appends waiting for the log at once before the relay answers 503 OVERLOADED (master/routes/agent-facts.ts). */
   readonly relayMaxInFlight?: number
+  /** Awaited before a relayed append starts (master/loop-lag.ts: held while the event loop runs late). */
+  readonly beforeWrite?: () => Promise<void>
 }

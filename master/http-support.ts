@@ -200,3 +200,4 @@ export const readAfterQuery = (
   const errors: ReadonlyArray<FieldError> = r.failure
   return { ok: false, response: badRequest(c, errors.some((e) => e.field === "after") ? "INVALID_AFTER" : "INVALID_WAIT", errors) }
 }
+

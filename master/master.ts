@@ -8,6 +8,7 @@ import { zkPaths } from "../log/zk-paths.ts"
 import { meteredLog, observeZooKeeper } from "../log/log-metrics.ts"
 import { masterApp } from "./app.ts"
 import type { Principals } from "./auth.ts"
+import { LoopLag } from "./loop-lag.ts"
 import { CommandBus } from "./command-bus.ts"
 import { hostDetailsFrom } from "./host-details.ts"
 import { WatchedHostLiveness } from "./host-liveness.ts"
@@ -127,7 +128,10 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     isLeader: () => leading,
     ...(options.alsoServeMetrics ? { alsoServe: options.alsoServeMetrics } : {}),
   })
-  const bus = new CommandBus(log, projection)
+  // Writes wait while the event loop runs late, so reads get it back (master/loop-lag.ts).
+  const loopLag = new LoopLag({ onHeld: (ms) => metrics.writeHeld(ms) })
+  loopLag.start()
+  const bus = new CommandBus(log, projection, { beforeStart: () => loopLag.whenOnTime() })
   // Host liveness from watches, not an `exists` per host every round (master/host-liveness.ts).
   const watchedLiveness = zk && options.hostInfo ? new WatchedHostLiveness(zk, root, options.hostInfo) : undefined
   const liveness = watchedLiveness ?? options.hostInfo
@@ -148,6 +152,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     masters: () => registration.masters(),
     logOutage: () => reachability.outage(),
     ...(options.relayMaxInFlight !== undefined ? { relayMaxInFlight: options.relayMaxInFlight } : {}),
+    beforeWrite: () => loopLag.whenOnTime(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     containerPolicy: {
       ...DEFAULT_CONTAINER_POLICY,
@@ -247,6 +252,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     bus,
     metrics: registry,
     stop: async () => {
+      loopLag.stop()
       background.stop()
       upkeep?.stop()
       stopping = true

@@ -1,7 +1,7 @@
 import type { RolloutStatus } from "../core/state.ts"
 import type { MiddlewareHandler } from "hono"
 import { matchedRoutes } from "hono/route"
-import { Gauge, Histogram, type Registry } from "prom-client"
+import { Counter, Gauge, Histogram, type Registry } from "prom-client"
 import type { EventLog } from "../core/event-log.ts"
 import { TaskState } from "../core/ids.ts"
 import type { LiveProjection } from "./live-projection.ts"
@@ -61,6 +61,8 @@ export interface MasterMetrics {
   /** The Prometheus text exposition of this master's registry and the ones it also serves. */
   text(): Promise<string>
   readonly contentType: string
+  /** A write was held this long (ms) before it started, the event loop running late (master/loop-lag.ts). */
+  writeHeld(ms: number): void
 }
 
 export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
@@ -68,6 +70,16 @@ export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
   const registers = [registry]
   const state = () => projection.model.state
 
+  const writesHeld = new Counter({
+    name: "helios_writes_held_total",
+    help: "Writes (commands, agents' relayed facts) held before they started because the event loop ran late, so reads went first",
+    registers,
+  })
+  const writesHeldSeconds = new Counter({
+    name: "helios_writes_held_seconds_total",
+    help: "Time writes spent held because the event loop ran late, in all",
+    registers,
+  })
   const requests = new Histogram({
     name: "helios_http_request_duration_seconds",
     help: "API requests by method, route pattern and status, and the time to answer them (to the first byte of a streamed answer)",
@@ -200,5 +212,9 @@ export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
     http,
     text: async () => (await Promise.all(all.map((r) => r.metrics()))).join("\n"),
     contentType: registry.contentType,
+    writeHeld: (ms) => {
+      writesHeld.inc()
+      writesHeldSeconds.inc(ms / 1000)
+    },
   }
 }

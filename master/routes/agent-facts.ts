@@ -90,18 +90,20 @@ export const agentFactRoutes = (deps: MasterDeps) => {
         503,
       )
     }
-    const host = decodeInput(HostName, c.req.param("host"))
-    if (Result.isFailure(host)) return badRequest(c, "INVALID_HOST", host.failure.map((e) => ({ ...e, field: "host" })))
-    const body = await jsonBody(c)
-    if (!body.ok) return body.response
-    const decoded = decodeInput(RelayedAppend, body.value)
-    if (Result.isFailure(decoded)) return badRequest(c, "INVALID_BODY", decoded.failure)
-    const foreign = foreignFacts(host.success, decoded.success)
-    if (foreign.length > 0) return badRequest(c, "NOT_AN_AGENT_FACT", foreign)
-    const { events, expected } = decoded.success
     const started = deps.now()
     inFlight++
     try {
+      // Held while the master's event loop runs late (reads first), before any decoding.
+      await deps.beforeWrite?.()
+      const host = decodeInput(HostName, c.req.param("host"))
+      if (Result.isFailure(host)) return badRequest(c, "INVALID_HOST", host.failure.map((e) => ({ ...e, field: "host" })))
+      const body = await jsonBody(c)
+      if (!body.ok) return body.response
+      const decoded = decodeInput(RelayedAppend, body.value)
+      if (Result.isFailure(decoded)) return badRequest(c, "INVALID_BODY", decoded.failure)
+      const foreign = foreignFacts(host.success, decoded.success)
+      if (foreign.length > 0) return badRequest(c, "NOT_AN_AGENT_FACT", foreign)
+      const { events, expected } = decoded.success
       const r = await deps.log.append(events, expected !== undefined ? { expected } : undefined)
       c.header("Helios-Position", String(r.lastPosition))
       const answer: typeof RelayedJson.Encoded = { status: "OK", firstPosition: r.firstPosition, lastPosition: r.lastPosition, position: r.lastPosition }
