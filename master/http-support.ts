@@ -200,4 +200,3 @@ export const readAfterQuery = (
   const errors: ReadonlyArray<FieldError> = r.failure
   return { ok: false, response: badRequest(c, errors.some((e) => e.field === "after") ? "INVALID_AFTER" : "INVALID_WAIT", errors) }
 }
-
