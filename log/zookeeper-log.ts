@@ -170,6 +170,21 @@ class ChainCursor {
     return this.landed.has(p)
   }
 
+  /**
+   * This writer's own batches from position after+1 on (about `limit` positions), as `readEntries`
+   * gives them; undefined when the next batch is not one it remembers. The caller reads on after
+   * them from ZooKeeper: another writer's batch may follow.
+   */
+  landedAfter(after: number, limit: number): { entries: ChainEntry[]; last: number } | undefined {
+    const entries: ChainEntry[] = []
+    let at = after
+    for (let batch = this.landed.get(at + 1); batch !== undefined && at < after + limit; batch = this.landed.get(at + 1)) {
+      entries.push({ start: at + 1, data: batch.data })
+      at += batch.count
+    }
+    return entries.length > 0 ? { entries, last: at } : undefined
+  }
+
   /** The last position of the newest batch in `landed` (0: none). */
   newestLandedEnd = 0
 
@@ -462,7 +477,7 @@ class ChainCursor {
    * When `after` falls inside a batch, the batch's first entry is included too. `last`: the last
    * position read (entries or markers), `after` if none. Packed segments are read from their chunks.
    */
-  async readEntries(after: number, limit: number, ownFromMemory = false): Promise<{ entries: ChainEntry[]; last: number }> {
+  async readEntries(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
     if (!(await this.sized())) return { entries: [], last: after }
     const entries: ChainEntry[] = []
     const end = after + limit
@@ -475,7 +490,7 @@ class ChainCursor {
         at = to
         continue
       }
-      const live = await this.readLive(at, end - at, ownFromMemory)
+      const live = await this.readLive(at, end - at)
       entries.push(...live.entries)
       at = live.last
       // Stopped before `end` at a missing position: the chain's end, unless it was packed meanwhile.
@@ -575,16 +590,7 @@ class ChainCursor {
   }
 
   /** Per-position znodes after `after` (at most `limit`), up to the first missing one: its entries (start > after) and the last position read. */
-  private async readLive(after: number, limit: number, ownFromMemory: boolean): Promise<{ entries: ChainEntry[]; last: number }> {
-    // This writer's own batches, from memory; the caller reads on after them (the next read asks
-    // ZooKeeper, as there may be another writer's batch after ours).
-    const own: ChainEntry[] = []
-    let at = after
-    for (let batch = ownFromMemory ? this.landed.get(at + 1) : undefined; batch !== undefined && at < after + limit; batch = this.landed.get(at + 1)) {
-      own.push({ start: at + 1, data: batch.data })
-      at += batch.count
-    }
-    if (own.length > 0) return { entries: own, last: at }
+  private async readLive(after: number, limit: number): Promise<{ entries: ChainEntry[]; last: number }> {
     // Positions are dense (no holes), so read after+1, after+2, ... until the first missing one:
     // no segment listing (up to 10,000 names) per read. Reads ramp up from 1 in flight to 256 (each
     // position found adds a reader), so a follower's read at the head costs one request and a
@@ -991,7 +997,7 @@ export class ZooKeeperEventLog implements EventLog {
    */
   private async readGlobal(after: Position, limit: number, ownFromMemory: boolean): Promise<ReadonlyArray<StoredEvent>> {
     const out: StoredEvent[] = []
-    const { entries, last } = await this.global.readEntries(after, limit, ownFromMemory)
+    const { entries, last } = (ownFromMemory ? this.global.landedAfter(after, limit) : undefined) ?? (await this.global.readEntries(after, limit))
     for (let k = 0; k < entries.length; k++) {
       const { start, data } = entries[k]!
       const decoded = decodeBatch(data)
@@ -1100,7 +1106,10 @@ export class ZooKeeperEventLog implements EventLog {
         // read that misses, then the watch). Not there and not packed meanwhile: nothing to read.
         if (a > 0 && a === chain.newestLandedEnd && armed !== next && !(await arm(next)) && !(await chain.isPacked(chain.segmentOf(a + 1)))) return []
         const events = await read(a)
-        if (events.length === 0 && armed !== chain.nextNode(a) && (await arm(chain.nextNode(a)))) follower.wake()
+        if (events.length > 0) return events
+        // The read may have sized the chain (a host stream created meanwhile): its next node moved.
+        const nextNow = chain.nextNode(a)
+        if (armed !== nextNow && (await arm(nextNow))) follower.wake()
         return events
       },
     })

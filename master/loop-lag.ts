@@ -9,6 +9,9 @@
  * `maxHoldMs`, so overload still ends in progress, never a stall).
  */
 
+/** No write for this long (ms): the loop is no longer probed until the next one. */
+const IDLE_MS = 1000
+
 export interface LoopLagOptions {
   /** How often the loop is probed, ms. */
   readonly probeMs?: number
@@ -28,7 +31,10 @@ export class LoopLag {
   private readonly maxHoldMs: number
   private readonly perProbe: number
   private readonly onHeld: ((ms: number) => void) | undefined
+  private running = false
+  /** Set while probing; an idle master (no write for IDLE_MS) does not probe: no timer 200 times a second for nothing. */
   private timer: NodeJS.Timeout | undefined
+  private lastWriteAt = 0
   private expectedAt = 0
   /** How late the last probe ran (ms). */
   private lateMs = 0
@@ -47,24 +53,34 @@ export class LoopLag {
   }
 
   start(): void {
-    if (this.timer) return
-    const probe = () => {
-      const now = performance.now()
-      this.lateMs = Math.max(0, now - this.expectedAt)
-      this.expectedAt = now + this.probeMs
-      this.timer = setTimeout(probe, this.probeMs)
-      this.timer.unref()
-      if (this.lateMs <= this.busyMs) this.release()
-    }
-    this.expectedAt = performance.now() + this.probeMs
-    this.timer = setTimeout(probe, this.probeMs)
-    this.timer.unref()
+    if (this.running) return
+    this.running = true
+    this.lastWriteAt = performance.now()
+    this.probeSoon()
   }
 
   stop(): void {
+    this.running = false
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     for (const w of this.waiting.splice(0)) w()
+  }
+
+  private probeSoon(): void {
+    this.expectedAt = performance.now() + this.probeMs
+    this.timer = setTimeout(() => this.probe(), this.probeMs)
+    this.timer.unref()
+  }
+
+  private probe(): void {
+    const now = performance.now()
+    this.lateMs = Math.max(0, now - this.expectedAt)
+    if (this.waiting.length === 0 && now - this.lastWriteAt > IDLE_MS) {
+      this.timer = undefined // idle: the next write starts probing again
+      return
+    }
+    this.probeSoon()
+    if (this.lateMs <= this.busyMs) this.release()
   }
 
   /** Whether the loop runs late: the last probe ran late, or the next one is overdue (a long task just ran). */
@@ -77,7 +93,15 @@ export class LoopLag {
    * once it is on time again, at most maxHoldMs later.
    */
   whenOnTime(): Promise<void> {
-    if (!this.timer || (!this.late && this.waiting.length === 0)) return Promise.resolve()
+    if (!this.running) return Promise.resolve()
+    this.lastWriteAt = performance.now()
+    if (!this.timer) {
+      // Not probed while idle: nothing says the loop is late; probe from now on.
+      this.lateMs = 0
+      this.probeSoon()
+      return Promise.resolve()
+    }
+    if (!this.late && this.waiting.length === 0) return Promise.resolve()
     const since = performance.now()
     return new Promise<void>((resolve) => {
       const release = () => {
