@@ -13,11 +13,13 @@
  *            PUT /hosts/{h}/jobs/{deployJob} {goal: START}, and with waitRunning poll
  *            GET /hosts/{h}/status every 5 ms until the new task is RUNNING, before the next host
  *            → { type: "replaced", startedAt, lastAckAt, perHostMs, polls, failures, failureCount }
- *   sample   { type: "sample", url, jobIds, endpoints: [{ name, method, path, body?, periodMs }] }
- *            one request at a time per endpoint, every periodMs, until { type: "stop" }
- *            → { type: "samples", byEndpoint: { name: { latencies, bytes, errors, at } } }
+ *   sample   { type: "sample", url, jobIds, endpoints: [{ name, method, path, body?, periodMs, gzip? }] }
+ *            one request at a time per endpoint, every periodMs, until { type: "stop" }; a latency
+ *            is until the answer is read whole (and decoded, for gzip)
+ *            → { type: "samples", byEndpoint: { name: { latencies, bytes, wireBytes, errors, at } } }
  */
 import http from "node:http"
+import zlib from "node:zlib"
 
 const send = (m: unknown) => process.send?.(m)
 const now = () => performance.now()
@@ -25,18 +27,22 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
 
-const request = (url: string, method: string, body?: string): Promise<{ status: number; text: string }> =>
+/** One request; with `gzip`, it asks for gzip as fetch and browsers do, and decodes the answer (on zlib's thread pool, as they do). */
+const request = (url: string, method: string, body?: string, gzip = false): Promise<{ status: number; text: string; wireBytes: number }> =>
   new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method, agent, headers: body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) } },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on("data", (c: Buffer) => chunks.push(c))
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }))
-        res.on("error", reject)
-      },
-    )
+    const headers: Record<string, string | number> = body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
+    if (gzip) headers["accept-encoding"] = "gzip"
+    const req = http.request(url, { method, agent, headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => {
+        const wire = Buffer.concat(chunks)
+        const done = (bytes: Buffer) => resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8"), wireBytes: wire.length })
+        if (res.headers["content-encoding"] !== "gzip") done(wire)
+        else zlib.gunzip(wire, (err, plain) => (err ? reject(err) : done(plain)))
+      })
+      res.on("error", reject)
+    })
     req.on("error", reject)
     req.setTimeout(120_000, () => req.destroy(new Error("timeout")))
     if (body !== undefined) req.write(body)
@@ -155,18 +161,20 @@ interface Endpoint {
   path: string
   body?: string
   periodMs: number
+  /** Asks for gzip (as fetch, browsers and the helios CLI do). */
+  gzip?: boolean
 }
 
 let sampling = true
 const sample = async (m: { url: string; endpoints: Endpoint[] }) => {
-  const byEndpoint: Record<string, { latencies: number[]; bytes: number[]; at: number[]; errors: number; lastError?: string }> = {}
+  const byEndpoint: Record<string, { latencies: number[]; bytes: number[]; wireBytes: number[]; at: number[]; errors: number; lastError?: string }> = {}
   await Promise.all(
     m.endpoints.map(async (e) => {
-      const out = (byEndpoint[e.name] = { latencies: [] as number[], bytes: [] as number[], at: [] as number[], errors: 0 } as (typeof byEndpoint)[string])
+      const out = (byEndpoint[e.name] = { latencies: [] as number[], bytes: [] as number[], wireBytes: [] as number[], at: [] as number[], errors: 0 } as (typeof byEndpoint)[string])
       while (sampling) {
         const t0 = now()
         try {
-          const res = await request(`${m.url}${e.path}`, e.method, e.body)
+          const res = await request(`${m.url}${e.path}`, e.method, e.body, e.gzip === true)
           const ms = now() - t0
           if (res.status !== 200) {
             out.errors++
@@ -174,6 +182,7 @@ const sample = async (m: { url: string; endpoints: Endpoint[] }) => {
           } else {
             out.latencies.push(ms)
             out.bytes.push(Buffer.byteLength(res.text))
+            out.wireBytes.push(res.wireBytes)
             out.at.push(Date.now())
           }
         } catch (err) {

@@ -30,6 +30,7 @@
  *   FLEET_DUMP=file.json                       every API sample (latency, time) and the RUNNING timeline,
  *                                              to find when the slow requests happened
  *   FLEET_PROFILE=dir                          a CPU profile of the master process (node --cpu-prof)
+ *   FLEET_SAMPLE_IDENTITY=1                    also sample POST /jobs/statuses without gzip
  *
  * Graceful under overload (issue 14): per size the agents' relay time-outs, failures, shed requests
  * (503 + Retry-After), outbox retries and landed checks are counted, and the RUNNING rate over time
@@ -201,7 +202,7 @@ interface SizeResult {
   agentsOps: OpCounts
   masterOps: OpCounts
   agentFsyncs: number
-  api: Record<string, { n: number; p50: number; p99: number; max: number; bytesP50: number; errors: number; lastError?: string }>
+  api: Record<string, { n: number; p50: number; p99: number; max: number; bytesP50: number; wireBytesP50?: number; errors: number; lastError?: string }>
   cpuSeconds: { agentsProcess: number; master: number; zookeeper: number }
   eventLoopDelayMs: { agents: { p50: number; p99: number; max: number }; master: { p50: number; p99: number; max: number } }
   memoryMiB: { agentsProcessRss: number; masterRss: number }
@@ -416,10 +417,13 @@ const runSize = async (n: number): Promise<SizeResult> => {
       type: "sample",
       url,
       endpoints: [
-        { name: "GET /jobs", method: "GET", path: "/jobs", periodMs: 100 },
-        { name: "GET /hosts", method: "GET", path: "/hosts", periodMs: 100 },
-        { name: `GET /jobs/{id}/status (1 job × ${n} hosts)`, method: "GET", path: `/jobs/${encodeURIComponent(jobIds[0]!)}/status`, periodMs: 250 },
-        { name: `POST /jobs/statuses (${JOBS} jobs × ${n} hosts)`, method: "POST", path: "/jobs/statuses", body: JSON.stringify(jobIds), periodMs: 1000 },
+        { name: "GET /jobs", method: "GET", path: "/jobs", periodMs: 100, gzip: true },
+        { name: "GET /hosts", method: "GET", path: "/hosts", periodMs: 100, gzip: true },
+        { name: `GET /jobs/{id}/status (1 job × ${n} hosts)`, method: "GET", path: `/jobs/${encodeURIComponent(jobIds[0]!)}/status`, periodMs: 250, gzip: true },
+        { name: `POST /jobs/statuses (${JOBS} jobs × ${n} hosts)`, method: "POST", path: "/jobs/statuses", body: JSON.stringify(jobIds), periodMs: 1000, gzip: true },
+        // FLEET_SAMPLE_IDENTITY=1: also the same answer for a client that does not ask for gzip
+        // (Helios's Java client): 4 to 8 MB a second more through the master, which slows the others.
+        ...(!process.env["FLEET_SAMPLE_IDENTITY"] ? [] : [{ name: `POST /jobs/statuses without gzip (${JOBS} jobs × ${n} hosts)`, method: "POST", path: "/jobs/statuses", body: JSON.stringify(jobIds), periodMs: 1000 }]),
       ],
     })
     const t0 = Date.now()
@@ -485,13 +489,14 @@ const runSize = async (n: number): Promise<SizeResult> => {
       for (const t of Object.values(s.taskStatuses ?? {})) if (t.state === "RUNNING") runningViaApi++
 
     const api_: SizeResult["api"] = {}
-    for (const [name, x] of Object.entries(samples["byEndpoint"] as Record<string, { latencies: number[]; bytes: number[]; errors: number; lastError?: string }>))
+    for (const [name, x] of Object.entries(samples["byEndpoint"] as Record<string, { latencies: number[]; bytes: number[]; wireBytes: number[]; errors: number; lastError?: string }>))
       api_[name] = {
         n: x.latencies.length,
         p50: round(percentile(x.latencies, 50), 1),
         p99: round(percentile(x.latencies, 99), 1),
         max: round(Math.max(...x.latencies), 1),
         bytesP50: Math.round(percentile(x.bytes, 50)),
+        wireBytesP50: Math.round(percentile(x.wireBytes, 50)),
         errors: x.errors,
         ...(x.lastError !== undefined ? { lastError: x.lastError } : {}),
       }
@@ -645,15 +650,15 @@ const main = async () => {
     ),
   )
   const endpoints = [...new Set(results.flatMap((r) => Object.keys(r.api).map((k) => k.replace(/ \(.*\)$/, ""))))]
-  log(`\nMaster API latency sampled during the rollout (ms; p50 / p99; response size p50)`)
+  log(`\nMaster API latency sampled during the rollout (ms; p50 / p99; response size p50, → as sent gzip-compressed)`)
   log(
     table(
       ["agents", ...endpoints],
       results.map((r) => [
         r.agents,
         ...endpoints.map((e) => {
-          const x = Object.entries(r.api).find(([k]) => k.startsWith(e))?.[1]
-          return x ? `${x.p50} / ${x.p99} (${Math.round(x.bytesP50 / 1024)} KiB, n=${x.n}${x.errors ? `, ${x.errors} errors` : ""})` : ""
+          const x = Object.entries(r.api).find(([k]) => k.replace(/ \(.*\)$/, "") === e)?.[1]
+          return x ? `${x.p50} / ${x.p99} (${Math.round(x.bytesP50 / 1024)}${x.wireBytesP50 !== undefined && x.wireBytesP50 < x.bytesP50 * 0.9 ? ` → ${Math.round(x.wireBytesP50 / 1024)}` : ""} KiB, n=${x.n}${x.errors ? `, ${x.errors} errors` : ""})` : ""
         }),
       ]),
     ),
@@ -723,7 +728,7 @@ const main = async () => {
       agentStateDirs: existsSync("/dev/shm") ? "/dev/shm (tmpfs); fsyncs counted" : tmpdir(),
       deployConcurrency: DEPLOY_CONCURRENCY,
       master: "own process (bench/fleet-master.ts); RUNNING counted from its projection",
-      apiSampling: "own process (bench/fleet-client.ts), one request at a time per endpoint; /jobs and /hosts every 100 ms, /jobs/{id}/status every 250 ms, /jobs/statuses (all jobs) every 1 s",
+      apiSampling: "own process (bench/fleet-client.ts), one request at a time per endpoint, asking for gzip as fetch does; /jobs and /hosts every 100 ms, /jobs/{id}/status every 250 ms, /jobs/statuses (all jobs) every 1 s (and without gzip with FLEET_SAMPLE_IDENTITY=1)",
       zookeeper: "private, fsync on (forceSync=yes), 1 GiB heap",
       agentTimers: "reconcile, host-info refresh, supervisor monitor poll: every 10 min",
       zookeeperCpus: ZK_CPUS ?? "any",

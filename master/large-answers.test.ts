@@ -4,12 +4,29 @@
  * JSON as the whole answer built in one go (properties/status-json.test.ts checks the pieces on
  * generated histories), and the master answers other requests while one is being written.
  */
+import http from "node:http"
+import { gunzipSync } from "node:zlib"
 import { describe, expect, it } from "vitest"
 import { generateWorkload } from "../bench/workload.ts"
 import type { HostName } from "../core/ids.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { startMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
+import { acceptsGzip, COMPRESS_FROM_BYTES } from "./large-answer.ts"
+import { httpRequest } from "../cli/http.ts"
+
+/** One request with exactly these headers (fetch would add Accept-Encoding and decode the answer itself). */
+const raw = (url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: Buffer }> =>
+  new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: body === undefined ? headers : { ...headers, "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, bytes: Buffer.concat(chunks) }))
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
 
 describe("large answers", () => {
   it("POST /jobs/statuses and /hosts/statuses for a 400-host fleet are the answers built in one go; GET /events streams the whole log; /healthz is answered meanwhile", async () => {
@@ -43,5 +60,75 @@ describe("large answers", () => {
       await m.stop()
       await log.close()
     }
+  })
+
+  it("a large answer is gzip-compressed for a client that accepts gzip, and the same bytes as before for one that does not; a small one is sent whole", async () => {
+    const log = new SqliteEventLog(":memory:")
+    const w = generateWorkload(10_000, { hosts: 200, deploymentsPerHost: 3, seed: 4 })
+    for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+    const m = await startMaster({ log, name: "gzip", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
+    try {
+      const state = m.projection.model.state
+      const jobs = [...state.jobHosts.keys()]
+      const expected = JSON.stringify(Object.fromEntries(jobs.map((id) => [id, jobStatusJson(state, id)])))
+      expect(Buffer.byteLength(expected)).toBeGreaterThan(COMPRESS_FROM_BYTES)
+      const body = JSON.stringify(jobs)
+
+      const gzipped = await raw(`${m.url}/jobs/statuses`, "POST", { "accept-encoding": "br;q=1, gzip;q=0.8" }, body)
+      expect(gzipped.status).toBe(200)
+      expect(gzipped.headers["content-encoding"]).toBe("gzip")
+      expect(gzipped.headers["vary"]).toBe("Accept-Encoding")
+      expect(gunzipSync(gzipped.bytes).toString("utf8")).toBe(expected)
+      expect(gzipped.bytes.length).toBeLessThan(Buffer.byteLength(expected) / 5)
+
+      for (const headers of [{}, { "accept-encoding": "gzip;q=0, identity" }]) {
+        const plain = await raw(`${m.url}/jobs/statuses`, "POST", headers, body)
+        expect(plain.headers["content-encoding"]).toBeUndefined()
+        expect(plain.bytes.toString("utf8")).toBe(expected)
+      }
+
+      // The helios CLI asks for gzip and reads the answer as its plain JSON.
+      const viaCli = await httpRequest(`${m.url}/jobs/statuses`, { method: "POST", headers: { "Content-Type": "application/json" }, body })
+      expect(viaCli.headers.get("content-encoding")).toBe("gzip")
+      expect(await viaCli.text()).toBe(expected)
+
+      const small = await raw(`${m.url}/jobs/statuses`, "POST", { "accept-encoding": "gzip" }, JSON.stringify(jobs.slice(0, 1)))
+      expect(small.headers["content-encoding"]).toBeUndefined()
+      expect(small.headers["content-length"]).toBe(String(small.bytes.length))
+      expect(JSON.parse(small.bytes.toString("utf8"))).toEqual({ [jobs[0]!]: jobStatusJson(state, jobs[0]!) })
+
+      // A client that goes away in the middle of a compressed answer leaves the master answering.
+      await new Promise<void>((resolve) => {
+        const req = http.request(`${m.url}/jobs/statuses`, { method: "POST", headers: { "accept-encoding": "gzip", "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+          res.once("data", () => {
+            req.destroy()
+            resolve()
+          })
+        })
+        req.on("error", () => resolve())
+        req.end(body)
+      })
+      expect((await fetch(`${m.url}/healthz`)).status).toBe(200)
+    } finally {
+      await m.stop()
+      await log.close()
+    }
+  })
+})
+
+describe("Accept-Encoding", () => {
+  it("accepts gzip when it is listed (or *) with a q above 0, and not otherwise", () => {
+    expect(acceptsGzip("gzip, deflate, br")).toBe(true)
+    expect(acceptsGzip("GZIP")).toBe(true)
+    expect(acceptsGzip("x-gzip")).toBe(true)
+    expect(acceptsGzip("*")).toBe(true)
+    expect(acceptsGzip("br;q=1.0, gzip;q=0.5")).toBe(true)
+    expect(acceptsGzip(undefined)).toBe(false)
+    expect(acceptsGzip("")).toBe(false)
+    expect(acceptsGzip("identity")).toBe(false)
+    expect(acceptsGzip("gzip;q=0")).toBe(false)
+    expect(acceptsGzip("*;q=0")).toBe(false)
+    expect(acceptsGzip("gzip;q=0, *")).toBe(false)
+    expect(acceptsGzip("deflate, br")).toBe(false)
   })
 })

@@ -4,80 +4,108 @@ import type { Job } from "../core/job.ts"
 import { deploymentJson, publicJob, taskStatusJsonOf, type HostDetails } from "./responses.ts"
 
 /*
- * Job statuses as JSON text, built from fragments cached per state object. A rollout's status
- * answers are large (10 jobs × 1,000 hosts is 3 MB) and JSON.stringify of the whole blocks the
- * master for tens of milliseconds each time; but between two requests only the tasks that changed
- * have new TaskStatus objects (applyEvent replaces a task's status, never edits it), so caching
- * each fragment by the object it renders leaves only the changes to serialize. The text is exactly
- * JSON.stringify(jobStatusJson(...)) (a test holds it to that).
+ * Job and host statuses as JSON bytes, built from fragments cached per state object. A rollout's
+ * status answers are large (10 jobs × 1,000 hosts is 3 to 8 MB, mostly the job repeated in every
+ * task status), and JSON.stringify of the whole, then encoding it as UTF-8, blocked the master for
+ * tens of milliseconds each time. But between two requests only the tasks that changed have new
+ * TaskStatus objects (applyEvent replaces a task's status, never edits it), so caching each
+ * fragment's bytes by the object it renders leaves only the changes to serialize; a job is encoded
+ * once and its bytes shared by every task status that shows it; and an answer is the cached
+ * fragments copied once into one buffer. The bytes are exactly those of
+ * JSON.stringify(jobStatusJson(...)) (properties/status-json.test.ts holds them to that).
  */
 
-const jobText = new WeakMap<Job, string>()
-const deploymentText = new WeakMap<Deployment, string>()
-/** A task's fragment embeds its job, so it is valid only for the same job object. */
-const taskText = new WeakMap<TaskStatus, { readonly job: Job | undefined; readonly text: string }>()
+const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
+const COMMA = utf8(",")
+const NULL = utf8("null")
 
-const ofJob = (job: Job): string => {
-  let text = jobText.get(job)
-  if (text === undefined) jobText.set(job, (text = JSON.stringify(publicJob(job))))
-  return text
-}
-
-const ofDeployment = (d: Deployment): string => {
-  let text = deploymentText.get(d)
-  if (text === undefined) deploymentText.set(d, (text = JSON.stringify(deploymentJson(d))))
-  return text
-}
-
-const ofTask = (state: FleetState, t: TaskStatus): string => taskFragment(state.jobs.get(t.jobId), t)
-
-/** A task's fragment, with its job as it was when the answer was captured. */
-const taskFragment = (job: Job | undefined, t: TaskStatus): string => {
-  const cached = taskText.get(t)
-  if (cached !== undefined && cached.job === job) return cached.text
-  const text = JSON.stringify(taskStatusJsonOf(job, t))
-  taskText.set(t, { job, text })
-  return text
-}
-
-/** GET /jobs/{id}/status's body, or undefined for an unknown job. */
-export const jobStatusText = (state: FleetState, jobId: string): string | undefined => {
-  const job = state.jobs.get(jobId)
-  if (!job) return undefined
-  const deployments: string[] = []
-  const tasks: string[] = []
-  for (const host of state.jobHosts.get(jobId) ?? []) {
-    const key = JSON.stringify(host)
-    deployments.push(`${key}:${ofDeployment(state.deployments.get(host)!.get(jobId)!)}`)
-    const t = state.tasks.get(host)?.get(jobId)
-    if (t) tasks.push(`${key}:${ofTask(state, t)}`)
+/** Buffers appended one after another, copied into one when taken. */
+class ByteList {
+  private parts: Buffer[] = []
+  private length = 0
+  add(bytes: Buffer): void {
+    this.parts.push(bytes)
+    this.length += bytes.length
   }
-  return `{"job":${ofJob(job)},"deployments":{${deployments.join(",")}},"taskStatuses":{${tasks.join(",")}}}`
+  text(text: string): void {
+    this.add(utf8(text))
+  }
+  get size(): number {
+    return this.length
+  }
+  take(): Buffer<ArrayBuffer> {
+    const out = Buffer.concat(this.parts, this.length)
+    this.parts = []
+    this.length = 0
+    return out
+  }
 }
 
-/** POST /jobs/statuses's body: the known jobs among `ids`, each once, in the order asked. */
-export const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>): string => {
-  const parts = new Map<string, string>()
-  for (const id of ids) {
-    if (parts.has(id)) continue
-    const text = jobStatusText(state, id)
-    if (text !== undefined) parts.set(id, `${JSON.stringify(id)}:${text}`)
+const jobBytes = new WeakMap<Job, Buffer>()
+/** A job as answers show it (without its token); `null` for a job the state no longer holds. */
+const ofJob = (job: Job | undefined): Buffer => {
+  if (job === undefined) return NULL
+  let bytes = jobBytes.get(job)
+  if (bytes === undefined) jobBytes.set(job, (bytes = utf8(JSON.stringify(publicJob(job)))))
+  return bytes
+}
+
+/** `"key":` for the keys of a status map (host names, job ids): few distinct ones, asked for again and again. */
+const keyBytes = new Map<string, Buffer>()
+const KEYS_KEPT = 100_000
+const ofKey = (key: string): Buffer => {
+  let bytes = keyBytes.get(key)
+  if (bytes === undefined) {
+    if (keyBytes.size >= KEYS_KEPT) keyBytes.clear()
+    keyBytes.set(key, (bytes = utf8(`${JSON.stringify(key)}:`)))
   }
-  return `{${[...parts.values()].join(",")}}`
+  return bytes
+}
+
+const deploymentBytes = new WeakMap<Deployment, Buffer>()
+const ofDeployment = (d: Deployment): Buffer => {
+  let bytes = deploymentBytes.get(d)
+  if (bytes === undefined) deploymentBytes.set(d, (bytes = utf8(JSON.stringify(deploymentJson(d)))))
+  return bytes
+}
+
+/** A task status without its job: `,"goal":…}` (the job comes first, from ofJob). */
+const taskRestBytes = new WeakMap<TaskStatus, Buffer>()
+const TASK_HEAD = utf8('{"job":')
+const addTask = (out: ByteList, job: Job | undefined, t: TaskStatus): void => {
+  let rest = taskRestBytes.get(t)
+  if (rest === undefined) {
+    const { job: _job, ...withoutJob } = taskStatusJsonOf(undefined, t)
+    taskRestBytes.set(t, (rest = utf8(`,${JSON.stringify(withoutJob).slice(1)}`)))
+  }
+  out.add(TASK_HEAD)
+  out.add(ofJob(job))
+  out.add(rest)
+}
+
+/** A job's status as captured: its job and, per host, its deployment and task status. */
+interface CapturedJob {
+  readonly id: string
+  readonly job: Job
+  readonly hosts: ReadonlyArray<{ readonly host: string; readonly deployment: Deployment; readonly task: TaskStatus | undefined }>
 }
 
 /*
  * Large answers without blocking the master: an answer is captured at once (the objects it shows,
  * by reference: they are never changed, only replaced, so later events cannot alter them), then
  * rendered piece by piece; the route streams the pieces and gives the event loop a turn between
- * them (master/slices.ts pacer). The pieces joined are exactly the text of the answer in one go.
+ * them (master/slices.ts pacer). The pieces joined are exactly the bytes of the answer in one go.
  */
 
-/** A job's status as captured: its job and, per host, its deployment and task status. */
-interface CapturedJob {
-  readonly id: string
-  readonly job: Job
-  readonly hosts: ReadonlyArray<{ readonly key: string; readonly deployment: Deployment; readonly task: TaskStatus | undefined }>
+const captureJob = (state: FleetState, id: string): CapturedJob | undefined => {
+  const job = state.jobs.get(id)
+  if (!job) return undefined
+  const hosts = [...(state.jobHosts.get(id) ?? [])].map((host) => ({
+    host,
+    deployment: state.deployments.get(host)!.get(id)!,
+    task: state.tasks.get(host)?.get(id),
+  }))
+  return { id, job, hosts }
 }
 
 /** The objects POST /jobs/statuses shows for `ids` (known ones, each once, in the order asked), taken now. */
@@ -87,42 +115,59 @@ export const captureJobStatuses = (state: FleetState, ids: ReadonlyArray<string>
   for (const id of ids) {
     if (seen.has(id)) continue
     seen.add(id)
-    const job = state.jobs.get(id)
-    if (!job) continue
-    const hosts = [...(state.jobHosts.get(id) ?? [])].map((host) => ({
-      key: JSON.stringify(host),
-      deployment: state.deployments.get(host)!.get(id)!,
-      task: state.tasks.get(host)?.get(id),
-    }))
-    out.push({ id, job, hosts })
+    const captured = captureJob(state, id)
+    if (captured) out.push(captured)
   }
   return out
 }
 
-/** POST /jobs/statuses's body in pieces of about `hostsPerPiece` hosts' fragments. */
-export function* jobStatusesPieces(captured: ReadonlyArray<CapturedJob>, hostsPerPiece = 200): Generator<string> {
-  let piece = "{"
-  let size = 0
-  for (let j = 0; j < captured.length; j++) {
-    const { id, job, hosts } = captured[j]!
-    piece += `${j > 0 ? "," : ""}${JSON.stringify(id)}:{"job":${ofJob(job)},"deployments":{`
-    hosts.forEach((h, i) => (piece += `${i > 0 ? "," : ""}${h.key}:${ofDeployment(h.deployment)}`))
-    piece += `},"taskStatuses":{`
-    let first = true
-    for (const h of hosts) {
-      if (h.task === undefined) continue
-      piece += `${first ? "" : ","}${h.key}:${taskFragment(job, h.task)}`
-      first = false
-    }
-    piece += "}}"
-    size += hosts.length
-    if (size >= hostsPerPiece) {
-      yield piece
-      piece = ""
-      size = 0
-    }
+const DEPLOYMENTS = utf8(',"deployments":{')
+const TASK_STATUSES = utf8('},"taskStatuses":{')
+const JOB_STATUS_END = utf8("}}")
+
+/** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job. */
+const addJobStatus = (out: ByteList, { job, hosts }: CapturedJob): void => {
+  out.text('{"job":')
+  out.add(ofJob(job))
+  out.add(DEPLOYMENTS)
+  hosts.forEach((h, i) => {
+    if (i > 0) out.add(COMMA)
+    out.add(ofKey(h.host))
+    out.add(ofDeployment(h.deployment))
+  })
+  out.add(TASK_STATUSES)
+  let first = true
+  for (const h of hosts) {
+    if (h.task === undefined) continue
+    if (!first) out.add(COMMA)
+    first = false
+    out.add(ofKey(h.host))
+    addTask(out, job, h.task)
   }
-  yield piece + "}"
+  out.add(JOB_STATUS_END)
+}
+
+/** GET /jobs/{id}/status's body, or undefined for an unknown job. */
+export const jobStatusBytes = (state: FleetState, jobId: string): Buffer<ArrayBuffer> | undefined => {
+  const captured = captureJob(state, jobId)
+  if (!captured) return undefined
+  const out = new ByteList()
+  addJobStatus(out, captured)
+  return out.take()
+}
+
+/** POST /jobs/statuses's body in pieces of at least `bytesPerPiece` (but whole jobs), the last one closing it. */
+export function* jobStatusesPieces(captured: ReadonlyArray<CapturedJob>, bytesPerPiece = 256 * 1024): Generator<Buffer> {
+  const out = new ByteList()
+  out.text("{")
+  for (let j = 0; j < captured.length; j++) {
+    if (j > 0) out.add(COMMA)
+    out.add(ofKey(captured[j]!.id))
+    addJobStatus(out, captured[j]!)
+    if (out.size >= bytesPerPiece) yield out.take()
+  }
+  out.text("}")
+  yield out.take()
 }
 
 /** A host's status as captured. */
@@ -145,13 +190,27 @@ export const captureHostStatus = (state: FleetState, host: HostName): CapturedHo
   }
 }
 
-/** JSON.stringify(hostStatusJson(state, host, details)) for a captured host, from cached fragments. */
-export const hostStatusText = (h: CapturedHost, details: HostDetails | undefined): string =>
-  `{"status":${h.record.up ? '"UP"' : '"DOWN"'},"statusSince":${JSON.stringify(h.record.since)},"agentId":${JSON.stringify(h.record.agentId)},` +
-  `"hostInfo":${JSON.stringify(details?.hostInfo ?? null)},"agentInfo":${JSON.stringify(details?.agentInfo ?? null)},` +
-  `"jobs":{${h.deployments.map(([jobId, d]) => `${JSON.stringify(jobId)}:${ofDeployment(d)}`).join(",")}},` +
-  `"statuses":{${h.tasks.map(([jobId, t, job]) => `${JSON.stringify(jobId)}:${taskFragment(job, t)}`).join(",")}},` +
-  `"environment":${JSON.stringify(details?.environment ?? {})},"labels":${JSON.stringify(details?.labels ?? {})}}`
+/** JSON.stringify(hostStatusJson(state, host, details)) for a captured host, from cached fragments, after `prefix` (an answer's `,"host":`). */
+export const hostStatusBytes = (h: CapturedHost, details: HostDetails | undefined, prefix = ""): Buffer => {
+  const out = new ByteList()
+  out.text(
+    `${prefix}{"status":${h.record.up ? '"UP"' : '"DOWN"'},"statusSince":${JSON.stringify(h.record.since)},"agentId":${JSON.stringify(h.record.agentId)},` +
+      `"hostInfo":${JSON.stringify(details?.hostInfo ?? null)},"agentInfo":${JSON.stringify(details?.agentInfo ?? null)},"jobs":{`,
+  )
+  h.deployments.forEach(([jobId, d], i) => {
+    if (i > 0) out.add(COMMA)
+    out.add(ofKey(jobId))
+    out.add(ofDeployment(d))
+  })
+  out.text('},"statuses":{')
+  h.tasks.forEach(([jobId, t, job], i) => {
+    if (i > 0) out.add(COMMA)
+    out.add(ofKey(jobId))
+    addTask(out, job, t)
+  })
+  out.text(`},"environment":${JSON.stringify(details?.environment ?? {})},"labels":${JSON.stringify(details?.labels ?? {})}}`)
+  return out.take()
+}
 
 /** Keys in the order JSON.stringify writes an object's: integer-like ones first, ascending, then the rest as inserted. */
 export const jsonKeyOrder = (keys: ReadonlyArray<string>): string[] => {

@@ -3,9 +3,9 @@ import { describe, expect, it } from "vitest"
 import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import type { HostName, Position } from "../core/ids.ts"
-import { applyEvent, emptyState } from "../core/state.ts"
+import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
 import { hostStatusJson, jobStatusJson, type HostDetails } from "../master/responses.ts"
-import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jobStatusesText, jobStatusText } from "../master/status-json.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusBytes, jobStatusesPieces } from "../master/status-json.ts"
 import { aJob } from "../test/fixtures.ts"
 import { GOALS, TASK_STATES, THROTTLES, UNKNOWN_JOB_ID } from "./arbitraries.ts"
 import { check } from "./support.ts"
@@ -16,6 +16,10 @@ import { check } from "./support.ts"
  * object built from scratch — no fragment outlives the state it rendered, whatever changed it (a
  * task report, a goal change, an undeploy and redeploy, a job removed and created again).
  */
+
+const jobStatusText = (state: FleetState, id: string) => jobStatusBytes(state, id)?.toString("utf8")
+const joined = (pieces: Iterable<Buffer>) => Buffer.concat([...pieces]).toString("utf8")
+const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>) => joined(jobStatusesPieces(captureJobStatuses(state, ids)))
 
 const JOBS = [aJob({ id: "a:v1" }), aJob({ id: "b:v1", env: { X: "1" } }), aJob({ id: "c:v1", ports: null })]
 const HOSTS = ["h1", "h2", "h3"] as HostName[]
@@ -100,7 +104,7 @@ describe("cached status JSON", () => {
 
   it("streamed answers (POST /jobs/statuses, POST /hosts/statuses): captured at one point, their pieces joined are the answer of that point, whatever events come while they are written", () => {
     check(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 5 }), fc.boolean(), (ops, hostsPerPiece, withDetails) => {
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 4000 }), fc.boolean(), (ops, bytesPerPiece, withDetails) => {
         const state = emptyState()
         let position = 0
         const apply = (event: DomainEvent) => {
@@ -121,8 +125,8 @@ describe("cached status JSON", () => {
         const hosts = HOSTS.map((h) => captureHostStatus(state, h)!)
         // Events applied while the answers are written.
         for (const op of ops.slice(half)) for (const event of eventsOf(op)) apply(event)
-        expect([...jobStatusesPieces(jobs, hostsPerPiece)].join("")).toBe(jobsNow)
-        expect(hosts.map((h) => hostStatusText(h, details))).toEqual(hostsNow)
+        expect(joined(jobStatusesPieces(jobs, bytesPerPiece))).toBe(jobsNow)
+        expect(hosts.map((h) => hostStatusBytes(h, details).toString("utf8"))).toEqual(hostsNow)
       }),
       { runs: 100, seed: 2102 },
     )

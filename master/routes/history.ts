@@ -5,12 +5,13 @@ import { jobOf, hostsOf } from "../../core/events.ts"
 import { formatActor, position } from "../../core/ids.ts"
 import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, publicEvent } from "../responses.ts"
-import { captureHostStatus, captureJobStatuses, hostStatusText, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
 import type { HostName } from "../../core/ids.ts"
 import { entryOf } from "../../projections/history.ts"
 import { readEventsAt, readLog } from "../history-reader.ts"
 import { badRequest, readAfterQuery } from "../http-support.ts"
 import { pacer } from "../slices.ts"
+import { largeJsonAnswer } from "../large-answer.ts"
 import type { AsOf } from "../../projections/checkpoints.ts"
 import type { EventJson, HistoryJson } from "../api-schemas.ts"
 
@@ -61,21 +62,16 @@ export const historyRoutes = (deps: MasterDeps) => {
     const jobs = captureJobStatuses(s, [...s.jobs.keys()])
     const hosts = jsonKeyOrder([...s.hosts.keys()]).map((h) => captureHostStatus(s, h as HostName)!)
     const position = s.position
-    c.header("Content-Type", "application/json")
-    return stream(c, async (out) => {
-      const pace = pacer()
-      await out.write(`{"position":${position},"jobs":`)
-      for (const piece of jobStatusesPieces(jobs)) {
-        await out.write(piece)
-        await pace()
-      }
-      await out.write(`,"hosts":{`)
-      for (let i = 0; i < hosts.length; i++) {
-        await out.write(`${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:${hostStatusText(hosts[i]!, undefined)}`)
-        await pace()
-      }
-      await out.write("}}")
-    })
+    return largeJsonAnswer(
+      c,
+      (function* () {
+        yield `{"position":${position},"jobs":`
+        yield* jobStatusesPieces(jobs)
+        yield `,"hosts":{`
+        for (let i = 0; i < hosts.length; i++) yield hostStatusBytes(hosts[i]!, undefined, `${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:`)
+        yield "}}"
+      })(),
+    )
   })
 
   /** NDJSON: events after `after` (default 0), filtered by job/host; `follow=true` stays open for live ones. */

@@ -4,9 +4,8 @@ import { decodeInput } from "../../core/decode.ts"
 import { AgentId, Goal, HostName } from "../../core/ids.ts"
 import { Schema } from "effect"
 import type { MasterDeps } from "../deps.ts"
-import { stream } from "hono/streaming"
-import { pacer } from "../slices.ts"
-import { captureHostStatus, hostStatusText, jsonKeyOrder } from "../status-json.ts"
+import { largeJsonAnswer } from "../large-answer.ts"
+import { captureHostStatus, hostStatusBytes, jsonKeyOrder } from "../status-json.ts"
 import { deploymentJson, hostStatusJson } from "../responses.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { containerPolicyViolations } from "../../core/container-policy.ts"
@@ -81,21 +80,21 @@ export const hostRoutes = (deps: MasterDeps) => {
     // Each host's status streamed as soon as its details are read (in the key order c.json(object) gives).
     const filter = c.req.query("status")
     const hosts = jsonKeyOrder([...new Set(body.value as string[])])
-    c.header("Content-Type", "application/json")
-    return stream(c, async (out) => {
-      const pace = pacer()
-      let first = true
-      await out.write("{")
-      for (const host of hosts) {
-        const details = state().hosts.has(host as HostName) ? await deps.hostDetails(host as HostName) : undefined
-        const captured = captureHostStatus(state(), host as HostName)
-        if (!captured || (filter !== undefined && (captured.record.up ? "UP" : "DOWN") !== filter)) continue
-        await out.write(`${first ? "" : ","}${JSON.stringify(host)}:${hostStatusText(captured, details)}`)
-        first = false
-        await pace()
-      }
-      await out.write("}")
-    })
+    return largeJsonAnswer(
+      c,
+      (async function* () {
+        let first = true
+        yield "{"
+        for (const host of hosts) {
+          const details = state().hosts.has(host as HostName) ? await deps.hostDetails(host as HostName) : undefined
+          const captured = captureHostStatus(state(), host as HostName)
+          if (!captured || (filter !== undefined && (captured.record.up ? "UP" : "DOWN") !== filter)) continue
+          yield hostStatusBytes(captured, details, `${first ? "" : ","}${JSON.stringify(host)}:`)
+          first = false
+        }
+        yield "}"
+      })(),
+    )
   })
 
   /** The host, full job id and token of a /hosts/{host}/jobs/{jobId} request (INVALID_ID names both, as Helios does). */

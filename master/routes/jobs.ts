@@ -5,13 +5,11 @@ import { decodeJob } from "../../core/job.ts"
 import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
 import { publicJob } from "../responses.ts"
-import { captureJobStatuses, jobStatusesPieces, jobStatusText } from "../status-json.ts"
-import { stream } from "hono/streaming"
-import { pacer } from "../slices.ts"
+import { captureJobStatuses, jobStatusBytes, jobStatusesPieces } from "../status-json.ts"
+import { largeJsonAnswer } from "../large-answer.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
 
-const JSON_TYPE = { "content-type": "application/json" }
 
 export const jobRoutes = (deps: MasterDeps) => {
   const app = new Hono()
@@ -65,8 +63,8 @@ export const jobRoutes = (deps: MasterDeps) => {
   app.get("/jobs/:id/status", (c) => {
     const parsed = jobIdParam(c, c.req.param("id"))
     if (!parsed.ok) return parsed.response
-    const status = jobStatusText(state(), parsed.id)
-    return status !== undefined ? c.body(status, 200, JSON_TYPE) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
+    const status = jobStatusBytes(state(), parsed.id)
+    return status !== undefined ? largeJsonAnswer(c, [status]) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
   app.post("/jobs/statuses", async (c) => {
@@ -80,14 +78,7 @@ export const jobRoutes = (deps: MasterDeps) => {
       return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
     // Captured now, streamed in pieces: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
     const captured = captureJobStatuses(state(), body.value as string[])
-    c.header("Content-Type", "application/json")
-    return stream(c, async (out) => {
-      const pace = pacer()
-      for (const piece of jobStatusesPieces(captured)) {
-        await out.write(piece)
-        await pace()
-      }
-    })
+    return largeJsonAnswer(c, jobStatusesPieces(captured))
   })
 
   return app
