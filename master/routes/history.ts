@@ -57,7 +57,7 @@ export const historyRoutes = (deps: MasterDeps) => {
     else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
     // As of where the projection stands: its own state, nothing to fold.
     const s = "position" in bound && bound.position === deps.projection.position ? deps.projection.model.state : await deps.checkpoints.stateAsOf(bound)
-    // Captured at once (the projection's state moves on), written in pieces from cached fragments:
+    // Captured at once (the projection's state moves on), rendered in slices from cached fragments:
     // the answer for a large fleet is megabytes.
     const jobs = captureJobStatuses(s, [...s.jobs.keys()])
     const hosts = jsonKeyOrder([...s.hosts.keys()]).map((h) => captureHostStatus(s, h as HostName)!)

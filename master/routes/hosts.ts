@@ -77,7 +77,7 @@ export const hostRoutes = (deps: MasterDeps) => {
     if (!body.ok) return body.response
     if (!Array.isArray(body.value) || !body.value.every((x) => typeof x === "string"))
       return badRequest(c, "INVALID_BODY", [{ field: "(body)", message: "expected an array of host names" }])
-    // Each host's status streamed as soon as its details are read (in the key order c.json(object) gives).
+    // Each host's status rendered once its details are read (in the key order c.json(object) gives).
     const filter = c.req.query("status")
     const hosts = jsonKeyOrder([...new Set(body.value as string[])])
     return largeJsonAnswer(

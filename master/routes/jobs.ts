@@ -76,7 +76,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     const partial = (body.value as string[]).findIndex((id) => !isJobId(id))
     if (partial !== -1)
       return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
-    // Captured now, streamed in pieces: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
+    // Captured now, rendered in slices: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
     const captured = captureJobStatuses(state(), body.value as string[])
     return largeJsonAnswer(c, jobStatusesPieces(captured))
   })
