@@ -90,7 +90,7 @@ describe("agent survives kill -9", () => {
     // The killed session's up node is still there (session timeout 10 s): waiting for it would take seconds.
     expect(median(adopted)).toBeLessThan(1_000)
     expect(median(registered)).toBeLessThan(1_000)
-    expect(await httpGet(status.ports!["http"]!.externalPort!)).toContain(TEST_IMAGE_TEXT)
+    expect(await waitFor(() => httpGet(status.ports!["http"]!.externalPort!), { timeoutMs: 30_000, what: "the new container served" })).toContain(TEST_IMAGE_TEXT)
     // No transitions were reported: the task was RUNNING all along.
     expect((await taskEvents(f.log, h, job.id)).length).toBe(eventsBefore)
     // Each start marked the host up again (the killed agent's ephemeral node was taken over).

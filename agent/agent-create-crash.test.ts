@@ -79,7 +79,7 @@ describe("agent killed between create and start", () => {
     expect(now[0]).toMatchObject({ id: running.containerId, running: true })
     expect(await publishedPort(running.containerId!)).toBe(port)
     expect(running.ports?.["http"]?.externalPort).toBe(Number(port))
-    expect(await httpGet(Number(port))).toContain(TEST_IMAGE_TEXT)
+    expect(await waitFor(() => httpGet(Number(port)), { timeoutMs: 30_000, what: `port ${port} served` })).toContain(TEST_IMAGE_TEXT)
     expect((await taskEvents(f.log, h, job.id)).map((e) => e.state)).not.toContain("FAILED")
 
     // Never two containers of the job at once: the leftover went before the new one was created.

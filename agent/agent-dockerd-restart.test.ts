@@ -74,7 +74,7 @@ describe.skipIf(unavailable !== undefined)(`dockerd restart under a running agen
     for (const job of jobs) await deploy(f.log, job, h)
     let running = await allRunning(f, h, new Map())
     const ports = new Map([...running].map(([id, t]) => [id, t.ports!["http"]!.externalPort!]))
-    for (const port of ports.values()) expect(await httpGet(port)).toContain(TEST_IMAGE_TEXT)
+    for (const port of ports.values()) expect(await waitFor(() => httpGet(port), { timeoutMs: 30_000, what: `port ${port} served` })).toContain(TEST_IMAGE_TEXT)
     const hostTagsBefore = await hostTags(f, h)
 
     for (const signal of ["SIGKILL", "SIGTERM"] as const) {
@@ -92,7 +92,7 @@ describe.skipIf(unavailable !== undefined)(`dockerd restart under a running agen
         const mine = containers.filter((c) => c.Labels["helios.job"] === job.id)
         expect(mine.map((c) => ({ id: c.Id, state: c.State })), `${job.id} after ${signal}`).toEqual([{ id: running.get(job.id)!.containerId, state: "running" }])
         expect(running.get(job.id)!.ports!["http"]!.externalPort).toBe(ports.get(job.id))
-        expect(await httpGet(ports.get(job.id)!)).toContain(TEST_IMAGE_TEXT)
+        expect(await waitFor(() => httpGet(ports.get(job.id)!), { timeoutMs: 30_000, what: `${job.id} served after ${signal}` })).toContain(TEST_IMAGE_TEXT)
         const history = (await taskEvents(f.log, h, job.id)).slice(historyBefore.get(job.id)!)
         const since = history.map((t) => t.state)
         const told = `${job.id} history after ${signal}: ${history.map((t) => `${t.state}${t.error ? ` (${t.error})` : ""}`).join(", ")}`
