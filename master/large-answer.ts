@@ -39,17 +39,22 @@ export const acceptsGzip = (header: string | undefined): boolean => {
 
 const gzip = promisify(zlib.gzip)
 
-type Piece = Uint8Array | string
+/** Text, bytes, or bytes as buffers one after another (master/status-json.ts). */
+type Piece = string | Uint8Array | ReadonlyArray<Uint8Array>
 
 /** A 200 JSON answer made of `pieces`, which are rendered with a turn of the event loop every few ms. */
 export const largeJsonAnswer = async (c: Context, pieces: Iterable<Piece> | AsyncIterable<Piece>): Promise<Response> => {
   const parts: Uint8Array[] = []
   let size = 0
   const pace = pacer()
-  for await (const piece of pieces) {
-    const bytes = typeof piece === "string" ? Buffer.from(piece, "utf8") : piece
+  const add = (bytes: Uint8Array) => {
     parts.push(bytes)
     size += bytes.length
+  }
+  for await (const piece of pieces) {
+    if (typeof piece === "string") add(Buffer.from(piece, "utf8"))
+    else if (piece instanceof Uint8Array) add(piece)
+    else piece.forEach(add)
     await pace()
   }
   let body = Buffer.concat(parts, size)

@@ -7,10 +7,10 @@
 import http from "node:http"
 import { gunzipSync } from "node:zlib"
 import { describe, expect, it } from "vitest"
-import { generateWorkload } from "../bench/workload.ts"
+import { generateWorkload, type WorkloadOptions } from "../bench/workload.ts"
 import type { HostName } from "../core/ids.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
-import { startMaster } from "./master.ts"
+import { startMaster, type RunningMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
 import { acceptsGzip, COMPRESS_FROM_BYTES } from "./large-answer.ts"
 import { httpRequest } from "../cli/http.ts"
@@ -28,13 +28,23 @@ const raw = (url: string, method: string, headers: Record<string, string>, body?
     req.end(body)
   })
 
+/** A master over an in-memory log holding a generated workload; stopped (with its log) after `use`, even when it throws. */
+const withMaster = async (name: string, events: number, options: WorkloadOptions, use: (m: RunningMaster) => Promise<void>): Promise<void> => {
+  const log = new SqliteEventLog(":memory:")
+  const w = generateWorkload(events, options)
+  for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+  const m = await startMaster({ log, name, port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
+  try {
+    await use(m)
+  } finally {
+    await m.stop()
+    await log.close()
+  }
+}
+
 describe("large answers", () => {
   it("POST /jobs/statuses and /hosts/statuses for a 400-host fleet are the answers built in one go; GET /events streams the whole log; /healthz is answered meanwhile", async () => {
-    const log = new SqliteEventLog(":memory:")
-    const w = generateWorkload(30_000, { hosts: 400, deploymentsPerHost: 3, seed: 9 })
-    for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
-    const m = await startMaster({ log, name: "large", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
-    try {
+    await withMaster("large", 30_000, { hosts: 400, deploymentsPerHost: 3, seed: 9 }, async (m) => {
       const state = m.projection.model.state
       const jobs = [...state.jobHosts.keys()]
       const hosts = [...state.hosts.keys()]
@@ -56,18 +66,11 @@ describe("large answers", () => {
       expect(JSON.parse(lines.at(-1)!).position).toBe(30_000)
       const down = await fetch(`${m.url}/hosts/statuses?status=DOWN`, { method: "POST", body: JSON.stringify(hosts), headers: { "content-type": "application/json" } })
       expect(Object.keys(await down.json()).sort()).toEqual(hosts.filter((h) => !state.hosts.get(h)!.up).sort())
-    } finally {
-      await m.stop()
-      await log.close()
-    }
+    })
   })
 
   it("a large answer is gzip-compressed for a client that accepts gzip, and the same bytes as before for one that does not; a small one is sent whole", async () => {
-    const log = new SqliteEventLog(":memory:")
-    const w = generateWorkload(10_000, { hosts: 200, deploymentsPerHost: 3, seed: 4 })
-    for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
-    const m = await startMaster({ log, name: "gzip", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
-    try {
+    await withMaster("gzip", 10_000, { hosts: 200, deploymentsPerHost: 3, seed: 4 }, async (m) => {
       const state = m.projection.model.state
       const jobs = [...state.jobHosts.keys()]
       const expected = JSON.stringify(Object.fromEntries(jobs.map((id) => [id, jobStatusJson(state, id)])))
@@ -109,10 +112,7 @@ describe("large answers", () => {
         req.end(body)
       })
       expect((await fetch(`${m.url}/healthz`)).status).toBe(200)
-    } finally {
-      await m.stop()
-      await log.close()
-    }
+    })
   })
 })
 

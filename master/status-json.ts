@@ -10,8 +10,9 @@ import { deploymentJson, publicJob, taskStatusJsonOf, type HostDetails } from ".
  * tens of milliseconds each time. But between two requests only the tasks that changed have new
  * TaskStatus objects (applyEvent replaces a task's status, never edits it), so caching each
  * fragment's bytes by the object it renders leaves only the changes to serialize; a job is encoded
- * once and its bytes shared by every task status that shows it; and an answer is the cached
- * fragments copied once into one buffer. The bytes are exactly those of
+ * once and its bytes shared by every task status that shows it; and an answer is a list of the
+ * cached fragments, copied once, into the one buffer its writer sends (master/large-answer.ts).
+ * The bytes are exactly those of
  * JSON.stringify(jobStatusJson(...)) (properties/status-json.test.ts holds them to that).
  */
 
@@ -19,7 +20,10 @@ const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
 const COMMA = utf8(",")
 const NULL = utf8("null")
 
-/** Buffers appended one after another, copied into one when taken. */
+/** Bytes as buffers one after another: the writer of an answer copies them into one, once. */
+export type Bytes = ReadonlyArray<Buffer>
+
+/** Buffers appended one after another, taken as they are (not copied). */
 class ByteList {
   private parts: Buffer[] = []
   private length = 0
@@ -33,8 +37,8 @@ class ByteList {
   get size(): number {
     return this.length
   }
-  take(): Buffer<ArrayBuffer> {
-    const out = Buffer.concat(this.parts, this.length)
+  take(): Bytes {
+    const out = this.parts
     this.parts = []
     this.length = 0
     return out
@@ -71,14 +75,15 @@ const ofDeployment = (d: Deployment): Buffer => {
 
 /** A task status without its job: `,"goal":…}` (the job comes first, from ofJob). */
 const taskRestBytes = new WeakMap<TaskStatus, Buffer>()
-const TASK_HEAD = utf8('{"job":')
+/** `{"job":`, how a task status and a job status begin. */
+const JOB_HEAD = utf8('{"job":')
 const addTask = (out: ByteList, job: Job | undefined, t: TaskStatus): void => {
   let rest = taskRestBytes.get(t)
   if (rest === undefined) {
     const { job: _job, ...withoutJob } = taskStatusJsonOf(undefined, t)
     taskRestBytes.set(t, (rest = utf8(`,${JSON.stringify(withoutJob).slice(1)}`)))
   }
-  out.add(TASK_HEAD)
+  out.add(JOB_HEAD)
   out.add(ofJob(job))
   out.add(rest)
 }
@@ -93,8 +98,8 @@ interface CapturedJob {
 /*
  * Large answers without blocking the master: an answer is captured at once (the objects it shows,
  * by reference: they are never changed, only replaced, so later events cannot alter them), then
- * rendered piece by piece; the route streams the pieces and gives the event loop a turn between
- * them (master/slices.ts pacer). The pieces joined are exactly the bytes of the answer in one go.
+ * rendered piece by piece, with a turn of the event loop between pieces when one is due
+ * (master/large-answer.ts). The pieces joined are exactly the bytes of the answer in one go.
  */
 
 const captureJob = (state: FleetState, id: string): CapturedJob | undefined => {
@@ -127,7 +132,7 @@ const JOB_STATUS_END = utf8("}}")
 
 /** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job. */
 const addJobStatus = (out: ByteList, { job, hosts }: CapturedJob): void => {
-  out.text('{"job":')
+  out.add(JOB_HEAD)
   out.add(ofJob(job))
   out.add(DEPLOYMENTS)
   hosts.forEach((h, i) => {
@@ -148,7 +153,7 @@ const addJobStatus = (out: ByteList, { job, hosts }: CapturedJob): void => {
 }
 
 /** GET /jobs/{id}/status's body, or undefined for an unknown job. */
-export const jobStatusBytes = (state: FleetState, jobId: string): Buffer<ArrayBuffer> | undefined => {
+export const jobStatusBytes = (state: FleetState, jobId: string): Bytes | undefined => {
   const captured = captureJob(state, jobId)
   if (!captured) return undefined
   const out = new ByteList()
@@ -157,7 +162,7 @@ export const jobStatusBytes = (state: FleetState, jobId: string): Buffer<ArrayBu
 }
 
 /** POST /jobs/statuses's body in pieces of at least `bytesPerPiece` (but whole jobs), the last one closing it. */
-export function* jobStatusesPieces(captured: ReadonlyArray<CapturedJob>, bytesPerPiece = 256 * 1024): Generator<Buffer> {
+export function* jobStatusesPieces(captured: ReadonlyArray<CapturedJob>, bytesPerPiece = 256 * 1024): Generator<Bytes> {
   const out = new ByteList()
   out.text("{")
   for (let j = 0; j < captured.length; j++) {
@@ -191,7 +196,7 @@ export const captureHostStatus = (state: FleetState, host: HostName): CapturedHo
 }
 
 /** JSON.stringify(hostStatusJson(state, host, details)) for a captured host, from cached fragments, after `prefix` (an answer's `,"host":`). */
-export const hostStatusBytes = (h: CapturedHost, details: HostDetails | undefined, prefix = ""): Buffer => {
+export const hostStatusBytes = (h: CapturedHost, details: HostDetails | undefined, prefix = ""): Bytes => {
   const out = new ByteList()
   out.text(
     `${prefix}{"status":${h.record.up ? '"UP"' : '"DOWN"'},"statusSince":${JSON.stringify(h.record.since)},"agentId":${JSON.stringify(h.record.agentId)},` +

@@ -17,8 +17,12 @@ import { check } from "./support.ts"
  * task report, a goal change, an undeploy and redeploy, a job removed and created again).
  */
 
-const jobStatusText = (state: FleetState, id: string) => jobStatusBytes(state, id)?.toString("utf8")
-const joined = (pieces: Iterable<Buffer>) => Buffer.concat([...pieces]).toString("utf8")
+const text = (bytes: ReadonlyArray<Buffer>) => Buffer.concat(bytes).toString("utf8")
+const jobStatusText = (state: FleetState, id: string) => {
+  const bytes = jobStatusBytes(state, id)
+  return bytes === undefined ? undefined : text(bytes)
+}
+const joined = (pieces: Iterable<ReadonlyArray<Buffer>>) => text([...pieces].flat())
 const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>) => joined(jobStatusesPieces(captureJobStatuses(state, ids)))
 
 const JOBS = [aJob({ id: "a:v1" }), aJob({ id: "b:v1", env: { X: "1" } }), aJob({ id: "c:v1", ports: null })]
@@ -126,7 +130,7 @@ describe("cached status JSON", () => {
         // Events applied while the answers are written.
         for (const op of ops.slice(half)) for (const event of eventsOf(op)) apply(event)
         expect(joined(jobStatusesPieces(jobs, bytesPerPiece))).toBe(jobsNow)
-        expect(hosts.map((h) => hostStatusBytes(h, details).toString("utf8"))).toEqual(hostsNow)
+        expect(hosts.map((h) => text(hostStatusBytes(h, details)))).toEqual(hostsNow)
       }),
       { runs: 100, seed: 2102 },
     )

@@ -64,7 +64,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     const parsed = jobIdParam(c, c.req.param("id"))
     if (!parsed.ok) return parsed.response
     const status = jobStatusBytes(state(), parsed.id)
-    return status !== undefined ? largeJsonAnswer(c, [status]) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
+    return status !== undefined ? largeJsonAnswer(c, status) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
   app.post("/jobs/statuses", async (c) => {
