@@ -20,6 +20,7 @@
  */
 import http from "node:http"
 import zlib from "node:zlib"
+import { GUNZIP_CHUNK_BYTES } from "../cli/http.ts"
 
 const send = (m: unknown) => process.send?.(m)
 const now = () => performance.now()
@@ -27,7 +28,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
 
-/** One request; with `gzip`, it asks for gzip as fetch and browsers do, and decodes the answer (on zlib's thread pool, as they do). */
+/** One request; with `gzip`, it asks for gzip as fetch and browsers do, and decodes the answer as the helios CLI does (on zlib's thread pool, into 1 MiB buffers). */
 const request = (url: string, method: string, body?: string, gzip = false): Promise<{ status: number; text: string; wireBytes: number }> =>
   new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
@@ -39,7 +40,7 @@ const request = (url: string, method: string, body?: string, gzip = false): Prom
         const wire = Buffer.concat(chunks)
         const done = (bytes: Buffer) => resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8"), wireBytes: wire.length })
         if (res.headers["content-encoding"] !== "gzip") done(wire)
-        else zlib.gunzip(wire, (err, plain) => (err ? reject(err) : done(plain)))
+        else zlib.gunzip(wire, { chunkSize: GUNZIP_CHUNK_BYTES }, (err, plain) => (err ? reject(err) : done(plain)))
       })
       res.on("error", reject)
     })

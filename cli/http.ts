@@ -2,6 +2,9 @@ import type { IncomingMessage } from "node:http"
 import { pipeline, type Readable } from "node:stream"
 import { createGunzip } from "node:zlib"
 
+/** How much a gzip answer is decoded into at a time. */
+export const GUNZIP_CHUNK_BYTES = 1024 * 1024
+
 /*
  * The CLI's HTTP requests, on node:http rather than fetch: loading fetch (undici) costs a short-lived
  * `helios` about 0.1 s of CPU, a third of its whole run. Only what the client needs of a Response.
@@ -28,9 +31,13 @@ export interface HttpRequest {
   readonly ca?: string | Buffer
 }
 
-/** The answer's body as sent before its Content-Encoding (gzip is the only one asked for). */
+/**
+ * The answer's body as sent before its Content-Encoding (gzip is the only one asked for). Decoded
+ * into 1 MiB buffers: with zlib's default 16 KiB, a 7 MB status answer takes 450 trips between the
+ * thread pool and JavaScript, 6 times the time (29 against 5 ms on an idle machine).
+ */
 const decoded = (res: IncomingMessage): Readable =>
-  res.headers["content-encoding"] === "gzip" ? pipeline(res, createGunzip(), () => {}) : res
+  res.headers["content-encoding"] === "gzip" ? pipeline(res, createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES }), () => {}) : res
 
 const wrap = (res: IncomingMessage): HttpResponse => {
   const body = decoded(res)

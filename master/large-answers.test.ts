@@ -14,6 +14,13 @@ import { startMaster, type RunningMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
 import { acceptsGzip, COMPRESS_FROM_BYTES } from "./large-answer.ts"
 import { httpRequest } from "../cli/http.ts"
+import { existsSync } from "node:fs"
+import { chromium } from "playwright-core"
+import { envelopeOf } from "../core/envelope.ts"
+import type { DomainEvent } from "../core/events.ts"
+import { aJob } from "../test/fixtures.ts"
+
+const CHROMIUM = process.env["HELIOS_CHROMIUM"] ?? "/usr/bin/chromium"
 
 /** One request with exactly these headers (fetch would add Accept-Encoding and decode the answer itself). */
 const raw = (url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; bytes: Buffer }> =>
@@ -114,6 +121,68 @@ describe("large answers", () => {
       expect((await fetch(`${m.url}/healthz`)).status).toBe(200)
     })
   })
+})
+
+/** A master over an in-memory log where one job runs on `hosts` hosts, reported RUNNING by their agents. */
+const withJobOnManyHosts = async (hosts: number, use: (m: RunningMaster, jobId: string) => Promise<void>): Promise<void> => {
+  const log = new SqliteEventLog(":memory:")
+  const job = aJob({ id: "wide:v1" })
+  const names = Array.from({ length: hosts }, (_, i) => `wide-host-${i}` as HostName)
+  const agent = { kind: "agent", name: "test" } as const
+  const events: DomainEvent[] = [
+    ...names.map((host): DomainEvent => ({ _tag: "HostRegistered", host, agentId: `agent-${host}` as never })),
+    { _tag: "JobCreated", job },
+    ...names.map((host): DomainEvent => ({ _tag: "JobDeployed", job, host, goal: "START" })),
+    ...names.map((host, i): DomainEvent => ({ _tag: "TaskStateChanged", jobId: job.id, host, state: "RUNNING", goal: "START", throttled: "NO", containerId: `${i}`.padStart(64, "c") })),
+  ]
+  await log.append(events.map((e, i) => envelopeOf(e, { at: 1_700_000_000_000 + i, actor: agent })))
+  const m = await startMaster({ log, name: "wide", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
+  try {
+    await use(m, job.id)
+  } finally {
+    await m.stop()
+    await log.close()
+  }
+}
+
+describe("gzip answers built from kept segments", () => {
+  it("a job's status polled again after a change decodes to the answer of now, with zlib and in Chromium", async () => {
+    await withJobOnManyHosts(400, async (m, jobId) => {
+      const path = `/jobs/${encodeURIComponent(jobId)}/status`
+      const expectedNow = () => JSON.stringify(jobStatusJson(m.projection.model.state, jobId))
+      const gzipAnswer = async () => {
+        const res = await raw(`${m.url}${path}`, "GET", { "accept-encoding": "gzip" })
+        expect([res.status, res.headers["content-encoding"]]).toEqual([200, "gzip"])
+        return gunzipSync(res.bytes).toString("utf8")
+      }
+      const before = expectedNow()
+      expect(Buffer.byteLength(before)).toBeGreaterThan(100_000)
+      expect(await gzipAnswer()).toBe(before)
+
+      // One host's deployment changes: its runs are made again, the others are the last answer's.
+      const undeploy = await fetch(`${m.url}/hosts/wide-host-37/jobs/${encodeURIComponent(jobId)}`, { method: "DELETE" })
+      expect(undeploy.status).toBe(200)
+      const after = expectedNow()
+      expect(after).not.toBe(before)
+      expect(await gzipAnswer()).toBe(after)
+      expect((await raw(`${m.url}${path}`, "GET", {})).bytes.toString("utf8")).toBe(after)
+
+      // A browser decodes the joined deflate stream whole (it would stop after a first gzip member).
+      if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (scripts/setup.sh does), or set HELIOS_CHROMIUM`)
+      const browser = await chromium.launch({ executablePath: CHROMIUM })
+      try {
+        const page = await browser.newPage()
+        await page.goto(`${m.url}/healthz`)
+        const inPage = await page.evaluate(async (p) => {
+          const res = await fetch(p)
+          return { encoding: res.headers.get("content-encoding"), text: await res.text() }
+        }, path)
+        expect([inPage.encoding, inPage.text]).toEqual(["gzip", after])
+      } finally {
+        await browser.close()
+      }
+    })
+  }, 60_000)
 })
 
 describe("Accept-Encoding", () => {

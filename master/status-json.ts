@@ -2,6 +2,7 @@ import type { HostName } from "../core/ids.ts"
 import type { Deployment, FleetState, HostRecord, TaskStatus } from "../core/state.ts"
 import type { Job } from "../core/job.ts"
 import { deploymentJson, publicJob, taskStatusJsonOf, type HostDetails } from "./responses.ts"
+import { AnswerSegment } from "./large-answer.ts"
 
 /*
  * Job and host statuses as JSON bytes, built from fragments cached per state object. A rollout's
@@ -130,49 +131,94 @@ const DEPLOYMENTS = utf8(',"deployments":{')
 const TASK_STATUSES = utf8('},"taskStatuses":{')
 const JOB_STATUS_END = utf8("}}")
 
-/** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job. */
-const addJobStatus = (out: ByteList, { job, hosts }: CapturedJob): void => {
-  out.add(JOB_HEAD)
-  out.add(ofJob(job))
-  out.add(DEPLOYMENTS)
-  hosts.forEach((h, i) => {
-    if (i > 0) out.add(COMMA)
-    out.add(ofKey(h.host))
-    out.add(ofDeployment(h.deployment))
-  })
-  out.add(TASK_STATUSES)
-  let first = true
-  for (const h of hosts) {
-    if (h.task === undefined) continue
-    if (!first) out.add(COMMA)
-    first = false
-    out.add(ofKey(h.host))
-    addTask(out, job, h.task)
+/*
+ * A job's deployments and task statuses in runs of HOSTS_PER_SEGMENT hosts, each run's bytes kept
+ * (with their deflated form, master/large-answer.ts) while it shows the same hosts and the same
+ * objects. A rollout changes a few hosts at a time, so an answer polled during one renders and
+ * compresses only the runs holding a change; the rest are the last answer's bytes again.
+ */
+const HOSTS_PER_SEGMENT = 32
+
+/** A run of a status map: its keys, the objects it showed for them, and their bytes. */
+interface SegmentRun {
+  readonly keys: ReadonlyArray<string>
+  readonly values: ReadonlyArray<object>
+  readonly segment: AnswerSegment
+}
+
+/** The runs a job's last answer showed, kept by its Job object (a job created again is a new object). */
+const jobRuns = new WeakMap<Job, { deployments: ReadonlyArray<SegmentRun>; tasks: ReadonlyArray<SegmentRun> }>()
+
+/**
+ * `"key":value,…` of a map in runs (each after the first beginning with a comma): a kept run whose
+ * keys and objects are those of now is reused as it is.
+ */
+const mapSegments = <V extends object>(
+  kept: ReadonlyArray<SegmentRun>,
+  keys: ReadonlyArray<string>,
+  values: ReadonlyArray<V>,
+  hostsPerSegment: number,
+  render: (out: ByteList, value: V) => void,
+): SegmentRun[] => {
+  const runs: SegmentRun[] = []
+  for (let from = 0, i = 0; from < keys.length; from += hostsPerSegment, i++) {
+    const to = Math.min(from + hostsPerSegment, keys.length)
+    const old = kept[i]
+    if (old !== undefined && old.keys.length === to - from && old.keys.every((k, j) => k === keys[from + j] && old.values[j] === values[from + j])) {
+      runs.push(old)
+      continue
+    }
+    const out = new ByteList()
+    for (let j = from; j < to; j++) {
+      if (j > 0) out.add(COMMA)
+      out.add(ofKey(keys[j]!))
+      render(out, values[j]!)
+    }
+    const size = out.size
+    runs.push({ keys: keys.slice(from, to), values: values.slice(from, to), segment: new AnswerSegment(Buffer.concat(out.take(), size)) })
   }
-  out.add(JOB_STATUS_END)
+  return runs
+}
+
+/** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job, as bytes and kept segments. */
+const jobStatusParts = ({ job, hosts }: CapturedJob, hostsPerSegment: number): Array<Buffer | AnswerSegment> => {
+  const kept = jobRuns.get(job)
+  const taskHosts = hosts.filter((h) => h.task !== undefined)
+  const runs = {
+    deployments: mapSegments(
+      kept?.deployments ?? [],
+      hosts.map((h) => h.host),
+      hosts.map((h) => h.deployment),
+      hostsPerSegment,
+      (out, d) => out.add(ofDeployment(d)),
+    ),
+    tasks: mapSegments(
+      kept?.tasks ?? [],
+      taskHosts.map((h) => h.host),
+      taskHosts.map((h) => h.task!),
+      hostsPerSegment,
+      (out, t) => addTask(out, job, t),
+    ),
+  }
+  jobRuns.set(job, runs)
+  return [JOB_HEAD, ofJob(job), DEPLOYMENTS, ...runs.deployments.map((r) => r.segment), TASK_STATUSES, ...runs.tasks.map((r) => r.segment), JOB_STATUS_END]
 }
 
 /** GET /jobs/{id}/status's body, or undefined for an unknown job. */
-export const jobStatusBytes = (state: FleetState, jobId: string): Bytes | undefined => {
+export const jobStatusAnswer = (state: FleetState, jobId: string, hostsPerSegment = HOSTS_PER_SEGMENT): Array<Buffer | AnswerSegment> | undefined => {
   const captured = captureJob(state, jobId)
-  if (!captured) return undefined
-  const out = new ByteList()
-  addJobStatus(out, captured)
-  return out.take()
+  return captured && jobStatusParts(captured, hostsPerSegment)
 }
 
-/** POST /jobs/statuses's body in pieces of at least `bytesPerPiece` (but whole jobs), the last one closing it. */
-export function* jobStatusesPieces(captured: ReadonlyArray<CapturedJob>, bytesPerPiece = 256 * 1024): Generator<Bytes> {
-  const out = new ByteList()
-  out.text("{")
+/** POST /jobs/statuses's body, a job at a time. */
+export function* jobStatusesAnswer(captured: ReadonlyArray<CapturedJob>, hostsPerSegment = HOSTS_PER_SEGMENT): Generator<Buffer | AnswerSegment> {
+  yield utf8("{")
   for (let j = 0; j < captured.length; j++) {
-    if (j > 0) out.add(COMMA)
-    out.add(ofKey(captured[j]!.id))
-    addJobStatus(out, captured[j]!)
-    if (out.size >= bytesPerPiece) yield out.take()
+    if (j > 0) yield COMMA
+    yield ofKey(captured[j]!.id)
+    yield* jobStatusParts(captured[j]!, hostsPerSegment)
   }
-  out.text("}")
-  yield out.take()
+  yield utf8("}")
 }
 
 /** A host's status as captured. */

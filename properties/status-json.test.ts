@@ -5,28 +5,39 @@ import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import type { HostName, Position } from "../core/ids.ts"
 import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
 import { hostStatusJson, jobStatusJson, type HostDetails } from "../master/responses.ts"
-import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusBytes, jobStatusesPieces } from "../master/status-json.ts"
+import { gunzipSync } from "node:zlib"
+import { gzipOf, segmentsOf, type Piece } from "../master/large-answer.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusAnswer, jobStatusesAnswer } from "../master/status-json.ts"
 import { aJob } from "../test/fixtures.ts"
 import { GOALS, TASK_STATES, THROTTLES, UNKNOWN_JOB_ID } from "./arbitraries.ts"
-import { check } from "./support.ts"
+import { checkAsync } from "./support.ts"
 
 /*
- * The master answers job statuses from JSON fragments cached per state object (master/status-json.ts).
- * Invariant: at every point of a rollout, the cached text is exactly JSON.stringify of the status
- * object built from scratch — no fragment outlives the state it rendered, whatever changed it (a
- * task report, a goal change, an undeploy and redeploy, a job removed and created again).
+ * The master answers job statuses from JSON fragments cached per state object, and a job's hosts in
+ * runs of bytes kept from one answer to the next, each with its deflated form (master/status-json.ts,
+ * master/large-answer.ts). Invariant: at every point of a rollout, an answer's text, and the gzip
+ * answer decompressed, are exactly JSON.stringify of the status object built from scratch — no kept
+ * fragment or run outlives the state it rendered, whatever changed it (a task report, a goal change,
+ * an undeploy and redeploy, a job removed and created again), for any run length.
  */
 
 const text = (bytes: ReadonlyArray<Buffer>) => Buffer.concat(bytes).toString("utf8")
-const jobStatusText = (state: FleetState, id: string) => {
-  const bytes = jobStatusBytes(state, id)
-  return bytes === undefined ? undefined : text(bytes)
+/** An answer's text as sent plain, after checking that its gzip form decompresses to the same bytes. */
+const answerText = async (pieces: Iterable<Piece>) => {
+  // Every kept run deflated on its own, however small (the master joins small ones with the bytes around them).
+  const { segments, size } = await segmentsOf(pieces, { minKeptBytes: 0 })
+  const plain = Buffer.concat(segments.map((s) => s.plain), size)
+  expect(gunzipSync(await gzipOf(segments)).equals(plain)).toBe(true)
+  return plain.toString("utf8")
 }
-const joined = (pieces: Iterable<ReadonlyArray<Buffer>>) => text([...pieces].flat())
-const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>) => joined(jobStatusesPieces(captureJobStatuses(state, ids)))
+const jobStatusText = async (state: FleetState, id: string, hostsPerSegment: number) => {
+  const parts = jobStatusAnswer(state, id, hostsPerSegment)
+  return parts === undefined ? undefined : answerText(parts)
+}
+const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>, hostsPerSegment: number) => answerText(jobStatusesAnswer(captureJobStatuses(state, ids), hostsPerSegment))
 
 const JOBS = [aJob({ id: "a:v1" }), aJob({ id: "b:v1", env: { X: "1" } }), aJob({ id: "c:v1", ports: null })]
-const HOSTS = ["h1", "h2", "h3"] as HostName[]
+const HOSTS = ["h1", "h2", "h3", "h4", "h5", "h6", "h7"] as HostName[]
 
 type Op =
   | { readonly t: "report"; readonly job: number; readonly host: number; readonly state: number; readonly goal: number; readonly throttled: number; readonly container: boolean }
@@ -76,9 +87,9 @@ const eventsOf = (op: Op): DomainEvent[] => {
 }
 
 describe("cached status JSON", () => {
-  it("after every event of a rollout, GET /jobs/{id}/status and POST /jobs/statuses text == JSON.stringify of the fresh answer", () => {
-    check(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 80 }), (ops) => {
+  it("after every event of a rollout, GET /jobs/{id}/status and POST /jobs/statuses text == JSON.stringify of the fresh answer, plain and gzip-compressed, for any run length", async () => {
+    await checkAsync(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 4 }), async (ops, hostsPerSegment) => {
         const state = emptyState()
         let position = 0
         const apply = (event: DomainEvent) => {
@@ -96,19 +107,19 @@ describe("cached status JSON", () => {
             const fresh: Record<string, unknown> = {}
             for (const id of ids) {
               const object = jobStatusJson(state, id)
-              expect(jobStatusText(state, id)).toBe(object === undefined ? undefined : JSON.stringify(object))
+              expect(await jobStatusText(state, id, hostsPerSegment)).toBe(object === undefined ? undefined : JSON.stringify(object))
               if (object !== undefined) fresh[id] = object
             }
-            expect(jobStatusesText(state, [...ids, ...ids])).toBe(JSON.stringify(fresh))
+            expect(await jobStatusesText(state, [...ids, ...ids], hostsPerSegment)).toBe(JSON.stringify(fresh))
           }
       }),
       { runs: 100, seed: 2101 },
     )
   })
 
-  it("streamed answers (POST /jobs/statuses, POST /hosts/statuses): captured at one point, their pieces joined are the answer of that point, whatever events come while they are written", () => {
-    check(
-      fc.property(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 4000 }), fc.boolean(), (ops, bytesPerPiece, withDetails) => {
+  it("answers rendered in slices (POST /jobs/statuses, POST /hosts/statuses): captured at one point, their pieces joined are the answer of that point, whatever events come while they are rendered", async () => {
+    await checkAsync(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), async (ops, hostsPerSegment, withDetails) => {
         const state = emptyState()
         let position = 0
         const apply = (event: DomainEvent) => {
@@ -123,13 +134,13 @@ describe("cached status JSON", () => {
         const details = withDetails ? ({ hostInfo: { cpus: 2 }, labels: { role: "web" }, environment: { A: "1" } } as unknown as HostDetails) : undefined
         const half = Math.floor(ops.length / 2)
         for (const op of ops.slice(0, half)) for (const event of eventsOf(op)) apply(event)
-        const jobsNow = jobStatusesText(state, [...ids, ...ids])
+        const jobsNow = await jobStatusesText(state, [...ids, ...ids], hostsPerSegment)
         const hostsNow = HOSTS.map((h) => JSON.stringify(hostStatusJson(state, h, details)))
         const jobs = captureJobStatuses(state, [...ids, ...ids])
         const hosts = HOSTS.map((h) => captureHostStatus(state, h)!)
         // Events applied while the answers are written.
         for (const op of ops.slice(half)) for (const event of eventsOf(op)) apply(event)
-        expect(joined(jobStatusesPieces(jobs, bytesPerPiece))).toBe(jobsNow)
+        expect(await answerText(jobStatusesAnswer(jobs, hostsPerSegment))).toBe(jobsNow)
         expect(hosts.map((h) => text(hostStatusBytes(h, details)))).toEqual(hostsNow)
       }),
       { runs: 100, seed: 2102 },

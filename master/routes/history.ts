@@ -5,7 +5,7 @@ import { jobOf, hostsOf } from "../../core/events.ts"
 import { formatActor, position } from "../../core/ids.ts"
 import type { MasterDeps } from "../deps.ts"
 import { auditJson, heliosHistoryJson, publicEvent } from "../responses.ts"
-import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusesPieces, jsonKeyOrder } from "../status-json.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusesAnswer, jsonKeyOrder } from "../status-json.ts"
 import type { HostName } from "../../core/ids.ts"
 import { entryOf } from "../../projections/history.ts"
 import { readEventsAt, readLog } from "../history-reader.ts"
@@ -66,7 +66,7 @@ export const historyRoutes = (deps: MasterDeps) => {
       c,
       (function* () {
         yield `{"position":${position},"jobs":`
-        yield* jobStatusesPieces(jobs)
+        yield* jobStatusesAnswer(jobs)
         yield `,"hosts":{`
         for (let i = 0; i < hosts.length; i++) yield hostStatusBytes(hosts[i]!, undefined, `${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:`)
         yield "}}"

@@ -5,7 +5,7 @@ import { decodeJob } from "../../core/job.ts"
 import { isJobId } from "../../core/job-id.ts"
 import type { MasterDeps } from "../deps.ts"
 import { publicJob } from "../responses.ts"
-import { captureJobStatuses, jobStatusBytes, jobStatusesPieces } from "../status-json.ts"
+import { captureJobStatuses, jobStatusAnswer, jobStatusesAnswer } from "../status-json.ts"
 import { largeJsonAnswer } from "../large-answer.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
@@ -63,7 +63,7 @@ export const jobRoutes = (deps: MasterDeps) => {
   app.get("/jobs/:id/status", (c) => {
     const parsed = jobIdParam(c, c.req.param("id"))
     if (!parsed.ok) return parsed.response
-    const status = jobStatusBytes(state(), parsed.id)
+    const status = jobStatusAnswer(state(), parsed.id)
     return status !== undefined ? largeJsonAnswer(c, status) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
@@ -78,7 +78,7 @@ export const jobRoutes = (deps: MasterDeps) => {
       return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
     // Captured now, rendered in slices: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
     const captured = captureJobStatuses(state(), body.value as string[])
-    return largeJsonAnswer(c, jobStatusesPieces(captured))
+    return largeJsonAnswer(c, jobStatusesAnswer(captured))
   })
 
   return app
