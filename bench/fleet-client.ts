@@ -15,8 +15,9 @@
  *            → { type: "replaced", startedAt, lastAckAt, perHostMs, polls, failures, failureCount }
  *   sample   { type: "sample", url, jobIds, endpoints: [{ name, method, path, body?, periodMs, gzip? }] }
  *            one request at a time per endpoint, every periodMs, until { type: "stop" }; a latency
- *            is until the answer is read whole (and decoded, for gzip)
- *            → { type: "samples", byEndpoint: { name: { latencies, bytes, wireBytes, errors, at } } }
+ *            is until the answer is read whole (and decoded, for gzip); receivedMs until its last byte
+ *            arrived (before decoding)
+ *            → { type: "samples", byEndpoint: { name: { latencies, receivedMs, bytes, wireBytes, errors, at } } }
  */
 import http from "node:http"
 import zlib from "node:zlib"
@@ -29,7 +30,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
 
 /** One request; with `gzip`, it asks for gzip as fetch and browsers do, and decodes the answer as the helios CLI does (on zlib's thread pool, into 1 MiB buffers). */
-const request = (url: string, method: string, body?: string, gzip = false): Promise<{ status: number; text: string; wireBytes: number }> =>
+const request = (url: string, method: string, body?: string, gzip = false): Promise<{ status: number; text: string; wireBytes: number; receivedAt: number }> =>
   new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) }
     if (gzip) headers["accept-encoding"] = "gzip"
@@ -37,8 +38,9 @@ const request = (url: string, method: string, body?: string, gzip = false): Prom
       const chunks: Buffer[] = []
       res.on("data", (c: Buffer) => chunks.push(c))
       res.on("end", () => {
+        const receivedAt = now()
         const wire = Buffer.concat(chunks)
-        const done = (bytes: Buffer) => resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8"), wireBytes: wire.length })
+        const done = (bytes: Buffer) => resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8"), wireBytes: wire.length, receivedAt })
         if (res.headers["content-encoding"] !== "gzip") done(wire)
         else zlib.gunzip(wire, { chunkSize: GUNZIP_CHUNK_BYTES }, (err, plain) => (err ? reject(err) : done(plain)))
       })
@@ -168,10 +170,10 @@ interface Endpoint {
 
 let sampling = true
 const sample = async (m: { url: string; endpoints: Endpoint[] }) => {
-  const byEndpoint: Record<string, { latencies: number[]; bytes: number[]; wireBytes: number[]; at: number[]; errors: number; lastError?: string }> = {}
+  const byEndpoint: Record<string, { latencies: number[]; receivedMs: number[]; bytes: number[]; wireBytes: number[]; at: number[]; errors: number; lastError?: string }> = {}
   await Promise.all(
     m.endpoints.map(async (e) => {
-      const out = (byEndpoint[e.name] = { latencies: [] as number[], bytes: [] as number[], wireBytes: [] as number[], at: [] as number[], errors: 0 } as (typeof byEndpoint)[string])
+      const out = (byEndpoint[e.name] = { latencies: [] as number[], receivedMs: [] as number[], bytes: [] as number[], wireBytes: [] as number[], at: [] as number[], errors: 0 } as (typeof byEndpoint)[string])
       while (sampling) {
         const t0 = now()
         try {
@@ -182,6 +184,7 @@ const sample = async (m: { url: string; endpoints: Endpoint[] }) => {
             out.lastError = `${res.status} ${res.text.slice(0, 200)}`
           } else {
             out.latencies.push(ms)
+            out.receivedMs.push(res.receivedAt - t0)
             out.bytes.push(Buffer.byteLength(res.text))
             out.wireBytes.push(res.wireBytes)
             out.at.push(Date.now())

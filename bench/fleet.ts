@@ -202,7 +202,7 @@ interface SizeResult {
   agentsOps: OpCounts
   masterOps: OpCounts
   agentFsyncs: number
-  api: Record<string, { n: number; p50: number; p99: number; max: number; bytesP50: number; wireBytesP50?: number; errors: number; lastError?: string }>
+  api: Record<string, { n: number; p50: number; p99: number; max: number; receivedP50?: number; receivedP99?: number; bytesP50: number; wireBytesP50?: number; errors: number; lastError?: string }>
   cpuSeconds: { agentsProcess: number; master: number; zookeeper: number }
   eventLoopDelayMs: { agents: { p50: number; p99: number; max: number }; master: { p50: number; p99: number; max: number } }
   memoryMiB: { agentsProcessRss: number; masterRss: number }
@@ -489,12 +489,13 @@ const runSize = async (n: number): Promise<SizeResult> => {
       for (const t of Object.values(s.taskStatuses ?? {})) if (t.state === "RUNNING") runningViaApi++
 
     const api_: SizeResult["api"] = {}
-    for (const [name, x] of Object.entries(samples["byEndpoint"] as Record<string, { latencies: number[]; bytes: number[]; wireBytes: number[]; errors: number; lastError?: string }>))
+    for (const [name, x] of Object.entries(samples["byEndpoint"] as Record<string, { latencies: number[]; receivedMs?: number[]; bytes: number[]; wireBytes: number[]; errors: number; lastError?: string }>))
       api_[name] = {
         n: x.latencies.length,
         p50: round(percentile(x.latencies, 50), 1),
         p99: round(percentile(x.latencies, 99), 1),
         max: round(Math.max(...x.latencies), 1),
+        ...(x.receivedMs !== undefined ? { receivedP50: round(percentile(x.receivedMs, 50), 1), receivedP99: round(percentile(x.receivedMs, 99), 1) } : {}),
         bytesP50: Math.round(percentile(x.bytes, 50)),
         wireBytesP50: Math.round(percentile(x.wireBytes, 50)),
         errors: x.errors,
@@ -659,6 +660,19 @@ const main = async () => {
         ...endpoints.map((e) => {
           const x = Object.entries(r.api).find(([k]) => k.replace(/ \(.*\)$/, "") === e)?.[1]
           return x ? `${x.p50} / ${x.p99} (${Math.round(x.bytesP50 / 1024)}${x.wireBytesP50 !== undefined && x.wireBytesP50 < x.bytesP50 * 0.9 ? ` → ${Math.round(x.wireBytesP50 / 1024)}` : ""} KiB, n=${x.n}${x.errors ? `, ${x.errors} errors` : ""})` : ""
+        }),
+      ]),
+    ),
+  )
+  log(`\nThe same requests until their last byte arrived (ms; p50 / p99): the rest of a latency above is the client decoding the answer (gunzip, UTF-8)`)
+  log(
+    table(
+      ["agents", ...endpoints],
+      results.map((r) => [
+        r.agents,
+        ...endpoints.map((e) => {
+          const x = Object.entries(r.api).find(([k]) => k.replace(/ \(.*\)$/, "") === e)?.[1]
+          return x?.receivedP50 !== undefined ? `${x.receivedP50} / ${x.receivedP99}` : ""
         }),
       ]),
     ),
