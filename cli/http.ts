@@ -2,9 +2,6 @@ import type { IncomingMessage } from "node:http"
 import { pipeline, type Readable } from "node:stream"
 import { createGunzip } from "node:zlib"
 
-/** How much a gzip answer is decoded into at a time. */
-export const GUNZIP_CHUNK_BYTES = 1024 * 1024
-
 /*
  * The CLI's HTTP requests, on node:http rather than fetch: loading fetch (undici) costs a short-lived
  * `helios` about 0.1 s of CPU, a third of its whole run. Only what the client needs of a Response.
@@ -20,6 +17,9 @@ export interface HttpResponse {
   text(): Promise<string>
   readonly body: AsyncIterable<Uint8Array>
 }
+
+/** How much a gzip answer is decoded into at a time. */
+export const GUNZIP_CHUNK_BYTES = 1024 * 1024
 
 export interface HttpRequest {
   readonly method: string

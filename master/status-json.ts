@@ -11,10 +11,10 @@ import { AnswerSegment } from "./large-answer.ts"
  * tens of milliseconds each time. But between two requests only the tasks that changed have new
  * TaskStatus objects (applyEvent replaces a task's status, never edits it), so caching each
  * fragment's bytes by the object it renders leaves only the changes to serialize; a job is encoded
- * once and its bytes shared by every task status that shows it; and an answer is a list of the
- * cached fragments, copied once, into the one buffer its writer sends (master/large-answer.ts).
- * The bytes are exactly those of
- * JSON.stringify(jobStatusJson(...)) (properties/status-json.test.ts holds them to that).
+ * once and its bytes shared by every task status that shows it; and a job status is kept in runs
+ * of hosts whose bytes (and deflated bytes) the next answer reuses when they are unchanged, copied
+ * once into the one buffer its writer sends (master/large-answer.ts). The bytes are exactly those
+ * of JSON.stringify(jobStatusJson(...)) (properties/status-json.test.ts holds them to that).
  */
 
 const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
