@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
 import type { HostName, Position } from "../core/ids.ts"
-import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
+import { applyEvent, cloneState, emptyState, type FleetState } from "../core/state.ts"
 import { hostStatusJson, jobStatusJson, type HostDetails } from "../master/responses.ts"
 import { gunzipSync } from "node:zlib"
 import { gzipOf, segmentsOf, type Piece } from "../master/large-answer.ts"
@@ -86,21 +86,28 @@ const eventsOf = (op: Op): DomainEvent[] => {
   }
 }
 
+/** A state with every job deployed on every host, and how to apply an event to it (positions counted). */
+const deployedEverywhere = () => {
+  const state = emptyState()
+  let position = 0
+  const apply = (event: DomainEvent) => {
+    position++
+    const stored: StoredEvent = { position: position as Position, envelope: envelopeOf(event, { at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }), bumped: [] }
+    applyEvent(state, stored)
+  }
+  for (const host of HOSTS) apply({ _tag: "HostRegistered", host, agentId: "agent-1" as never })
+  for (const job of JOBS) apply({ _tag: "JobCreated", job })
+  for (const job of JOBS) for (const host of HOSTS) apply({ _tag: "JobDeployed", job, host, goal: "START" })
+  return { state, apply }
+}
+/** The ids asked for: every job's, and one the state never holds. */
+const ids = [...JOBS.map((j) => j.id), UNKNOWN_JOB_ID]
+
 describe("cached status JSON", () => {
   it("after every event of a rollout, GET /jobs/{id}/status and POST /jobs/statuses text == JSON.stringify of the fresh answer, plain and gzip-compressed, for any run length", async () => {
     await checkAsync(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 80 }), fc.integer({ min: 1, max: 4 }), async (ops, hostsPerSegment) => {
-        const state = emptyState()
-        let position = 0
-        const apply = (event: DomainEvent) => {
-          position++
-          const stored: StoredEvent = { position: position as Position, envelope: envelopeOf(event, { at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }), bumped: [] }
-          applyEvent(state, stored)
-        }
-        for (const host of HOSTS) apply({ _tag: "HostRegistered", host, agentId: "agent-1" as never })
-        for (const job of JOBS) apply({ _tag: "JobCreated", job })
-        for (const job of JOBS) for (const host of HOSTS) apply({ _tag: "JobDeployed", job, host, goal: "START" })
-        const ids = [...JOBS.map((j) => j.id), UNKNOWN_JOB_ID]
+        const { state, apply } = deployedEverywhere()
         for (const op of ops)
           for (const event of eventsOf(op)) {
             apply(event)
@@ -117,20 +124,31 @@ describe("cached status JSON", () => {
     )
   })
 
+  it("answers of an earlier state (GET /state?at=) and of now, asked in turns: each is its own state's answer, though they share jobs and the runs kept for them", async () => {
+    await checkAsync(
+      fc.asyncProperty(fc.array(opArb, { minLength: 2, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), async (ops, hostsPerSegment) => {
+        const { state, apply } = deployedEverywhere()
+        const half = Math.floor(ops.length / 2)
+        for (const op of ops.slice(0, half)) for (const event of eventsOf(op)) apply(event)
+        // A checkpoint's copy shares the job, deployment and task objects of the state it was taken from.
+        const earlier = cloneState(state)
+        const earlierText = JSON.stringify(Object.fromEntries(ids.flatMap((id) => (earlier.jobs.has(id) ? [[id, jobStatusJson(earlier, id)]] : []))))
+        for (const op of ops.slice(half))
+          for (const event of eventsOf(op)) {
+            apply(event)
+            const now = JSON.stringify(Object.fromEntries(ids.flatMap((id) => (state.jobs.has(id) ? [[id, jobStatusJson(state, id)]] : []))))
+            expect(await jobStatusesText(earlier, ids, hostsPerSegment)).toBe(earlierText)
+            expect(await jobStatusesText(state, ids, hostsPerSegment)).toBe(now)
+          }
+      }),
+      { runs: 100, seed: 2103 },
+    )
+  })
+
   it("answers rendered in slices (POST /jobs/statuses, POST /hosts/statuses): captured at one point, their pieces joined are the answer of that point, whatever events come while they are rendered", async () => {
     await checkAsync(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), async (ops, hostsPerSegment, withDetails) => {
-        const state = emptyState()
-        let position = 0
-        const apply = (event: DomainEvent) => {
-          position++
-          const stored: StoredEvent = { position: position as Position, envelope: envelopeOf(event, { at: 1_700_000_000_000 + position, actor: { kind: "agent", name: "x" } }), bumped: [] }
-          applyEvent(state, stored)
-        }
-        for (const host of HOSTS) apply({ _tag: "HostRegistered", host, agentId: "agent-1" as never })
-        for (const job of JOBS) apply({ _tag: "JobCreated", job })
-        for (const job of JOBS) for (const host of HOSTS) apply({ _tag: "JobDeployed", job, host, goal: "START" })
-        const ids = [...JOBS.map((j) => j.id), UNKNOWN_JOB_ID]
+        const { state, apply } = deployedEverywhere()
         const details = withDetails ? ({ hostInfo: { cpus: 2 }, labels: { role: "web" }, environment: { A: "1" } } as unknown as HostDetails) : undefined
         const half = Math.floor(ops.length / 2)
         for (const op of ops.slice(0, half)) for (const event of eventsOf(op)) apply(event)
