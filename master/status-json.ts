@@ -146,7 +146,12 @@ interface SegmentRun {
   readonly segment: AnswerSegment
 }
 
-/** The runs a job's last answer showed, kept by its Job object (a job created again is a new object). */
+/**
+ * The runs a job's last answer of the live state showed, kept by its Job object (a job created again
+ * is a new object). An answer of an earlier state (GET /state?at=) reuses them where they match but
+ * keeps none of its own: a checkpoint shares Job objects with the live state, and the two would
+ * make each other rebuild every run.
+ */
 const jobRuns = new WeakMap<Job, { deployments: ReadonlyArray<SegmentRun>; tasks: ReadonlyArray<SegmentRun> }>()
 
 /**
@@ -181,7 +186,13 @@ const mapSegments = <V extends object>(
 }
 
 /** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job, as bytes and kept segments. */
-const jobStatusParts = ({ job, hosts }: CapturedJob, hostsPerSegment: number): Array<Buffer | AnswerSegment> => {
+/** How an answer is built from runs: their length, and whether its runs are kept for the next answer. */
+export interface RunOptions {
+  readonly hostsPerSegment?: number
+  readonly keep?: boolean
+}
+
+const jobStatusParts = ({ job, hosts }: CapturedJob, { hostsPerSegment = HOSTS_PER_SEGMENT, keep = true }: RunOptions): Array<Buffer | AnswerSegment> => {
   const kept = jobRuns.get(job)
   const taskHosts = hosts.filter((h) => h.task !== undefined)
   const runs = {
@@ -200,23 +211,23 @@ const jobStatusParts = ({ job, hosts }: CapturedJob, hostsPerSegment: number): A
       (out, t) => addTask(out, job, t),
     ),
   }
-  jobRuns.set(job, runs)
+  if (keep) jobRuns.set(job, runs)
   return [JOB_HEAD, ofJob(job), DEPLOYMENTS, ...runs.deployments.map((r) => r.segment), TASK_STATUSES, ...runs.tasks.map((r) => r.segment), JOB_STATUS_END]
 }
 
 /** GET /jobs/{id}/status's body, or undefined for an unknown job. */
-export const jobStatusAnswer = (state: FleetState, jobId: string, hostsPerSegment = HOSTS_PER_SEGMENT): Array<Buffer | AnswerSegment> | undefined => {
+export const jobStatusAnswer = (state: FleetState, jobId: string, options: RunOptions = {}): Array<Buffer | AnswerSegment> | undefined => {
   const captured = captureJob(state, jobId)
-  return captured && jobStatusParts(captured, hostsPerSegment)
+  return captured && jobStatusParts(captured, options)
 }
 
 /** POST /jobs/statuses's body, a job at a time. */
-export function* jobStatusesAnswer(captured: ReadonlyArray<CapturedJob>, hostsPerSegment = HOSTS_PER_SEGMENT): Generator<Buffer | AnswerSegment> {
+export function* jobStatusesAnswer(captured: ReadonlyArray<CapturedJob>, options: RunOptions = {}): Generator<Buffer | AnswerSegment> {
   yield utf8("{")
   for (let j = 0; j < captured.length; j++) {
     if (j > 0) yield COMMA
     yield ofKey(captured[j]!.id)
-    yield* jobStatusParts(captured[j]!, hostsPerSegment)
+    yield* jobStatusParts(captured[j]!, options)
   }
   yield utf8("}")
 }

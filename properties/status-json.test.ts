@@ -31,10 +31,11 @@ const answerText = async (pieces: Iterable<Piece>) => {
   return plain.toString("utf8")
 }
 const jobStatusText = async (state: FleetState, id: string, hostsPerSegment: number) => {
-  const parts = jobStatusAnswer(state, id, hostsPerSegment)
+  const parts = jobStatusAnswer(state, id, { hostsPerSegment })
   return parts === undefined ? undefined : answerText(parts)
 }
-const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>, hostsPerSegment: number) => answerText(jobStatusesAnswer(captureJobStatuses(state, ids), hostsPerSegment))
+const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>, hostsPerSegment: number, keep = true) =>
+  answerText(jobStatusesAnswer(captureJobStatuses(state, ids), { hostsPerSegment, keep }))
 
 const JOBS = [aJob({ id: "a:v1" }), aJob({ id: "b:v1", env: { X: "1" } }), aJob({ id: "c:v1", ports: null })]
 const HOSTS = ["h1", "h2", "h3", "h4", "h5", "h6", "h7"] as HostName[]
@@ -126,7 +127,8 @@ describe("cached status JSON", () => {
 
   it("answers of an earlier state (GET /state?at=) and of now, asked in turns: each is its own state's answer, though they share jobs and the runs kept for them", async () => {
     await checkAsync(
-      fc.asyncProperty(fc.array(opArb, { minLength: 2, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), async (ops, hostsPerSegment) => {
+      // keepEarlier: the earlier state's answers keep their runs too (as a live one's do), or keep none (as GET /state?at= does).
+      fc.asyncProperty(fc.array(opArb, { minLength: 2, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), async (ops, hostsPerSegment, keepEarlier) => {
         const { state, apply } = deployedEverywhere()
         const half = Math.floor(ops.length / 2)
         for (const op of ops.slice(0, half)) for (const event of eventsOf(op)) apply(event)
@@ -137,7 +139,7 @@ describe("cached status JSON", () => {
           for (const event of eventsOf(op)) {
             apply(event)
             const now = JSON.stringify(Object.fromEntries(ids.flatMap((id) => (state.jobs.has(id) ? [[id, jobStatusJson(state, id)]] : []))))
-            expect(await jobStatusesText(earlier, ids, hostsPerSegment)).toBe(earlierText)
+            expect(await jobStatusesText(earlier, ids, hostsPerSegment, keepEarlier)).toBe(earlierText)
             expect(await jobStatusesText(state, ids, hostsPerSegment)).toBe(now)
           }
       }),
@@ -158,7 +160,7 @@ describe("cached status JSON", () => {
         const hosts = HOSTS.map((h) => captureHostStatus(state, h)!)
         // Events applied while the answers are written.
         for (const op of ops.slice(half)) for (const event of eventsOf(op)) apply(event)
-        expect(await answerText(jobStatusesAnswer(jobs, hostsPerSegment))).toBe(jobsNow)
+        expect(await answerText(jobStatusesAnswer(jobs, { hostsPerSegment }))).toBe(jobsNow)
         expect(hosts.map((h) => text(hostStatusBytes(h, details)))).toEqual(hostsNow)
       }),
       { runs: 100, seed: 2102 },

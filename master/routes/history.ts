@@ -66,7 +66,7 @@ export const historyRoutes = (deps: MasterDeps) => {
       c,
       (function* () {
         yield `{"position":${position},"jobs":`
-        yield* jobStatusesAnswer(jobs)
+        yield* jobStatusesAnswer(jobs, { keep: s === deps.projection.model.state })
         yield `,"hosts":{`
         for (let i = 0; i < hosts.length; i++) yield hostStatusBytes(hosts[i]!, undefined, `${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:`)
         yield "}}"
