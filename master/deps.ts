@@ -41,4 +41,6 @@ export interface MasterDeps {
   readonly relayMaxInFlight?: number
   /** Awaited before a relayed append starts (master/loop-lag.ts: held while the event loop runs late). */
   readonly beforeWrite?: () => Promise<void>
+  /** Large answers this size or more are gzip-compressed for a client that accepts it (master/large-answer.ts; Infinity: never). */
+  readonly compressFromBytes?: number
 }

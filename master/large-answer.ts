@@ -22,7 +22,7 @@ import { pacer } from "./slices.ts"
  * (zlib.crc32, about 0.3 ms per MB).
  */
 
-/** Answers at least this large are compressed for a client that accepts gzip. */
+/** Answers at least this large are compressed for a client that accepts gzip (default of --compress-from). */
 export const COMPRESS_FROM_BYTES = 64 * 1024
 
 /** Whether an Accept-Encoding header accepts gzip: `gzip`, `x-gzip` or `*` with a q above 0 (RFC 9110 §12.5.3). */
@@ -134,16 +134,16 @@ export const gzipOf = async (segments: ReadonlyArray<AnswerSegment>, pace: () =>
 /**
  * A 200 JSON answer made of `pieces`, gathered with a turn of the event loop every few ms, then
  * written in one write with its length: as it is, or gzip-compressed for a client that accepts
- * gzip once it is COMPRESS_FROM_BYTES or more. Compressing reuses the deflated bytes of segments
+ * gzip once it is `compressFromBytes` or more. Compressing reuses the deflated bytes of segments
  * earlier answers already compressed, so a status answer polled during a rollout deflates only the
  * hosts that changed; fresh bytes are deflated in runs of FRESH_RUN_BYTES, a slice at a time.
  */
-export const largeJsonAnswer = async (c: Context, pieces: Iterable<Piece> | AsyncIterable<Piece>): Promise<Response> => {
+export const largeJsonAnswer = async (c: Context, pieces: Iterable<Piece> | AsyncIterable<Piece>, compressFromBytes = COMPRESS_FROM_BYTES): Promise<Response> => {
   const pace = pacer()
   const { segments, size } = await segmentsOf(pieces, { pace })
   c.header("Content-Type", "application/json")
   c.header("Vary", "Accept-Encoding")
-  if (size < COMPRESS_FROM_BYTES || !acceptsGzip(c.req.header("Accept-Encoding")))
+  if (size < compressFromBytes || !acceptsGzip(c.req.header("Accept-Encoding")))
     return c.body(Buffer.concat(segments.map((s) => s.plain), size))
   const body = await gzipOf(segments, pace)
   c.header("Content-Encoding", "gzip")

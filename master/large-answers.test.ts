@@ -14,7 +14,10 @@ import { startMaster, type RunningMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
 import { acceptsGzip, COMPRESS_FROM_BYTES } from "./large-answer.ts"
 import { httpRequest } from "../cli/http.ts"
+import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { promisify } from "node:util"
 import { chromium } from "playwright-core"
 import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent } from "../core/events.ts"
@@ -36,11 +39,11 @@ const raw = (url: string, method: string, headers: Record<string, string>, body?
   })
 
 /** A master over an in-memory log holding a generated workload; stopped (with its log) after `use`, even when it throws. */
-const withMaster = async (name: string, events: number, options: WorkloadOptions, use: (m: RunningMaster) => Promise<void>): Promise<void> => {
+const withMaster = async (name: string, events: number, options: WorkloadOptions, use: (m: RunningMaster) => Promise<void>, compressFromBytes?: number): Promise<void> => {
   const log = new SqliteEventLog(":memory:")
   const w = generateWorkload(events, options)
   for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
-  const m = await startMaster({ log, name, port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
+  const m = await startMaster({ log, name, port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, ...(compressFromBytes !== undefined ? { compressFromBytes } : {}) })
   try {
     await use(m)
   } finally {
@@ -183,6 +186,56 @@ describe("gzip answers built from kept segments", () => {
       }
     })
   }, 60_000)
+})
+
+describe("--compress-from", () => {
+  it("off: a large answer is plain for a client that asks for gzip; 1024: an answer of a few KiB is compressed", async () => {
+    const statuses = async (m: RunningMaster, jobs: ReadonlyArray<string>) => {
+      const res = await raw(`${m.url}/jobs/statuses`, "POST", { "accept-encoding": "gzip" }, JSON.stringify(jobs))
+      const text = res.headers["content-encoding"] === "gzip" ? gunzipSync(res.bytes).toString("utf8") : res.bytes.toString("utf8")
+      const state = m.projection.model.state
+      expect(text).toBe(JSON.stringify(Object.fromEntries(jobs.map((id) => [id, jobStatusJson(state, id)]))))
+      return { encoding: res.headers["content-encoding"], size: Buffer.byteLength(text) }
+    }
+    await withMaster(
+      "compress-off",
+      10_000,
+      { hosts: 200, deploymentsPerHost: 3, seed: 4 },
+      async (m) => {
+        const answer = await statuses(m, [...m.projection.model.state.jobHosts.keys()])
+        expect(answer.size).toBeGreaterThan(COMPRESS_FROM_BYTES)
+        expect(answer.encoding).toBeUndefined()
+      },
+      Number.POSITIVE_INFINITY,
+    )
+    await withMaster(
+      "compress-1k",
+      10_000,
+      { hosts: 200, deploymentsPerHost: 3, seed: 4 },
+      async (m) => {
+        const jobs = [...m.projection.model.state.jobHosts.keys()]
+        const few = jobs.slice(0, jobs.findIndex((_, i) => Buffer.byteLength(JSON.stringify(jobs.slice(0, i + 1).map((id) => jobStatusJson(m.projection.model.state, id)))) > 2048) + 1)
+        const answer = await statuses(m, few)
+        expect(answer.size).toBeGreaterThan(1024)
+        expect(answer.size).toBeLessThan(COMPRESS_FROM_BYTES)
+        expect(answer.encoding).toBe("gzip")
+      },
+      1024,
+    )
+  })
+
+  it("helios-master refuses a --compress-from that is neither a number of bytes nor off, naming the flag, before it connects anywhere", async () => {
+    const run = (value: string) =>
+      promisify(execFile)("npx", ["tsx", "master/main.ts", "--zk", "127.0.0.1:1", `--compress-from=${value}`], { cwd: join(import.meta.dirname, ".."), timeout: 60_000 }).then(
+        () => ({ code: 0, stderr: "" }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? "" }),
+      )
+    for (const bad of ["abc", "-1", "1.5", "64k"]) {
+      const r = await run(bad)
+      expect(r.code, bad).toBe(1)
+      expect(r.stderr, bad).toContain(`--compress-from: expected a number of bytes (0 or more) or "off", got ${bad}`)
+    }
+  }, 120_000)
 })
 
 describe("Accept-Encoding", () => {

@@ -40,6 +40,10 @@ const USAGE = `usage: helios-master [options]
                                znodes and, every tenth of the log, shares a snapshot of its read model
                                beside it (a new master starts there), default 30, 0: never
                                (HELIOS_PACK_INTERVAL)
+  --compress-from BYTES|off    large answers (statuses, /state) this size or more are gzip-compressed
+                               for a client that accepts gzip, default 65536; off: never (the
+                               answer's CPU is spent where its bytes are cheap: clients on this
+                               machine or its LAN) (HELIOS_COMPRESS_FROM)
   --archive-dir DIR            where archive files of the log's oldest events are (helios-master
                                archive): queries about archived positions are answered from them,
                                without it with 410 Gone (HELIOS_ARCHIVE_DIR)
@@ -83,6 +87,7 @@ const parsed = (() => {
         "checkpoint-every": { type: "string", default: process.env.HELIOS_CHECKPOINT_EVERY },
         "pack-interval": { type: "string", default: process.env.HELIOS_PACK_INTERVAL ?? "30" },
         "archive-dir": { type: "string", default: process.env.HELIOS_ARCHIVE_DIR },
+        "compress-from": { type: "string", default: process.env.HELIOS_COMPRESS_FROM },
         ...CONTAINER_POLICY_OPTIONS,
         "auth-file": { type: "string", default: process.env.HELIOS_AUTH_FILE },
         "zk-auth-file": { type: "string", default: process.env.HELIOS_ZK_AUTH_FILE },
@@ -147,6 +152,12 @@ if (!(values["pack-interval"]!.trim() !== "" && Number.isFinite(packIntervalSeco
   console.error(`helios-master: --pack-interval: expected seconds between 0 and 86400, got ${values["pack-interval"]}`)
   process.exit(1)
 }
+const compressFrom = values["compress-from"]?.trim()
+if (compressFrom !== undefined && compressFrom !== "off" && !(/^\d+$/.test(compressFrom) && Number.isSafeInteger(Number(compressFrom)))) {
+  console.error(`helios-master: --compress-from: expected a number of bytes (0 or more) or "off", got ${values["compress-from"]}`)
+  process.exit(1)
+}
+const compressFromBytes = compressFrom === undefined ? undefined : compressFrom === "off" ? Number.POSITIVE_INFINITY : Number(compressFrom)
 const corsOrigins = values["cors-origin"]!.map((o) => {
   const origin = normalizeOrigin(o)
   if (origin instanceof Error) {
@@ -212,6 +223,7 @@ const master = await startMaster({
   allowedHosts: values["allowed-host"]!,
   ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
   packIntervalMs: packIntervalSeconds * 1000,
+  ...(compressFromBytes !== undefined ? { compressFromBytes } : {}),
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin"), checkpointDir: join(values["state-dir"], "checkpoints") } : {}),

@@ -93,6 +93,8 @@ export interface MasterOptions {
   readonly alsoServeMetrics?: ReadonlyArray<Registry>
   /** Agents' relayed appends waiting for the log at once before the relay sheds load with 503 + Retry-After (default 256). */
   readonly relayMaxInFlight?: number
+  /** Large answers this size or more are gzip-compressed for a client that accepts it (default 64 KiB; Infinity: never; --compress-from). */
+  readonly compressFromBytes?: number
 }
 
 export interface RunningMaster {
@@ -152,6 +154,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     masters: () => registration.masters(),
     logOutage: () => reachability.outage(),
     ...(options.relayMaxInFlight !== undefined ? { relayMaxInFlight: options.relayMaxInFlight } : {}),
+    ...(options.compressFromBytes !== undefined ? { compressFromBytes: options.compressFromBytes } : {}),
     beforeWrite: () => loopLag.whenOnTime(),
     hostDetails: options.hostInfo ? hostDetailsFrom(options.hostInfo) : async () => undefined,
     containerPolicy: {

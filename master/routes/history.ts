@@ -71,6 +71,7 @@ export const historyRoutes = (deps: MasterDeps) => {
         for (let i = 0; i < hosts.length; i++) yield hostStatusBytes(hosts[i]!, undefined, `${i > 0 ? "," : ""}${JSON.stringify(hosts[i]!.host)}:`)
         yield "}}"
       })(),
+      deps.compressFromBytes,
     )
   })
 

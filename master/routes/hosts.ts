@@ -94,6 +94,7 @@ export const hostRoutes = (deps: MasterDeps) => {
         }
         yield "}"
       })(),
+      deps.compressFromBytes,
     )
   })
 

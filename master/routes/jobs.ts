@@ -64,7 +64,7 @@ export const jobRoutes = (deps: MasterDeps) => {
     const parsed = jobIdParam(c, c.req.param("id"))
     if (!parsed.ok) return parsed.response
     const status = jobStatusAnswer(state(), parsed.id)
-    return status !== undefined ? largeJsonAnswer(c, status) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
+    return status !== undefined ? largeJsonAnswer(c, status, deps.compressFromBytes) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
   app.post("/jobs/statuses", async (c) => {
@@ -78,7 +78,7 @@ export const jobRoutes = (deps: MasterDeps) => {
       return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
     // Captured now, rendered in slices: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
     const captured = captureJobStatuses(state(), body.value as string[])
-    return largeJsonAnswer(c, jobStatusesAnswer(captured))
+    return largeJsonAnswer(c, jobStatusesAnswer(captured), deps.compressFromBytes)
   })
 
   return app
