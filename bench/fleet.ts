@@ -651,32 +651,27 @@ const main = async () => {
     ),
   )
   const endpoints = [...new Set(results.flatMap((r) => Object.keys(r.api).map((k) => k.replace(/ \(.*\)$/, ""))))]
-  log(`\nMaster API latency sampled during the rollout (ms; p50 / p99; response size p50, → as sent gzip-compressed)`)
-  log(
+  /** A table with a row per size and a column per endpoint, each cell what `cell` says of its samples (empty where none). */
+  const endpointTable = (cell: (x: SizeResult["api"][string]) => string) =>
     table(
       ["agents", ...endpoints],
       results.map((r) => [
         r.agents,
         ...endpoints.map((e) => {
           const x = Object.entries(r.api).find(([k]) => k.replace(/ \(.*\)$/, "") === e)?.[1]
-          return x ? `${x.p50} / ${x.p99} (${Math.round(x.bytesP50 / 1024)}${x.wireBytesP50 !== undefined && x.wireBytesP50 < x.bytesP50 * 0.9 ? ` → ${Math.round(x.wireBytesP50 / 1024)}` : ""} KiB, n=${x.n}${x.errors ? `, ${x.errors} errors` : ""})` : ""
+          return x ? cell(x) : ""
         }),
       ]),
+    )
+  log(`\nMaster API latency sampled during the rollout (ms; p50 / p99; response size p50, → as sent gzip-compressed)`)
+  log(
+    endpointTable(
+      (x) =>
+        `${x.p50} / ${x.p99} (${Math.round(x.bytesP50 / 1024)}${x.wireBytesP50 !== undefined && x.wireBytesP50 < x.bytesP50 * 0.9 ? ` → ${Math.round(x.wireBytesP50 / 1024)}` : ""} KiB, n=${x.n}${x.errors ? `, ${x.errors} errors` : ""})`,
     ),
   )
   log(`\nThe same requests until their last byte arrived (ms; p50 / p99): the rest of a latency above is the client decoding the answer (gunzip, UTF-8)`)
-  log(
-    table(
-      ["agents", ...endpoints],
-      results.map((r) => [
-        r.agents,
-        ...endpoints.map((e) => {
-          const x = Object.entries(r.api).find(([k]) => k.replace(/ \(.*\)$/, "") === e)?.[1]
-          return x?.receivedP50 !== undefined ? `${x.receivedP50} / ${x.receivedP99}` : ""
-        }),
-      ]),
-    ),
-  )
+  log(endpointTable((x) => (x.receivedP50 !== undefined ? `${x.receivedP50} / ${x.receivedP99}` : "")))
   log(`\nWhere the CPU went during the rollout (seconds) and event-loop delay (p99 / max ms)`)
   log(
     table(

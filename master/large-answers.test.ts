@@ -38,11 +38,8 @@ const raw = (url: string, method: string, headers: Record<string, string>, body?
     req.end(body)
   })
 
-/** A master over an in-memory log holding a generated workload; stopped (with its log) after `use`, even when it throws. */
-const withMaster = async (name: string, events: number, options: WorkloadOptions, use: (m: RunningMaster) => Promise<void>, compressFromBytes?: number): Promise<void> => {
-  const log = new SqliteEventLog(":memory:")
-  const w = generateWorkload(events, options)
-  for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+/** A master over `log`; stopped (with its log) after `use`, even when it throws. */
+const withMasterOver = async (log: SqliteEventLog, name: string, use: (m: RunningMaster) => Promise<void>, compressFromBytes?: number): Promise<void> => {
   const m = await startMaster({ log, name, port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, ...(compressFromBytes !== undefined ? { compressFromBytes } : {}) })
   try {
     await use(m)
@@ -50,6 +47,14 @@ const withMaster = async (name: string, events: number, options: WorkloadOptions
     await m.stop()
     await log.close()
   }
+}
+
+/** A master over an in-memory log holding a generated workload. */
+const withMaster = async (name: string, events: number, options: WorkloadOptions, use: (m: RunningMaster) => Promise<void>, compressFromBytes?: number): Promise<void> => {
+  const log = new SqliteEventLog(":memory:")
+  const w = generateWorkload(events, options)
+  for (const [first, count] of w.batches) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+  await withMasterOver(log, name, use, compressFromBytes)
 }
 
 describe("large answers", () => {
@@ -139,13 +144,7 @@ const withJobOnManyHosts = async (hosts: number, use: (m: RunningMaster, jobId: 
     ...names.map((host, i): DomainEvent => ({ _tag: "TaskStateChanged", jobId: job.id, host, state: "RUNNING", goal: "START", throttled: "NO", containerId: `${i}`.padStart(64, "c") })),
   ]
   await log.append(events.map((e, i) => envelopeOf(e, { at: 1_700_000_000_000 + i, actor: agent })))
-  const m = await startMaster({ log, name: "wide", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000 })
-  try {
-    await use(m, job.id)
-  } finally {
-    await m.stop()
-    await log.close()
-  }
+  await withMasterOver(log, "wide", (m) => use(m, job.id))
 }
 
 describe("gzip answers built from kept segments", () => {
