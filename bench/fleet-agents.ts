@@ -6,6 +6,7 @@
  * ZooKeeper session shared by 125 agents, state dirs on tmpfs, periodic timers at 10 min).
  */
 import { fork, type ChildProcess } from "node:child_process"
+import { EventEmitter } from "node:events"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { getPriority, setPriority, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -23,6 +24,19 @@ import { countingZk, type OpCounts } from "./fleet-zk.ts"
 import { BENCH_DIR } from "./lib.ts"
 
 export type Message = { type: string } & Record<string, any>
+
+/**
+ * A ZooKeeper session that `agents` simulated agents share. Each agent's log watches the same few
+ * znodes (the packed-segments marker): in production once per agent's own session, here up to
+ * `agents` times on one session, whose client keeps a watcher emitter per path. That is by design
+ * here, not the leak Node warns about past 10 listeners.
+ */
+export const connectSharedSession = async (connectString: string, agents: number): Promise<ZkClient> => {
+  EventEmitter.defaultMaxListeners = Math.max(EventEmitter.defaultMaxListeners, agents + 10)
+  const session = await ZkClient.connect(connectString, { sessionTimeoutMs: 30_000, operationTimeoutMs: 30_000 })
+  session.setMaxListeners(0)
+  return session
+}
 
 /** A forked bench process (bench/<file>) with typed waits on its messages. */
 export const forkChild = (file: string, args: string[], execArgv: string[] = process.execArgv) => {
@@ -150,11 +164,7 @@ export const startFleetAgents = async (o: FleetAgentsOptions): Promise<FleetAgen
   }
   try {
     const sessionCount = Math.ceil(o.hosts.length / perSession)
-    for (let i = 0; i < sessionCount; i++) {
-      const s = await ZkClient.connect(o.connectString, { sessionTimeoutMs: 30_000, operationTimeoutMs: 30_000 })
-      s.setMaxListeners(0)
-      sessions.push(s)
-    }
+    for (let i = 0; i < sessionCount; i++) sessions.push(await connectSharedSession(o.connectString, perSession))
     await mapLimit([...o.hosts], o.startConcurrency ?? 50, async (host, i) => {
       const session = sessions[i % sessionCount]!
       const zk = countingZk(session, o.counts)
