@@ -106,7 +106,8 @@ interface CapturedJob {
 const captureJob = (state: FleetState, id: string): CapturedJob | undefined => {
   const job = state.jobs.get(id)
   if (!job) return undefined
-  const hosts = [...(state.jobHosts.get(id) ?? [])].map((host) => ({
+  // In the order JSON.stringify writes the status object's keys (a host named "10" comes first).
+  const hosts = jsonKeyOrder([...(state.jobHosts.get(id) ?? [])]).map((host) => ({
     host,
     deployment: state.deployments.get(host)!.get(id)!,
     task: state.tasks.get(host)?.get(id),
@@ -275,8 +276,10 @@ export const hostStatusBytes = (h: CapturedHost, details: HostDetails | undefine
 }
 
 /** Keys in the order JSON.stringify writes an object's: integer-like ones first, ascending, then the rest as inserted. */
-export const jsonKeyOrder = (keys: ReadonlyArray<string>): string[] => {
-  const index = (k: string) => (/^(0|[1-9]\d*)$/.test(k) && Number(k) < 2 ** 32 - 1 ? Number(k) : -1)
+export const jsonKeyOrder = <K extends string>(keys: ReadonlyArray<K>): K[] => {
+  const index = (k: K) => (k.charCodeAt(0) <= 57 && /^(0|[1-9]\d*)$/.test(k) && Number(k) < 2 ** 32 - 1 ? Number(k) : -1)
+  // Most names start with a letter: one cheap look at each, and they are in order already.
+  if (!keys.some((k) => index(k) >= 0)) return [...keys]
   const integers = keys.filter((k) => index(k) >= 0).sort((a, b) => index(a) - index(b))
   return [...integers, ...keys.filter((k) => index(k) < 0)]
 }

@@ -2,12 +2,14 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { envelopeOf } from "../core/envelope.ts"
 import type { DomainEvent, StoredEvent } from "../core/events.ts"
-import type { HostName, Position } from "../core/ids.ts"
+import type { AgentId, HostName, Position } from "../core/ids.ts"
 import { applyEvent, cloneState, emptyState, type FleetState } from "../core/state.ts"
 import { hostStatusJson, jobStatusJson, type HostDetails } from "../master/responses.ts"
 import { gunzipSync } from "node:zlib"
 import { gzipOf, segmentsOf, type Piece } from "../master/large-answer.ts"
 import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusAnswer, jobStatusesAnswer } from "../master/status-json.ts"
+import { hostRoutes } from "../master/routes/hosts.ts"
+import type { MasterDeps } from "../master/deps.ts"
 import { aJob } from "../test/fixtures.ts"
 import { GOALS, TASK_STATES, THROTTLES, UNKNOWN_JOB_ID } from "./arbitraries.ts"
 import { checkAsync } from "./support.ts"
@@ -38,7 +40,8 @@ const jobStatusesText = (state: FleetState, ids: ReadonlyArray<string>, hostsPer
   answerText(jobStatusesAnswer(captureJobStatuses(state, ids), { hostsPerSegment, keep }))
 
 const JOBS = [aJob({ id: "a:v1" }), aJob({ id: "b:v1", env: { X: "1" } }), aJob({ id: "c:v1", ports: null })]
-const HOSTS = ["h1", "h2", "h3", "h4", "h5", "h6", "h7"] as HostName[]
+// Names that look like integers too: JSON.stringify writes such keys first, in ascending order.
+const HOSTS = ["h1", "10", "h3", "2", "h5", "0", "h7"] as HostName[]
 
 type Op =
   | { readonly t: "report"; readonly job: number; readonly host: number; readonly state: number; readonly goal: number; readonly throttled: number; readonly container: boolean }
@@ -164,6 +167,34 @@ describe("cached status JSON", () => {
         expect(hosts.map((h) => text(hostStatusBytes(h, details)))).toEqual(hostsNow)
       }),
       { runs: 100, seed: 2102 },
+    )
+  })
+  it("POST /hosts/statuses shows every host as of the request, though events are applied while each host's details are read", async () => {
+    await checkAsync(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.array(fc.boolean(), { minLength: HOSTS.length, maxLength: HOSTS.length }), fc.boolean(), async (ops, down, onlyUp) => {
+        const { state, apply } = deployedEverywhere()
+        HOSTS.forEach((host, i) => apply(down[i] ? { _tag: "HostWentDown", host } : { _tag: "HostWentUp", host, agentId: "agent-1" as AgentId }))
+        const shown = HOSTS.filter((h) => !onlyUp || state.hosts.get(h)!.up)
+        const expected = JSON.stringify(Object.fromEntries(shown.map((h) => [h, hostStatusJson(state, h, undefined)])))
+        // Each host's details are read from ZooKeeper in the master: the log moves on meanwhile
+        // (here: the next op, and the host going down and up again).
+        let next = 0
+        const hostDetails = async (host: HostName) => {
+          await Promise.resolve()
+          for (const event of eventsOf(ops[next++ % ops.length]!)) apply(event)
+          apply({ _tag: "HostWentDown", host })
+          apply({ _tag: "HostWentUp", host, agentId: "agent-1" as AgentId })
+          return undefined
+        }
+        const app = hostRoutes({ projection: { model: { state } }, hostDetails, compressFromBytes: Number.POSITIVE_INFINITY } as unknown as MasterDeps)
+        const answer = await app.request(`/hosts/statuses${onlyUp ? "?status=UP" : ""}`, {
+          method: "POST",
+          body: JSON.stringify([...HOSTS, "unknown-host"]),
+          headers: { "content-type": "application/json" },
+        })
+        expect(await answer.text()).toBe(expected)
+      }),
+      { runs: 60, seed: 2104 },
     )
   })
 })

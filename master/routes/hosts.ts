@@ -77,20 +77,21 @@ export const hostRoutes = (deps: MasterDeps) => {
     if (!body.ok) return body.response
     if (!Array.isArray(body.value) || !body.value.every((x) => typeof x === "string"))
       return badRequest(c, "INVALID_BODY", [{ field: "(body)", message: "expected an array of host names" }])
-    // Each host's status rendered once its details are read (in the key order c.json(object) gives).
+    // Every host captured now, so the answer shows one point of the log although events are
+    // applied while the hosts' details (agents' facts, not the log) are read; rendered in the key
+    // order c.json(object) gives.
     const filter = c.req.query("status")
-    const hosts = jsonKeyOrder([...new Set(body.value as string[])])
+    const captured = jsonKeyOrder([...new Set(body.value as string[])])
+      .map((host) => captureHostStatus(state(), host as HostName))
+      .filter((h) => h !== undefined && (filter === undefined || (h.record.up ? "UP" : "DOWN") === filter))
+      .map((h) => h!)
     return largeJsonAnswer(
       c,
       (async function* () {
-        let first = true
         yield "{"
-        for (const host of hosts) {
-          const details = state().hosts.has(host as HostName) ? await deps.hostDetails(host as HostName) : undefined
-          const captured = captureHostStatus(state(), host as HostName)
-          if (!captured || (filter !== undefined && (captured.record.up ? "UP" : "DOWN") !== filter)) continue
-          yield hostStatusBytes(captured, details, `${first ? "" : ","}${JSON.stringify(host)}:`)
-          first = false
+        for (let i = 0; i < captured.length; i++) {
+          const host = captured[i]!
+          yield hostStatusBytes(host, await deps.hostDetails(host.host), `${i > 0 ? "," : ""}${JSON.stringify(host.host)}:`)
         }
         yield "}"
       })(),
