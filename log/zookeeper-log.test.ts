@@ -1,4 +1,9 @@
+import { execFile } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
 import { connect as netConnect, createServer, type AddressInfo, type Socket } from "node:net"
 import type { Transaction } from "node-zookeeper-client"
 import { describe, expect, it, afterAll } from "vitest"
@@ -628,6 +633,101 @@ describe("host streams: segment size recorded in the stream, sealed segments pac
   })
 })
 
+describe("a writer whose cursor fell behind while another appended and packed", () => {
+  // Writer A knows the log up to some position; B appends past it and packs the sealed segments,
+  // removing their per-position znodes. A's next append must not be created again in a packed
+  // segment (acknowledged, yet at a position every reader finds holding B's event): it collides,
+  // re-reads the head and lands after it.
+  const readBack = async (root: string, options: object) => {
+    const reader = await ZooKeeperEventLog.open(await connect(), { root, ...options })
+    return { global: await readAll(reader), hostStream: (h: string) => reader.readHostStream(host(h), 0) }
+  }
+
+  it("on the global log: the append lands after the head, and every reader sees it there", async () => {
+    const root = freshRoot()
+    const options = { segmentSize: 10, keepSealedSegments: 0 }
+    const a = await ZooKeeperEventLog.open(await connect(), { root, ...options })
+    const b = await ZooKeeperEventLog.open(await connect(), { root, ...options })
+    await a.append(Array.from({ length: 9 }, (_, i) => hostUp("a", `a${i}`))) // 1..9: A's next is 10
+    for (let i = 0; i < 25; i++) await b.append([hostUp("b", `b${i}`)]) // 10..34
+    expect((await b.packSealed()).segments).toBeGreaterThanOrEqual(2) // segments 0 and 1 (1..19)
+    const acked = await a.append([hostUp("a", "late")])
+    expect(acked.firstPosition).toBe(35)
+    const { global, hostStream } = await readBack(root, options)
+    expect(global.map((e) => `${e.position}:${tagOf(e.envelope)}`).slice(8, 11)).toEqual(["9:a8", "10:b0", "11:b1"])
+    expect(global.filter((e) => tagOf(e.envelope) === "late").map((e) => e.position)).toEqual([35])
+    expect((await hostStream("a")).map((e) => tagOf(e.envelope))).toEqual([...Array.from({ length: 9 }, (_, i) => `a${i}`), "late"])
+    // A's own follower (served from its memory of what it appended) agrees with ZooKeeper.
+    const seen: string[] = []
+    const stop = a.subscribe(position(33), (events) => void seen.push(...events.map((e) => `${e.position}:${tagOf(e.envelope)}`)))
+    try {
+      await waitFor(() => (seen.length >= 2 ? true : undefined), { what: "A's follower at the head" })
+      expect(seen).toEqual(["34:b24", "35:late"])
+    } finally {
+      stop()
+    }
+  })
+
+  it("on a host stream: the append lands after the stream's head, though the writer's global cursor was up to date", async () => {
+    const root = freshRoot()
+    const options = { segmentSize: 1000, hostSegmentSize: 10 }
+    const a = await ZooKeeperEventLog.open(await connect(), { root, ...options })
+    const b = await ZooKeeperEventLog.open(await connect(), { root, ...options })
+    await a.append(Array.from({ length: 9 }, (_, i) => hostUp("h", `a${i}`))) // h's stream 1..9
+    for (let i = 0; i < 20; i++) await b.append([hostUp("h", `b${i}`)]) // h's stream 10..29
+    expect((await b.packSealed()).segments).toBeGreaterThanOrEqual(2) // h's segments 0 and 1
+    await a.append([hostUp("g", "other")]) // A's global cursor catches up on a collision; its cursor for h does not
+    await a.append([hostUp("h", "late")])
+    const stream = (await (await readBack(root, options)).hostStream("h")).map((e) => `${e.hostPosition}:${tagOf(e.envelope)}`)
+    expect(stream.slice(8, 11)).toEqual(["9:a8", "10:b0", "11:b1"])
+    expect(stream.at(-1)).toBe("30:late")
+    expect(stream).toHaveLength(30)
+  })
+})
+
+describe("a reader meeting a segment packed while it reads the packed mark", () => {
+  it("two reads at once, the packed mark's read slow: neither takes the segment's removed znodes for the end of the log", async () => {
+    const root = freshRoot()
+    const options = { segmentSize: SEGMENT, keepSealedSegments: 0 }
+    const writer = await ZooKeeperEventLog.open(await connect(), { root, ...options })
+    for (let i = 0; i < 12; i++) await writer.append([hostUp("h1", `e${i}`)])
+    expect((await writer.packSealed()).segments).toBeGreaterThan(0)
+    const expected = (await readAll(writer)).map((e) => e.position)
+    expect(expected).toHaveLength(12)
+    // The reader's read of the packed mark waits until another read of it has met a removed
+    // position (or, if none does, 300 ms: a slow reply, not a wait for a condition).
+    const zk = await connect()
+    const packedPath = zkPaths(root).log.packed
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    const timer = setTimeout(() => release(), 300)
+    const slowMark = new Proxy(zk, {
+      get(target, prop) {
+        if (prop === "getData")
+          return async (path: string, watcher?: () => void) => {
+            if (path === packedPath) await gate
+            return target.getData(path, watcher)
+          }
+        if (prop === "getDataIfExists")
+          return async (path: string) => {
+            const data = await target.getDataIfExists(path)
+            if (data === undefined) release()
+            return data
+          }
+        const value = Reflect.get(target, prop, target) as unknown
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    try {
+      const reader = await ZooKeeperEventLog.open(slowMark, { root, ...options })
+      const reads = await Promise.all([reader.read(position(0)), reader.read(position(0))])
+      expect(reads.map((events) => events.map((e) => e.position))).toEqual([expected, expected])
+    } finally {
+      clearTimeout(timer)
+    }
+  })
+})
+
 describe("packing after a packer was killed", () => {
   it("a segment packed but whose per-position znodes were left (the packer killed after moving the mark) is cleaned up by the next packing, and reads stay the same", async () => {
     const root = freshRoot()
@@ -645,6 +745,30 @@ describe("packing after a packer was killed", () => {
     await reopened.packSealed()
     expect(await zk.exists(paths.log.segment(1))).toBeUndefined()
     expect((await readAll(reopened)).map((e) => `${e.position} ${e.envelope.commandId}`)).toEqual(before)
+  })
+})
+
+describe("the patched ZooKeeper client: closing", () => {
+  it("a program that closes its client and exits at once ends its session: its ephemeral node is gone at once, not after the session timeout", async () => {
+    const node = `/t-ephemeral-${randomUUID().slice(0, 8)}`
+    const dir = mkdtempSync(join(tmpdir(), "helios-zk-close-"))
+    try {
+      // As master/main.ts and agent/main.ts stop: close, then exit (a master's election node, an agent's "up").
+      const script = join(dir, "close-and-exit.mts")
+      writeFileSync(
+        script,
+        `import { ZkClient, ZK } from ${JSON.stringify(new URL("./zk-client.ts", import.meta.url).href)}
+         const zk = await ZkClient.connect(${JSON.stringify(zkConnect())}, { sessionTimeoutMs: 40_000 })
+         await zk.create(${JSON.stringify(node)}, null, ZK.CreateMode.EPHEMERAL)
+         await zk.close()
+         process.exit(0)`,
+      )
+      await promisify(execFile)(process.execPath, ["--import", "tsx", script], { timeout: 60_000 })
+      const zk = await connect()
+      await waitFor(async () => ((await zk.exists(node)) === undefined ? true : undefined), { timeoutMs: 10_000, what: "the ephemeral node gone with its session (timeout 40 s)" })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -139,8 +139,6 @@ class MultiOps {
 class ChainCursor {
   private next: number | undefined
   private loading: Promise<number> | undefined
-  /** The highest position this writer has seen exist; every position up to it exists (dense, never deleted). */
-  private confirmed = 0
   /**
    * Segments 0..packedThrough are packed (as last read). `packedKnown`: the mark cannot have moved
    * since: a watch on it is set and has not fired. ZooKeeper delivers a watch's event before any
@@ -255,13 +253,7 @@ class ChainCursor {
     if (this.next !== undefined) return
     this.loading ??= this.head().finally(() => (this.loading = undefined))
     const head = await this.loading
-    this.confirm(head)
     this.next ??= head + 1
-  }
-
-  /** Position p exists (this writer read it or its multi created it), and so does everything below. */
-  confirm(p: number): void {
-    this.confirmed = Math.max(this.confirmed, p)
   }
 
   /** This writer's multi created positions start..start+count-1, `data` in the first (see `landed`). */
@@ -278,11 +270,11 @@ class ChainCursor {
 
   /**
    * The session reconnected, perhaps to a server that lost what this writer saw (a ZooKeeper that
-   * drops committed transactions, issue 17): check p-1 again before claiming p, so an append
-   * cannot land above a hole; a collision then re-reads the head.
+   * drops committed transactions, issue 17): forget the batches it remembers landing and whether
+   * the packed mark is known. (Every claim checks p-1 anyway, so an append cannot land above a
+   * hole; a collision then re-reads the head.)
    */
   distrust(): void {
-    this.confirmed = 0
     this.landed.clear()
     this.landedBytes = 0
     this.newestLandedEnd = 0
@@ -299,7 +291,11 @@ class ChainCursor {
 
   /** Whether segment s is packed, reading the mark again only when it may have moved. */
   async isPacked(s: number): Promise<boolean> {
-    while (s > this.packedThrough && !this.packedKnown) await this.readPackedMark()
+    // A read of the mark in flight is waited for: `packedKnown` is set when a read starts (so that a
+    // watch firing before its reply is not overwritten), and until it answers `packedThrough` is
+    // the old one. Answering from it then said "not packed" for a segment packed meanwhile: a
+    // reader stopped at the removed position as if it were the end of the log.
+    while (s > this.packedThrough && (!this.packedKnown || this.readingPacked !== undefined)) await (this.readingPacked ?? this.readPackedMark())
     return s <= this.packedThrough
   }
 
@@ -456,13 +452,16 @@ class ChainCursor {
 
   /** The ops that take positions p..p+count-1 (`first` in p, empty markers after), guarded by p-1 existing. */
   claimOps(p: number, first: Buffer, count: number, multi: MultiOps): void {
-    // Creating p when p-1 is missing would open a hole, so the multi checks p-1 exists. The check is
-    // left out only when p-1 is certain to exist when the multi runs: an earlier op of this same
-    // multi creates it (the previous append of a group), or this writer has seen it exist already
-    // (a serial writer's own last append). It stays whenever p-1 was claimed by a multi still in
-    // flight, which may yet fail. Either way the create of p fails if another writer took p.
-    // (This relies on positions never being deleted; retention must only ever trim far below the head.)
-    const known = p - 1 <= this.confirmed || multi.lastCreated.get(this) === p - 1
+    // Creating p when p-1 is missing would open a hole, so the multi checks p-1 exists; the create
+    // of p fails if another writer took p. The check is left out only when an earlier op of this
+    // same multi creates p-1 (the previous append of a group). Not when this writer saw p-1 exist
+    // before: packing removes a sealed segment's znodes, so a writer whose cursor fell behind
+    // (others appended, then packed) would otherwise create p again in a packed segment: an
+    // append acknowledged that no reader ever sees, its position already someone else's. Packing
+    // removes positions in ascending order (removeSegmentZnodes), so while p is gone, so is p-1,
+    // and the check fails: a collision, which re-reads the head. Inside a segment whose node is
+    // gone the create of p fails too (no parent).
+    const known = p === 1 || multi.lastCreated.get(this) === p - 1
     if (!known) multi.add((tx) => tx.check(this.entry(p - 1), -1))
     for (let i = 0; i < count; i++) {
       const q = p + i
@@ -566,8 +565,10 @@ class ChainCursor {
     for (let i = 0; i < positions.length; i += 1000) {
       const paths = positions.slice(i, i + 1000).map((p) => this.entry(p))
       const refused = await this.zk.multi((tx) => paths.forEach((path) => tx.remove(path, -1)))
-      // Some were removed already (another packer, or one killed half-way): remove the rest one by one.
-      if (refused !== undefined) await mapLimit(paths, 64, (path) => this.removeIfExists(path))
+      // Some were removed already (another packer, or one killed half-way): remove the rest one by
+      // one, in order. Positions go in ascending order, all of them (each multi at once, one after
+      // the other): a writer with a stale cursor relies on it (claimOps: p gone means p-1 gone).
+      if (refused !== undefined) for (const path of paths) await this.removeIfExists(path)
     }
     await this.removeIfExists(this.paths.segment(s))
   }
@@ -932,9 +933,8 @@ export class ZooKeeperEventLog implements EventLog {
     return { firstPosition: position(first), lastPosition: position(first + n - 1) }
   }
 
-  /** The multi landed: every position it created exists now, so claims right after them need no check. */
+  /** The multi landed: its batches are remembered for this process's followers, which are woken. */
   private landed(multi: MultiOps, results: ReadonlyArray<AppendResult>): Attempt {
-    for (const [chain, last] of multi.lastCreated) chain.confirm(last)
     for (const { start, data, count } of multi.globalBatches) this.global.remember(start, data, count)
     this.wakeFollowers()
     return { results }
