@@ -32,8 +32,9 @@ import { errorText, silentLogger, type Logger } from "./logger.ts"
  * Retry-After plus jitter, through the same master. A 5xx answer is a master that is up but whose
  * log is slow or away, and a time-out or reset from a master that answered within `avoidMs` is
  * one too busy (or an agent too busy) to answer in time: the outbox backs off and retries through
- * it. Only a master that refuses connections, or has not answered for `avoidMs`, is passed over
- * for `avoidMs`, and only with none left does the agent append itself. Falling back on every slow answer is what turned a slow ZooKeeper into
+ * it, and the master appends each fact once however often it comes (master/relayed-facts.ts).
+ * Only a master that refuses connections, or fails twice in a row after not answering for
+ * `avoidMs`, is passed over for `avoidMs`, and only with none left does the agent append itself. Falling back on every slow answer is what turned a slow ZooKeeper into
  * a collapse: each agent that appends itself races the master for the log's next position, the
  * master's multis are refused, its answers get slower still, and more agents fall back.
  */
@@ -135,6 +136,7 @@ export class MasterRelayLog implements EventLog {
     // The relay carries an agent's facts, which read no stream they do not bump.
     if (options?.unchanged !== undefined && Object.keys(options.unchanged).length > 0) throw new Error("the master relay does not carry read-only stream guards")
     const expected = options?.expected
+    const sentAt = this.now()
     let response: Response
     try {
       response = await fetch(`${url}/hosts/${encodeURIComponent(this.o.host)}/events`, {
@@ -154,13 +156,18 @@ export class MasterRelayLog implements EventLog {
       const cause = (error as { cause?: { code?: unknown; message?: unknown } })?.cause
       this.lastFailure = `${errorText(error)}${cause?.code !== undefined ? ` (${String(cause.code)})` : cause?.message !== undefined ? ` (${String(cause.message)})` : ""}`
       // Sent, outcome unknown. A master that answered lately is up: retry through it (the outbox
-      // backs off). One silent for avoidMs is passed over (and without another the agent appends
-      // itself) after a time-out, or a second reset in a row: a single reset after a quiet spell
-      // is most often a kept-alive connection the master had closed meanwhile.
+      // backs off; the master appends each fact once, however often it is sent). A master is
+      // passed over (and without another the agent appends itself) only after a second time-out
+      // or reset in a row, and only if it had not answered for avoidMs when the last was sent. A
+      // single time-out is a silence as long as avoidMs (both 30 s by default): passing a master
+      // over for it sent every agent whose master was slow once to append by itself, beside the
+      // master still appending the same facts (twice in the log, and an older task state after a
+      // newer one). A single reset after a quiet spell is most often a kept-alive connection the
+      // master had closed meanwhile.
       const inARow = (this.failuresInARow.get(url) ?? 0) + 1
       this.failuresInARow.set(url, inARow)
-      const silent = this.now() - (this.answeredAt.get(url) ?? Number.NEGATIVE_INFINITY) > (this.o.avoidMs ?? 30_000)
-      if (silent && ((error as { name?: unknown })?.name === "TimeoutError" || inARow >= 2)) this.avoid(url, error)
+      const silent = sentAt - (this.answeredAt.get(url) ?? Number.NEGATIVE_INFINITY) > (this.o.avoidMs ?? 30_000)
+      if (silent && inARow >= 2) this.avoid(url, error)
       throw new LogUnavailable({ reason: `relay through ${url}: ${this.lastFailure}` })
     }
     this.answeredAt.set(url, this.now())

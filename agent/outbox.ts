@@ -201,16 +201,17 @@ export class Outbox {
     return [...this.live.values()].map((l) => l.entry.envelope)
   }
 
-  /** Queues a fact (durably) and schedules a flush. At the bound, see the header. */
-  enqueue(envelope: EventEnvelope): void {
+  /** Queues a fact (durably) and schedules a flush; whether it was taken. At the bound, see the header. */
+  enqueue(envelope: EventEnvelope): boolean {
     const seq = this.nextSeq++
     const entry: Entry = { seq, envelope: { ...envelope, commandId: `${this.o.idPrefix}-${this.instance}-${seq}` } }
     const line = lineOf(entry)
     const bytes = Buffer.byteLength(line)
-    if (!this.makeRoom(taskOf(entry.envelope), bytes)) return
+    if (!this.makeRoom(taskOf(entry.envelope), bytes)) return false
     this.append(line)
     this.add(entry, bytes)
     this.kick()
+    return true
   }
 
   /** Drops superseded task states until one more fact of `bytes` fits; false if it cannot. */

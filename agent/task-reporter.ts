@@ -26,8 +26,8 @@ export interface TaskReporterOptions {
   readonly host: HostName
   readonly agentId: AgentId
   readonly clock: Clock
-  /** Where TaskStateChanged envelopes go (the outbox). */
-  readonly emit: (envelope: EventEnvelope) => void
+  /** Where TaskStateChanged envelopes go (the outbox): whether it took it (durably). */
+  readonly emit: (envelope: EventEnvelope) => boolean
   /** The last status the log holds, used when the state dir has none (e.g. it was wiped). */
   readonly logged?: (jobId: string) => TaskStatus | undefined
 }
@@ -58,9 +58,11 @@ export class TaskReporter {
       }
       return false
     }
-    this.last.set(jobId, status)
-    this.persist()
-    this.o.emit(envelopeOf(
+    // Queued first, recorded after: the other order lost the transition when the agent died between
+    // the two, or the outbox could not take it (full, disk full): the restarted agent found it
+    // recorded and reported nothing. This order reports it again after such a crash (the same
+    // state twice in the log, harmless to the state it folds into).
+    const queued = this.o.emit(envelopeOf(
       {
         _tag: "TaskStateChanged",
         jobId: jobId as JobId,
@@ -75,6 +77,9 @@ export class TaskReporter {
       },
       { at: this.o.clock.now(), actor: { kind: "agent", name: this.o.agentId } },
     ))
+    if (!queued) return false
+    this.last.set(jobId, status)
+    this.persist()
     return true
   }
 

@@ -34,8 +34,11 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 
-/** The log, with the appends that concern `slowHost` held until released (a slow ZooKeeper, for that host only). */
-const withSlowHost = (log: EventLog, slowHost: string) => {
+/**
+ * The log, with the appends that concern `slowHost` held until released (a slow ZooKeeper, for that
+ * host only); with `factsOnly`, only its agent's facts (so the master's own commands go through).
+ */
+const withSlowHost = (log: EventLog, slowHost: string, factsOnly = false) => {
   let gate: Promise<void> | undefined
   let open = () => {}
   let waiting = 0
@@ -47,7 +50,7 @@ const withSlowHost = (log: EventLog, slowHost: string) => {
     subscribeHostStream: (h, after, onEvents, onUndecodable) => log.subscribeHostStream(h, after, onEvents, onUndecodable),
     close: () => log.close(),
     append: async (events, options) => {
-      if (gate !== undefined && events.some((e) => hostsOf(e.event).includes(slowHost as HostName))) {
+      if (gate !== undefined && events.some((e) => hostsOf(e.event).includes(slowHost as HostName) && (!factsOnly || e.actor.kind === "agent"))) {
         waiting++
         await gate
         waiting--
@@ -79,14 +82,13 @@ const expectEachFactOnce = async (log: EventLog, h: HostName) => {
   expect(new Set(ids).size).toBe(ids.length)
 }
 
-const setup = async (name: string, relayMaxInFlight: number) => {
+const setup = async (name: string, relayMaxInFlight: number, factsOnly = false) => {
   const root = uniqueRoot(name)
   const zk = await ZkClient.connect(zkConnect())
   cleanups.push(() => zk.close())
   const zkLog = await ZooKeeperEventLog.open(zk, { root })
   cleanups.push(() => zkLog.close())
-  const slow = withSlowHost(zkLog, `${name}-slow`)
-  cleanups.push(() => slow.release())
+  const slow = withSlowHost(zkLog, `${name}-slow`, factsOnly)
   const master: RunningMaster = await startMaster({
     log: slow.log,
     zk,
@@ -98,6 +100,8 @@ const setup = async (name: string, relayMaxInFlight: number) => {
     relayMaxInFlight,
   })
   cleanups.push(() => master.stop())
+  // Released before the master stops (cleanups run last first): a held append would keep it waiting.
+  cleanups.push(() => slow.release())
   const dir = mkdtempSync(join(tmpdir(), `helios-${name}-`))
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   /** A fact of the slow host, relayed: held in flight while the slow host is held. */
@@ -245,5 +249,34 @@ describe("an agent whose master answered lately but lost an answer now", () => {
     expect(relay.counts.failures).toBeGreaterThanOrEqual(1)
     expect(relay.counts.direct).toBe(0)
     await expectEachFactOnce(zkLog, h)
+  })
+})
+
+describe("an agent whose relayed append times out while the master's log still holds it", () => {
+  it("sends the facts again through that master, which appends each once and in order; the agent never appends by itself", async () => {
+    const name = "timeout-held"
+    const { zkLog, slow, master, startRelayedAgent } = await setup(name, 256, true)
+    const h = host(`${name}-slow`)
+    // The defaults' ratio (time-out as long as avoidMs), shortened: one time-out is a silence as long as avoidMs.
+    const relay = new MasterRelayLog({ direct: zkLog, host: h, masters: async () => [master.url], timeoutMs: 1_000, avoidMs: 1_000 })
+    const agent = await startRelayedAgent(relay, h)
+    await agent.registered
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(master.url + path, { method, headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) })
+
+    // The master's log holds the host's appends (a slow ZooKeeper): the first report's relay times
+    // out, the outbox finds nothing in the host stream yet and sends it again, with the later ones.
+    slow.hold()
+    const job = aJob({ id: `${name}-web:v1` })
+    expect((await call("POST", "/jobs", job)).status).toBe(200)
+    expect((await call("PUT", `/hosts/${h}/jobs/${job.id}`, { goal: "START" })).status).toBe(200)
+    await waitFor(() => (relay.counts.timeouts >= 1 && agent.outboxCounts().landedChecks >= 1 && agent.outboxCounts().appends >= 2 ? true : undefined), {
+      what: "a relay timed out, checked, and sent again",
+    })
+    slow.release()
+    await waitFor(async () => ((await lastTask(zkLog, h, job.id))?.state === "RUNNING" ? true : undefined), { what: "RUNNING through the master" })
+    await agent.flushed()
+    await expectEachFactOnce(zkLog, h)
+    expect(relay.counts.direct).toBe(0)
   })
 })

@@ -1,12 +1,13 @@
 import { Hono } from "hono"
 import { Result, Schema } from "effect"
 import { decodeInput, type FieldError } from "../../core/decode.ts"
-import { AppendConflict } from "../../core/event-log.ts"
+import { AppendConflict, LogUnavailable } from "../../core/event-log.ts"
 import { EventEnvelope, hostStream, hostsOf } from "../../core/events.ts"
 import { HostName } from "../../core/ids.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody } from "../http-support.ts"
 import type { RelayedJson } from "../api-schemas.ts"
+import { RelayedFacts } from "../relayed-facts.ts"
 
 /*
  * POST /hosts/{host}/events: an agent's facts about its own host, appended to the log by this master.
@@ -32,6 +33,10 @@ import type { RelayedJson } from "../api-schemas.ts"
  * master is not a gone one, so the fleet does not fall back to racing for the log's positions.
  * Without the bound a slow ZooKeeper let the queue grow until the agents' requests timed out, and
  * every time-out sent an agent to append by itself (see agent/master-relay.ts).
+ *
+ * An agent whose request timed out sends the same facts again: the relay appends each fact once
+ * (master/relayed-facts.ts), and writes nothing for a request its agent gave up on before the
+ * append began (the connection closed: the facts come again).
  */
 
 const AgentFactTags = new Set(["HostRegistered", "HostWentUp", "TaskStateChanged"])
@@ -74,6 +79,7 @@ export const agentFactRoutes = (deps: MasterDeps) => {
   const app = new Hono()
   const maxInFlight = Math.max(1, deps.relayMaxInFlight ?? DEFAULT_RELAY_MAX_IN_FLIGHT)
   let inFlight = 0
+  const relayed = new RelayedFacts()
   /** How long a relayed append took lately (ms, moving average): what a shed agent should wait. */
   let appendMs = 0
 
@@ -104,7 +110,11 @@ export const agentFactRoutes = (deps: MasterDeps) => {
       const foreign = foreignFacts(host.success, decoded.success)
       if (foreign.length > 0) return badRequest(c, "NOT_AN_AGENT_FACT", foreign)
       const { events, expected } = decoded.success
-      const r = await deps.log.append(events, expected !== undefined ? { expected } : undefined)
+      const gaveUp = c.req.raw.signal
+      const r = await relayed.append(host.success, events, (fresh) => {
+        if (gaveUp.aborted) throw new LogUnavailable({ reason: "the agent gave up on this request before its facts were appended: nothing was written" })
+        return deps.log.append(fresh, expected !== undefined ? { expected } : undefined)
+      })
       c.header("Helios-Position", String(r.lastPosition))
       const answer: typeof RelayedJson.Encoded = { status: "OK", firstPosition: r.firstPosition, lastPosition: r.lastPosition, position: r.lastPosition }
       return c.json(answer)
