@@ -4,14 +4,14 @@ import { groupStream, hostStream, jobStream, type DomainEvent, type StreamId } f
 import { mergeRolloutOptions, type MergedRolloutOptions } from "./deployment-group.ts"
 import { sameSelectors } from "./host-selector.ts"
 import { hostsChangedSinceLastRollout, hostViews, planRollout, rolloutStartEvents } from "./rollout-planner.ts"
-import { advanceRollout, rollbackOptions } from "./rollout-step.ts"
+import { advanceRollout, hostsChangedOptions, rollbackOptions } from "./rollout-step.ts"
 import type { Command, CommandContext } from "./commands.ts"
 import { Rejection } from "./commands.ts"
 import type { HostName } from "./ids.ts"
 import { checkNewJob } from "./job-rules.ts"
 import { portConflict, sameSecret, tokenMatches } from "./deploy-rules.ts"
 import type { Job } from "./job.ts"
-import { deploymentsOfJob, lastActiveRollout, type FleetState } from "./state.ts"
+import { deploymentsOfJob, rollbackTarget, type FleetState } from "./state.ts"
 
 /** What a command decided: the events to append and the stream versions the decision read. */
 export interface Decision {
@@ -171,9 +171,10 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
       const record = state.groups.get(command.group)
       const last = record?.rollout
       if (!record || !last || !state.jobs.has(last.jobId)) return nothing
-      const plan = planRollout(record.group, hostViews(state, command.labels), state, last.options)
+      const options = hostsChangedOptions(last.options)
+      const plan = planRollout(record.group, hostViews(state, command.labels), state, options)
       if (!hostsChangedSinceLastRollout(record, plan, state)) return nothing
-      return accept(rolloutStartEvents(record.group.name, last.jobId, "HOSTS_CHANGED", last.options, plan), [groupStream(command.group)], state)
+      return accept(rolloutStartEvents(record.group.name, last.jobId, "HOSTS_CHANGED", options, plan), [groupStream(command.group)], state)
     }
     case "StopRollout": {
       const record = state.groups.get(command.group)
@@ -205,7 +206,7 @@ export const decide = (command: Command, state: FleetState, ctx: CommandContext)
         target = record.rollouts[command.toRollout - 1]
         if (!target) return reject("ROLLOUT_NOT_FOUND", `deployment group ${command.group} has no rollout ${command.toRollout}`, [{ field: "toRollout", message: `no rollout ${command.toRollout} (the group has ${record.rollouts.length})` }])
       } else {
-        target = current && lastActiveRollout(record, current.number)
+        target = current && rollbackTarget(record, current)
         if (!target) return reject("NO_ROLLBACK_TARGET", `deployment group ${command.group} has no earlier successful rollout to go back to`)
       }
       const job = state.jobs.get(target.jobId)

@@ -183,6 +183,30 @@ describe("a rolling update", () => {
     expect(sim.state.groups.get("web")!.rollout).toMatchObject({ status: "FAILED", error: "Stopped by user" })
     expect(deployedBy(sim)).toEqual(["h2:web:v1"])
   })
+
+  it("a stop after the rollout finished marks only the group FAILED: its history stays ACTIVE, so a later revert restores its job", () => {
+    const { sim, v1, v2 } = fleet({ h1: web })
+    for (const job of [v1, v2]) {
+      rollingUpdate(sim, job)
+      sim.advance("web")
+      sim.runEverything()
+      sim.advance("web")
+    }
+    const finished = sim.state.groups.get("web")!.rollouts[1]!
+    sim.ok({ _tag: "StopRollout", group: "web" })
+    const g = sim.state.groups.get("web")!
+    expect(g.rollout).toMatchObject({ status: "FAILED", error: "Stopped by user" })
+    expect(g.rollouts[1]).toEqual(finished)
+    // v3 fails: autoRevert goes back to v2, the job the group ran, not to v1.
+    rollingUpdate(sim, sim.createJob(aJob({ id: "web:v3" })), { timeout: 1, autoRevert: true })
+    sim.advance("web")
+    sim.now += 1_001
+    sim.advance("web")
+    expect(sim.events("RolloutStarted").at(-1)).toMatchObject({ reason: "ROLLBACK", jobId: v2, rollbackTo: 2 })
+    sim.runEverything()
+    sim.advance("web")
+    expect(deployedBy(sim)).toEqual(["h1:web:v2"])
+  })
 })
 
 describe("hosts joining and leaving a group", () => {
@@ -217,6 +241,27 @@ describe("hosts joining and leaving a group", () => {
     expect(deployedBy(sim)).toEqual(["h2:web:v1", "h3:web:v1"])
     expect(sim.state.groups.get("web")!.rollout!.status).toBe("ACTIVE")
     expect(hostsChanged(sim)).toEqual([])
+  })
+
+  it("a host joining after a promoted canary rollout gets the job without waiting for another promote", () => {
+    const { sim, v2 } = rolledOut()
+    rollingUpdate(sim, v2, { canary: 1 })
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    sim.ok({ _tag: "PromoteRollout", group: "web" })
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(sim.state.groups.get("web")!.rollout!.status).toBe("ACTIVE")
+    sim.addHost("h3", web)
+    hostsChanged(sim)
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(sim.state.groups.get("web")!.rollout).toMatchObject({ reason: "HOSTS_CHANGED", status: "ACTIVE" })
+    expect(sim.state.groups.get("web")!.rollout!.options.canary).toBeUndefined()
+    expect(deployedBy(sim)).toEqual(["h1:web:v2", "h2:web:v2", "h3:web:v2"])
   })
 
   it("after a FAILED manual rollout new hosts are not given the broken job", () => {
@@ -346,6 +391,73 @@ describe("rollouts you can undo", () => {
     expect(status(sim)).toMatchObject({ status: "ACTIVE", reason: "ROLLBACK" })
     expect(deployedBy(sim)).toEqual(["h1:web:v1", "h2:web:v1", "h3:web:v1", "h4:web:v1"])
     expect(sim.state.groups.get("web")!.rollouts.map((r) => r.status)).toEqual(["ACTIVE", "SUPERSEDED", "ACTIVE"])
+  })
+
+  /** v1 then v2 rolled out ACTIVE (v2 with `options`), then h5 joins: a HOSTS_CHANGED rollout of v2 starts. */
+  const v2ThenHostJoins = (options = {}) => {
+    const f = onV1()
+    rollingUpdate(f.sim, f.v2, { parallelism: 4, ...options })
+    f.sim.advance("web")
+    f.sim.runEverything()
+    f.sim.advance("web")
+    f.sim.addHost("h5", web)
+    expect(f.sim.ok({ _tag: "RolloutOnHostsChange", group: "web", labels: f.sim.hostLabels }, "master")[0]!.envelope.event).toMatchObject({ reason: "HOSTS_CHANGED", jobId: f.v2 })
+    f.sim.advance("web")
+    return f
+  }
+
+  it("rollback after a HOSTS_CHANGED rollout of the same job goes back to the job before it", () => {
+    const { sim, v1 } = v2ThenHostJoins()
+    sim.runEverything()
+    sim.advance("web")
+    expect(sim.state.groups.get("web")!.rollouts.map((r) => `${r.reason} ${r.status} ${r.jobId.split(":")[1]}`)).toEqual([
+      "MANUAL ACTIVE v1",
+      "MANUAL ACTIVE v2",
+      "HOSTS_CHANGED ACTIVE v2",
+    ])
+    sim.ok({ _tag: "Rollback", group: "web", labels: sim.hostLabels })
+    expect(status(sim)).toMatchObject({ reason: "ROLLBACK", jobId: v1 })
+    expect(sim.state.groups.get("web")!.rollouts.at(-1)!.rollbackTo).toBe(1)
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(deployedBy(sim)).toEqual(["h1:web:v1", "h2:web:v1", "h3:web:v1", "h4:web:v1", "h5:web:v1"])
+  })
+
+  it("with autoRevert a failed HOSTS_CHANGED rollout (a host that joined never ran the job) does not take the group back to an older job", () => {
+    const { sim, v2 } = v2ThenHostJoins({ timeout: 1, autoRevert: true })
+    sim.now += 1_001 // h5 never runs v2
+    sim.advance("web")
+    expect(sim.state.groups.get("web")!.rollouts.map((r) => `${r.reason} ${r.status} ${r.jobId.split(":")[1]}`)).toEqual([
+      "MANUAL ACTIVE v1",
+      "MANUAL ACTIVE v2",
+      "HOSTS_CHANGED FAILED v2",
+    ])
+    expect(status(sim)).toMatchObject({ jobId: v2, reason: "HOSTS_CHANGED", status: "FAILED" })
+  })
+
+  it("failureRatio 0.57 goes on past 57 failed hosts of 100 and fails at the 58th", () => {
+    const ratio = (failing: number) => {
+      const sim = new RolloutSim()
+      const hosts = Array.from({ length: 100 }, (_, i) => sim.addHost(`h${i + 1}`, web))
+      const v1 = sim.createJob(aJob({ id: "web:v1" }))
+      sim.ok({ _tag: "CreateDeploymentGroup", group })
+      rollingUpdate(sim, v1, { parallelism: 100, timeout: 1, failureRatio: 0.57 })
+      sim.advance("web")
+      // The first `failing` hosts (in rollout order) never run it: each times out in turn.
+      for (const h of hosts.slice(failing)) sim.report(h, v1, "RUNNING")
+      while (status(sim).status === "ROLLING_OUT") {
+        sim.now += 1_001
+        sim.advance("web")
+      }
+      return status(sim)
+    }
+    const at57 = ratio(57)
+    expect(at57.status).toBe("ACTIVE")
+    expect(at57.failures).toHaveLength(57)
+    const at58 = ratio(58)
+    expect(at58.status).toBe("FAILED")
+    expect(at58.failures).toHaveLength(58)
   })
 
   it("rollback without an earlier successful rollout, or to a rollout that does not exist, is refused", () => {

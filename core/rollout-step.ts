@@ -3,7 +3,7 @@ import { planOverHosts, rolloutStartEvents } from "./rollout-planner.ts"
 import { groupStream, hostStream, jobStream, type DomainEvent, type EventOf, type StepEvidence, type StreamId } from "./events.ts"
 import type { HostName, Position, TaskState } from "./ids.ts"
 import type { Job } from "./job.ts"
-import { lastActiveRollout, type Deployment, type FleetState, type GroupRecord, type RolloutRecord } from "./state.ts"
+import { rollbackTarget, type Deployment, type FleetState, type GroupRecord, type RolloutRecord } from "./state.ts"
 import { portConflict, tokenMatches } from "./deploy-rules.ts"
 
 /*
@@ -318,19 +318,23 @@ const tolerated = (rollout: RolloutRecord, failed: number): boolean => {
   const o = rollout.options
   if (o.ignoreFailures) return true
   if (o.maxFailures !== undefined && failed <= o.maxFailures) return true
-  if (o.failureRatio !== undefined && failed <= o.failureRatio * hostCount(rollout)) return true
+  // A quotient, not failureRatio * hosts: 0.57 * 100 is 56.99999999999999, and 57 of 100 is 0.57.
+  if (o.failureRatio !== undefined && failed / hostCount(rollout) <= o.failureRatio) return true
   return false
 }
 
 /**
  * With autoRevert, what follows a FAILED rollout: a ROLLBACK rollout of the group's last ACTIVE
- * job over the hosts the failed one covered, with that rollout's options (no canary, no further
- * revert). Nothing when there is none to go back to, or the failed rollout was itself a rollback.
+ * job other than the failed one's, over the hosts the failed one covered, with that rollout's
+ * options (no canary, no further revert). Nothing when there is none to go back to, or the failed
+ * rollout was itself a rollback, or it was a HOSTS_CHANGED one: that only brought the group's job to
+ * hosts that joined, no change of version to undo, and failing on a new host must not take the
+ * whole group back to an older job.
  */
 const autoRevert = (group: GroupRecord, failed: RolloutRecord, state: FleetState): DomainEvent[] => {
-  if (failed.options.autoRevert !== true || failed.reason === "ROLLBACK") return []
-  const target = lastActiveRollout(group, failed.number)
-  if (target === undefined || target.jobId === failed.jobId || !state.jobs.has(target.jobId)) return []
+  if (failed.options.autoRevert !== true || failed.reason === "ROLLBACK" || failed.reason === "HOSTS_CHANGED") return []
+  const target = rollbackTarget(group, failed)
+  if (target === undefined || !state.jobs.has(target.jobId)) return []
   const options = rollbackOptions(target.options)
   const hosts = [...state.hosts.values()].map((h) => ({ name: h.name, labels: undefined, up: h.up }))
   const plan = planOverHosts(group.group.name, group.hosts, hosts, state, options)
@@ -340,5 +344,11 @@ const autoRevert = (group: GroupRecord, failed: RolloutRecord, state: FleetState
 /** A rollback's options: those given, else the restored rollout's, never a canary nor a further automatic revert. */
 export const rollbackOptions = (base: MergedRolloutOptions, given: Partial<MergedRolloutOptions> = {}): MergedRolloutOptions => {
   const { canary: _canary, autoRevert: _autoRevert, ...rest } = { ...base, ...given }
+  return rest
+}
+
+/** A HOSTS_CHANGED rollout's options: the last rollout's without a canary (no one is there to promote it). */
+export const hostsChangedOptions = (last: MergedRolloutOptions): MergedRolloutOptions => {
+  const { canary: _canary, ...rest } = last
   return rest
 }

@@ -88,7 +88,10 @@ export interface RolloutSummary {
   readonly jobId: JobId
   readonly reason: RolloutReason
   readonly options: MergedRolloutOptions
-  /** How it ended; SUPERSEDED: another rollout of the group started before it ended. */
+  /**
+   * How it ended; SUPERSEDED: another rollout of the group started before it ended. A stop after
+   * it ended changes only its group's status, not this.
+   */
   readonly status: RolloutStatus | "SUPERSEDED"
   /** Position and time of the event that ended it. */
   readonly endedAt?: Position
@@ -109,11 +112,15 @@ export interface GroupRecord {
   readonly rollouts: ReadonlyArray<RolloutSummary>
 }
 
-/** A group's latest rollout that ended ACTIVE before rollout `before` (a number), if any: what a rollback restores. */
-export const lastActiveRollout = (g: GroupRecord, before = Number.POSITIVE_INFINITY): RolloutSummary | undefined => {
+/**
+ * What a rollback from rollout `current` restores, if any: the group's latest rollout before it
+ * that ended ACTIVE with another job (one of the same job, such as the HOSTS_CHANGED rollouts that
+ * followed it, would undo nothing).
+ */
+export const rollbackTarget = (g: GroupRecord, current: Pick<RolloutRecord, "number" | "jobId">): RolloutSummary | undefined => {
   for (let i = g.rollouts.length - 1; i >= 0; i--) {
     const r = g.rollouts[i]!
-    if (r.number < before && r.status === "ACTIVE") return r
+    if (r.number < current.number && r.status === "ACTIVE" && r.jobId !== current.jobId) return r
   }
   return undefined
 }
@@ -253,7 +260,8 @@ const applyRolloutEvent = (state: FleetState, event: RolloutEvent, at: number, p
       return
     case "RolloutStopped":
       next = { ...r, status: "FAILED", lastProgressAt: at, error: STOPPED_BY_USER }
-      state.groups.set(event.group, withSummary(g, next, inProgress ? { at, position } : undefined))
+      // A finished rollout keeps its summary: it did end ACTIVE, and a rollback goes by that.
+      state.groups.set(event.group, inProgress ? withSummary(g, next, { at, position }) : { ...g, rollout: next })
       return
   }
   state.groups.set(event.group, next.status === r.status ? { ...g, rollout: next } : withSummary(g, next))

@@ -22,17 +22,26 @@ import type { CommandBus } from "./command-bus.ts"
 export interface RolloutDriverOptions {
   /** This master's name: the actor of the events it writes and the deployerMaster of its deployments. */
   readonly name: string
-  readonly bus: CommandBus
+  readonly bus: Pick<CommandBus, "execute">
   readonly state: () => FleetState
   readonly history: () => HistoryIndex
   readonly now: () => number
   /** Labels of the registered hosts (host facts), for the HOSTS_CHANGED check, at most `maxAgeMs` old. */
   readonly hostLabels: (maxAgeMs?: number) => Promise<HostLabels>
   readonly log?: (line: string) => void
+  /** In [0, 1): the jitter of the back-off after failed commands (default Math.random). */
+  readonly random?: () => number
 }
 
 /** Most batches one group's rollout appends in one go before other groups get their turn. */
 const MAX_BATCHES_PER_TURN = 100
+
+/** The longest timer Node keeps: a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** The back-off after consecutive failed commands (log down or held): doubling from the first, up to the most. */
+const FIRST_BACKOFF_MS = 50
+const MAX_BACKOFF_MS = 5_000
 
 export class RolloutDriver {
   private leading = false
@@ -41,6 +50,9 @@ export class RolloutDriver {
   private again = false
   private timer: NodeJS.Timeout | undefined
   private timerAt = Number.POSITIVE_INFINITY
+  /** Commands that failed in a row, and the epoch ms before which no rollout is advanced because of them. */
+  private failures = 0
+  private retryAt = 0
   /** Errors already logged, so a failing append is said once, not on every poke. */
   private readonly said = new Set<string>()
   private readonly previousStates: PreviousStates
@@ -100,6 +112,8 @@ export class RolloutDriver {
   }
 
   private async advanceAll(): Promise<void> {
+    // Pokes keep coming (rounds, events, past deadlines): while backing off they only set the timer.
+    if (this.options.now() < this.retryAt) return this.wakeAt(this.retryAt)
     let earliest = Number.POSITIVE_INFINITY
     for (const [name, g] of this.options.state().groups) {
       if (g.rollout?.status !== "ROLLING_OUT") continue
@@ -107,7 +121,8 @@ export class RolloutDriver {
       const after = this.options.state().groups.get(name)?.rollout
       if (after?.status === "ROLLING_OUT") earliest = Math.min(earliest, stepDeadline(after))
     }
-    this.wakeAt(earliest)
+    // A deadline already past is retried no sooner than the back-off allows.
+    this.wakeAt(this.failures > 0 ? Math.max(earliest, this.retryAt) : earliest)
   }
 
   /** Sets the timer for a step deadline (just past it: a step times out once more than its timeout has passed). */
@@ -115,11 +130,14 @@ export class RolloutDriver {
     if (!Number.isFinite(deadline) || deadline >= this.timerAt) return
     if (this.timer) clearTimeout(this.timer)
     this.timerAt = deadline
+    const delay = Math.max(0, deadline - this.options.now()) + 5
     this.timer = setTimeout(() => {
       this.timer = undefined
       this.timerAt = Number.POSITIVE_INFINITY
-      this.poke()
-    }, Math.max(0, deadline - this.options.now()) + 5)
+      // A deadline beyond the longest timer (timeouts may be ~10^15 s) is reached in steps.
+      if (delay > MAX_TIMER_MS) this.wakeAt(deadline)
+      else this.poke()
+    }, Math.min(delay, MAX_TIMER_MS))
     this.timer.unref?.()
   }
 
@@ -129,12 +147,24 @@ export class RolloutDriver {
     const ctx = { now: options.now(), actor: { kind: "master" as const, name: options.name }, master: options.name, previousStates: this.previousStates }
     try {
       const outcome = await options.bus.execute(command, ctx, randomUUID())
-      if (Result.isSuccess(outcome)) return outcome.success.appended
+      if (Result.isSuccess(outcome)) {
+        this.failures = 0
+        this.retryAt = 0
+        return outcome.success.appended
+      }
       this.sayOnce(`${command._tag} ${"group" in command ? command.group : ""}: ${outcome.failure.message}`)
     } catch (e) {
       this.sayOnce(`${command._tag} ${"group" in command ? command.group : ""}: ${String(e)}`)
     }
+    this.backOff()
     return 0
+  }
+
+  /** After a failed command: no rollout advances for a while that doubles with each failure in a row, jittered to half of it or more. */
+  private backOff(): void {
+    this.failures++
+    const ms = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (this.failures - 1))
+    this.retryAt = this.options.now() + ms * (0.5 + 0.5 * (this.options.random ?? Math.random)())
   }
 
   private sayOnce(line: string): void {

@@ -1,8 +1,8 @@
 /**
  * Rollout replays (projections/rollout-replay.ts), for generated histories of rollouts made by the
  * real decisions on a fleet in memory (test/rollout-sim.ts): rolling updates with random options,
- * agents reporting random task states (or all RUNNING at once), time passing past step timeouts or not, hand-made
- * undeploys, stops, promotes and rollbacks.
+ * agents reporting random task states (or all RUNNING at once, or until the rollout ends), time passing past step
+ * timeouts or not, hand-made undeploys, stops (of rollouts in progress or ended), promotes and rollbacks.
  *
  * Invariants:
  * 1. A replay built from one rollout's log range alone (what the master serves, starting at the
@@ -15,6 +15,8 @@
  * 3. A step's transitions are exactly the task reports on its host after its start and up to its end.
  * 4. Steps start and end in order: a step ends only after it starts, and no step of a rollout
  *    starts before the previous one ended.
+ * 5. A replay ends as the group's history says its rollout ended (STOPPED is FAILED there), and one
+ *    still in progress is still in progress there: a stop after a rollout ended changes neither.
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -35,6 +37,8 @@ type Action =
   | { t: "time"; ms: number }
   /** Every deployed task reports RUNNING (a healthy fleet catching up). */
   | { t: "heal" }
+  /** Heal and advance until the rollout waits for something else (a healthy fleet: it ends, or awaits promotion). */
+  | { t: "settle" }
   | { t: "undeploy"; host: number }
   | { t: "stop" }
   | { t: "promote" }
@@ -45,6 +49,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 5, arbitrary: fc.constant({ t: "advance" as const }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant("report" as const), host: fc.nat({ max: 3 }), state: fc.constantFrom<TaskState>("RUNNING", "RUNNING", "PULLING_IMAGE", "FAILED", "EXITED"), throttled: fc.constantFrom<ThrottleState>("NO", "NO", "IMAGE_MISSING") }) },
   { weight: 2, arbitrary: fc.constant({ t: "heal" as const }) },
+  { weight: 1, arbitrary: fc.constant({ t: "settle" as const }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant("time" as const), ms: fc.constantFrom(500, 5_000, 11_000) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant("undeploy" as const), host: fc.nat({ max: 3 }) }) },
   { weight: 1, arbitrary: fc.constant({ t: "stop" as const }) },
@@ -91,6 +96,12 @@ const play = (actions: ReadonlyArray<Action>): RolloutSim => {
         break
       case "heal":
         sim.runEverything()
+        break
+      case "settle":
+        for (let i = 0; i < HOSTS.length + 1; i++) {
+          sim.runEverything()
+          sim.advance("g")
+        }
         break
       case "undeploy": {
         const host = HOSTS[a.host]! as HostName
@@ -149,6 +160,10 @@ describe("rollout replay", () => {
           const until = summary.endedAt ?? sim.state.position
           const range = sim.log.filter((e) => e.position >= summary.startedAt && e.position <= until)
           expect(foldReplay(range, emptyReplay(new Map([["g", r.number]]))).groups.get("g")![0]).toEqual(r)
+          // 5. The history agrees.
+          const ended = r.outcome === "STOPPED" ? "FAILED" : r.outcome
+          if (ended === undefined) expect(["ROLLING_OUT", "AWAITING_PROMOTION"]).toContain(summary.status)
+          else expect(summary.status, `rollout ${r.number}`).toBe(ended)
           let previousEnd = r.started.position
           for (const step of r.steps) {
             if (step.started === undefined) continue
