@@ -131,7 +131,12 @@ export const hostsChangedSinceLastRollout = (record: GroupRecord, plan: RolloutP
     for (const step of last.steps) {
       if (step.kind !== kind) continue
       const host = state.hosts.get(step.host)
-      if (host !== undefined && host.registeredAt <= last.startedAtTime) out.add(step.host)
+      // Registered before the rollout started: by log positions, as the agent's clock and the
+      // master's need not agree (an agent's clock ahead made its host "registered again" at every
+      // round, and a HOSTS_CHANGED rollout followed the last one for ever). By time only for a
+      // registration restored from an older snapshot that kept no position.
+      const before = host?.registeredPosition !== undefined ? host.registeredPosition < last.startedAt : host !== undefined && host.registeredAt <= last.startedAtTime
+      if (before) out.add(step.host)
     }
     return out
   }

@@ -228,6 +228,22 @@ describe("hosts joining and leaving a group", () => {
     expect(hostsChanged(sim)).toEqual([])
   })
 
+  it("starts nothing for a host whose agent's clock runs ahead of the masters' (its registration stamped later than the rollout that covered it)", () => {
+    const sim = new RolloutSim()
+    const masterTime = sim.now
+    sim.now = masterTime + 10 * 60_000 // h1 registers with a clock 10 minutes ahead
+    sim.addHost("h1", web)
+    sim.now = masterTime
+    const v1 = sim.createJob(aJob({ id: "web:v1" }))
+    sim.ok({ _tag: "CreateDeploymentGroup", group })
+    rollingUpdate(sim, v1)
+    sim.advance("web")
+    sim.runEverything()
+    sim.advance("web")
+    expect(sim.state.groups.get("web")!.rollout!.status).toBe("ACTIVE")
+    expect(hostsChanged(sim)).toEqual([])
+  })
+
   it("a host gaining the label gets the job, one losing it is undeployed (HOSTS_CHANGED)", () => {
     const { sim, v1 } = rolledOut()
     sim.addHost("h3", web)

@@ -25,7 +25,10 @@ export interface Deployment {
 export interface HostRecord {
   readonly name: HostName
   readonly agentId: AgentId
+  /** Epoch ms of the HostRegistered event, by the agent's clock. */
   readonly registeredAt: number
+  /** Its log position (absent in a state restored from a snapshot written before it was kept). */
+  readonly registeredPosition?: Position
   readonly up: boolean
   /** Epoch ms of the last up/down transition (for "Up 3 days" / "Down 2 hours"). */
   readonly since: number
@@ -304,6 +307,7 @@ const applyDomainEvent = (state: FleetState, event: DomainEvent, at: number, pos
         name: event.host,
         agentId: event.agentId,
         registeredAt: at,
+        registeredPosition: position,
         up: prior?.up ?? false,
         since: prior?.since ?? at,
       })

@@ -281,7 +281,8 @@ interface ModelRollout {
   readonly options: MergedRolloutOptions
   readonly steps: ReadonlyArray<RolloutStep>
   readonly plan: ModelPlan
-  readonly startedAtTime: number
+  /** The log position of its RolloutStarted. */
+  readonly startedAt: number
   readonly labelsAtStart: ReadonlyMap<string, Labels>
   readonly upAtStart: ReadonlySet<string>
   readonly countsAtStart: ReadonlyMap<string, number>
@@ -306,6 +307,7 @@ interface ModelRollout {
 class Model {
   readonly labels = new Map<string, Labels>()
   readonly up = new Map<string, boolean>()
+  /** The log position of each host's latest registration. */
   readonly registeredAt = new Map<string, number>()
   readonly registered = new Set<string>()
   readonly agentIds = new Map<string, number>()
@@ -347,7 +349,8 @@ class Model {
     const no = { due: false }
     if (!this.groupExists || r === undefined || !state.jobs.has(r.jobId)) return no
     if (r.status === "ROLLING_OUT" || (r.reason === "MANUAL" && r.status === "FAILED")) return no
-    const fresh = (h: string) => this.registered.has(h) && this.registeredAt.get(h)! <= r.startedAtTime
+    // Registered before the rollout started, in log order (the agents' clocks need not agree with the masters').
+    const fresh = (h: string) => this.registered.has(h) && this.registeredAt.get(h)! < r.startedAt
     const coveredBy = (kinds: ReadonlyArray<RolloutStep["kind"]>) => new Set(r.steps.filter((s) => kinds.includes(s.kind)).map((s) => s.host as string).filter(fresh))
     const deployedTo = coveredBy(["DEPLOY_NEW_JOB"])
     const undeployedFrom = coveredBy(["FORCE_UNDEPLOY_JOBS"])
@@ -471,10 +474,10 @@ const perform = (w: World, a: Action): Expectations => {
       const n = (model.agentIds.get(h) ?? 0) + 1
       const agentId = `agent-${h}-${n}` as AgentId
       expect(exec({ _tag: "RegisterHost", host: h as HostName, agentId }, "master")).toBeUndefined()
+      model.registeredAt.set(h, sim.state.position)
       expect(exec({ _tag: "MarkHostUp", host: h as HostName, agentId }, "master")).toBeUndefined()
       model.agentIds.set(h, n)
       model.registered.add(h)
-      model.registeredAt.set(h, sim.now)
       model.up.set(h, true)
       return {}
     }
@@ -625,7 +628,7 @@ const checkEvent = (w: World, a: Action, stored: StoredEvent, isLastOfBatch: boo
         options,
         steps: e.steps,
         plan,
-        startedAtTime: stored.envelope.at,
+        startedAt: stored.position,
         labelsAtStart: new Map(model.labels),
         upAtStart: new Set([...model.up].filter(([h, up]) => up && model.registered.has(h)).map(([h]) => h)),
         countsAtStart: counts,
@@ -909,12 +912,12 @@ const setup = (fleet: Fleet) => (): { model: Model; real: World } => {
   const model = new Model(fleet, sim, jobs.map((j) => sim.state.jobs.get(j.id)!), sim.state.jobs.get(other.id)!)
   for (const h of fleet.hosts) {
     sim.ok({ _tag: "RegisterHost", host: h.name as HostName, agentId: `agent-${h.name}-0` as AgentId }, "master")
+    model.registeredAt.set(h.name, sim.state.position)
     if (h.up) sim.ok({ _tag: "MarkHostUp", host: h.name as HostName, agentId: `agent-${h.name}-0` as AgentId }, "master")
     if (h.labels !== undefined) sim.labels.set(h.name, h.labels)
     model.labels.set(h.name, h.labels)
     model.up.set(h.name, h.up)
     model.registered.add(h.name)
-    model.registeredAt.set(h.name, sim.now)
     model.agentIds.set(h.name, 0)
   }
   sim.ok({ _tag: "CreateDeploymentGroup", group: { name: GROUP, hostSelectors: fleet.selectors } })
