@@ -1,5 +1,5 @@
 import { Hono } from "hono"
-import { LogUnavailable, BatchTooLarge, StorageFailed, EventsArchived } from "../core/event-log.ts"
+import { LogUnavailable, BatchTooLarge, StorageFailed, EventsArchived, UndecodableEvent } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
 import { bodyTooLarge, MAX_BODY_BYTES, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
@@ -123,6 +123,17 @@ export const masterApp = (deps: MasterDeps): Hono => {
     if (error instanceof HeldAtUndecodableEvent)
       return c.json(
         { status: "UNDECODABLE_EVENT", position: error.position, reason: error.reason, message: `this master holds before an event it cannot decode (position ${error.position}: ${error.reason}); nothing was written` },
+        503,
+      )
+    // A read of the log met an event this master cannot decode and was not told to skip.
+    if (error instanceof UndecodableEvent)
+      return c.json(
+        {
+          status: "UNDECODABLE_EVENT",
+          position: error.position,
+          reason: error.reason,
+          message: `the event log holds at position ${error.position} an event this master cannot decode (${error.reason}); upgrade this master, or restart every master with --skip-undecodable ${error.position}`,
+        },
         503,
       )
     if (error instanceof LogUnavailable) return c.json({ status: "UNAVAILABLE", message: `event log unavailable: ${error.reason}` }, 503)

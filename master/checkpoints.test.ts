@@ -8,14 +8,17 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it, vi } from "vitest"
+import Database from "better-sqlite3"
 import { generateWorkload } from "../bench/workload.ts"
-import type { EventLog } from "../core/event-log.ts"
-import type { StoredEvent } from "../core/events.ts"
-import { position, type HostName } from "../core/ids.ts"
-import type { FleetState } from "../core/state.ts"
-import type { AsOf } from "../projections/checkpoints.ts"
+import { encodeEvent } from "../core/codec.ts"
+import { EventsArchived, type EventLog } from "../core/event-log.ts"
+import { hostStream, type StoredEvent, type StreamId } from "../core/events.ts"
+import { position, type HostName, type Position } from "../core/ids.ts"
+import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
+import { isPast, passOver, type AsOf } from "../projections/checkpoints.ts"
 import { stateAsOf } from "../projections/read-model.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
+import { Checkpoints, stateEntries } from "./checkpoints.ts"
 import { startMaster, type MasterOptions, type RunningMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
 
@@ -184,6 +187,194 @@ describe("master checkpoints", () => {
       await expectSameAsReplay(m, log, every)
     } finally {
       await m.stop()
+      await log.close()
+    }
+  })
+})
+
+/** The log with positions 1..through archived, as a master without --archive-dir reads it. */
+const archivedThrough = (log: EventLog, through: number): EventLog =>
+  new Proxy(log, {
+    get(target, key) {
+      if (key === "read")
+        return async (after: Position, limit?: number) => {
+          if (after < through) throw new EventsArchived({ through, message: `positions 1..${through} were archived` })
+          return target.read(after, limit)
+        }
+      const value = Reflect.get(target, key) as unknown
+      return typeof value === "function" ? value.bind(target) : value
+    },
+  })
+
+/** An undecodable event the masters were told to skip (or not): what the log says of it. */
+interface Skipped {
+  readonly position: number
+  readonly through: number
+  readonly bumped: ReadonlyArray<StreamId>
+}
+
+/**
+ * The state as of `at` by a fold of the whole log as the projection folds it: an undecodable event
+ * it skips is stepped over once reached (stateAsOf's rule otherwise).
+ */
+const replayAsOf = (events: ReadonlyArray<StoredEvent>, at: AsOf, skipped?: Skipped): FleetState => {
+  const s = emptyState()
+  const reach = () => {
+    if (skipped && s.position < skipped.through && ("time" in at || skipped.through <= at.position)) passOver(s, skipped)
+  }
+  for (const e of events) {
+    if (skipped && e.position > skipped.through) reach()
+    if (isPast(e, at)) return s
+    applyEvent(s, e)
+  }
+  reach()
+  return s
+}
+
+/**
+ * Checkpoints as a master that starts at `start` from a snapshot (the replay up to there) builds
+ * them: opened with the snapshot's state, told of every later event as the projection applies it,
+ * then the background fold up to `start`.
+ */
+const startedAt = async (cp: Checkpoints, events: ReadonlyArray<StoredEvent>, start: number, skipped?: Skipped, beforeFold = async () => {}) => {
+  const s = replayAsOf(events, { position: start }, skipped)
+  await cp.open(start, s)
+  for (const e of events) {
+    if (e.position <= start) continue
+    if (skipped && e.position > skipped.through && s.position < skipped.through) passOver(s, skipped)
+    applyEvent(s, e)
+    cp.applied(s, e)
+  }
+  await beforeFold()
+  cp.startBackfill()
+  await cp.ready()
+}
+
+/** What a query answers: the state, or the tag of the error it rejects with. */
+const answer = (cp: Checkpoints, at: AsOf): Promise<unknown> =>
+  cp.stateAsOf(at).then(ordered, (error: unknown) => (error as { _tag?: string })._tag ?? error)
+
+describe("checkpoints of a master whose start the log before cannot be folded up to", () => {
+  for (const where of ["in memory", "in a state dir"])
+    it(`history archived (no --archive-dir), checkpoints ${where}: answers from the start position on, at once and after the background fold, as a full replay does (archived events counted older); before it 410`, async () => {
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+      const log = new SqliteEventLog(":memory:")
+      try {
+        const h = history(600, 6)
+        const [A, S, every] = [200, 337, 50]
+        // A writer's clock far ahead between the archive's end and the start: the start's latest
+        // event time must count it, though the fold cannot reach it.
+        const late = h.events[A + 10 - 1]!
+        h.events[A + 10 - 1] = { ...late, envelope: { ...late.envelope, at: h.events[S + 60 - 1]!.envelope.at } }
+        await appendAll(log, h)
+        const events = await allEvents(log)
+        const cp = new Checkpoints({ log: archivedThrough(log, A), every, ...(where === "in a state dir" ? { dir: join(dir, "archived", "checkpoints") } : {}) })
+        // At once, as of a position: the start's own checkpoint (the snapshot's state).
+        await startedAt(cp, events, S, undefined, async () => {
+          for (let p = S; p <= S + every; p++) expect(await answer(cp, { position: p }), `as of ${p}, before the fold`).toEqual(ordered(stateAsOf(events, { position: p })))
+        })
+        // Archived events count as older than the rest: where a query as of a time ends.
+        const older = events.map((e) => (e.position <= A ? { ...e, envelope: { ...e.envelope, at: Number.NEGATIVE_INFINITY } } : e))
+        for (const at of boundsOf(events)) {
+          const want = stateAsOf(events, { position: stateAsOf(older, at).position })
+          let folded = -1
+          const got = await cp.stateAsOf(at, (s) => (folded = s.folded)).then(ordered, (error: unknown) => (error as { _tag?: string })._tag)
+          if (want.position > 0 && want.position < S) expect(got, `as of ${JSON.stringify(at)}`).toBe("EventsArchived")
+          else {
+            expect(got, `as of ${JSON.stringify(at)}`).toEqual(ordered(want))
+            expect(folded, `events folded as of ${JSON.stringify(at)}`).toBeLessThanOrEqual(every)
+          }
+        }
+        expect(cp.stats().pending).toBe(0)
+        expect(errors.mock.calls.some((args) => String(args[0]).includes(`queries as of positions 1..${S - 1} cannot be answered`))).toBe(true)
+        await cp.close()
+      } finally {
+        errors.mockRestore()
+        await log.close()
+      }
+    })
+
+  it("while the background fold has not reached the start, the checkpoints taken meanwhile stay within the memory budget", async () => {
+    const log = new SqliteEventLog(":memory:")
+    try {
+      await appendAll(log, history(400, 7))
+      const events = await allEvents(log)
+      const S = 100
+      const full = replayAsOf(events, { position: events.length })
+      // About four copies of the final state.
+      const cp = new Checkpoints({ log, every: 1, budgetBytes: 4 * stateEntries(full) * 40 })
+      const s = replayAsOf(events, { position: S })
+      await cp.open(S, s)
+      for (const e of events.slice(S)) {
+        applyEvent(s, e)
+        cp.applied(s, e)
+      }
+      expect(cp.stats().pending).toBeLessThanOrEqual(10)
+      expect(cp.stats().every).toBeGreaterThan(1)
+      cp.startBackfill()
+      await cp.ready()
+      for (const at of boundsOf(events)) expect(await answer(cp, at), `as of ${JSON.stringify(at)}`).toEqual(ordered(stateAsOf(events, at)))
+    } finally {
+      await log.close()
+    }
+  })
+})
+
+describe("checkpoints over a log holding an undecodable event", () => {
+  /** A log of `n` events with, after the first `bad - 1`, a row this build cannot decode (a newer schema version) that bumped a host's stream. */
+  const withUndecodable = async (file: string, n: number, bad: number) => {
+    const h = history(n, 8)
+    const log = new SqliteEventLog(file)
+    await appendAll(log, h, 0, bad - 1)
+    const first = await allEvents(log)
+    const skipped: Skipped = { position: first.length + 1, through: first.length + 1, bumped: [hostStream("h-new")] }
+    const raw = new Database(file)
+    raw
+      .prepare("INSERT INTO events (position, bumped, event) VALUES (?, ?, ?)")
+      .run(skipped.position, JSON.stringify(skipped.bumped), Buffer.from(encodeEvent({ ...h.events[0]!.envelope, schemaVersion: 99 })))
+    raw.close()
+    await appendAll(log, h, bad - 1)
+    const events = [...first, ...(await log.read(position(skipped.through), 1_000_000))]
+    return { log, events, skipped }
+  }
+
+  for (const start of ["0", "a snapshot after it"])
+    it(`told to skip it (--skip-undecodable), started at ${start}: every position and time answers as the projection's fold, the background fold ends`, async () => {
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+      const { log, events, skipped } = await withUndecodable(join(dir, `skip-${start.length}.db`), 500, 180)
+      try {
+        const cp = new Checkpoints({ log, every: 40, skipUndecodable: [skipped.position] })
+        await startedAt(cp, events, start === "0" ? 0 : 301, skipped)
+        const head = events.at(-1)!.position
+        for (const at of [...boundsOf(events), ...Array.from({ length: head + 2 }, (_, p) => ({ position: p }))])
+          expect(await answer(cp, at), `as of ${JSON.stringify(at)}`).toEqual(ordered(replayAsOf(events, at, skipped)))
+        expect(cp.stats().pending).toBe(0)
+        expect(errors.mock.calls.filter((args) => String(args[0]).includes("trying again"))).toEqual([])
+        await cp.close()
+      } finally {
+        errors.mockRestore()
+        await log.close()
+      }
+    })
+
+  it("not told to skip it, started from a snapshot after it: queries that need it reject with UndecodableEvent (503), the others answer; the background fold ends", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+    const { log, events, skipped } = await withUndecodable(join(dir, "noskip.db"), 500, 180)
+    try {
+      const S = 301
+      const cp = new Checkpoints({ log, every: 40 })
+      await startedAt(cp, events, S, skipped)
+      for (const at of boundsOf(events)) {
+        const want = replayAsOf(events, at, skipped)
+        const got = await answer(cp, at)
+        if (want.position >= skipped.position && want.position < S) expect(got, `as of ${JSON.stringify(at)}`).toBe("UndecodableEvent")
+        else expect(got, `as of ${JSON.stringify(at)}`).toEqual(ordered(want))
+      }
+      expect(cp.stats().pending).toBe(0)
+      expect(errors.mock.calls.filter((args) => String(args[0]).includes("trying again"))).toEqual([])
+      await cp.close()
+    } finally {
+      errors.mockRestore()
       await log.close()
     }
   })

@@ -1,12 +1,13 @@
 import { createHash } from "node:crypto"
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { EventsArchived, type EventLog } from "../core/event-log.ts"
+import { EventsArchived, UndecodableEvent, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { applyEvent, cloneState, emptyState, type FleetState } from "../core/state.ts"
 import { decodeCheckpoint, encodeCheckpoint, type CheckpointRecord } from "../projections/checkpoint-codec.ts"
-import { checkpointDue, isPast, laterOf, planAsOf, thinned, type AsOf, type CheckpointMark } from "../projections/checkpoints.ts"
+import { checkpointDue, isPast, laterOf, passOver, planAsOf, thinned, type AsOf, type CheckpointMark } from "../projections/checkpoints.ts"
+import { readPage } from "./history-reader.ts"
 import { runInSlices, yieldToLoop } from "./slices.ts"
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../log/durable-file.ts"
 
@@ -20,7 +21,12 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../log/durable-file.ts"
  *   live state; ~1.5 MiB for the state of a 10^6-event log with its stream versions). A master that
  *   started from its snapshot at position s first folds the log from its last checkpoint up to s in the background
  *   (usually less than one interval; the whole log once, after an upgrade from a build without
- *   checkpoints), which also gives the latest event time up to s that time lookups need.
+ *   checkpoints), which also gives the latest event time up to s that time lookups need. Where
+ *   that fold cannot reach s (the log's oldest events archived and no --archive-dir, or an event
+ *   this build cannot decode), the snapshot's state is kept as the checkpoint at s: queries as of
+ *   s and after never need what is before it.
+ * - Undecodable events the operator told the masters to skip (--skip-undecodable) are stepped over
+ *   by every fold as the projection steps over them.
  * - Kept within a budget: past it, the spacing doubles and every other checkpoint is dropped
  *   (thinned in projections/checkpoints.ts), so the tail of a query stays at most `every` events.
  * - With a directory (the master's --state-dir/checkpoints): each checkpoint is a file, encoded in
@@ -170,6 +176,8 @@ export interface CheckpointOptions {
   readonly every?: number
   /** Bytes the checkpoints may take (estimated in memory, files on disk). */
   readonly budgetBytes?: number
+  /** First positions of the undecodable events the projection skips (the master's --skip-undecodable). */
+  readonly skipUndecodable?: ReadonlyArray<number>
 }
 
 interface Entry extends CheckpointMark {
@@ -189,8 +197,14 @@ export class Checkpoints {
   private every: number
   /** The checkpoints kept (their maxAt known), by position. */
   private readonly entries = new Map<number, Entry>()
-  /** Checkpoints taken before the latest event time up to the start position was known (they wait for the background fold). */
-  private pending: Array<{ record: Omit<CheckpointRecord, "maxAt">; maxAtSince: number }> = []
+  /**
+   * Checkpoints taken before the latest event time up to the start position was known (they wait
+   * for the background fold), in memory: kept within the memory budget (pend). The first may
+   * be the start position's own (the snapshot's state).
+   */
+  private pending: Array<{ record: Omit<CheckpointRecord, "maxAt">; maxAtSince: number; bytes: number }> = []
+  /** The start position's checkpoint where nothing earlier can be folded up to it: never thinned. */
+  private pinned: number | undefined
   /** Decoded ones, most recently used last (a persistent store's; a memory store holds them all decoded). */
   private readonly decoded = new Map<number, CheckpointRecord>()
   /** Being written: kept decoded until the store has them. */
@@ -205,8 +219,11 @@ export class Checkpoints {
   private backfilling: Promise<void> = Promise.resolve()
   private backfillStarted = false
   private closed = false
+  /** First positions of the undecodable events every reader of the log steps over (--skip-undecodable). */
+  readonly skipped: ReadonlySet<number>
 
   constructor(private readonly options: CheckpointOptions) {
+    this.skipped = new Set(options.skipUndecodable ?? [])
     this.store = options.dir !== undefined ? new DirCheckpointStore(options.dir) : new MemoryCheckpointStore()
     this.every = options.every ?? DEFAULT_CHECKPOINT_EVERY
     this.budget = options.budgetBytes ?? (options.dir !== undefined ? DEFAULT_DISK_BUDGET_BYTES : DEFAULT_MEMORY_BUDGET_BYTES)
@@ -230,10 +247,11 @@ export class Checkpoints {
   }
 
   /**
-   * Before the projection starts, at `start` (0, or its snapshot's position): finds the checkpoints
-   * kept from before. The fold of the log from the last of them up to `start` is startBackfill's.
+   * Before the projection starts, at `start` (0, or its snapshot's position, with `state` the
+   * snapshot's): finds the checkpoints kept from before. The fold of the log from the last of them
+   * up to `start` is startBackfill's.
    */
-  async open(start: number): Promise<void> {
+  async open(start: number, state?: FleetState): Promise<void> {
     this.startedAt = start
     const found = await this.store.list()
     for (const m of found) {
@@ -243,6 +261,11 @@ export class Checkpoints {
     this.thin()
     if (start === 0) return
     this.prefixMaxAt = undefined
+    // A copy of the snapshot's state, for position queries at once and, if the log before it
+    // cannot be folded, for good (settle). Without the event there to tell its log, none.
+    if (state === undefined) return
+    const [e] = await this.options.log.read(position(start - 1), 1).catch(() => [])
+    if (e?.position === start) this.pend({ position: start, fingerprint: fingerprintOf(e.envelope), state: cloneState(state) }, Number.NEGATIVE_INFINITY)
   }
 
   /**
@@ -268,8 +291,21 @@ export class Checkpoints {
     // Taken even where one was kept from before: that one may be of another log (the fold is this log's).
     if (!checkpointDue(e.position, this.every)) return
     const record = { position: e.position, fingerprint: fingerprintOf(e.envelope), state: cloneState(state) }
-    if (this.prefixMaxAt === undefined) this.pending.push({ record, maxAtSince: this.maxAtSince })
+    if (this.prefixMaxAt === undefined) this.pend(record, this.maxAtSince)
     else this.keep({ ...record, maxAt: Math.max(this.prefixMaxAt, this.maxAtSince) })
+  }
+
+  /**
+   * Keeps a checkpoint until its maxAt is known. Past the memory budget (the background fold slow,
+   * or the log away) the spacing doubles and every other one is dropped, as thin does.
+   */
+  private pend(record: Omit<CheckpointRecord, "maxAt">, maxAtSince: number): void {
+    this.pending.push({ record, maxAtSince, bytes: stateEntries(record.state) * ESTIMATED_ENTRY_BYTES })
+    const bytes = new Map(this.pending.map((p) => [p.record.position, p.bytes]))
+    const marks = this.pending.map((p) => ({ position: p.record.position, maxAt: 0 }))
+    const { every, drop } = thinned(marks, (p) => bytes.get(p) ?? 0, this.every, Math.min(this.budget, DEFAULT_MEMORY_BUDGET_BYTES), this.startedAt)
+    this.every = every
+    if (drop.length > 0) this.pending = this.pending.filter((p) => !drop.includes(p.record.position))
   }
 
   /** The projection starts again from position 0 (after a divergence): every checkpoint is dropped. */
@@ -279,6 +315,7 @@ export class Checkpoints {
     this.entries.clear()
     this.decoded.clear()
     this.pending = []
+    this.pinned = undefined
     this.startedAt = 0
     this.prefixMaxAt = Number.NEGATIVE_INFINITY
     this.maxAtSince = Number.NEGATIVE_INFINITY
@@ -323,7 +360,7 @@ export class Checkpoints {
 
   /** Drops checkpoints while they take more than the budget (projections/checkpoints.ts thinned). */
   private thin(): void {
-    const { every, drop } = thinned(this.marks(), (p) => this.entries.get(p)?.bytes ?? 0, this.every, this.budget)
+    const { every, drop } = thinned(this.marks(), (p) => this.entries.get(p)?.bytes ?? 0, this.every, this.budget, this.pinned)
     this.every = every
     for (const p of drop) this.forget(p)
   }
@@ -342,7 +379,9 @@ export class Checkpoints {
   }
 
   private async get(p: number): Promise<CheckpointRecord | undefined> {
-    const pending = this.pending.find((x) => x.record.position === p)
+    // A kept one first: one waiting at the same position (the start's, beside a file kept from
+    // before) has no maxAt yet, and the background fold starting from it took every time as later.
+    const pending = this.entries.has(p) ? undefined : this.pending.find((x) => x.record.position === p)
     if (pending) return { ...pending.record, maxAt: Number.POSITIVE_INFINITY }
     const hot = this.decoded.get(p) ?? this.writing.get(p)
     if (hot) {
@@ -398,7 +437,15 @@ export class Checkpoints {
     for (;;) {
       const limit = through === undefined ? page : Math.min(page, through - after)
       if (limit <= 0) break
-      const events = await this.options.log.read(position(after), limit)
+      const events = await readPage(this.options.log, after, limit, this.skipped)
+      if (events instanceof UndecodableEvent) {
+        // No checkpoint is taken at a skipped event: the log is another one.
+        if (!checked) return undefined
+        if (through !== undefined && events.through > through) return folded
+        passOver(state, events)
+        after = events.through
+        continue
+      }
       if (events.length === 0) break
       for (const e of events) {
         if (!checked) {
@@ -433,23 +480,10 @@ export class Checkpoints {
         return await this.backfillOnce(generation)
       } catch (error) {
         if (generation !== this.generation || this.closed) return
-        if (error instanceof EventsArchived) return this.archivedBelow(error)
         console.error(`helios-master: could not build the checkpoints up to position ${this.startedAt} yet (${error instanceof Error ? error.message : String(error)}); trying again`)
         await new Promise((resolve) => setTimeout(resolve, delay).unref())
       }
     }
-  }
-
-  /**
-   * The log's oldest events are archived and this master cannot read them: no checkpoint below the
-   * start position can be built (queries as of there answer 410). Those due after it are kept, their
-   * latest event time counted from the start on: archived events are taken to be older than the rest.
-   */
-  private archivedBelow(error: EventsArchived): void {
-    console.error(`helios-master: no checkpoints before position ${this.startedAt}: ${error.message}; queries as of those positions answer 410 Gone`)
-    this.prefixMaxAt = Number.NEGATIVE_INFINITY
-    for (const { record, maxAtSince } of this.pending) this.keep({ ...record, maxAt: maxAtSince })
-    this.pending = []
   }
 
   private async backfillOnce(generation: number): Promise<void> {
@@ -467,18 +501,26 @@ export class Checkpoints {
     let after = from === undefined ? 0 : from.position - 1
     let checked = from === undefined
     while (after < target) {
-      const page = await this.options.log.read(position(after), Math.min(PAGE, target - after))
+      let page: ReadonlyArray<StoredEvent> | UndecodableEvent
+      try {
+        page = await readPage(this.options.log, after, Math.min(PAGE, target - after), this.skipped)
+      } catch (error) {
+        if (!(error instanceof EventsArchived || error instanceof UndecodableEvent) || generation !== this.generation) throw error
+        return this.unfoldable(generation, error, after, maxAt)
+      }
       if (generation !== this.generation) return
+      if (page instanceof UndecodableEvent) {
+        // No checkpoint is taken at a skipped event: those kept are of another log.
+        if (!checked) return this.otherLog(generation)
+        passOver(state, page)
+        after = page.through
+        continue
+      }
       if (page.length === 0) break
       for (const e of page) {
         if (!checked) {
           checked = true
-          if (e.position !== from!.position || fingerprintOf(e.envelope) !== from!.fingerprint) {
-            // Checkpoints of another log (a reset ZooKeeper): none of those kept can be trusted.
-            console.error(`helios-master: the checkpoints in the state dir do not match the event log (another log?); rebuilding them`)
-            for (const p of [...this.entries.keys()]) this.forget(p)
-            return this.backfillOnce(generation)
-          }
+          if (e.position !== from!.position || fingerprintOf(e.envelope) !== from!.fingerprint) return this.otherLog(generation)
           continue
         }
         if (e.position > target) break
@@ -491,8 +533,57 @@ export class Checkpoints {
       await yieldToLoop()
       if (generation !== this.generation || this.closed) return
     }
-    this.prefixMaxAt = maxAt
-    for (const { record, maxAtSince } of this.pending) this.keep({ ...record, maxAt: Math.max(maxAt, maxAtSince) })
+    this.settle(maxAt, true)
+  }
+
+  /** The checkpoints kept are of another log (a reset ZooKeeper): none can be trusted, all are built again. */
+  private otherLog(generation: number): Promise<void> {
+    console.error(`helios-master: the checkpoints in the state dir do not match the event log (another log?); rebuilding them`)
+    for (const p of [...this.entries.keys()]) this.forget(p)
+    return this.backfillOnce(generation)
+  }
+
+  /**
+   * The log cannot be folded past `after` up to the start position: its events there were archived
+   * (and this master has no archive), or one cannot be decoded (and is not to be skipped). Queries
+   * as of the positions from there to the start answer 410 or 503; the start's own checkpoint (the
+   * snapshot's state) answers after it. The latest event time up to the start comes from the events
+   * that can be read: archived ones count as older than the rest (archive-command.ts's rule),
+   * undecodable ones have none.
+   */
+  private async unfoldable(generation: number, obstacle: EventsArchived | UndecodableEvent, after: number, maxAt: number): Promise<void> {
+    const target = this.startedAt
+    const from = after
+    while (after < target) {
+      let page: ReadonlyArray<StoredEvent>
+      try {
+        page = await this.options.log.read(position(after), Math.min(PAGE, target - after))
+      } catch (error) {
+        if (!(error instanceof EventsArchived || error instanceof UndecodableEvent) || error.through <= after) throw error
+        after = error.through
+        continue
+      }
+      if (generation !== this.generation || this.closed) return
+      if (page.length === 0) break
+      for (const e of page) if (e.position <= target) maxAt = laterOf(maxAt, e)
+      after = page[page.length - 1]!.position
+      await yieldToLoop()
+    }
+    const why = obstacle instanceof EventsArchived ? `${obstacle.message} (410 Gone)` : `the event at position ${obstacle.position} cannot be decoded: ${obstacle.reason} (503)`
+    console.error(`helios-master: queries as of positions ${from + 1}..${target - 1} cannot be answered: ${why}; its checkpoints start at this master's start, position ${target}`)
+    this.settle(maxAt, false)
+  }
+
+  /**
+   * The latest event time up to the start position is known: the checkpoints taken meanwhile are
+   * kept. The start's own only where the log before it cannot be folded (`folded` false): then
+   * nothing else answers as of the positions from there to the next checkpoint, and it stays.
+   */
+  private settle(prefixMaxAt: number, folded: boolean): void {
+    this.prefixMaxAt = prefixMaxAt
+    if (!folded) this.pinned = this.startedAt
+    for (const { record, maxAtSince } of this.pending)
+      if (!folded || record.position !== this.startedAt) this.keep({ ...record, maxAt: Math.max(prefixMaxAt, maxAtSince) })
     this.pending = []
   }
 }

@@ -1,4 +1,4 @@
-import type { EventLog } from "../core/event-log.ts"
+import { UndecodableEvent, type EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { mapLimit } from "../log/map-limit.ts"
@@ -14,12 +14,32 @@ const GAP = 64
 const MAX_RANGE = 5_000
 const READS_IN_FLIGHT = 8
 
-/** The log's events after `after` up to `until`, read in pages (the master keeps no copy of raw events). */
-export async function* readLog(log: EventLog, after: number, until = Number.MAX_SAFE_INTEGER): AsyncGenerator<StoredEvent> {
+const NONE: ReadonlySet<number> = new Set()
+
+/**
+ * The log's events after `after` (at most `limit`), or the undecodable event right after it if it is
+ * one the operator told the masters to skip (--skip-undecodable, a set of its first positions): the
+ * caller steps over it as the projection does. Any other undecodable event rejects.
+ */
+export const readPage = (log: EventLog, after: number, limit: number, skip: ReadonlySet<number>): Promise<ReadonlyArray<StoredEvent> | UndecodableEvent> =>
+  log.read(position(after), limit).catch((error: unknown) => {
+    if (error instanceof UndecodableEvent && skip.has(error.position) && error.through > after) return error
+    throw error
+  })
+
+/**
+ * The log's events after `after` up to `until`, read in pages (the master keeps no copy of raw
+ * events); the undecodable events in `skip` are left out, as the projection leaves them out.
+ */
+export async function* readLog(log: EventLog, after: number, until = Number.MAX_SAFE_INTEGER, skip = NONE): AsyncGenerator<StoredEvent> {
   let at = after
   while (at < until) {
     // Only what is asked for: a short range reads a short page.
-    const page = await log.read(position(at), Math.min(5000, until - at))
+    const page = await readPage(log, at, Math.min(5000, until - at), skip)
+    if (page instanceof UndecodableEvent) {
+      at = page.through
+      continue
+    }
     if (page.length === 0) return
     for (const e of page) {
       if (e.position > until) return
@@ -29,8 +49,8 @@ export async function* readLog(log: EventLog, after: number, until = Number.MAX_
   }
 }
 
-/** The events at `positions` (ascending, all applied), in that order. */
-export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<number>): Promise<StoredEvent[]> => {
+/** The events at `positions` (ascending, all applied), in that order; `skip` as readLog's. */
+export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<number>, skip = NONE): Promise<StoredEvent[]> => {
   // Ranges of positions: [index of the first, index of the last] in `positions`.
   const ranges: Array<readonly [number, number]> = []
   for (let i = 0; i < positions.length; ) {
@@ -42,7 +62,7 @@ export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<numbe
   const read = await mapLimit(ranges, READS_IN_FLIGHT, async ([i, j]) => {
     const out: StoredEvent[] = []
     let k = i
-    for await (const e of readLog(log, positions[i]! - 1, positions[j]!))
+    for await (const e of readLog(log, positions[i]! - 1, positions[j]!, skip))
       if (e.position === positions[k]) {
         out.push(e)
         k++

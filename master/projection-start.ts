@@ -54,8 +54,9 @@ export const startProjection = async (
     ...(options.checkpointDir !== undefined ? { dir: options.checkpointDir } : {}),
     ...(options.checkpointEvery !== undefined ? { every: options.checkpointEvery } : {}),
     ...(options.checkpointBudgetBytes !== undefined ? { budgetBytes: options.checkpointBudgetBytes } : {}),
+    ...(options.skipUndecodable ? { skipUndecodable: options.skipUndecodable } : {}),
   })
-  await checkpoints.open(snapshot?.state.position ?? 0)
+  await checkpoints.open(snapshot?.state.position ?? 0, snapshot?.state)
   const projection = new LiveProjection(options.log, snapshot, {
     follower: checkpoints,
     ...(options.divergenceCheckIntervalMs !== undefined ? { checkIntervalMs: options.divergenceCheckIntervalMs } : {}),

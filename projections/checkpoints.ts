@@ -1,4 +1,5 @@
-import type { StoredEvent } from "../core/events.ts"
+import type { StoredEvent, StreamId } from "../core/events.ts"
+import { position } from "../core/ids.ts"
 import { applyEvent, type FleetState } from "../core/state.ts"
 
 /*
@@ -84,6 +85,17 @@ export const foldTail = (state: FleetState, tail: Iterable<StoredEvent>, at: AsO
   return true
 }
 
+/**
+ * Steps over an undecodable event the operator told the masters to skip (--skip-undecodable) as
+ * the projection does (master/live-projection.ts): its stream bumps are counted (later appends'
+ * expected versions stay right) and its positions passed. It has no time: a fold as of a time
+ * includes it once it has reached it.
+ */
+export const passOver = (state: FleetState, skipped: { readonly through: number; readonly bumped: ReadonlyArray<StreamId> }): void => {
+  for (const stream of skipped.bumped) state.versions.set(stream, (state.versions.get(stream) ?? -1) + 1)
+  state.position = position(Math.max(state.position, skipped.through))
+}
+
 /** Whether a checkpoint is due after applying the event at `position`. */
 export const checkpointDue = (position: number, every: number): boolean => position > 0 && position % every === 0
 
@@ -96,22 +108,24 @@ export const laterOf = (maxAt: number, e: StoredEvent): number => (e.envelope.at
  * so the survivors stay evenly spaced and a tail stays at most `every` events long. Returns the
  * spacing to use from now on and the positions to drop. The newest checkpoint is never dropped
  * for lack of room (it is what a query near the head starts from); once a newer one comes, it is
- * dropped if it is off the spacing.
+ * dropped if it is off the spacing. Nor is `pinned` (one no fold from an earlier one can replace).
  */
 export const thinned = (
   marks: ReadonlyArray<CheckpointMark>,
   bytes: (position: number) => number,
   every: number,
   budget: number,
+  pinned?: number,
 ): { readonly every: number; readonly drop: ReadonlyArray<number> } => {
   let spacing = every
   const total = (ms: ReadonlyArray<CheckpointMark>) => ms.reduce((n, m) => n + bytes(m.position), 0)
   const newest = marks[marks.length - 1]?.position
   // One kept off the spacing as the newest is dropped once a newer one comes.
-  let kept = marks.filter((m) => m.position % spacing === 0 || m.position === newest)
-  while (kept.length > 1 && total(kept) > budget) {
+  const always = (m: CheckpointMark) => m.position === newest || m.position === pinned
+  let kept = marks.filter((m) => m.position % spacing === 0 || always(m))
+  while (kept.some((m) => !always(m)) && total(kept) > budget) {
     spacing *= 2
-    kept = kept.filter((m) => m.position % spacing === 0 || m.position === newest)
+    kept = kept.filter((m) => m.position % spacing === 0 || always(m))
   }
   const keep = new Set(kept.map((m) => m.position))
   return { every: spacing, drop: marks.filter((m) => !keep.has(m.position)).map((m) => m.position) }

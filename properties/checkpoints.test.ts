@@ -7,7 +7,7 @@
  *    times, the nearest checkpoint (planAsOf) plus its tail (foldTail) equals stateAsOf over the
  *    whole log; and the tail is never longer than `every` events.
  * 2. The same after thinning (checkpoints dropped to fit a budget): the tail is at most the new
- *    spacing, and the newest checkpoint survives.
+ *    spacing, and the newest checkpoint survives, as does a pinned one.
  * 3. A checkpoint encoded and decoded in slices of any size is the state it was, in iteration order.
  */
 import fc from "fast-check"
@@ -133,6 +133,23 @@ describe("checkpoints", () => {
         sameAsReplay(log, kept, spacing + every)
       }),
       { runs: 60, seed: 3103 },
+    )
+  })
+
+  it("thinning never drops the pinned checkpoint (a master's start, where nothing earlier folds up to it) and the others still end within the budget", () => {
+    check(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 400 }), { minLength: 1, maxLength: 40 }), fc.nat(), fc.integer({ min: 1, max: 8 }), fc.nat({ max: 12 }), (positions, pick, every, budget) => {
+        const marks = [...positions].sort((a, b) => a - b).map((position) => ({ position, maxAt: position }))
+        const pinned = marks[pick % marks.length]!.position
+        const { every: spacing, drop } = thinned(marks, () => 1, every, budget, pinned)
+        const kept = marks.filter((m) => !drop.includes(m.position))
+        expect(kept.map((m) => m.position)).toContain(pinned)
+        expect(kept.at(-1)).toEqual(marks.at(-1))
+        const others = kept.filter((m) => m.position !== pinned && m !== marks.at(-1))
+        expect(others.every((m) => m.position % spacing === 0)).toBe(true)
+        expect(kept.length <= budget || others.length === 0).toBe(true)
+      }),
+      { runs: 200, seed: 3105 },
     )
   })
 

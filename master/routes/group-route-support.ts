@@ -17,7 +17,7 @@ export const groupRouteSupport = (deps: MasterDeps) => {
   /** The log's events after position `after` up to `until`. */
   const readRange = async (after: number, until: number): Promise<StoredEvent[]> => {
     const out: StoredEvent[] = []
-    for await (const e of readLog(deps.log, after, until)) out.push(e)
+    for await (const e of readLog(deps.log, after, until, deps.checkpoints.skipped)) out.push(e)
     return out
   }
 

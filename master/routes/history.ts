@@ -24,21 +24,30 @@ const eventJson = (e: StoredEvent): EventJson => ({
   event: publicEvent(e.envelope.event),
 })
 
+/**
+ * Live events a follower of `GET /events?follow=true` may be behind by before the master stops
+ * keeping them for it (a paused `helios events --follow | less` would otherwise hold every event
+ * of the cluster): past it, it is served from the log from where it is, as a reconnect would be.
+ */
+export const FOLLOW_QUEUE_EVENTS = 1000
+
 /** The rest of an iterator whose first result was taken already. */
 async function* startingWith<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
   for (let next = first; !next.done; next = await rest.next()) yield next.value
 }
 
-export const historyRoutes = (deps: MasterDeps) => {
+export const historyRoutes = (deps: MasterDeps, { followQueueEvents = FOLLOW_QUEUE_EVENTS } = {}) => {
   const app = new Hono()
   const state = () => deps.projection.model.state
+  // The undecodable events the projection steps over (--skip-undecodable) are left out here too.
+  const skipped = () => deps.checkpoints.skipped
 
   /** A job's events, read from the log at the positions the history index holds for it. */
   app.get("/history/jobs/:id", async (c) => {
     const id = c.req.param("id")
     const positions = deps.projection.model.history.positionsOf(id)
     if (positions.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
-    const entries = (await readEventsAt(deps.log, positions)).map(entryOf)
+    const entries = (await readEventsAt(deps.log, positions, skipped())).map(entryOf)
     const body: typeof HistoryJson.Encoded = { status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) }
     return c.json(body)
   })
@@ -88,47 +97,64 @@ export const historyRoutes = (deps: MasterDeps) => {
       (host === undefined || hostsOf(e.envelope.event).includes(host as never))
     // The first page is read before the answer starts, so a log that cannot give it (its events
     // archived: 410, the log away: 503) is answered with a status, not a cut-off 200.
-    const events = readLog(deps.log, after)
+    const skip = skipped()
+    const events = readLog(deps.log, after, undefined, skip)
     const first = await events.next()
     c.header("Content-Type", "application/x-ndjson")
     return stream(c, async (out) => {
       let last = after
       // A long history is written page by page, giving the event loop a turn every few ms.
       const pace = pacer()
-      for await (const e of startingWith(first, events)) {
+      const send = async (e: StoredEvent) => {
         last = e.position
         if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
         await pace()
       }
-      if (!follow) return
-      const queue: StoredEvent[] = []
+      const sendAll = async (events: AsyncIterable<StoredEvent>) => {
+        for await (const e of events) {
+          if (out.aborted) return
+          await send(e)
+        }
+      }
+      if (!follow) return sendAll(startingWith(first, events))
+      // Live events wait here for a client reading slower than they come, up to a bound: past it
+      // they are dropped and the client is served from the log again. Listening starts before the
+      // log is read to its end, so every event is either read or queued (those read are skipped).
+      let queue: StoredEvent[] = []
+      let behind = true
       let wake: (() => void) | undefined
       // A diverged master's live events may not be the log's (and its rebuild sends none): the
       // stream ends, and a follower reconnecting with its last position reads the log again.
       let diverged = deps.projection.diverged !== undefined
+      const done = () => out.aborted || diverged
       const stop = deps.projection.onEvents((events) => {
+        if (behind) return
         queue.push(...events)
+        if (queue.length > followQueueEvents) {
+          behind = true
+          queue = []
+        }
         wake?.()
       })
       const stopDiverged = deps.projection.onDiverged(() => {
         diverged = true
         wake?.()
       })
-      out.onAbort(() => {
-        stop()
-        wake?.()
-      })
-      while (!out.aborted && !diverged) {
-        if (queue.length === 0) await new Promise<void>((r) => (wake = r))
-        if (diverged) break
-        for (const e of queue.splice(0)) {
-          if (e.position <= last) continue
-          last = e.position
-          if (wanted(e)) await out.write(JSON.stringify(eventJson(e)) + "\n")
+      out.onAbort(() => wake?.())
+      try {
+        await sendAll(startingWith(first, events))
+        while (!done()) {
+          if (behind) {
+            behind = false
+            queue = []
+            await sendAll(readLog(deps.log, last, undefined, skip))
+          } else if (queue.length === 0) await new Promise<void>((r) => (wake = r))
+          else for (const e of queue.splice(0)) if (e.position > last && !done()) await send(e)
         }
+      } finally {
+        stop()
+        stopDiverged()
       }
-      stop()
-      stopDiverged()
     })
   })
 

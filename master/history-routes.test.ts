@@ -1,0 +1,179 @@
+/**
+ * The history routes' reads of the log (master/routes/history.ts, master/history-reader.ts) on a
+ * real (SQLite) log: an undecodable event the masters were told to skip is left out as the
+ * projection leaves it out, one they were not told to skip answers 503 (not 500), and a follower of
+ * GET /events that stops reading costs the master a bounded queue, yet gets every event.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import { afterEach, describe, expect, it, vi } from "vitest"
+import { generateWorkload } from "../bench/workload.ts"
+import { encodeEvent } from "../core/codec.ts"
+import type { EventLog } from "../core/event-log.ts"
+import type { Position } from "../core/ids.ts"
+import { SqliteEventLog } from "../log/sqlite-log.ts"
+import { Checkpoints } from "./checkpoints.ts"
+import type { MasterDeps } from "./deps.ts"
+import { LiveProjection } from "./live-projection.ts"
+import { startMaster } from "./master.ts"
+import { historyRoutes } from "./routes/history.ts"
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!()
+})
+
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), "helios-history-routes-"))
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+const quietErrors = () => {
+  const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+  cleanups.push(() => errors.mockRestore())
+  return errors
+}
+
+/** Appends a workload's batches from event `from` (0-based) up to `to` (events only: streams are not checked here). */
+const appendBatches = async (log: EventLog, w: ReturnType<typeof generateWorkload>, from: number, to: number) => {
+  for (const [first, count] of w.batches)
+    if (first - 1 >= from && first - 1 < to) await log.append(w.events.slice(first - 1, first - 1 + count).map((e) => e.envelope))
+}
+
+/** A SQLite log file of a fleet's history with, after about `bad - 1` events, a row this build cannot decode (a newer schema version). */
+const logWithUndecodable = async (n: number, bad: number) => {
+  const file = join(tempDir(), "log.db")
+  const w = generateWorkload(n, { hosts: 4, deploymentsPerHost: 2, seed: 11 })
+  const log = new SqliteEventLog(file)
+  cleanups.push(() => log.close())
+  await appendBatches(log, w, 0, bad - 1)
+  const at = (await log.head()) + 1
+  const raw = new Database(file)
+  raw.prepare("INSERT INTO events (position, bumped, event) VALUES (?, NULL, ?)").run(at, Buffer.from(encodeEvent({ ...w.events[0]!.envelope, schemaVersion: 99 })))
+  raw.close()
+  await appendBatches(log, w, bad - 1, n)
+  return { log, bad: at }
+}
+
+/** What GET /events and the projection need of a master, over `log`. */
+const depsOver = async (log: EventLog, options: { skipUndecodable?: ReadonlyArray<number>; readLog?: EventLog } = {}) => {
+  const projection = new LiveProjection(log, undefined, { checkIntervalMs: 0, ...(options.skipUndecodable ? { skipUndecodable: options.skipUndecodable } : {}) })
+  projection.start()
+  cleanups.push(() => projection.stop())
+  expect(await projection.catchUp(10_000)).toBe(true)
+  const checkpoints = new Checkpoints({ log, ...(options.skipUndecodable ? { skipUndecodable: options.skipUndecodable } : {}) })
+  return { log: options.readLog ?? log, projection, checkpoints } as unknown as MasterDeps
+}
+
+const ndjsonPositions = (text: string): number[] =>
+  text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => (JSON.parse(line) as { position: number }).position)
+
+describe("an undecodable event in the log, seen by the history routes", () => {
+  it("told to skip it (--skip-undecodable): GET /events and GET /history/jobs/{id} leave it out and answer everything else, as the projection does", async () => {
+    quietErrors()
+    const { log, bad } = await logWithUndecodable(600, 250)
+    const deps = await depsOver(log, { skipUndecodable: [bad] })
+    const head = await log.head()
+    expect(deps.projection.position).toBe(head)
+    const app = historyRoutes(deps)
+
+    const events = await app.request("/events")
+    expect(events.status).toBe(200)
+    expect(ndjsonPositions(await events.text())).toEqual(Array.from({ length: head }, (_, i) => i + 1).filter((p) => p !== bad))
+
+    // A job whose history runs across the skipped position.
+    const history = deps.projection.model.history
+    const id = [...deps.projection.model.state.jobs.keys()].find((j) => {
+      const ps = history.positionsOf(j)
+      return ps[0]! < bad && ps.at(-1)! > bad
+    })
+    expect(id).toBeDefined()
+    const res = await app.request(`/history/jobs/${encodeURIComponent(id!)}`)
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { audit: Array<{ position: number }> }).audit.map((e) => e.position)).toEqual([...history.positionsOf(id!)])
+  })
+
+  it("not told to skip it: a read that needs it answers 503 UNDECODABLE_EVENT naming it and the flag, not 500", async () => {
+    quietErrors()
+    const { log, bad } = await logWithUndecodable(300, 120)
+    const master = await startMaster({ log, name: "m1", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, divergenceCheckIntervalMs: 0 })
+    cleanups.push(() => master.stop())
+    for (const path of [`/events?after=${bad - 1}`, `/state?at=${bad}`]) {
+      const res = await fetch(master.url + path)
+      expect(res.status, path).toBe(503)
+      const body = (await res.json()) as { status: string; position: number; message: string }
+      expect(body, path).toMatchObject({ status: "UNDECODABLE_EVENT", position: bad })
+      expect(body.message, path).toContain(`--skip-undecodable ${bad}`)
+    }
+  })
+})
+
+describe("GET /events?follow=true", () => {
+  it("a follower that stops reading costs the master at most its queue's bound (the rest is read back from the log when it reads again), and still gets every event once, in order", async () => {
+    const log = new SqliteEventLog(":memory:")
+    cleanups.push(() => log.close())
+    // The reads the route makes of the log, by where they start.
+    const reads: number[] = []
+    const counted = new Proxy(log, {
+      get(target, key) {
+        if (key === "read")
+          return (after: Position, limit?: number) => {
+            reads.push(after)
+            return target.read(after, limit)
+          }
+        const value = Reflect.get(target, key) as unknown
+        return typeof value === "function" ? value.bind(target) : value
+      },
+    })
+    const base = await depsOver(log, { readLog: counted })
+    // Resolves once the route stops listening: its stream is over, it reads the log no more.
+    let stopped!: () => void
+    const over = new Promise<void>((resolve) => (stopped = resolve))
+    const projection = base.projection
+    const follows = {
+      get diverged() {
+        return projection.diverged
+      },
+      onDiverged: (listener: () => void) => projection.onDiverged(listener),
+      onEvents: (listener: Parameters<typeof projection.onEvents>[0]) => {
+        const stop = projection.onEvents(listener)
+        return () => {
+          stop()
+          stopped()
+        }
+      },
+    }
+    const deps = { ...base, projection: follows } as unknown as MasterDeps
+    const bound = 50
+    const res = await historyRoutes(deps, { followQueueEvents: bound }).request("/events?follow=true")
+    expect(res.status).toBe(200)
+
+    // The follower reads nothing while 8 times the bound is appended and applied.
+    const w = generateWorkload(8 * bound, { hosts: 4, deploymentsPerHost: 2, seed: 12 })
+    await appendBatches(log, w, 0, w.events.length)
+    const head = await log.head()
+    expect(await projection.waitFor(head, 10_000)).toBe(true)
+    const readsBefore = reads.length
+
+    const reader = res.body!.getReader()
+    const decoder = new TextDecoder()
+    let [text, got] = ["", [] as number[]]
+    while (got.at(-1) !== head) {
+      const { value, done } = await reader.read()
+      expect(done).toBe(false)
+      text += decoder.decode(value, { stream: true })
+      got = ndjsonPositions(text.slice(0, text.lastIndexOf("\n") + 1))
+    }
+    await reader.cancel()
+    await over
+    expect(got).toEqual(Array.from({ length: head }, (_, i) => i + 1))
+    // Those it was behind by past the bound were read back from the log, after where it was.
+    expect(reads.slice(readsBefore).filter((after) => after > 0).length).toBeGreaterThan(0)
+  })
+})
