@@ -14,7 +14,8 @@ import {
 } from "./flapping.ts"
 import { errorText, type Logger } from "./logger.ts"
 import type { TaskReporter } from "./task-reporter.ts"
-import { containerPolicyViolations, DEFAULT_CONTAINER_POLICY } from "../core/container-policy.ts"
+import { DEFAULT_CONTAINER_POLICY } from "../core/container-policy.ts"
+import { policyViolationsOnThisHost } from "./bind-sources.ts"
 import { runTask, type RunnerTuning } from "./task-runner.ts"
 
 /*
@@ -192,7 +193,8 @@ export class Supervisor {
   private async startCycle(signal: AbortSignal): Promise<void> {
     // The master refused such a job when it was created; an event that reached the log otherwise
     // (another writer, a master with a looser policy) is refused here, before any container exists.
-    const refused = containerPolicyViolations(this.job, this.deps.settings.policy ?? DEFAULT_CONTAINER_POLICY)
+    // Bind-mount sources are checked as they resolve on this host too (agent/bind-sources.ts).
+    const refused = policyViolationsOnThisHost(this.job, this.deps.settings.policy ?? DEFAULT_CONTAINER_POLICY)
     if (refused.length > 0 && this.containerId === undefined) {
       const error = `refused by this agent's container policy: ${refused.map((e) => `${e.field}: ${e.message}`).join("; ")}`
       this.deps.logger.log("warn", "job refused by the container policy", { job: this.jobId, error })

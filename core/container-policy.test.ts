@@ -40,6 +40,23 @@ describe("container policy", () => {
     expect(fields(job, { ...allowed, allowDockerSocket: true, allowedBindMounts: ["/"] })).toEqual([])
   })
 
+  it("takes only security options known to keep the default confinement: a custom seccomp or AppArmor profile, or an SELinux type, needs --allow-unconfined", () => {
+    const safe = ["no-new-privileges", "no-new-privileges:true", "no-new-privileges=true", "seccomp=builtin", "apparmor=docker-default", "label=level:s0:c100,c200", "label=user:system_u", "label=role:system_r"]
+    expect(fields(aJob({ id: "a:v1", securityOpt: safe }))).toEqual([])
+    const loosening = [
+      'seccomp={"defaultAction":"SCMP_ACT_ALLOW"}',
+      "seccomp=/etc/profiles/allow-all.json",
+      "apparmor=my-permissive-profile",
+      "label=type:spc_t",
+      "label:disable",
+      "systempaths=unconfined",
+      "something-new=1",
+    ]
+    const job = aJob({ id: "a:v1", securityOpt: loosening })
+    expect(fields(job)).toEqual(loosening.map((_, i) => `securityOpt.${i}`))
+    expect(fields(job, { ...DEFAULT_CONTAINER_POLICY, allowUnconfined: true })).toEqual([])
+  })
+
   it("compares paths lexically normalized, by whole components", () => {
     expect(normalizeHostPath("/srv//a/./b/../c/")).toBe("/srv/a/c")
     expect(normalizeHostPath("/../..")).toBe("/")

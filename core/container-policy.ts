@@ -15,7 +15,7 @@ export interface ContainerPolicy {
   readonly allowedBindMounts: ReadonlyArray<string>
   /** The Docker socket (or a directory holding it, such as `/` or `/var/run`): `--allow-docker-socket`. */
   readonly allowDockerSocket: boolean
-  /** `securityOpt` values that turn confinement off (`seccomp=unconfined`...): `--allow-unconfined`. */
+  /** `securityOpt` values that may turn confinement off (`seccomp=unconfined`, a custom profile...): `--allow-unconfined`. */
   readonly allowUnconfined: boolean
   /** `networkMode` `host` and `container:<id>`: `--allow-host-network`. */
   readonly allowHostNetwork: boolean
@@ -56,12 +56,29 @@ const isDockerSocket = (path: string): boolean => path.endsWith("/docker.sock") 
 const exposesDockerSocket = (path: string): boolean =>
   path.endsWith("/docker.sock") || DOCKER_SOCKETS.some((socket) => isUnder(socket, path))
 
-/** `securityOpt` values that disable a confinement Docker applies by default. */
-const isUnconfined = (opt: string): boolean => {
-  const m = /^\s*([a-z]+)\s*[=:]\s*(.*?)\s*$/i.exec(opt)
-  if (!m) return false
-  const [key, value] = [m[1]!.toLowerCase(), m[2]!.toLowerCase()]
-  return (["seccomp", "apparmor", "systempaths"].includes(key) && value === "unconfined") || (key === "label" && value === "disable")
+/**
+ * Whether a `securityOpt` value may loosen a confinement Docker applies by default. Only values
+ * known to keep it are taken without `--allow-unconfined`: a custom seccomp profile
+ * (`seccomp={"defaultAction":"SCMP_ACT_ALLOW"}` or a file) or AppArmor profile can allow as much as
+ * `unconfined`, and so can an SELinux type (`label=type:spc_t`); an option this list does not know
+ * is refused too.
+ */
+const mayLoosenConfinement = (opt: string): boolean => {
+  const m = /^\s*([a-z-]+)\s*(?:[=:]\s*(.*?))?\s*$/i.exec(opt)
+  if (!m) return true
+  const [key, value] = [m[1]!.toLowerCase(), (m[2] ?? "").toLowerCase()]
+  switch (key) {
+    case "no-new-privileges":
+      return !["", "true", "false"].includes(value)
+    case "seccomp":
+      return value !== "builtin"
+    case "apparmor":
+      return value !== "docker-default"
+    case "label": // SELinux: the level, user and role within the container's type are fine; the type and `disable` are not
+      return !/^(level|user|role):/.test(value)
+    default:
+      return true
+  }
 }
 
 /** Docker's capability names are accepted with or without `CAP_`, in any case. */
@@ -82,8 +99,8 @@ export const containerPolicyViolations = (job: Job, policy: ContainerPolicy): Fi
       errors.push({ field, message: `bind-mounting the host path ${source} is not allowed (allow a prefix with --allow-bind-mount ${path})` })
   }
   ;(job.securityOpt ?? []).forEach((opt, i) => {
-    if (isUnconfined(opt) && !policy.allowUnconfined)
-      errors.push({ field: `securityOpt.${i}`, message: `${opt} disables the container's confinement (allow with --allow-unconfined)` })
+    if (mayLoosenConfinement(opt) && !policy.allowUnconfined)
+      errors.push({ field: `securityOpt.${i}`, message: `${opt} may turn off the container's confinement (allow with --allow-unconfined)` })
   })
   const network = job.networkMode ?? ""
   if ((network === "host" || network.startsWith("container:")) && !policy.allowHostNetwork)

@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { Result, Schema } from "effect"
 import { decodeInput, type FieldError } from "../../core/decode.ts"
 import { AppendConflict, LogUnavailable } from "../../core/event-log.ts"
-import { EventEnvelope, hostStream, hostsOf } from "../../core/events.ts"
+import { EVENT_SCHEMA_VERSION, EventEnvelope, hostStream, hostsOf } from "../../core/events.ts"
 import { HostName } from "../../core/ids.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody } from "../http-support.ts"
@@ -69,6 +69,9 @@ const foreignFacts = (host: HostName, append: RelayedAppend): FieldError[] => {
     if (!AgentFactTags.has(e.event._tag)) errors.push({ field: `events.${i}.event._tag`, message: `${e.event._tag} is not an agent's fact` })
     else if (hostsOf(e.event).some((h) => h !== host)) errors.push({ field: `events.${i}.event.host`, message: `not the host ${host}` })
     if (e.actor.kind !== "agent") errors.push({ field: `events.${i}.actor.kind`, message: `expected "agent", got "${e.actor.kind}"` })
+    // Written as it is, a newer version would stop every master of this build (none could read it back).
+    if (e.schemaVersion > EVENT_SCHEMA_VERSION)
+      errors.push({ field: `events.${i}.schemaVersion`, message: `${e.schemaVersion} is newer than this master's (${EVENT_SCHEMA_VERSION}): relay it through an upgraded master` })
   })
   for (const stream of Object.keys(append.expected ?? {}))
     if (stream !== hostStream(host)) errors.push({ field: `expected.${stream}`, message: `only ${hostStream(host)} may be expected` })
@@ -113,7 +116,12 @@ export const agentFactRoutes = (deps: MasterDeps) => {
       const gaveUp = c.req.raw.signal
       const r = await relayed.append(host.success, events, (fresh) => {
         if (gaveUp.aborted) throw new LogUnavailable({ reason: "the agent gave up on this request before its facts were appended: nothing was written" })
-        return deps.log.append(fresh, expected !== undefined ? { expected } : undefined)
+        // An agent's clock ahead of the master's is not let into the log: a time query stops at the
+        // first event stamped after the time asked for, so one fact stamped in the future would
+        // cut every `status --at` short until then.
+        const now = deps.now()
+        const stamped = fresh.map((e) => (e.at > now ? { ...e, at: now } : e))
+        return deps.log.append(stamped, expected !== undefined ? { expected } : undefined)
       })
       c.header("Helios-Position", String(r.lastPosition))
       const answer: typeof RelayedJson.Encoded = { status: "OK", firstPosition: r.firstPosition, lastPosition: r.lastPosition, position: r.lastPosition }
