@@ -11,6 +11,7 @@ import { zkPaths } from "../log/zk-paths.ts"
 import { uniqueRoot as freshRoot, zkConnect } from "../test/services.ts"
 import { startTestMaster, type TestMaster } from "../test/master-fixture.ts"
 import { uniqueRoot } from "../test/services.ts"
+import { DEFAULT_CONTAINER_POLICY } from "../core/container-policy.ts"
 
 /*
  * Issue 13's attacks, one named test each, against a real master on the run's real ZooKeeper.
@@ -187,6 +188,27 @@ describe("security (issue 13)", () => {
     })
     expect([allowed.status, allowed.body.errors]).toEqual([200, []])
     expect((await open.call("POST", "/jobs", { id: "root:v1", image: "busybox:latest", volumes: { "/host": "/" } })).status).toBe(400)
+  })
+
+  it("a job created under a looser policy (another master's) is neither deployed by hand nor rolled out by a stricter master: 400 naming the field, nothing written", async () => {
+    const root = uniqueRoot("sec-looser")
+    const loose = await startTestMaster(root, "sec-looser-open", undefined, { containerPolicy: { ...DEFAULT_CONTAINER_POLICY, allowUnconfined: true } })
+    masters.push(loose)
+    const strict = await startTestMaster(root, "sec-looser-strict")
+    masters.push(strict)
+    const created = await loose.call("POST", "/jobs", { id: "loose:v1", image: "busybox:latest", securityOpt: ["seccomp=unconfined"] })
+    expect(created.status).toBe(200)
+    expect((await loose.call("POST", "/deployment-group", { name: "g-loose", hostSelectors: [{ label: "role", operator: "EQUALS", operand: "web" }] })).status).toBe(200)
+    await waitFor(() => (strict.projection.position >= loose.projection.position ? true : undefined), { what: "the strict master caught up" })
+    const before = strict.projection.position
+    const deployed = await strict.call("PUT", `/hosts/sec-looser-h1/jobs/${created.body.id}`, { goal: "START" })
+    const rolled = await strict.call("POST", "/deployment-group/g-loose/rolling-update", { job: created.body.id })
+    for (const r of [deployed, rolled]) {
+      expect([r.status, r.body.status]).toEqual([400, "INVALID_JOB_DEFINITION"])
+      expect(JSON.stringify(r.body)).toContain("securityOpt.0")
+    }
+    expect(strict.projection.position).toBe(before)
+    expect((await loose.call("POST", "/deployment-group/g-loose/rolling-update", { job: created.body.id })).status).toBe(200)
   })
 
   it("per-job token: never returned by a read (jobs, job, statuses, host status, history, events, state, deployment groups)", async () => {

@@ -9,6 +9,7 @@ import type { GroupRecord } from "../../core/state.ts"
 import type { MasterDeps } from "../deps.ts"
 import { badRequest, jsonBody } from "../http-support.ts"
 import { readLog } from "../history-reader.ts"
+import { containerPolicyViolations } from "../../core/container-policy.ts"
 
 /** What the deployment-group and rollout routes share: the group in the path, the log range reader, the rolling-update body. */
 export const groupRouteSupport = (deps: MasterDeps) => {
@@ -39,6 +40,10 @@ export const groupRouteSupport = (deps: MasterDeps) => {
     if (Result.isFailure(decoded)) return { ok: false as const, response: badRequest(c, "INVALID_ROLLING_UPDATE", decoded.failure) }
     const jobId = decoded.success.job
     if (!isJobId(jobId)) return { ok: false as const, response: badRequest(c, "INVALID_ID", [{ field: "job", message: `not a full job id name:version:hash: ${jobId}` }]) }
+    // A job created under a looser policy is not rolled out either (as a hand deploy is not).
+    const job = state().jobs.get(jobId)
+    const refused = job ? containerPolicyViolations(job, deps.containerPolicy) : []
+    if (refused.length > 0) return { ok: false as const, response: badRequest(c, "INVALID_JOB_DEFINITION", refused, { job: jobId }) }
     const options = withoutNulls(decoded.success.rolloutOptions ?? {}) as RolloutOptions
     const command = { _tag: "StartRollout" as const, group: name, jobId, options, labels: await deps.hostLabels() }
     return { ok: true as const, command, checkPosition: decoded.success.checkPosition }
