@@ -18,7 +18,7 @@ import { parseArgs } from "node:util"
 import { Result } from "effect"
 import { collectDefaultMetrics, Registry } from "prom-client"
 import { decodeContainerFlags } from "./container-flags.ts"
-import { decodeOutboxFlags } from "./agent-settings.ts"
+import { decodeOutboxFlags, parseHostName, portRangeOf } from "./agent-settings.ts"
 import { jsonLogger, type LogLevel } from "./logger.ts"
 import { serveMetrics, type MetricsServer } from "./metrics.ts"
 import type { HostName } from "../core/ids.ts"
@@ -143,10 +143,11 @@ const pairs = (flags: string[] | undefined, envName: string, what: string): Reco
   return out
 }
 
+/** Milliseconds given as a positive whole number, at most what a timer can wait (2^31-1: a longer one fires at once, again and again). */
 const int = (text: string | undefined, what: string): number | undefined => {
   if (text === undefined) return undefined
   const n = Number(text)
-  if (!Number.isInteger(n) || n <= 0) fail(`bad ${what} "${text}": expected a positive integer`)
+  if (!/^[1-9]\d*$/.test(text.trim()) || n > 2 ** 31 - 1) fail(`bad ${what} "${text}": expected a positive whole number of milliseconds, at most ${2 ** 31 - 1}`)
   return n
 }
 
@@ -212,6 +213,25 @@ const logger = jsonLogger(level, { host: hostName })
 const zkConnect = pick(values.zk, "HELIOS_ZK")
 const sqlite = pick(values.sqlite, "HELIOS_SQLITE")
 if (zkConnect === undefined && sqlite === undefined) fail("give --zk (or --sqlite for an embedded log)")
+if (zkConnect !== undefined && !/^[^,\s]+(,[^,\s]+)*$/.test(zkConnect)) fail(`bad --zk "${zkConnect}": expected HOST:PORT[,HOST:PORT...]`)
+// Everything the agent is given is checked here, before it waits for ZooKeeper (which may be away for long).
+try {
+  parseHostName(hostName)
+} catch (e) {
+  fail(`bad --name: ${(e as Error).message}`)
+}
+const portRangeText = pick(values["port-range"], "HELIOS_PORT_RANGE")
+try {
+  if (portRangeText !== undefined) portRangeOf({ portRange: portRangeText })
+} catch (e) {
+  fail(`bad --port-range: ${(e as Error).message}`)
+}
+const reconcileIntervalMs = int(pick(values["reconcile-interval-ms"], "HELIOS_RECONCILE_INTERVAL_MS"), "reconcile interval")
+const sessionTimeoutMs = int(pick(values["zk-session-timeout-ms"], "HELIOS_ZK_SESSION_TIMEOUT_MS"), "session timeout") ?? 10_000
+const labels = pairs(values.label, "HELIOS_LABELS", "label")
+const containerEnv = pairs(values.env, "HELIOS_ENV", "env")
+const bindAddress = pick(values["bind-address"], "HELIOS_BIND_ADDRESS")
+if (bindAddress !== undefined && isIP(bindAddress) === 0) fail(`bad --bind-address "${bindAddress}": expected an IP address`)
 const zkRoot = pick(values["zk-root"], "HELIOS_ZK_ROOT") ?? "/helios"
 const metricsPort = (() => {
   const text = pick(values["metrics-port"], "HELIOS_METRICS_PORT")
@@ -241,14 +261,15 @@ const main = async () => {
   let hostInfo: HostInfoStore
   const stateDir = pick(values["state-dir"], "HELIOS_STATE_DIR") ?? "/var/lib/helios-agent"
   if (zkConnect !== undefined) {
-    const sessionTimeoutMs = int(pick(values["zk-session-timeout-ms"], "HELIOS_ZK_SESSION_TIMEOUT_MS"), "session timeout") ?? 10_000
-    // Keep retrying the first connection: an agent may start before ZooKeeper does.
-    for (;;) {
+    // Keep retrying the first connection: an agent may start before ZooKeeper does (a pause between
+    // tries: one that fails at once would otherwise log thousands of lines a second).
+    for (let pauseMs = 500; ; pauseMs = Math.min(10_000, pauseMs * 2)) {
       try {
         zk = await ZkClient.connect(zkConnect, { sessionTimeoutMs, ...(zkAuth ? { auth: zkAuth, aclFor: aclPolicy(zkRoot, zkAuth) } : {}) }, 15_000)
         break
       } catch (e) {
-        logger.log("warn", "ZooKeeper not reachable yet", { zk: zkConnect, error: (e as Error).message })
+        logger.log("warn", "ZooKeeper not reachable yet", { zk: zkConnect, error: (e as Error).message, retryInMs: pauseMs })
+        await new Promise((resolve) => setTimeout(resolve, pauseMs))
       }
     }
     const direct = await ZooKeeperEventLog.open(zk, { root: zkRoot })
@@ -271,9 +292,7 @@ const main = async () => {
     log = new SqliteEventLog(sqlite!)
     hostInfo = new LocalHostInfoStore(`${sqlite}.hostinfo`)
   }
-  const reconcileIntervalMs = int(pick(values["reconcile-interval-ms"], "HELIOS_RECONCILE_INTERVAL_MS"), "reconcile interval")
-  const portRange = pick(values["port-range"], "HELIOS_PORT_RANGE")
-  const bindAddress = pick(values["bind-address"], "HELIOS_BIND_ADDRESS")
+  const portRange = portRangeText
   const advertisedHost = pick(values["advertised-host"], "HELIOS_ADVERTISED_HOST")
   const agentId = pick(values.id, "HELIOS_ID")
   // Fault tests only (HELIOS_TEST_PAUSE_*, see agent/test-pauses.ts); absent in production.
@@ -296,8 +315,8 @@ const main = async () => {
     hostName,
     stateDir,
     logger,
-    labels: pairs(values.label, "HELIOS_LABELS", "label"),
-    env: pairs(values.env, "HELIOS_ENV", "env"),
+    labels,
+    env: containerEnv,
     containerLabels: pairs(values["container-label"], "HELIOS_CONTAINER_LABELS", "container label"),
     dns: decorations.dns,
     extraHosts: decorations.extraHosts,

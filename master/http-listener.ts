@@ -31,7 +31,8 @@ export interface Listener {
 
 /** The master's HTTP server, serving `fetch` once it listens. */
 export const listen = async (fetch: Parameters<typeof serve>[0]["fetch"], options: ListenOptions): Promise<Listener> => {
-  const server: ServerType = await new Promise((resolve) => {
+  // An address that cannot be bound (not this machine's, a port in use) rejects, naming it.
+  const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve(
       {
         fetch,
@@ -41,6 +42,7 @@ export const listen = async (fetch: Parameters<typeof serve>[0]["fetch"], option
       },
       () => resolve(s),
     )
+    s.once("error", (e: Error) => reject(new Error(`cannot listen on ${options.bindAddress ?? "0.0.0.0"}:${options.port ?? 5801}: ${e.message}`)))
   })
   answerInFlightRequestsFirst(server as Server)
   const port = (server.address() as AddressInfo).port

@@ -46,10 +46,27 @@ export const actorOf = (c: Context): Actor => {
   return { kind: "user", name: user && user.length > 0 && user.length <= 256 ? user : "anonymous" }
 }
 
+const COMMAND_ID = /^[A-Za-z0-9._:-]{1,128}$/
+/** `?user=`: at most 256 characters, none of them a control character (it is recorded as the actor). */
+const USER_NAME = /^[^\u0000-\u001f\u007f]{1,256}$/
+
 /** A client-chosen id makes a retried write idempotent (answered with the first outcome). */
 export const commandIdOf = (c: Context): string | undefined => {
   const id = c.req.header("Helios-Command-Id")
-  return id && /^[A-Za-z0-9._:-]{1,128}$/.test(id) ? id : undefined
+  return id && COMMAND_ID.test(id) ? id : undefined
+}
+
+/**
+ * What a write's Helios-Command-Id header and `?user=` hold that cannot be taken: a malformed id
+ * dropped silently made a retry run twice, and a user name is recorded in the audit trail.
+ */
+const writeInputErrors = (c: Context): FieldError[] => {
+  const errors: FieldError[] = []
+  const id = c.req.header("Helios-Command-Id")
+  if (id !== undefined && !COMMAND_ID.test(id)) errors.push({ field: "Helios-Command-Id", message: "expected 1 to 128 of A-Z a-z 0-9 . _ : -" })
+  const user = c.req.query("user")
+  if (user !== undefined && actorNameOf(c) === undefined && !USER_NAME.test(user)) errors.push({ field: "user", message: "expected 1 to 256 characters, no control characters" })
+  return errors
 }
 
 export const badRequest = (
@@ -76,6 +93,8 @@ export const runCommand = async (
   /** The status name of a success (default OK), e.g. Helios's CREATED / NOT_MODIFIED. */
   okStatus: (executed: Executed) => string = () => "OK",
 ): Promise<Response> => {
+  const refused = writeInputErrors(c)
+  if (refused.length > 0) return badRequest(c, "INVALID_REQUEST", refused, okBody)
   const result: Result.Result<Executed, Rejection | ConcurrentChange | CommandIdReused> = await deps.bus.execute(
     command,
     { now: deps.now(), actor: actorOf(c), master: deps.name },

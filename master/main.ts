@@ -125,13 +125,14 @@ const [{ collectDefaultMetrics, Registry }, { ZkClient }, { ZooKeeperEventLog },
     import("../core/container-policy.ts"),
   ])
 
+// Numbers as written in decimal: Number() would also take "", "0x10" and "1e3".
 const port = Number(values.port)
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
+if (!/^\d{1,5}$/.test(values.port!.trim()) || port > 65535) {
   console.error(`helios-master: --port: not a port: ${values.port}`)
   process.exit(1)
 }
 const reapingHours = Number(values["agent-reaping-timeout"])
-if (values["agent-reaping-timeout"]!.trim() === "" || !Number.isFinite(reapingHours) || reapingHours < 0) {
+if (!/^\d+(\.\d+)?$/.test(values["agent-reaping-timeout"]!.trim()) || !Number.isFinite(reapingHours)) {
   console.error(`helios-master: --agent-reaping-timeout: expected a number of hours (0 disables), got ${values["agent-reaping-timeout"]}`)
   process.exit(1)
 }
@@ -143,13 +144,13 @@ const skipUndecodable = values["skip-undecodable"]!.map((p) => {
   return Number(p)
 })
 const checkpointEvery = values["checkpoint-every"] === undefined ? undefined : Number(values["checkpoint-every"])
-if (checkpointEvery !== undefined && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0)) {
+if (checkpointEvery !== undefined && !(/^[1-9]\d*$/.test(values["checkpoint-every"]!.trim()) && Number.isSafeInteger(checkpointEvery))) {
   console.error(`helios-master: --checkpoint-every: expected a number of events (a positive integer), got ${values["checkpoint-every"]}`)
   process.exit(1)
 }
 const packIntervalSeconds = Number(values["pack-interval"])
-if (!(values["pack-interval"]!.trim() !== "" && Number.isFinite(packIntervalSeconds) && packIntervalSeconds >= 0 && packIntervalSeconds <= 86_400)) {
-  console.error(`helios-master: --pack-interval: expected seconds between 0 and 86400, got ${values["pack-interval"]}`)
+if (!(/^\d+(\.\d+)?$/.test(values["pack-interval"]!.trim()) && (packIntervalSeconds === 0 || (packIntervalSeconds >= 0.1 && packIntervalSeconds <= 86_400)))) {
+  console.error(`helios-master: --pack-interval: expected 0 (never) or seconds between 0.1 and 86400, got ${values["pack-interval"]}`)
   process.exit(1)
 }
 const compressFrom = values["compress-from"]?.trim()
@@ -192,6 +193,20 @@ const tls = (() => {
   }
 })()
 const root = values["zk-root"]!
+// ZooKeeper's path rules, checked before connecting (the client asserts them and would crash).
+if (!/^(\/[^/\u0000]+)+$/.test(root) || root.split("/").some((part) => part === "." || part === "..")) {
+  console.error(`helios-master: --zk-root: expected an absolute ZooKeeper path such as /helios, got ${JSON.stringify(root)}`)
+  process.exit(1)
+}
+// The name is a znode under the masters' and a label on its events.
+if (values.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(values.name)) {
+  console.error(`helios-master: --name: expected letters, digits, '.', '_' or '-' (a host name), got ${JSON.stringify(values.name)}`)
+  process.exit(1)
+}
+if (values["advertised-url"] !== undefined && !(URL.canParse(values["advertised-url"]) && /^https?:$/.test(new URL(values["advertised-url"]).protocol))) {
+  console.error(`helios-master: --advertised-url: expected an http:// or https:// URL, got ${JSON.stringify(values["advertised-url"])}`)
+  process.exit(1)
+}
 const zkAuth = values["zk-auth-file"] ? readZkAuthFile(values["zk-auth-file"]) : undefined
 if (zkAuth instanceof Error) {
   console.error(`helios-master: --zk-auth-file: ${zkAuth.message}`)
@@ -227,6 +242,10 @@ const master = await startMaster({
   ...(values.name ? { name: values.name } : {}),
   ...(values["advertised-url"] ? { advertisedUrl: values["advertised-url"] } : {}),
   ...(values["state-dir"] ? { snapshotFile: join(values["state-dir"], "snapshot.bin"), checkpointDir: join(values["state-dir"], "checkpoints") } : {}),
+}).catch((e: unknown) => {
+  // One line, not a stack: --bind not this machine's, a port in use, a --state-dir that is a file...
+  console.error(`helios-master: cannot start: ${e instanceof Error ? e.message : String(e)}`)
+  process.exit(1)
 })
 console.log(`helios-master ${master.name} serving ${master.url} (log at position ${master.projection.position})`)
 const shutdown = async () => {

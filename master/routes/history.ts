@@ -31,6 +31,9 @@ const eventJson = (e: StoredEvent): EventJson => ({
  */
 export const FOLLOW_QUEUE_EVENTS = 1000
 
+/** An ISO-8601 date, or date and time (seconds, fraction and zone optional). */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/
+
 /** The rest of an iterator whose first result was taken already. */
 async function* startingWith<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
   for (let next = first; !next.done; next = await rest.next()) yield next.value
@@ -62,7 +65,8 @@ export const historyRoutes = (deps: MasterDeps, { followQueueEvents = FOLLOW_QUE
     let bound: AsOf
     if (at === undefined || at === "") bound = { position: deps.projection.position }
     else if (/^\d+$/.test(at) && Number.isSafeInteger(Number(at))) bound = { position: Number(at) }
-    else if (!/^\d+$/.test(at) && !Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
+    // ISO-8601 only: Date.parse also takes "-1", "1/2/3" and "1 " (each some day of 2001).
+    else if (ISO_TIME.test(at) && !Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
     else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
     // As of where the projection stands: its own state, nothing to fold.
     const s = "position" in bound && bound.position === deps.projection.position ? deps.projection.model.state : await deps.checkpoints.stateAsOf(bound)
@@ -91,7 +95,10 @@ export const historyRoutes = (deps: MasterDeps, { followQueueEvents = FOLLOW_QUE
     const after = query.after ?? 0
     const job = c.req.query("job")
     const host = c.req.query("host")
-    const follow = c.req.query("follow") === "true" || c.req.query("follow") === "1"
+    const followText = c.req.query("follow")
+    if (followText !== undefined && !["true", "false", "1", "0"].includes(followText))
+      return badRequest(c, "INVALID_FOLLOW", [{ field: "follow", message: `expected true or false, got ${JSON.stringify(followText)}` }])
+    const follow = followText === "true" || followText === "1"
     const wanted = (e: StoredEvent) =>
       (job === undefined || (jobOf(e.envelope.event) ?? "").includes(job)) &&
       (host === undefined || hostsOf(e.envelope.event).includes(host as never))

@@ -67,8 +67,18 @@ export const hostRoutes = (deps: MasterDeps) => {
     return s && (filter === undefined || s.status === filter) ? s : undefined
   }
 
+  /** `?status=`: UP or DOWN (anything else was taken as a filter nothing passes: 404 for a host that exists). */
+  const statusFilter = (c: Context) => {
+    const filter = c.req.query("status")
+    return filter === undefined || filter === "UP" || filter === "DOWN"
+      ? { ok: true as const, filter }
+      : { ok: false as const, response: badRequest(c, "INVALID_STATUS", [{ field: "status", message: `expected UP or DOWN, got ${JSON.stringify(filter)}` }]) }
+  }
+
   app.get("/hosts/:host/status", async (c) => {
-    const s = await hostStatus(c.req.param("host"), c.req.query("status"))
+    const status = statusFilter(c)
+    if (!status.ok) return status.response
+    const s = await hostStatus(c.req.param("host"), status.filter)
     return s ? c.json(s) : c.json({ status: "HOST_NOT_FOUND", host: c.req.param("host") }, 404)
   })
 
@@ -80,7 +90,9 @@ export const hostRoutes = (deps: MasterDeps) => {
     // Every host captured now, so the answer shows one point of the log although events are
     // applied while the hosts' details (agents' facts, not the log) are read; rendered in the key
     // order c.json(object) gives.
-    const filter = c.req.query("status")
+    const status = statusFilter(c)
+    if (!status.ok) return status.response
+    const filter = status.filter
     const captured = jsonKeyOrder([...new Set(body.value as string[])])
       .map((host) => captureHostStatus(state(), host as HostName))
       .filter((h) => h !== undefined && (filter === undefined || (h.record.up ? "UP" : "DOWN") === filter))
