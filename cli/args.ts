@@ -170,13 +170,18 @@ export const posList = (a: ParsedArgs, name: string): ReadonlyArray<string> => {
 }
 
 /** A non-negative integer flag (seconds, positions...), or a UsageError naming the flag. */
-export const intFlag = (a: ParsedArgs, name: string, command: string, min = 0): number | undefined => {
+export const intFlag = (a: ParsedArgs, name: string, command: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | undefined => {
   const v = str(a, name)
   if (v === undefined) return undefined
-  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v)))
-    throw new UsageError(`helios ${command}: option --${name}: expected an integer >= ${min}, got '${v}' (see 'helios ${command} --help')`)
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max || !Number.isSafeInteger(Number(v)))
+    throw new UsageError(
+      `helios ${command}: option --${name}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}, got '${v}' (see 'helios ${command} --help')`,
+    )
   return Number(v)
 }
+
+/** The most seconds a timer can wait (2^31-1 ms): a longer one fires at once, again and again. */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
 
 // ---------------------------------------------------------------------------------------------
 // Help

@@ -281,7 +281,7 @@ describe("helios against a real master", () => {
     fails(await helios(["deploy", "--no-such-flag", a, "e-host1"]), /^helios deploy: unknown option --no-such-flag \(see 'helios deploy --help'\)$/)
     fails(await helios(["deploy", a]), /^helios deploy: missing argument HOST/)
     fails(await helios(["frobnicate"]), /^helios: unknown command 'frobnicate'/)
-    fails(await helios(["watch", a, "--interval", "0"]), /option --interval: expected an integer >= 1/)
+    fails(await helios(["watch", a, "--interval", "0"]), /option --interval: expected an integer from 1 to 2147483/)
     const json = await helios(["--json", "inspect", "nosuchjob"])
     fails(json, /^Unknown job: nosuchjob$/)
     expect(JSON.parse(json.stdout)).toEqual({ status: "JOB_NOT_FOUND", job: "nosuchjob", error: "Unknown job: nosuchjob" })

@@ -347,13 +347,16 @@ describe("the verbs without a master", () => {
     const cases: Array<[string[], string]> = [
       [["rolling-update", "web:v1", "g", "--par", "0"], "helios rolling-update: option --par: Expected an integer from 1 to 2147483647, got '0'"],
       [["rolling-update", "web:v1", "g", "--timeout", "-5"], "helios rolling-update: option --timeout: Expected an integer from 1 to"],
-      [["rolling-update", "web:v1", "g", "-T", "0"], "helios rolling-update: option --rollout-timeout: expected an integer >= 1, got '0'"],
+      [["rolling-update", "web:v1", "g", "-T", "0"], "helios rolling-update: option --rollout-timeout: expected an integer from 1 to 35791, got '0'"],
+      // Past the longest timer (2^31-1 ms) a wait would fire at once, again and again.
+      [["rolling-update", "web:v1", "g", "-T", "35792"], "helios rolling-update: option --rollout-timeout: expected an integer from 1 to 35791, got '35792'"],
       [["rolling-update", "web:v1", "g", "--parallel", "2"], "helios rolling-update: unknown option --parallel"],
       [["rolling-update", "web:v1"], "helios rolling-update: missing argument GROUP"],
       [["create-deployment-group", "g", "role=web", "zone in a"], 'invalid selector "zone in a"'],
       [["create-deployment-group", "g"], "helios create-deployment-group: missing argument SELECTOR"],
       [["create-deployment-group", "g/h", "role=web"], "invalid deployment group: name: "],
-      [["watch-deployment-group", "g", "--interval", "0"], "option --interval: expected an integer >= 1"],
+      [["watch-deployment-group", "g", "--interval", "0"], "option --interval: expected an integer from 1 to 2147483"],
+      [["watch-deployment-group", "g", "--interval", "3000000"], "option --interval: expected an integer from 1 to 2147483, got '3000000'"],
       [["deployment-group-status", "g", "--bogus"], "helios deployment-group-status: unknown option --bogus"],
     ]
     for (const [args, message] of cases) {

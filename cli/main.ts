@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs"
 import { HELIOS_VERSION } from "../master/version.ts"
-import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec } from "./args.ts"
+import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec, MAX_TIMER_SECONDS } from "./args.ts"
 import { HeliosClient } from "./client.ts"
 import { makeContext, processIo, type CliIo, type Command } from "./command.ts"
 import { COMMANDS } from "./commands/index.ts"
@@ -135,7 +135,7 @@ export const run = async (argv: ReadonlyArray<string>, io: CliIo): Promise<numbe
       command: command.name,
       ...(command.allowRest ? { allowRest: true } : {}),
     })
-    const timeoutS = intFlag(args, "http-timeout", command.name, 1)
+    const timeoutS = intFlag(args, "http-timeout", command.name, 1, MAX_TIMER_SECONDS)
     const user = str(args, "username") ?? defaultUser(io.env)
     const ctx = makeContext({
       command: command.name,

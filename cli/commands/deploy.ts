@@ -1,4 +1,4 @@
-import { bool, intFlag, pos, posList, str } from "../args.ts"
+import { bool, intFlag, pos, posList, str, MAX_TIMER_SECONDS } from "../args.ts"
 import type { Command } from "../command.ts"
 import { bracketList } from "../output.ts"
 import { forEachHost, hostJobPath, tokenQuery } from "../per-host.ts"
@@ -24,7 +24,7 @@ const command: Command = {
     const client = ctx.client()
     const jobId = await resolveJob(client, pos(ctx.args, "JOB")!)
     const hosts = await resolveHosts(client, posList(ctx.args, "HOST"))
-    const interval = intFlag(ctx.args, "interval", "deploy", 1) ?? 1
+    const interval = intFlag(ctx.args, "interval", "deploy", 1, MAX_TIMER_SECONDS) ?? 1
     const goal = bool(ctx.args, "no-start") ? "STOP" : "START"
     if (!ctx.json) ctx.print(`Deploying ${jobId}|${goal} on ${bracketList(hosts)}`)
     const code = await forEachHost(ctx, jobId, hosts, (host) =>

@@ -1,5 +1,5 @@
 import { shortJobId } from "../../core/job-id.ts"
-import { bool, intFlag, pos } from "../args.ts"
+import { bool, intFlag, pos, MAX_TIMER_SECONDS } from "../args.ts"
 import type { Command, Context } from "../command.ts"
 import { aboutGroup, groupPath } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
@@ -14,7 +14,7 @@ import { followRollout, optionsJson, SYSTEM_CLOCK, WAIT_FLAGS, type WaitClock } 
 const NAME = "promote"
 
 export const promote = async (ctx: Context, clock: WaitClock, pollIntervalMs: number): Promise<number> => {
-  intFlag(ctx.args, "rollout-timeout", NAME, 1)
+  intFlag(ctx.args, "rollout-timeout", NAME, 1, Math.floor(MAX_TIMER_SECONDS / 60))
   const group = pos(ctx.args, "GROUP")!
   const client = ctx.client()
   const startedAt = clock.now()

@@ -2,7 +2,7 @@ import { Result, Schema } from "effect"
 import { decodeInput } from "../../core/decode.ts"
 import { RollbackRequest } from "../../core/deployment-group.ts"
 import { shortJobId } from "../../core/job-id.ts"
-import { bool, intFlag, pos, str, UsageError, type ParsedArgs } from "../args.ts"
+import { bool, intFlag, pos, str, UsageError, type ParsedArgs, MAX_TIMER_SECONDS } from "../args.ts"
 import type { Command, Context } from "../command.ts"
 import { aboutGroup, groupPath } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
@@ -35,7 +35,7 @@ export const rollbackStartedLine = (group: string, r: { number: number; jobId: s
 export const rollback = async (ctx: Context, clock: WaitClock, pollIntervalMs: number): Promise<number> => {
   const options = rolloutOptionsFromArgs(ctx.args, NAME)
   const toRollout = toRolloutFromArgs(ctx.args)
-  intFlag(ctx.args, "rollout-timeout", NAME, 1)
+  intFlag(ctx.args, "rollout-timeout", NAME, 1, Math.floor(MAX_TIMER_SECONDS / 60))
   const group = pos(ctx.args, "GROUP")!
   const client = ctx.client()
   const startedAt = clock.now()

@@ -3,7 +3,7 @@ import { decodeInput } from "../../core/decode.ts"
 import { DEFAULT_ROLLOUT_OPTIONS, MergedRolloutOptions, RollingUpdateRequest, type ExtraRolloutOptions } from "../../core/deployment-group.ts"
 import { shortJobId } from "../../core/job-id.ts"
 import { RolloutOptions } from "../../core/job.ts"
-import { bool, intFlag, pos, str, UsageError, type FlagSpec, type ParsedArgs } from "../args.ts"
+import { bool, intFlag, pos, str, UsageError, type FlagSpec, type ParsedArgs, MAX_TIMER_SECONDS } from "../args.ts"
 import type { HeliosClient } from "../client.ts"
 import type { Command, Context } from "../command.ts"
 import { aboutGroup, fetchGroupStatus, groupPath } from "../deployment-group.ts"
@@ -268,7 +268,7 @@ export interface FollowOptions {
  * promotion, else 1 (the reason as one line on stderr).
  */
 export const followRollout = async (ctx: Context, clock: WaitClock, pollIntervalMs: number, o: FollowOptions): Promise<number> => {
-  const rolloutTimeoutMin = intFlag(ctx.args, "rollout-timeout", ctx.command, 1) ?? 60
+  const rolloutTimeoutMin = intFlag(ctx.args, "rollout-timeout", ctx.command, 1, Math.floor(MAX_TIMER_SECONDS / 60)) ?? 60
   const client = ctx.client()
   if (!ctx.json) ctx.print(o.startedLine)
   if (bool(ctx.args, "async")) {
@@ -346,7 +346,7 @@ const startRollingUpdate = async (ctx: Context, client: HeliosClient, group: str
 export const rollingUpdate = async (ctx: Context, clock: WaitClock, pollIntervalMs: number): Promise<number> => {
   const options = rolloutOptionsFromArgs(ctx.args)
   const checkPosition = checkPositionFromArgs(ctx.args)
-  intFlag(ctx.args, "rollout-timeout", NAME, 1)
+  intFlag(ctx.args, "rollout-timeout", NAME, 1, Math.floor(MAX_TIMER_SECONDS / 60))
   const plan = bool(ctx.args, "plan")
   if (plan && checkPosition !== undefined) throw usage("--plan and --check-position do not go together: plan first, then run with --check-position")
   const async = bool(ctx.args, "async")

@@ -44,7 +44,7 @@ const command: Command = {
   ],
   async run(ctx) {
     const { args, io } = ctx
-    const port = intFlag(args, "port", "solo") ?? 5801
+    const port = intFlag(args, "port", "solo", 0, 65535) ?? 5801
     if (port > 65535) throw new CliError(`--port: not a port: ${port}`)
     const logLevel = str(args, "log-level") ?? "warn"
     if (!(LOG_LEVELS as ReadonlyArray<string>).includes(logLevel)) throw new CliError(`--log-level: expected debug, info, warn or error, got '${logLevel}'`)

@@ -1,4 +1,4 @@
-import { bool, intFlag, pos } from "../args.ts"
+import { bool, intFlag, pos, MAX_TIMER_SECONDS } from "../args.ts"
 import type { Command } from "../command.ts"
 import { fetchGroupStatus, groupStatusText } from "../deployment-group.ts"
 import { CliError } from "../errors.ts"
@@ -20,7 +20,7 @@ const command: Command = {
   ],
   async run(ctx) {
     const name = pos(ctx.args, "NAME")!
-    const intervalS = intFlag(ctx.args, "interval", "watch-deployment-group", 1) ?? 1
+    const intervalS = intFlag(ctx.args, "interval", "watch-deployment-group", 1, MAX_TIMER_SECONDS) ?? 1
     const full = bool(ctx.args, "full")
     const { signal } = ctx.io
     const client = ctx.client()

@@ -1,5 +1,5 @@
 import { shortJobId } from "../../core/job-id-text.ts"
-import { bool, intFlag, pos, posList } from "../args.ts"
+import { bool, intFlag, pos, posList, MAX_TIMER_SECONDS } from "../args.ts"
 import type { Command, Context } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { formatTimestamp } from "../output.ts"
@@ -78,7 +78,7 @@ const command: Command = {
     { name: "exact", type: "boolean", help: "show exactly the hosts given (UNKNOWN when the job has no status there)" },
   ],
   async run(ctx) {
-    const interval = intFlag(ctx.args, "interval", "watch", 1) ?? 1
+    const interval = intFlag(ctx.args, "interval", "watch", 1, MAX_TIMER_SECONDS) ?? 1
     const jobId = await resolveJob(ctx.client(), pos(ctx.args, "JOB")!)
     return watchJob(ctx, jobId, posList(ctx.args, "HOST"), { intervalS: interval, exact: bool(ctx.args, "exact") })
   },
