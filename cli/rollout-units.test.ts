@@ -602,9 +602,9 @@ describe("the verbs without a master", () => {
       [["rolling-update", "j", "g", "--plan", "--check-position", "3"], "helios rolling-update: --plan and --check-position do not go together"],
       [["rollback", "g", "--to-rollout", "x"], "helios rollback: option --to-rollout: expected an integer, got 'x'"],
       [["rollback", "g", "--failure-ratio", "-0.1"], "helios rollback: option --failure-ratio: Expected a value between 0 and 1, got '-0.1'"],
-      [["rollback", "g", "-T", "0"], "helios rollback: option --rollout-timeout: expected an integer >= 1, got '0'"],
+      [["rollback", "g", "-T", "0"], "helios rollback: option --rollout-timeout: expected an integer from 1 to 35791, got '0'"],
       [["promote"], "helios promote: missing argument GROUP"],
-      [["promote", "g", "-T", "x"], "helios promote: option --rollout-timeout: expected an integer >= 1, got 'x'"],
+      [["promote", "g", "-T", "x"], "helios promote: option --rollout-timeout: expected an integer from 1 to 35791, got 'x'"],
     ]
     for (const [args, message] of cases) {
       const r = await runInProcess(args, { env })
