@@ -7,8 +7,8 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "vitest"
 
-const run = (args: ReadonlyArray<string>) =>
-  promisify(execFile)(process.execPath, ["--import", "tsx", "agent/main.ts", ...args], { cwd: join(import.meta.dirname, ".."), timeout: 30_000 }).then(
+const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  promisify(execFile)(process.execPath, ["--import", "tsx", "agent/main.ts", ...args], { cwd: join(import.meta.dirname, ".."), timeout: 30_000, env: { ...process.env, ...env } }).then(
     () => ({ code: 0, stderr: "" }),
     (e: { code?: number; stderr?: string; killed?: boolean }) => ({ code: e.killed ? "timed out" : e.code, stderr: e.stderr ?? "" }),
   )
@@ -26,5 +26,11 @@ describe("helios-agent's flags", () => {
     const r = await run(args)
     expect(r.code).toBe(2)
     expect(r.stderr).toContain(message)
+  }, 60_000)
+
+  it("refuses a yes/no environment variable that is neither (HELIOS_ALLOW_UNCONFINED=yes was taken as no)", async () => {
+    const r = await run(["--zk", "127.0.0.1:1"], { HELIOS_ALLOW_UNCONFINED: "yes" })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('bad HELIOS_ALLOW_UNCONFINED "yes"')
   }, 60_000)
 })

@@ -67,9 +67,9 @@ const USAGE = `usage: helios-agent [options]
   Container policy: a job asking more than this fails (FAILED, naming the flag) and is not run.
   Give the agents the same flags as the masters.
   --allow-bind-mount PREFIX    host paths jobs may bind-mount, repeatable (HELIOS_ALLOW_BIND_MOUNTS=p,p2); none by default
-  --allow-docker-socket        jobs may mount the Docker socket (HELIOS_ALLOW_DOCKER_SOCKET=1)
-  --allow-unconfined           securityOpt seccomp/apparmor/systempaths=unconfined, label=disable (HELIOS_ALLOW_UNCONFINED=1)
-  --allow-host-network         networkMode host and container:ID (HELIOS_ALLOW_HOST_NETWORK=1)
+  --allow-docker-socket        jobs may mount the Docker socket (HELIOS_ALLOW_DOCKER_SOCKET=1 or true)
+  --allow-unconfined           securityOpt seccomp/apparmor/systempaths=unconfined, label=disable (HELIOS_ALLOW_UNCONFINED=1 or true)
+  --allow-host-network         networkMode host and container:ID (HELIOS_ALLOW_HOST_NETWORK=1 or true)
   --allow-runtime NAME         container runtime other than runc, repeatable (HELIOS_ALLOW_RUNTIMES=a,b)
   --whitelisted-capability CAP capability jobs may add, repeatable (HELIOS_WHITELISTED_CAPABILITIES=a,b)
   -h, --help                   show this help
@@ -166,7 +166,14 @@ const decorations = (() => {
   return Result.isSuccess(r) ? r.success : fail(`bad ${r.failure}`)
 })()
 
-const flagOrEnv = (flag: boolean | undefined, envName: string) => flag === true || env(envName) === "1"
+/** A yes/no environment variable: 1/true or 0/false (or unset); anything else is refused, naming it ("yes" was taken as no). */
+const envBool = (envName: string): boolean => {
+  const v = env(envName)
+  if (v === undefined || v === "" || v === "0" || v.toLowerCase() === "false") return false
+  if (v === "1" || v.toLowerCase() === "true") return true
+  return fail(`bad ${envName} "${v}": expected 1 or true, 0 or false`)
+}
+const flagOrEnv = (flag: boolean | undefined, envName: string) => flag === true || envBool(envName)
 const containerPolicy = (() => {
   const p = containerPolicyFromFlags({
     "allow-bind-mount": list(values["allow-bind-mount"], "HELIOS_ALLOW_BIND_MOUNTS") ?? [],
@@ -194,7 +201,7 @@ const zkAuth = (() => {
   if (file === undefined) return undefined
   const auth = readZkAuthFile(file)
   if (auth instanceof Error) return fail(`--zk-auth-file: ${auth.message}`)
-  if (values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1") return fail("--append-direct: with --zk-auth-file an agent may not write the log; its facts go through a master")
+  if (flagOrEnv(values["append-direct"], "HELIOS_APPEND_DIRECT")) return fail("--append-direct: with --zk-auth-file an agent may not write the log; its facts go through a master")
   return auth
 })()
 
@@ -276,7 +283,7 @@ const main = async () => {
     // A fleet's facts reach the log through the masters (one writer, not one per host racing for
     // the next position): see agent/master-relay.ts.
     log =
-      values["append-direct"] === true || env("HELIOS_APPEND_DIRECT") === "1"
+      flagOrEnv(values["append-direct"], "HELIOS_APPEND_DIRECT")
         ? direct
         : new MasterRelayLog({
             direct,

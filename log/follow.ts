@@ -7,6 +7,9 @@ export interface Follower {
   stop(): void
 }
 
+/** How soon a wake-up that met a failed read is tried again. */
+const WAKE_RETRY_MS = 100
+
 export const follow = <E>(options: {
   readonly after: number
   readonly read: (after: number) => Promise<ReadonlyArray<E>>
@@ -39,6 +42,9 @@ export const follow = <E>(options: {
       } while (again && !stopped)
     } catch (error) {
       options.onError?.(error)
+      // A wake-up that came during the failed read is not dropped until the next poll (up to 10 s
+      // for the log's followers): it is tried again shortly, not at once (the error may last).
+      if (again && !stopped) setTimeout(() => void pump(), WAKE_RETRY_MS).unref()
     } finally {
       running = false
     }
