@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto"
-import { appendFileSync, existsSync, readFileSync, truncateSync } from "node:fs"
+import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from "node:fs"
 import { BatchTooLarge, LogBusy, LogUnavailable, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope } from "../core/events.ts"
 import { PRIVATE_FILE_MODE, replaceFileDurably } from "../log/durable-file.ts"
@@ -7,7 +7,7 @@ import { errorText, type Logger } from "./logger.ts"
 
 /*
  * The agent's facts on their way to the log. Every envelope is written to `<state-dir>/outbox.jsonl`
- * first (one line, one write), then appended in order whenever the log is reachable, so nothing is
+ * first (one line, one write, fsynced), then appended in order whenever the log is reachable, so nothing is
  * lost while ZooKeeper is away or the agent restarts. Each envelope carries a unique commandId:
  * after an append whose outcome is unknown, the outbox asks whether those ids already reached the
  * host stream before retrying, so a retry never writes a fact twice.
@@ -158,8 +158,22 @@ export class Outbox {
     return true
   }
 
-  private append(text: string): void {
-    appendFileSync(this.o.file, text, { mode: PRIVATE_FILE_MODE })
+  /**
+   * Appends to the journal. An entry is fsynced (`durable`): the task reporter records a transition
+   * as reported once its fact is queued, so after a power loss the fact must be there whenever the
+   * record is. An acknowledgement is not: one lost only makes the start-up check ask again.
+   */
+  private append(text: string, durable = false): void {
+    if (!durable) appendFileSync(this.o.file, text, { mode: PRIVATE_FILE_MODE })
+    else {
+      const fd = openSync(this.o.file, "a", PRIVATE_FILE_MODE)
+      try {
+        writeSync(fd, text)
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+    }
     this.fileBytes += Buffer.byteLength(text)
   }
 
@@ -208,7 +222,7 @@ export class Outbox {
     const line = lineOf(entry)
     const bytes = Buffer.byteLength(line)
     if (!this.makeRoom(taskOf(entry.envelope), bytes)) return false
-    this.append(line)
+    this.append(line, true)
     this.add(entry, bytes)
     this.kick()
     return true

@@ -112,12 +112,13 @@ const openCreating = (tmp: string): number => {
   }
 }
 
-export const writeJsonAtomic = (file: string, value: unknown): void => {
+/** Replaces `file` with `value` (temp file, rename): never half written; fsynced unless `durable` is false. */
+export const writeJsonAtomic = (file: string, value: unknown, { durable = true }: { readonly durable?: boolean } = {}): void => {
   const tmp = `${file}.tmp-${process.pid}`
   const fd = openCreating(tmp)
   try {
     writeSync(fd, JSON.stringify(value))
-    fsyncSync(fd)
+    if (durable) fsyncSync(fd)
   } finally {
     closeSync(fd)
   }

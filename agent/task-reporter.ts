@@ -89,6 +89,8 @@ export class TaskReporter {
   }
 
   private persist(): void {
-    writeJsonAtomic(this.o.file, Object.fromEntries(this.last))
+    // Not fsynced: the outbox's entry is (agent/outbox.ts), and a record lost with the page cache
+    // only makes the restarted agent report the same state again.
+    writeJsonAtomic(this.o.file, Object.fromEntries(this.last), { durable: false })
   }
 }
