@@ -7,7 +7,7 @@ import { compileLinearRegex, type LinearRegex } from "../core/linear-regex.ts"
 
 /*
  * Who may do what on the master API. Off unless the master is given principals (`--auth-file`, or
- * solo's local token); once on, every request but the public ones (GET /healthz, /version, the dashboard shell /ui,
+ * solo's local token); once on, every request but the public ones (GET /healthz, /version, /openapi.json, /docs, the dashboard shell /ui,
  * /version/check, CORS preflights) needs `Authorization: Bearer TOKEN` naming a principal (401
  * UNAUTHORIZED otherwise) whose capabilities cover the route (403 PERMISSION_DENIED otherwise), both
  * before anything is read or written. A route not in the table below is refused (default-deny).
@@ -103,6 +103,9 @@ export const ROUTES: ReadonlyArray<Route> = [
   // The dashboard's shell and assets hold no fleet data; its data requests carry the token (master/routes/ui.ts).
   { method: "GET", path: "/ui", need: need("public") },
   { method: "GET", path: "/ui/*", need: need("public") },
+  // The API's description and its reference page hold no fleet data (with authentication on they were unreachable).
+  { method: "GET", path: "/openapi.json", need: need("public") },
+  { method: "GET", path: "/docs", need: need("public") },
   { method: "GET", path: "/metrics", need: need("read") },
   { method: "GET", path: "/jobs", need: need("read") },
   { method: "POST", path: "/jobs", need: need("jobs:write") },

@@ -302,6 +302,15 @@ describe("security (issue 13)", () => {
     expect((await m.call("GET", "/jobs", undefined, bearer("agent-h1"))).status).toBe(403)
   })
 
+  it("with authentication on, the API's description (/openapi.json, /docs) is public; the fleet's data is not", async () => {
+    const m = await master("sec-docs", { principals: principals([["alice", ["read"]]]) })
+    const description = await m.call("GET", "/openapi.json")
+    expect(description.status).toBe(200)
+    expect(description.body.openapi).toMatch(/^3\./)
+    expect((await m.call("GET", "/docs")).status).toBe(200)
+    expect((await m.call("GET", "/jobs")).status).toBe(401)
+  })
+
   it("capability matrix: every endpoint × {no token, wrong token, each capability}: only the intended cells pass authorization, a refused one writes nothing", async () => {
     const caps = [["reader", ["read"]], ["writer", ["jobs:write"]], ["deployer", ["deploy"]], ["admin", ["hosts:admin"]], ["grouper", ["groups:write"]], ["agent", ["agent:mx-h1"]], ["root", ["*"]]] as const
     const m = await master("sec-matrix", { principals: principals(caps) })
