@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto"
+import { Result, Schema, SchemaIssue } from "effect"
+import type { Answer } from "./answers.ts"
 import { ApiError, CliError, UnreachableError, oneLine } from "./errors.ts"
 import { httpRequest, type HttpResponse } from "./http.ts"
 
@@ -90,6 +92,19 @@ const apiError = async (response: HttpResponse): Promise<ApiError> => {
   return new ApiError(`${status} (HTTP ${response.status})${detail ? `: ${detail}` : ""}`, response.status, status, body)
 }
 
+const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
+const fieldName = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }> | undefined): string =>
+  path === undefined || path.length === 0 ? "(root)" : path.map((p) => String(typeof p === "object" ? p.key : p)).join(".")
+
+/** What is wrong with `body` as `answer`, in a few words (the first problems), or undefined if nothing. */
+const mismatch = (answer: Answer<unknown>, body: unknown): string | undefined => {
+  // Unknown fields are ignored (not refused): a newer master may add some.
+  const result = Schema.decodeUnknownResult(answer.schema)(body, { errors: "all" })
+  if (Result.isSuccess(result)) return undefined
+  const issues = formatter(result.failure.issue).issues.map((i) => `${fieldName(i.path)}: ${i.message}`)
+  return oneLine(issues.slice(0, 3).join("; ") + (issues.length > 3 ? ` (and ${issues.length - 3} more)` : "")).slice(0, 400)
+}
+
 export class HeliosClient {
   /** Highest position returned by a write of this client (0: none yet). */
   position = 0
@@ -163,8 +178,19 @@ export class HeliosClient {
     return response
   }
 
-  /** A JSON request; a non-2xx answer throws an ApiError naming its status and errors. */
-  async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  /** The error for an answer this client cannot use: one line naming the endpoint and what was wrong. */
+  private badAnswer(method: string, path: string, problem: string): CliError {
+    return new CliError(`the master at ${this.endpoint} answered ${method} ${path} with something this helios cannot read: ${problem}`, {
+      status: "BAD_ANSWER",
+      endpoint: `${method} ${path}`,
+    })
+  }
+
+  /**
+   * A JSON request; a non-2xx answer throws an ApiError naming its status and errors. The body is
+   * not checked: commands use `requestDecoded`/`getDecoded`.
+   */
+  async request(method: string, path: string, options: RequestOptions = {}): Promise<unknown> {
     const response = await this.fetch(method, path, options)
     if (!response.ok) throw await apiError(response)
     const text = await response.text()
@@ -176,17 +202,44 @@ export class HeliosClient {
     }
     const position = Number(response.headers.get("Helios-Position"))
     if (isWrite(method) && Number.isSafeInteger(position)) this.position = Math.max(this.position, position)
+    return body
+  }
+
+  get(path: string, query: Query = {}, options: Omit<RequestOptions, "query" | "body"> = {}): Promise<unknown> {
+    return this.request("GET", path, { ...options, query })
+  }
+
+  /** `request`, and an answer `answer` does not accept throws a CliError naming the endpoint. The answer is returned as sent. */
+  async requestDecoded<T>(method: string, path: string, answer: Answer<T>, options: RequestOptions = {}): Promise<T> {
+    const body = await this.request(method, path, options)
+    const problem = mismatch(answer, body)
+    if (problem !== undefined) throw this.badAnswer(method, path, problem)
     return body as T
   }
 
-  get<T = unknown>(path: string, query: Query = {}, options: Omit<RequestOptions, "query" | "body"> = {}): Promise<T> {
-    return this.request<T>("GET", path, { ...options, query })
+  getDecoded<T>(path: string, answer: Answer<T>, query: Query = {}, options: Omit<RequestOptions, "query" | "body"> = {}): Promise<T> {
+    return this.requestDecoded("GET", path, answer, { ...options, query })
   }
 
-  /** Streams NDJSON lines (`/events`), calling `onLine` for each parsed object, until the end or abort. */
-  async ndjson(path: string, query: Query, onLine: (value: unknown) => void, signal?: AbortSignal): Promise<void> {
+  /** Streams NDJSON lines (`/events`), calling `onLine` for each line `answer` accepts, until the end or abort. */
+  async ndjson<T>(path: string, query: Query, answer: Answer<T>, onLine: (value: T) => void, signal?: AbortSignal): Promise<void> {
     const response = await this.fetch("GET", path, { query, noAfter: true, stream: true, ...(signal ? { signal } : {}) })
     if (!response.ok) throw await apiError(response)
+    let lineNumber = 0
+    const handle = (text: string) => {
+      const line = text.trim()
+      lineNumber++
+      if (line === "") return
+      let value: unknown
+      try {
+        value = JSON.parse(line)
+      } catch {
+        throw this.badAnswer("GET", path, `line ${lineNumber}: not JSON: ${oneLine(line).slice(0, 120)}`)
+      }
+      const problem = mismatch(answer, value)
+      if (problem !== undefined) throw this.badAnswer("GET", path, `line ${lineNumber}: ${problem}`)
+      onLine(value as T)
+    }
     const decoder = new TextDecoder()
     let buffered = ""
     try {
@@ -194,16 +247,17 @@ export class HeliosClient {
         buffered += decoder.decode(chunk as Uint8Array, { stream: true })
         let nl: number
         while ((nl = buffered.indexOf("\n")) !== -1) {
-          const line = buffered.slice(0, nl).trim()
+          const line = buffered.slice(0, nl)
           buffered = buffered.slice(nl + 1)
-          if (line !== "") onLine(JSON.parse(line))
+          handle(line)
         }
       }
     } catch (e) {
+      if (e instanceof CliError) throw e // a bad line, not a broken stream
       if (signal?.aborted) return
       throw new CliError(`the event stream from ${this.endpoint} broke: ${connectionProblem(e)}`)
     }
-    if (buffered.trim() !== "") onLine(JSON.parse(buffered))
+    handle(buffered)
     if (query["follow"] !== undefined && !signal?.aborted) throw new CliError(`the event stream from ${this.endpoint} ended (did the master stop?)`)
   }
 }

@@ -7,6 +7,7 @@ import type { HeliosClient } from "./client.ts"
 import { ApiError, CliError } from "./errors.ts"
 import { formatTable } from "./output.ts"
 import type { DeploymentGroupJson, DeploymentGroupStatusJson } from "./wire.ts"
+import * as Answers from "./answers.ts"
 
 /*
  * What the deployment-group verbs share: the group's URL, "Unknown deployment group" for a 404,
@@ -31,10 +32,10 @@ export const aboutGroup = async <T>(name: string, request: Promise<T>): Promise<
 }
 
 export const fetchGroup = (client: HeliosClient, name: string, signal?: AbortSignal): Promise<DeploymentGroupJson> =>
-  aboutGroup(name, client.get<DeploymentGroupJson>(groupPath(name), {}, signal ? { signal } : {}))
+  aboutGroup(name, client.getDecoded(groupPath(name), Answers.DeploymentGroup, {}, signal ? { signal } : {}))
 
 export const fetchGroupStatus = (client: HeliosClient, name: string, signal?: AbortSignal): Promise<DeploymentGroupStatusJson> =>
-  aboutGroup(name, client.get<DeploymentGroupStatusJson>(groupPath(name, "/status"), {}, signal ? { signal } : {}))
+  aboutGroup(name, client.getDecoded(groupPath(name, "/status"), Answers.DeploymentGroupStatus, {}, signal ? { signal } : {}))
 
 /**
  * The group `create-deployment-group NAME SELECTOR...` sends, decoded here first: a bad selector

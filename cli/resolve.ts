@@ -1,6 +1,7 @@
 import { parseJobId } from "../core/job-id-text.ts"
 import type { HeliosClient } from "./client.ts"
 import { CliError } from "./errors.ts"
+import { Event, Jobs, Names } from "./answers.ts"
 
 /*
  * Job and host references as users type them. A job may be named by any substring of its full id
@@ -42,11 +43,11 @@ const jobIdsOfEvent = (e: unknown): string[] => {
  */
 export const resolveJob = async (client: HeliosClient, ref: string, options: { includeRemoved?: boolean } = {}): Promise<string> => {
   if (ref === "") throw new CliError("Unknown job: (empty reference)", { status: "JOB_NOT_FOUND", job: ref })
-  const jobs = await client.get<Record<string, unknown>>("/jobs", { q: ref })
+  const jobs = await client.getDecoded("/jobs", Jobs, { q: ref })
   const ids = Object.keys(jobs)
   if (ids.length === 0 && options.includeRemoved) {
     const seen: string[] = []
-    await client.ndjson("/events", { job: ref }, (e) => seen.push(...jobIdsOfEvent(e)))
+    await client.ndjson("/events", { job: ref }, Event, (e) => seen.push(...jobIdsOfEvent(e)))
     return pickJob(ref, seen)
   }
   return pickJob(ref, ids)
@@ -71,6 +72,6 @@ export const pickHost = (ref: string, hosts: ReadonlyArray<string>): string => {
 /** Resolves host references against the registered hosts (one `GET /hosts`). */
 export const resolveHosts = async (client: HeliosClient, refs: ReadonlyArray<string>): Promise<string[]> => {
   if (refs.length === 0) return []
-  const hosts = await client.get<string[]>("/hosts")
+  const hosts = await client.getDecoded("/hosts", Names)
   return [...new Set(refs.map((ref) => pickHost(ref, hosts)))]
 }

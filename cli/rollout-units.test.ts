@@ -276,7 +276,7 @@ describe("rollout replay", () => {
     const positions: string[] = []
     let out = ""
     const client = {
-      get: async (path: string, query: Record<string, string>) => {
+      getDecoded: async (path: string, _answer: unknown, query: Record<string, string>) => {
         if (path === "/deployment-group/web/rollouts/2/replay") return failedReplay()
         if (path === "/state") {
           positions.push(query["at"]!)
@@ -547,7 +547,7 @@ describe("waiting for a canary or an automatic rollback", () => {
   /** A master answering the rollouts list and a replay's error. */
   const master = (rollouts: RolloutSummaryJson[]) =>
     ({
-      get: async (path: string) => {
+      getDecoded: async (path: string) => {
         if (path === "/deployment-group/web/rollouts") return { name: "web", rollouts, position: 99 }
         if (path === "/deployment-group/web/rollouts/2/replay") return { ...failedReplay(), error: "h1: image missing" }
         throw new Error(`unexpected GET ${path}`)

@@ -5,6 +5,7 @@ import { aboutGroup, groupPath } from "./deployment-group.ts"
 import { ApiError, CliError } from "./errors.ts"
 import { formatTable, formatTimestamp } from "./output.ts"
 import type { ChangedSincePositionJson, PlanJson, ReplayJson, ReplayStepJson, RolloutSummaryJson, RolloutsJson } from "./wire.ts"
+import { Replay, Rollouts } from "./answers.ts"
 
 /*
  * What the rollout verbs share (`rollout history`, `rollout replay`, `rolling-update --plan`,
@@ -16,12 +17,12 @@ import type { ChangedSincePositionJson, PlanJson, ReplayJson, ReplayStepJson, Ro
 // Requests
 
 export const fetchRollouts = (client: HeliosClient, group: string, signal?: AbortSignal): Promise<RolloutsJson> =>
-  aboutGroup(group, client.get<RolloutsJson>(groupPath(group, "/rollouts"), {}, signal ? { signal } : {}))
+  aboutGroup(group, client.getDecoded(groupPath(group, "/rollouts"), Rollouts, {}, signal ? { signal } : {}))
 
 /** One rollout rebuilt from the log; `which` is its number or "latest". ROLLOUT_NOT_FOUND is one clear line. */
 export const fetchReplay = async (client: HeliosClient, group: string, which: number | "latest"): Promise<ReplayJson> => {
   try {
-    return await aboutGroup(group, client.get<ReplayJson>(groupPath(group, `/rollouts/${which}/replay`)))
+    return await aboutGroup(group, client.getDecoded(groupPath(group, `/rollouts/${which}/replay`), Replay))
   } catch (e) {
     if (e instanceof ApiError && e.status === "ROLLOUT_NOT_FOUND")
       throw new CliError(

@@ -4,6 +4,7 @@ import type { Command } from "./command.ts"
 import { bracketList } from "./output.ts"
 import { forEachHost, hostJobPath, tokenQuery } from "./per-host.ts"
 import { resolveHosts, resolveJob } from "./resolve.ts"
+import { Acknowledged } from "./answers.ts"
 
 /** `start` and `stop`: set a deployment's goal on each host (PATCH). */
 export const setGoalCommand = (name: "start" | "stop", goal: Goal, verbing: string): Command => ({
@@ -22,7 +23,7 @@ export const setGoalCommand = (name: "start" | "stop", goal: Goal, verbing: stri
     const hosts = await resolveHosts(client, posList(ctx.args, "HOST"))
     if (!ctx.json) ctx.print(`${verbing} ${jobId} on ${bracketList(hosts)}`)
     return forEachHost(ctx, jobId, hosts, (host) =>
-      client.request("PATCH", hostJobPath(host, jobId), { query: tokenQuery(str(ctx.args, "token")), body: { job: jobId, goal } }),
+      client.requestDecoded("PATCH", hostJobPath(host, jobId), Acknowledged, { query: tokenQuery(str(ctx.args, "token")), body: { job: jobId, goal } }),
     )
   },
 })

@@ -2,6 +2,7 @@ import { bool, pos, posList } from "../args.ts"
 import type { Command } from "../command.ts"
 import { groupFromArgs } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
+import { Status } from "../answers.ts"
 
 const command: Command = {
   name: "create-deployment-group",
@@ -22,7 +23,7 @@ const command: Command = {
     const quiet = bool(ctx.args, "quiet")
     if (!quiet && !ctx.json) ctx.print(`Creating deployment group: ${JSON.stringify(group)}`)
     try {
-      const response = await ctx.client().request<{ status: string; position?: number }>("POST", "/deployment-group", { body: group })
+      const response = await ctx.client().requestDecoded("POST", "/deployment-group", Status, { body: group })
       if (ctx.json) ctx.printJson(response)
       else ctx.print(JSON.stringify({ status: response.status }))
     } catch (e) {

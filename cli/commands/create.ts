@@ -6,6 +6,7 @@ import type { Command } from "../command.ts"
 import { CliError, oneLine } from "../errors.ts"
 import { mergeCreateFlags, withoutHash } from "../job-flags.ts"
 import { resolveJob } from "../resolve.ts"
+import { Created, OneJob } from "../answers.ts"
 
 const readJobFile = (file: string): Record<string, unknown> => {
   let text: string
@@ -73,7 +74,7 @@ const command: Command = {
     if (file !== undefined) base = readJobFile(file)
     else if (template !== undefined) {
       const id = await resolveJob(ctx.client(), template)
-      const { created: _c, creatingUser: _u, ...job } = await ctx.client().get<Record<string, unknown>>(`/jobs/${encodeURIComponent(id)}`)
+      const { created: _c, creatingUser: _u, ...job } = await ctx.client().getDecoded(`/jobs/${encodeURIComponent(id)}`, OneJob)
       base = { ...job, id: withoutHash(job["id"]) }
     }
     const id = pos(args, "ID")
@@ -126,7 +127,7 @@ const command: Command = {
     const job = decoded.success
     const quiet = bool(args, "quiet")
     if (!quiet && !ctx.json) ctx.print(`Creating job: ${JSON.stringify(job)}`)
-    const response = await ctx.client().request<{ id: string }>("POST", "/jobs", { body: job })
+    const response = await ctx.client().requestDecoded("POST", "/jobs", Created, { body: job })
     if (ctx.json) ctx.printJson(response)
     else {
       if (!quiet) ctx.print("Done.")

@@ -4,6 +4,7 @@ import { bracketList } from "../output.ts"
 import { forEachHost, hostJobPath, tokenQuery } from "../per-host.ts"
 import { resolveHosts, resolveJob } from "../resolve.ts"
 import { watchJob } from "./watch.ts"
+import { Acknowledged } from "../answers.ts"
 
 const command: Command = {
   name: "deploy",
@@ -28,7 +29,7 @@ const command: Command = {
     const goal = bool(ctx.args, "no-start") ? "STOP" : "START"
     if (!ctx.json) ctx.print(`Deploying ${jobId}|${goal} on ${bracketList(hosts)}`)
     const code = await forEachHost(ctx, jobId, hosts, (host) =>
-      client.request("PUT", hostJobPath(host, jobId), { query: tokenQuery(str(ctx.args, "token")), body: { job: jobId, goal } }),
+      client.requestDecoded("PUT", hostJobPath(host, jobId), Acknowledged, { query: tokenQuery(str(ctx.args, "token")), body: { job: jobId, goal } }),
     )
     if (code !== 0 || !bool(ctx.args, "watch")) return code
     return watchJob(ctx, jobId, hosts, { intervalS: interval, exact: true })

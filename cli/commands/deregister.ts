@@ -1,6 +1,7 @@
 import { bool, list, pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
+import { Acknowledged, Names } from "../answers.ts"
 
 const command: Command = {
   name: "deregister",
@@ -15,7 +16,7 @@ const command: Command = {
   async run(ctx) {
     const client = ctx.client()
     const host = pos(ctx.args, "HOST")!
-    const hosts = await client.get<string[]>("/hosts")
+    const hosts = await client.getDecoded("/hosts", Names)
     if (!hosts.includes(host)) {
       const similar = hosts.filter((h) => h.startsWith(host))
       throw new CliError(`Unknown host: ${host}${similar.length > 0 ? ` (did you mean: ${similar.join(", ")}?)` : ""}`, {
@@ -26,7 +27,7 @@ const command: Command = {
     }
     await ctx.confirm(`deregister host ${host}, undeploying every job on it`, bool(ctx.args, "yes"))
     const tokens = list(ctx.args, "token")
-    const response = await client.request("DELETE", `/hosts/${encodeURIComponent(host)}`, tokens.length > 0 ? { query: { token: tokens } } : {})
+    const response = await client.requestDecoded("DELETE", `/hosts/${encodeURIComponent(host)}`, Acknowledged, tokens.length > 0 ? { query: { token: tokens } } : {})
     if (ctx.json) ctx.printJson(response)
     else ctx.print(`Deregistering host ${host}: done`)
   },

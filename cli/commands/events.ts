@@ -4,6 +4,7 @@ import type { Command } from "../command.ts"
 import { actorText, describeEvent } from "../describe-event.ts"
 import { formatTimestamp } from "../output.ts"
 import type { EventJson } from "../wire.ts"
+import { Event } from "../answers.ts"
 
 /** One event as one line: time, position, what, job, host, state, container, detail, actor. */
 export const eventLine = (e: EventJson): string => {
@@ -52,9 +53,10 @@ const command: Command = {
     await ctx.client().ndjson(
       "/events",
       query,
+      Event,
       (e) => {
         if (ctx.json && !follow) collected.push(e)
-        else ctx.io.stdout((ctx.json ? JSON.stringify(e) : eventLine(e as EventJson)) + "\n")
+        else ctx.io.stdout((ctx.json ? JSON.stringify(e) : eventLine(e)) + "\n")
       },
       ctx.io.signal,
     )

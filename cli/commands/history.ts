@@ -3,7 +3,8 @@ import type { Command } from "../command.ts"
 import { actorText, describeEvent } from "../describe-event.ts"
 import { formatTable, formatTimestamp } from "../output.ts"
 import { resolveJob } from "../resolve.ts"
-import type { AuditJson, HistoryJson } from "../wire.ts"
+import type { AuditJson } from "../wire.ts"
+import { History } from "../answers.ts"
 
 export const HISTORY_COLUMNS = ["TIMESTAMP", "POSITION", "HOST", "ACTOR", "EVENT", "STATE", "THROTTLED", "CONTAINER ID", "DETAIL/ERROR"]
 
@@ -41,7 +42,7 @@ const command: Command = {
   async run(ctx) {
     const client = ctx.client()
     const jobId = await resolveJob(client, pos(ctx.args, "JOB")!, { includeRemoved: true })
-    const history = await client.get<HistoryJson>(`/history/jobs/${encodeURIComponent(jobId)}`)
+    const history = await client.getDecoded(`/history/jobs/${encodeURIComponent(jobId)}`, History)
     if (ctx.json) ctx.printJson({ job: jobId, ...history })
     else {
       ctx.print(`History of ${jobId}:`)

@@ -3,6 +3,7 @@ import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { formatTable, humanDuration, orDash } from "../output.ts"
 import type { AgentInfoJson, HostInfoJson, HostStatusJson } from "../wire.ts"
+import { HostStatuses, Names } from "../answers.ts"
 
 const num = (x: unknown): number | undefined => (typeof x === "number" && Number.isFinite(x) ? x : undefined)
 const text = (x: unknown): string | undefined => (typeof x === "string" && x !== "" ? x : undefined)
@@ -57,10 +58,10 @@ const command: Command = {
     const wanted = str(ctx.args, "status")?.toUpperCase()
     if (wanted !== undefined && wanted !== "UP" && wanted !== "DOWN") throw new CliError(`--status: expected UP or DOWN, got '${str(ctx.args, "status")}'`)
     const client = ctx.client()
-    const names = await client.get<string[]>("/hosts", { namePattern: pattern, selector: list(ctx.args, "selector") })
+    const names = await client.getDecoded("/hosts", Names, { namePattern: pattern, selector: list(ctx.args, "selector") })
     if (pattern !== undefined && names.length === 0) throw new CliError(`host pattern ${pattern} matched no hosts`, { status: "NO_MATCH", hosts: {} })
     const statuses =
-      names.length === 0 ? {} : await client.request<Record<string, HostStatusJson>>("POST", "/hosts/statuses", { query: { status: wanted }, body: names })
+      names.length === 0 ? {} : await client.requestDecoded("POST", "/hosts/statuses", HostStatuses, { query: { status: wanted }, body: names })
     const shown = names.filter((h) => statuses[h] !== undefined).sort()
     if (bool(ctx.args, "quiet")) {
       if (ctx.json) ctx.printJson(shown)

@@ -3,6 +3,7 @@ import { pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { formatTimestamp } from "../output.ts"
 import { resolveJob } from "../resolve.ts"
+import { OneJob } from "../answers.ts"
 
 const quote = (s: string) => (/\s/.test(s) ? `"${s}"` : s)
 
@@ -75,7 +76,7 @@ const command: Command = {
   flags: [],
   async run(ctx) {
     const id = await resolveJob(ctx.client(), pos(ctx.args, "JOB")!)
-    const job = await ctx.client().get<Job>(`/jobs/${encodeURIComponent(id)}`)
+    const job = await ctx.client().getDecoded(`/jobs/${encodeURIComponent(id)}`, OneJob)
     if (ctx.json) ctx.printJson(job)
     else for (const line of inspectLines(job)) ctx.print(line)
   },

@@ -4,7 +4,7 @@ import { bool, pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { formatTable } from "../output.ts"
-import type { JobStatusJson } from "../wire.ts"
+import { JobStatuses, Jobs } from "../answers.ts"
 
 /** Helios's `jobs` table: JOB ID, NAME, VERSION, HOSTS (number of deployments), COMMAND, ENVIRONMENT. */
 export const jobsTable = (jobs: ReadonlyArray<Job>, deployments: Readonly<Record<string, number>>, full: boolean): string =>
@@ -39,9 +39,9 @@ const command: Command = {
   async run(ctx) {
     const pattern = pos(ctx.args, "PATTERN")
     const client = ctx.client()
-    const all = await client.get<Record<string, Job>>("/jobs", pattern !== undefined ? { q: pattern } : {})
+    const all = await client.getDecoded("/jobs", Jobs, pattern !== undefined ? { q: pattern } : {})
     const ids = Object.keys(all).sort()
-    const statuses = ids.length === 0 ? {} : await client.request<Record<string, JobStatusJson>>("POST", "/jobs/statuses", { body: ids })
+    const statuses = ids.length === 0 ? {} : await client.requestDecoded("POST", "/jobs/statuses", JobStatuses, { body: ids })
     const deployments = Object.fromEntries(ids.map((id) => [id, Object.keys(statuses[id]?.deployments ?? {}).length]))
     const shown = ids.filter((id) => !bool(ctx.args, "deployed") || deployments[id]! > 0)
     if (pattern !== undefined && shown.length === 0)

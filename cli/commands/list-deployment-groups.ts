@@ -1,4 +1,5 @@
 import type { Command } from "../command.ts"
+import { Names } from "../answers.ts"
 
 const command: Command = {
   name: "list-deployment-groups",
@@ -8,7 +9,7 @@ const command: Command = {
   positionals: [],
   flags: [],
   async run(ctx) {
-    const names = [...(await ctx.client().get<string[]>("/deployment-group"))].sort()
+    const names = [...(await ctx.client().getDecoded("/deployment-group", Names))].sort()
     if (ctx.json) ctx.printJson(names)
     else for (const name of names) ctx.print(name)
   },

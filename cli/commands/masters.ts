@@ -1,4 +1,5 @@
 import type { Command } from "../command.ts"
+import { Names } from "../answers.ts"
 
 const command: Command = {
   name: "masters",
@@ -7,7 +8,7 @@ const command: Command = {
   positionals: [],
   flags: [{ name: "full", short: "f", type: "boolean", help: "accepted for compatibility (names are never shortened)" }],
   async run(ctx) {
-    const masters = await ctx.client().get<string[]>("/masters")
+    const masters = await ctx.client().getDecoded("/masters", Names)
     if (ctx.json) ctx.printJson(masters)
     else for (const m of masters) ctx.print(m)
   },

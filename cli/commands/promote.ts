@@ -5,6 +5,7 @@ import { aboutGroup, groupPath } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
 import { fetchRollouts, rolloutAt } from "../rollout.ts"
 import { followRollout, optionsJson, SYSTEM_CLOCK, WAIT_FLAGS, type WaitClock } from "./rolling-update.ts"
+import { Started } from "../answers.ts"
 
 /*
  * `helios promote GROUP`: a canary's hosts run the new job and the rollout awaits promotion; this
@@ -20,7 +21,7 @@ export const promote = async (ctx: Context, clock: WaitClock, pollIntervalMs: nu
   const startedAt = clock.now()
   let started: { status: string; position: number }
   try {
-    started = await aboutGroup(group, client.request<{ status: string; position: number }>("POST", groupPath(group, "/promote")))
+    started = await aboutGroup(group, client.requestDecoded("POST", groupPath(group, "/promote"), Started))
   } catch (e) {
     if (e instanceof ApiError && e.status === "NOT_AWAITING_PROMOTION") {
       const message = (e.body as { message?: unknown }).message

@@ -1,5 +1,6 @@
 import { pos } from "../args.ts"
 import type { Command } from "../command.ts"
+import { Acknowledged } from "../answers.ts"
 
 const command: Command = {
   name: "register",
@@ -13,7 +14,7 @@ const command: Command = {
   async run(ctx) {
     const host = pos(ctx.args, "HOST")!
     const id = pos(ctx.args, "ID")!
-    const response = await ctx.client().request("PUT", `/hosts/${encodeURIComponent(host)}`, { query: { id } })
+    const response = await ctx.client().requestDecoded("PUT", `/hosts/${encodeURIComponent(host)}`, Acknowledged, { query: { id } })
     if (ctx.json) ctx.printJson(response)
     else ctx.print(`Registering host ${host} with id ${id}: done`)
   },

@@ -1,6 +1,7 @@
 import { pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { aboutGroup, groupPath } from "../deployment-group.ts"
+import { Acknowledged } from "../answers.ts"
 
 const command: Command = {
   name: "remove-deployment-group",
@@ -11,7 +12,7 @@ const command: Command = {
   flags: [],
   async run(ctx) {
     const name = pos(ctx.args, "NAME")!
-    const response = await aboutGroup(name, ctx.client().request("DELETE", groupPath(name)))
+    const response = await aboutGroup(name, ctx.client().requestDecoded("DELETE", groupPath(name), Acknowledged))
     if (ctx.json) ctx.printJson(response)
     else ctx.print(`Deployment-group ${name} removed`)
   },

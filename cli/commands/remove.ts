@@ -2,6 +2,7 @@ import { bool, pos, str } from "../args.ts"
 import type { Command } from "../command.ts"
 import { tokenQuery } from "../per-host.ts"
 import { resolveJob } from "../resolve.ts"
+import { Acknowledged } from "../answers.ts"
 
 const command: Command = {
   name: "remove",
@@ -17,7 +18,7 @@ const command: Command = {
     const client = ctx.client()
     const jobId = await resolveJob(client, pos(ctx.args, "JOB")!)
     await ctx.confirm(`remove the job ${jobId}`, bool(ctx.args, "yes"))
-    const response = await client.request("DELETE", `/jobs/${encodeURIComponent(jobId)}`, { query: tokenQuery(str(ctx.args, "token")) })
+    const response = await client.requestDecoded("DELETE", `/jobs/${encodeURIComponent(jobId)}`, Acknowledged, { query: tokenQuery(str(ctx.args, "token")) })
     if (ctx.json) ctx.printJson(response)
     else ctx.print(`Removing job ${jobId}: done`)
   },

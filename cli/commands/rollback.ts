@@ -8,6 +8,7 @@ import { aboutGroup, groupPath } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
 import { fetchRollouts, optionsText, rolloutAt } from "../rollout.ts"
 import { followRollout, optionsJson, ROLLOUT_FLAGS, rolloutOptionsFromArgs, SYSTEM_CLOCK, WAIT_FLAGS, type WaitClock } from "./rolling-update.ts"
+import { Started } from "../answers.ts"
 
 /*
  * `helios rollback GROUP [--to-rollout N]`: a rolling update back to the job of the group's
@@ -43,7 +44,7 @@ export const rollback = async (ctx: Context, clock: WaitClock, pollIntervalMs: n
   try {
     started = await aboutGroup(
       group,
-      client.request<{ status: string; position: number }>("POST", groupPath(group, "/rollback"), {
+      client.requestDecoded("POST", groupPath(group, "/rollback"), Started, {
         body: { ...(toRollout !== undefined ? { toRollout } : {}), ...(Object.keys(options).length > 0 ? { rolloutOptions: options } : {}) },
       }),
     )

@@ -10,8 +10,9 @@ import { aboutGroup, fetchGroupStatus, groupPath } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
 import { resolveJob } from "../resolve.ts"
 import { changeLines, fetchReplay, fetchRollouts, optionsText, planLines, rolloutAt, type HostDeployment } from "../rollout.ts"
-import type { ChangedSincePositionJson, DeploymentGroupStatusJson, HostStatusJson, PlanJson } from "../wire.ts"
+import type { ChangedSincePositionJson, DeploymentGroupStatusJson } from "../wire.ts"
 import { sleep } from "./watch.ts"
+import { HostStatuses, Plan, Started } from "../answers.ts"
 
 /*
  * `helios rolling-update JOB GROUP`: starts the rollout of JOB to the group's hosts, then (unless
@@ -318,13 +319,13 @@ const withOptions = (options: object) => (Object.keys(options).length > 0 ? { ro
  */
 const printPlan = async (ctx: Context, group: string, body: Record<string, unknown>): Promise<number> => {
   const client = ctx.client()
-  const plan = await aboutGroup(group, client.request<PlanJson>("POST", groupPath(group, "/plan"), { body }))
+  const plan = await aboutGroup(group, client.requestDecoded("POST", groupPath(group, "/plan"), Plan, { body }))
   if (ctx.json) {
     ctx.printJson(plan)
     return 0
   }
   const hosts = [...new Set(plan.steps.map((s) => s.host))]
-  const statuses = hosts.length === 0 ? {} : await client.request<Record<string, HostStatusJson>>("POST", "/hosts/statuses", { body: hosts })
+  const statuses = hosts.length === 0 ? {} : await client.requestDecoded("POST", "/hosts/statuses", HostStatuses, { body: hosts })
   const deployments: Record<string, HostDeployment[]> = Object.fromEntries(Object.entries(statuses).map(([h, st]) => [h, Object.values(st.jobs)]))
   for (const line of planLines(plan, deployments, bool(ctx.args, "full"))) ctx.print(line)
   return 0
@@ -333,7 +334,7 @@ const printPlan = async (ctx: Context, group: string, body: Record<string, unkno
 /** The rolling update, refused with the master's first changes when something changed after --check-position. */
 const startRollingUpdate = async (ctx: Context, client: HeliosClient, group: string, body: Record<string, unknown>) => {
   try {
-    return await aboutGroup(group, client.request<{ status: string; position: number }>("POST", groupPath(group, "/rolling-update"), { body }))
+    return await aboutGroup(group, client.requestDecoded("POST", groupPath(group, "/rolling-update"), Started, { body }))
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== "CHANGED_SINCE_POSITION") throw e
     const refusal = e.body as ChangedSincePositionJson

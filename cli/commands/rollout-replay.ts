@@ -2,8 +2,9 @@ import { bool, pos, str, UsageError } from "../args.ts"
 import type { Command, Context } from "../command.ts"
 import { formatTable } from "../output.ts"
 import { fetchReplay, promotionLine, replayHeaderLines, replayLines, stepBlock } from "../rollout.ts"
-import type { JobStatusJson, ReplayJson, ReplayStepJson, StateJson } from "../wire.ts"
+import type { JobStatusJson, ReplayJson, ReplayStepJson } from "../wire.ts"
 import { STATUS_COLUMNS, statusRows } from "./status.ts"
+import { State } from "../answers.ts"
 
 /*
  * `helios rollout replay GROUP [--rollout N] [--step]`: one rollout rebuilt from the log alone
@@ -51,7 +52,7 @@ const positionAfter = (step: ReplayStepJson, r: ReplayJson): number => step.ende
 const walk = async (ctx: Context, r: ReplayJson, full: boolean): Promise<void> => {
   const client = ctx.client()
   const hosts = rolloutHosts(r)
-  const fleetAt = async (position: number) => statusesOnHosts((await client.get<StateJson>("/state", { at: String(position) })).jobs, hosts)
+  const fleetAt = async (position: number) => statusesOnHosts((await client.getDecoded("/state", State, { at: String(position) })).jobs, hosts)
   if (ctx.json) {
     const steps = []
     for (const step of r.steps) steps.push(step.started === undefined ? step : { ...step, fleet: { position: positionAfter(step, r), jobs: await fleetAt(positionAfter(step, r)) } })

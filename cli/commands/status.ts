@@ -3,7 +3,8 @@ import { bool, str } from "../args.ts"
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { formatTable } from "../output.ts"
-import type { JobStatusJson, StateJson } from "../wire.ts"
+import type { JobStatusJson } from "../wire.ts"
+import { JobStatuses, Jobs, State } from "../answers.ts"
 
 export const STATUS_COLUMNS = ["JOB ID", "HOST", "GOAL", "STATE", "CONTAINER ID", "PORTS"]
 
@@ -43,11 +44,11 @@ const command: Command = {
     const at = str(ctx.args, "at")
     let statuses: Record<string, JobStatusJson>
     if (at !== undefined) {
-      const state = await client.get<StateJson>("/state", { at })
+      const state = await client.getDecoded("/state", State, { at })
       statuses = Object.fromEntries(Object.entries(state.jobs).filter(([id]) => filter === undefined || id.includes(filter)))
     } else {
-      const ids = Object.keys(await client.get<Record<string, unknown>>("/jobs", filter !== undefined ? { q: filter } : {}))
-      statuses = ids.length === 0 ? {} : await client.request<Record<string, JobStatusJson>>("POST", "/jobs/statuses", { body: ids })
+      const ids = Object.keys(await client.getDecoded("/jobs", Jobs, filter !== undefined ? { q: filter } : {}))
+      statuses = ids.length === 0 ? {} : await client.requestDecoded("POST", "/jobs/statuses", JobStatuses, { body: ids })
     }
     if (filter !== undefined && Object.keys(statuses).length === 0)
       throw new CliError(`job pattern ${filter} matched no jobs${at !== undefined ? ` at ${at}` : ""}`, { status: "NO_MATCH", jobs: {} })

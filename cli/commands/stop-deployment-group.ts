@@ -1,6 +1,7 @@
 import { pos } from "../args.ts"
 import type { Command } from "../command.ts"
 import { aboutGroup, groupPath } from "../deployment-group.ts"
+import { Acknowledged } from "../answers.ts"
 
 const command: Command = {
   name: "stop-deployment-group",
@@ -11,7 +12,7 @@ const command: Command = {
   flags: [],
   async run(ctx) {
     const name = pos(ctx.args, "NAME")!
-    await aboutGroup(name, ctx.client().request("POST", groupPath(name, "/stop")))
+    await aboutGroup(name, ctx.client().requestDecoded("POST", groupPath(name, "/stop"), Acknowledged))
     if (ctx.json) ctx.printJson({ status: "STOPPED", name })
     else ctx.print(`Deployment-group ${name} stopped`)
   },

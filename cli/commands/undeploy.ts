@@ -4,7 +4,7 @@ import { CliError } from "../errors.ts"
 import { bracketList } from "../output.ts"
 import { forEachHost, hostJobPath, tokenQuery } from "../per-host.ts"
 import { resolveHosts, resolveJob } from "../resolve.ts"
-import type { JobStatusJson } from "../wire.ts"
+import { Acknowledged, OneJobStatus } from "../answers.ts"
 
 const command: Command = {
   name: "undeploy",
@@ -31,13 +31,13 @@ const command: Command = {
     const jobId = await resolveJob(client, pos(ctx.args, "JOB")!)
     let hosts: string[]
     if (all) {
-      const status = await client.get<JobStatusJson>(`/jobs/${encodeURIComponent(jobId)}/status`)
+      const status = await client.getDecoded(`/jobs/${encodeURIComponent(jobId)}/status`, OneJobStatus)
       hosts = Object.keys(status.deployments).sort()
       if (hosts.length > 0) await ctx.confirm(`undeploy ${jobId} from ${bracketList(hosts)}`, bool(ctx.args, "yes"))
     } else hosts = await resolveHosts(client, refs)
     if (!ctx.json) ctx.print(`Undeploying ${jobId} from ${bracketList(hosts)}`)
     return forEachHost(ctx, jobId, hosts, (host) =>
-      client.request("DELETE", hostJobPath(host, jobId), { query: tokenQuery(str(ctx.args, "token")) }),
+      client.requestDecoded("DELETE", hostJobPath(host, jobId), Acknowledged, { query: tokenQuery(str(ctx.args, "token")) }),
     )
   },
 }

@@ -1,6 +1,7 @@
 import type { Command } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { HELIOS_VERSION } from "../../master/version.ts"
+import { Version } from "../answers.ts"
 
 const command: Command = {
   name: "version",
@@ -12,7 +13,7 @@ const command: Command = {
     if (!ctx.json) ctx.print(`Client Version: ${HELIOS_VERSION}`)
     let master: string
     try {
-      master = await ctx.client().get<string>("/version")
+      master = await ctx.client().getDecoded("/version", Version)
     } catch (e) {
       if (e instanceof CliError) throw new CliError(e.message, { clientVersion: HELIOS_VERSION, masterVersion: null })
       throw e

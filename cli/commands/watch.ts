@@ -4,7 +4,7 @@ import type { Command, Context } from "../command.ts"
 import { CliError } from "../errors.ts"
 import { formatTimestamp } from "../output.ts"
 import { resolveJob } from "../resolve.ts"
-import type { JobStatusJson } from "../wire.ts"
+import { OneJobStatus } from "../answers.ts"
 
 const chop = (s: string, n: number) => (s.length <= n ? s : s.slice(0, n))
 
@@ -41,7 +41,7 @@ export const watchJob = async (
     const now = Date.now()
     let rows: Array<{ host: string; state: string; throttled: string; containerId: string | null }> = []
     try {
-      const status = await client.get<JobStatusJson>(`/jobs/${encodeURIComponent(jobId)}/status`, {}, { signal })
+      const status = await client.getDecoded(`/jobs/${encodeURIComponent(jobId)}/status`, OneJobStatus, {}, { signal })
       const tasks = status.taskStatuses
       rows = options.exact
         ? hosts.map((host) => ({ host, state: tasks[host]?.state ?? "UNKNOWN", throttled: tasks[host]?.throttled ?? "UNKNOWN", containerId: tasks[host]?.containerId ?? null }))
