@@ -338,38 +338,21 @@ describe("checkpoints over a log holding an undecodable event", () => {
     return { log, events, skipped }
   }
 
-  for (const start of ["0", "a snapshot after it"])
-    it(`told to skip it (--skip-undecodable), started at ${start}: every position and time answers as the projection's fold, the background fold ends`, async () => {
-      const errors = vi.spyOn(console, "error").mockImplementation(() => {})
-      const { log, events, skipped } = await withUndecodable(join(dir, `skip-${start.length}.db`), 500, 180)
-      try {
-        const cp = new Checkpoints({ log, every: 40, skipUndecodable: [skipped.position] })
-        await startedAt(cp, events, start === "0" ? 0 : 301, skipped)
-        const head = events.at(-1)!.position
-        for (const at of [...boundsOf(events), ...Array.from({ length: head + 2 }, (_, p) => ({ position: p }))])
-          expect(await answer(cp, at), `as of ${JSON.stringify(at)}`).toEqual(ordered(replayAsOf(events, at, skipped)))
-        expect(cp.stats().pending).toBe(0)
-        expect(errors.mock.calls.filter((args) => String(args[0]).includes("trying again"))).toEqual([])
-        await cp.close()
-      } finally {
-        errors.mockRestore()
-        await log.close()
-      }
-    })
-
-  it("not told to skip it, started from a snapshot after it: queries that need it reject with UndecodableEvent (503), the others answer; the background fold ends", async () => {
+  /**
+   * Checkpoints (every 40) over withUndecodable's log of 500 events with the 180th undecodable,
+   * told to skip it or not, checked by `check`; then the background fold has ended: nothing left
+   * waiting, and it never said it was trying again.
+   */
+  const overUndecodable = async (
+    file: string,
+    skip: boolean,
+    check: (cp: Checkpoints, events: ReadonlyArray<StoredEvent>, skipped: Skipped) => Promise<void>,
+  ) => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {})
-    const { log, events, skipped } = await withUndecodable(join(dir, "noskip.db"), 500, 180)
+    const { log, events, skipped } = await withUndecodable(join(dir, file), 500, 180)
     try {
-      const S = 301
-      const cp = new Checkpoints({ log, every: 40 })
-      await startedAt(cp, events, S, skipped)
-      for (const at of boundsOf(events)) {
-        const want = replayAsOf(events, at, skipped)
-        const got = await answer(cp, at)
-        if (want.position >= skipped.position && want.position < S) expect(got, `as of ${JSON.stringify(at)}`).toBe("UndecodableEvent")
-        else expect(got, `as of ${JSON.stringify(at)}`).toEqual(ordered(want))
-      }
+      const cp = new Checkpoints({ log, every: 40, ...(skip ? { skipUndecodable: [skipped.position] } : {}) })
+      await check(cp, events, skipped)
       expect(cp.stats().pending).toBe(0)
       expect(errors.mock.calls.filter((args) => String(args[0]).includes("trying again"))).toEqual([])
       await cp.close()
@@ -377,5 +360,28 @@ describe("checkpoints over a log holding an undecodable event", () => {
       errors.mockRestore()
       await log.close()
     }
+  }
+
+  for (const start of ["0", "a snapshot after it"])
+    it(`told to skip it (--skip-undecodable), started at ${start}: every position and time answers as the projection's fold, the background fold ends`, async () => {
+      await overUndecodable(`skip-${start.length}.db`, true, async (cp, events, skipped) => {
+        await startedAt(cp, events, start === "0" ? 0 : 301, skipped)
+        const head = events.at(-1)!.position
+        for (const at of [...boundsOf(events), ...Array.from({ length: head + 2 }, (_, p) => ({ position: p }))])
+          expect(await answer(cp, at), `as of ${JSON.stringify(at)}`).toEqual(ordered(replayAsOf(events, at, skipped)))
+      })
+    })
+
+  it("not told to skip it, started from a snapshot after it: queries that need it reject with UndecodableEvent (503), the others answer; the background fold ends", async () => {
+    await overUndecodable("noskip.db", false, async (cp, events, skipped) => {
+      const S = 301
+      await startedAt(cp, events, S, skipped)
+      for (const at of boundsOf(events)) {
+        const want = replayAsOf(events, at, skipped)
+        const got = await answer(cp, at)
+        if (want.position >= skipped.position && want.position < S) expect(got, `as of ${JSON.stringify(at)}`).toBe("UndecodableEvent")
+        else expect(got, `as of ${JSON.stringify(at)}`).toEqual(ordered(want))
+      }
+    })
   })
 })
