@@ -6,7 +6,7 @@ import type { CommandIdReused, ConcurrentChange, Executed } from "./command-bus.
 import type { MasterDeps } from "./deps.ts"
 import type { Actor } from "../core/ids.ts"
 import { isJobId, type JobId } from "../core/job-id.ts"
-import { actorNameOf } from "./auth.ts"
+import { actorNameOf, principalOf } from "./auth.ts"
 import { decodeInput, type FieldError } from "../core/decode.ts"
 
 /*
@@ -64,8 +64,11 @@ const writeInputErrors = (c: Context): FieldError[] => {
   const errors: FieldError[] = []
   const id = c.req.header("Helios-Command-Id")
   if (id !== undefined && !COMMAND_ID.test(id)) errors.push({ field: "Helios-Command-Id", message: "expected 1 to 128 of A-Z a-z 0-9 . _ : -" })
+  // Checked where it is recorded: without authentication, and for a principal that may name users.
   const user = c.req.query("user")
-  if (user !== undefined && actorNameOf(c) === undefined && !USER_NAME.test(user)) errors.push({ field: "user", message: "expected 1 to 256 characters, no control characters" })
+  const principal = principalOf(c)
+  const recorded = principal === undefined || actorNameOf(c) !== principal.name
+  if (user !== undefined && recorded && !USER_NAME.test(user)) errors.push({ field: "user", message: "expected 1 to 256 characters, no control characters" })
   return errors
 }
 

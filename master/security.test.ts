@@ -285,6 +285,11 @@ describe("security (issue 13)", () => {
     const actor = async (id: string) => (await m.call("GET", `/history/jobs/${id}`, undefined, bearer("alice"))).body.audit[0].actor
     expect(await actor(forged.body.id)).toBe("user:alice")
     expect(await actor(named.body.id)).toBe("user:bob@proxy")
+    // A name that would be recorded is checked as without authentication: no control characters.
+    const before = m.projection.position
+    const bad = await m.call("POST", `/jobs?user=${encodeURIComponent("bob\nroot")}`, { id: "web:v3", image: "busybox:latest" }, bearer("proxy"))
+    expect([bad.status, JSON.stringify(bad.body.errors)]).toEqual([400, expect.stringContaining("user")])
+    expect(m.projection.position).toBe(before)
   })
 
   it("forged agent facts for another host: an agent's credential posts only its own host's facts (403, nothing written)", async () => {
