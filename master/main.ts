@@ -111,7 +111,7 @@ if (values.help) {
 }
 
 // Loaded only now: `--help` and a bad flag answer without loading the master.
-const [{ collectDefaultMetrics, Registry }, { ZkClient }, { ZooKeeperEventLog }, { startMaster }, { ZkHostInfoStore }, { installCrashHook }, { normalizeOrigin }, { Principals }, { aclPolicy, readZkAuthFile }, { containerPolicyFromFlags }] =
+const [{ collectDefaultMetrics, Registry }, { ZkClient }, { ZooKeeperEventLog }, { startMaster }, { ZkHostInfoStore }, { installCrashHook }, { normalizeOrigin }, { Principals }, { aclPolicy, readZkAuthFile }, { containerPolicyFromFlags }, { Result }, { decodeInput, formatFieldErrors }, { HostName }] =
   await Promise.all([
     import("prom-client"),
     import("../log/zk-client.ts"),
@@ -123,6 +123,9 @@ const [{ collectDefaultMetrics, Registry }, { ZkClient }, { ZooKeeperEventLog },
     import("./auth.ts"),
     import("../log/zk-acl.ts"),
     import("../core/container-policy.ts"),
+    import("effect"),
+    import("../core/decode.ts"),
+    import("../core/ids.ts"),
   ])
 
 // Numbers as written in decimal: Number() would also take "", "0x10" and "1e3".
@@ -198,9 +201,10 @@ if (!/^(\/[^/\u0000]+)+$/.test(root) || root.split("/").some((part) => part === 
   console.error(`helios-master: --zk-root: expected an absolute ZooKeeper path such as /helios, got ${JSON.stringify(root)}`)
   process.exit(1)
 }
-// The name is a znode under the masters' and a label on its events.
-if (values.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(values.name)) {
-  console.error(`helios-master: --name: expected letters, digits, '.', '_' or '-' (a host name), got ${JSON.stringify(values.name)}`)
+// The name is a znode under the masters' and a label on its events: a host name.
+const badName = values.name === undefined ? undefined : decodeInput(HostName, values.name)
+if (badName !== undefined && Result.isFailure(badName)) {
+  console.error(`helios-master: --name: expected a host name, got ${JSON.stringify(values.name)}: ${formatFieldErrors(badName.failure)}`)
   process.exit(1)
 }
 if (values["advertised-url"] !== undefined && !(URL.canParse(values["advertised-url"]) && /^https?:$/.test(new URL(values["advertised-url"]).protocol))) {
