@@ -9,18 +9,17 @@ import type {
   HistoryJson,
   HostStatusJson,
   JobStatusJson,
-  PlanJson,
-  ReplayJson,
-  RolloutsJson,
   StateJson,
 } from "./wire.ts"
 
 /*
- * What the CLI checks of each master answer before using it (client.ts). The master's own schemas
- * (master/api-schemas.ts) are used where the CLI relies on the whole answer; elsewhere only the
- * fields the CLI reads are checked, so an older or newer master (other optional fields, a new job
- * field or task state) still works. Unknown fields are never refused, and the answer is used as
- * sent (so `--json` prints it whole): a schema here must only check, never transform.
+ * What the CLI checks of each master answer before using it (client.ts): the shape it relies on,
+ * and of a value from a fixed set that it only prints (a task state, a rollout reason, a step
+ * kind) only that it is a string, so an older or newer master (other optional fields, a new job
+ * field or value) still works. The master's own schemas (master/api-schemas.ts) refuse such new
+ * values, so one is used only for an audit line, which has none. Unknown fields are never refused,
+ * and the answer is used as sent (so `--json` prints it whole): a schema here must only check,
+ * never transform.
  */
 
 /** A check of an answer, and the type the CLI then uses it as. */
@@ -33,6 +32,7 @@ const answer = <T>(schema: Schema.Decoder<unknown>): Answer<T> => ({ schema })
 
 const Str = Schema.String
 const Num = Schema.Number
+const Bool = Schema.Boolean
 const Anything = Schema.Record(Str, Schema.Unknown)
 /** Absent or null (Helios's Java omits or nulls what it does not have). */
 const maybe = <S extends Schema.Top>(s: S) => Schema.optionalKey(Schema.NullOr(s))
@@ -58,6 +58,138 @@ const Group = Schema.Struct({
   rollingUpdateReason: maybe(Str),
 })
 
+/*
+ * The rollout answers (rollouts, replay, plan, a group status's rollout): the master's shapes
+ * (master/api-schemas.ts) with every value from a fixed set (a rollout's reason or status, a
+ * step's kind or outcome, an error code, a task state) widened to any string, and without the
+ * master's range and pattern checks. The CLI only prints those values, so a newer master's new
+ * reason or step kind is shown, not refused. Every field the master always sends is still
+ * required with its type: the arrays the CLI iterates, the numbers it computes with, a string
+ * where a string is printed.
+ */
+
+/** A value the CLI only prints, from a set a newer master may extend. */
+const Shown = Str
+const Moment = Schema.Struct({ position: Num, time: Num })
+const RolloutOptionsShape = Schema.Struct({
+  timeout: Num,
+  parallelism: Num,
+  migrate: Bool,
+  overlap: Bool,
+  /** Never shown by a master's reads. */
+  token: Schema.optionalKey(Str),
+  ignoreFailures: Bool,
+  autoRevert: Schema.optionalKey(Bool),
+  maxFailures: Schema.optionalKey(Num),
+  failureRatio: Schema.optionalKey(Num),
+  canary: Schema.optionalKey(Num),
+})
+const RolloutStepShape = Schema.Struct({ host: Str, kind: Shown })
+const RolloutSummaryShape = Schema.Struct({
+  number: Num,
+  startedAt: Num,
+  startedAtTime: Num,
+  actor: Str,
+  jobId: Str,
+  reason: Shown,
+  options: RolloutOptionsShape,
+  status: Shown,
+  endedAt: Schema.optionalKey(Num),
+  endedAtTime: Schema.optionalKey(Num),
+  failedSteps: Num,
+  rollbackTo: Schema.optionalKey(Num),
+  durationMs: Schema.NullOr(Num),
+})
+const RolloutsShape = Schema.Struct({ name: Str, rollouts: Schema.Array(RolloutSummaryShape), position: Num })
+const ReplayStepShape = Schema.Struct({
+  index: Num,
+  host: Str,
+  kind: Shown,
+  started: Schema.optionalKey(Moment),
+  ended: Schema.optionalKey(Moment),
+  durationMs: Schema.NullOr(Num),
+  outcome: Schema.optionalKey(Shown),
+  reason: Schema.optionalKey(Str),
+  error: Schema.optionalKey(Shown),
+  message: Schema.optionalKey(Str),
+  evidence: Schema.optionalKey(
+    Schema.Struct({
+      state: Schema.optionalKey(Shown),
+      throttled: Schema.optionalKey(Shown),
+      containerError: Schema.optionalKey(Str),
+      position: Schema.optionalKey(Num),
+      previousStates: Schema.optionalKey(Schema.Array(Schema.Struct({ state: Shown, position: Num }))),
+    }),
+  ),
+  transitions: Schema.Array(
+    Schema.Struct({
+      ...Moment.fields,
+      jobId: Str,
+      state: Shown,
+      throttled: Shown,
+      containerId: Schema.optionalKey(Str),
+      error: Schema.optionalKey(Str),
+    }),
+  ),
+})
+const ReplayShape = Schema.Struct({
+  group: Str,
+  number: Num,
+  jobId: Str,
+  reason: Shown,
+  actor: Str,
+  options: RolloutOptionsShape,
+  hosts: Schema.Array(Str),
+  rollbackTo: Schema.optionalKey(Num),
+  canaryUntilStep: Schema.optionalKey(Num),
+  started: Moment,
+  ended: Schema.optionalKey(Moment),
+  outcome: Schema.optionalKey(Shown),
+  error: Schema.optionalKey(Str),
+  awaitingPromotion: Schema.optionalKey(Schema.Struct({ ...Moment.fields, step: Num })),
+  promoted: Schema.optionalKey(Moment),
+  durationMs: Schema.NullOr(Num),
+  steps: Schema.Array(ReplayStepShape),
+  position: Num,
+})
+const PlanShape = Schema.Struct({
+  status: Shown,
+  name: Str,
+  /** The log position the plan was made at (for `rolling-update --check-position`). */
+  position: Num,
+  jobId: Str,
+  options: RolloutOptionsShape,
+  hosts: Schema.Array(Str),
+  steps: Schema.Array(RolloutStepShape),
+  canaryUntilStep: Schema.optionalKey(Num),
+})
+const GroupRolloutShape = Schema.Struct({
+  number: Num,
+  startedAt: Num,
+  jobId: Str,
+  reason: Shown,
+  options: RolloutOptionsShape,
+  steps: Schema.Array(RolloutStepShape),
+  canaryUntilStep: Schema.optionalKey(Num),
+  nextStep: Num,
+  failures: Schema.Array(Schema.Struct({ step: Num, host: Str, error: Shown, message: Str })),
+})
+
+/** A rollout's options as reads show them (no token). */
+export type RolloutOptionsJson = typeof RolloutOptionsShape.Type
+/** One rollout of `GET /deployment-group/{name}/rollouts`. */
+export type RolloutSummaryJson = typeof RolloutSummaryShape.Type
+/** `GET /deployment-group/{name}/rollouts`: the group's rollouts, oldest first. */
+export type RolloutsJson = typeof RolloutsShape.Type
+/** One step of a replayed rollout. */
+export type ReplayStepJson = typeof ReplayStepShape.Type
+/** `GET /deployment-group/{name}/rollouts/{n|latest}/replay`: one rollout rebuilt from the log. */
+export type ReplayJson = typeof ReplayShape.Type
+/** `POST /deployment-group/{name}/plan`: what a rolling update would do now (nothing written). */
+export type PlanJson = typeof PlanShape.Type
+/** The `rollout` of `GET /deployment-group/{name}/status`: its plan and progress. */
+export type GroupRolloutJson = typeof GroupRolloutShape.Type
+
 /** `GET /masters`, `/hosts`, `/deployment-group`. */
 export const Names = answer<ReadonlyArray<string>>(Schema.Array(Str))
 export const Version = answer<string>(Str)
@@ -82,12 +214,12 @@ export const DeploymentGroupStatus = answer<DeploymentGroupStatusJson>(
     error: maybe(Str),
     hostStatuses: Schema.Array(Schema.Struct({ host: Str, jobId: Schema.NullOr(Str), state: Schema.NullOr(Str) })),
     deploymentGroupStatus: maybe(Anything),
-    rollout: Schema.optionalKey(Api.DeploymentGroupStatusJson.fields.rollout),
+    rollout: maybe(GroupRolloutShape),
   }),
 )
-export const Rollouts = answer<RolloutsJson>(Api.RolloutsJson)
-export const Replay = answer<ReplayJson>(Api.ReplayJson)
-export const Plan = answer<PlanJson>(Api.PlanJson)
+export const Rollouts = answer<RolloutsJson>(RolloutsShape)
+export const Replay = answer<ReplayJson>(ReplayShape)
+export const Plan = answer<PlanJson>(PlanShape)
 /** A write's answer the CLI only prints (with --json); none at all (204: Helios's stop-deployment-group) is fine too. */
 export const Acknowledged = answer<Readonly<Record<string, unknown>> | undefined>(Schema.UndefinedOr(Schema.Struct({ status: Str })))
 /** A write whose status the CLI prints (create-deployment-group). */

@@ -1,8 +1,9 @@
 /*
- * A small argument parser for `helios`: long and short flags, string flags that repeat, boolean
- * flags, `--flag=value`, `-xVALUE`, clusters of short booleans (`-qf`), positional arguments and
- * `--` (everything after it is positional, e.g. the container command of `create`). Global flags
- * are accepted before or after the verb (the caller merges the two flag lists).
+ * A small argument parser for `helios`: long and short flags, string flags that repeat (declared
+ * `multiple`; any other given twice is refused), boolean flags, `--flag=value`, `-xVALUE`, clusters
+ * of short booleans (`-qf`), positional arguments and `--` (everything after it is positional, e.g.
+ * the container command of `create`). Global flags are accepted before or after the verb (the
+ * caller merges the two flag lists).
  *
  * node:util parseArgs would do most of this, but its errors are long and name no command, and it
  * has no notion of required positionals or of generated help; this is about as long as the glue.
@@ -18,7 +19,10 @@ export interface FlagSpec {
   /** One letter: `z` for `-z`. */
   readonly short?: string
   readonly type: "string" | "boolean"
-  /** A string flag that may be given several times (its value is a list). */
+  /**
+   * A string flag that may be given several times (its value is a list). Any other string flag
+   * given twice is refused: keeping the last value, as Helios's argparse4j did, drops one silently.
+   */
   readonly multiple?: boolean
   /** Placeholder in help, e.g. `URL`. */
   readonly metavar?: string
@@ -80,12 +84,21 @@ export const parseArgs = (
   const byLong = new Map(flags.map((f) => [f.name, f]))
   const byShort = new Map(flags.filter((f) => f.short).map((f) => [f.short!, f]))
   const values: Record<string, string | string[] | true> = {}
+  /** Every value of each single-valued string flag, in order: more than one is an error. */
+  const given = new Map<FlagSpec, string[]>()
   const words: string[] = []
   let rest: string[] = []
 
   const set = (spec: FlagSpec, value: string | true) => {
-    const prev = values[spec.name]
-    values[spec.name] = value !== true && spec.multiple ? [...(Array.isArray(prev) ? prev : []), value] : value
+    // A boolean given twice (`--json --json`, `-qq`) means what it means once: no value is lost.
+    if (value === true) values[spec.name] = true
+    else if (spec.multiple) {
+      const prev = values[spec.name]
+      values[spec.name] = [...(Array.isArray(prev) ? prev : []), value]
+    } else {
+      given.set(spec, [...(given.get(spec) ?? []), value])
+      values[spec.name] = value
+    }
   }
 
   for (let i = 0; i < argv.length; i++) {
@@ -133,6 +146,9 @@ export const parseArgs = (
     }
     words.push(arg)
   }
+  for (const [spec, all] of given)
+    if (all.length > 1)
+      fail(`option ${display(spec)} given ${all.length === 2 ? "twice" : `${all.length} times`} (${all.map((v) => `'${v}'`).join(", ")}): give it once`)
 
   const named: Record<string, string | string[]> = {}
   let k = 0

@@ -1,12 +1,17 @@
-import type { MergedRolloutOptions, RolloutReason, RolloutStepKind } from "../core/deployment-group.ts"
+import type { MergedRolloutOptions } from "../core/deployment-group.ts"
 import type { DomainEvent } from "../core/events.ts"
 import type { HostSelector } from "../core/host-selector.ts"
 import type { TaskState } from "../core/ids.ts"
-import type { RolloutSummary } from "../core/state.ts"
-import type { ReplayRollout, ReplayStep } from "../projections/rollout-replay.ts"
 import type { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../master/responses.ts"
+import type { GroupRolloutJson } from "./answers.ts"
 
-/* The master's JSON answers, typed from the functions that produce them (master/responses.ts). */
+/*
+ * The master's JSON answers, typed from the functions that produce them (master/responses.ts);
+ * the rollout answers by the CLI's own schemas (answers.ts), whose reasons, step kinds and
+ * outcomes are any string, as a newer master may send one this CLI does not know.
+ */
+
+export type { PlanJson, ReplayJson, ReplayStepJson, RolloutOptionsJson, RolloutSummaryJson, RolloutsJson } from "./answers.ts"
 
 export type JobStatusJson = NonNullable<ReturnType<typeof jobStatusJson>>
 export type HostStatusJson = NonNullable<ReturnType<typeof hostStatusJson>>
@@ -62,7 +67,8 @@ export interface DeploymentGroupJson {
   readonly hostSelectors: ReadonlyArray<HostSelector>
   readonly jobId?: string | null
   readonly rolloutOptions?: MergedRolloutOptions | null
-  readonly rollingUpdateReason?: RolloutReason | null
+  /** MANUAL, HOSTS_CHANGED, ROLLBACK, or a newer master's (only printed). */
+  readonly rollingUpdateReason?: string | null
 }
 
 /** One UP host of a group in `GET /deployment-group/{name}/status`, in rollout order. */
@@ -80,49 +86,8 @@ export interface DeploymentGroupStatusJson {
   readonly error: string | null
   readonly hostStatuses: ReadonlyArray<GroupHostStatusJson>
   readonly deploymentGroupStatus: { readonly state: "ROLLING_OUT" | "AWAITING_PROMOTION" | "DONE" | "FAILED"; readonly error?: string | null } | null
-  readonly rollout?: {
-    readonly startedAt: number
-    readonly jobId: string
-    readonly reason: RolloutReason
-    readonly options: MergedRolloutOptions
-    readonly steps: ReadonlyArray<{ readonly host: string; readonly kind: string }>
-    readonly nextStep: number
-    readonly failures: ReadonlyArray<{ readonly step: number; readonly host: string; readonly error: string; readonly message: string }>
-  } | null
+  readonly rollout?: GroupRolloutJson | null
   readonly position?: number
-}
-
-/** One rollout of `GET /deployment-group/{name}/rollouts` (core's RolloutSummary with its duration). */
-export type RolloutSummaryJson = RolloutSummary & { readonly durationMs: number | null }
-
-/** `GET /deployment-group/{name}/rollouts`: the group's rollouts, oldest first. */
-export interface RolloutsJson {
-  readonly name: string
-  readonly rollouts: ReadonlyArray<RolloutSummaryJson>
-  readonly position: number
-}
-
-/** One step of a replayed rollout (projections/rollout-replay.ts, with its duration). */
-export type ReplayStepJson = Readonly<ReplayStep> & { readonly durationMs: number | null }
-
-/** `GET /deployment-group/{name}/rollouts/{n|latest}/replay`: one rollout rebuilt from the log. */
-export type ReplayJson = Readonly<Omit<ReplayRollout, "steps">> & {
-  readonly steps: ReadonlyArray<ReplayStepJson>
-  readonly durationMs: number | null
-  readonly position: number
-}
-
-/** `POST /deployment-group/{name}/plan`: what a rolling update would do now (nothing written). */
-export interface PlanJson {
-  readonly status: string
-  readonly name: string
-  /** The log position the plan was made at (for `rolling-update --check-position`). */
-  readonly position: number
-  readonly jobId: string
-  readonly options: MergedRolloutOptions
-  readonly hosts: ReadonlyArray<string>
-  readonly steps: ReadonlyArray<{ readonly host: string; readonly kind: RolloutStepKind }>
-  readonly canaryUntilStep?: number
 }
 
 /** The 409 of a rolling update with a `checkPosition` after which something changed. */

@@ -10,7 +10,7 @@ import { aboutGroup, fetchGroupStatus, groupPath } from "../deployment-group.ts"
 import { ApiError, CliError } from "../errors.ts"
 import { resolveJob } from "../resolve.ts"
 import { changeLines, fetchReplay, fetchRollouts, optionsText, planLines, rolloutAt, type HostDeployment } from "../rollout.ts"
-import type { ChangedSincePositionJson, DeploymentGroupStatusJson } from "../wire.ts"
+import type { ChangedSincePositionJson, DeploymentGroupStatusJson, RolloutOptionsJson } from "../wire.ts"
 import { sleep } from "./watch.ts"
 import { HostStatuses, Plan, Started } from "../answers.ts"
 
@@ -101,7 +101,7 @@ export const checkPositionFromArgs = (args: ParsedArgs): number | undefined => {
 }
 
 /** `Rolling update started: GROUP -> JOB (parallelism=…, timeout=…, overlap=…, token=…, ignoreFailures=…, migrate=…)`, as Helios (then our options, when set). */
-export const rolloutStartedLine = (group: string, jobId: string, o: MergedRolloutOptions, async: boolean): string =>
+export const rolloutStartedLine = (group: string, jobId: string, o: RolloutOptionsJson, async: boolean): string =>
   `Rolling update${async ? " (async)" : ""} started: ${group} -> ${shortJobId(jobId)} (${optionsText(o)})`
 
 /**
@@ -233,7 +233,7 @@ export const revertText = (r: { readonly rollback: { readonly rollbackTo: number
 export const durationText = (ms: number): string => `Duration: ${(ms / 1000).toFixed(2)} s`
 
 /** The JSON fields of a rollout's options (ours only when set), as rolling-update --json prints them. */
-export const optionsJson = (o: MergedRolloutOptions): Record<string, unknown> => ({
+export const optionsJson = (o: RolloutOptionsJson): Record<string, unknown> => ({
   parallelism: o.parallelism,
   timeout: o.timeout,
   overlap: o.overlap,
