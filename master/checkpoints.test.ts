@@ -4,7 +4,7 @@
  * interval; checkpoints in a state dir survive a restart; those of another log are dropped; they
  * stay within their budget. (properties/checkpoints.test.ts checks the pure part on generated logs.)
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it, vi } from "vitest"
@@ -15,12 +15,14 @@ import { EventsArchived, type EventLog } from "../core/event-log.ts"
 import { hostStream, type StoredEvent, type StreamId } from "../core/events.ts"
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { applyEvent, emptyState, type FleetState } from "../core/state.ts"
+import { encodeCheckpoint, runToEnd } from "../projections/checkpoint-codec.ts"
 import { isPast, passOver, type AsOf } from "../projections/checkpoints.ts"
-import { stateAsOf } from "../projections/read-model.ts"
+import { foldReadModel, stateAsOf } from "../projections/read-model.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
-import { Checkpoints, stateEntries } from "./checkpoints.ts"
+import { Checkpoints, fingerprintOf, stateEntries } from "./checkpoints.ts"
 import { startMaster, type MasterOptions, type RunningMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
+import { saveSnapshot } from "./snapshots.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "helios-checkpoints-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -69,6 +71,46 @@ const boundsOf = (events: ReadonlyArray<StoredEvent>): AsOf[] => {
 
 const start = (log: EventLog, options: Partial<MasterOptions> = {}) =>
   startMaster({ log, name: "cp", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, ...options })
+
+/** Damage on disk: one bit flipped in the first occurrence of `text` in `file` (its last byte). */
+const flipBitIn = (file: string, text: string): void => {
+  const bytes = readFileSync(file)
+  const at = bytes.indexOf(text)
+  expect(at, `${text} in ${file}`).toBeGreaterThanOrEqual(0)
+  bytes[at + text.length - 1]! ^= 0x02
+  writeFileSync(file, bytes)
+}
+
+/** The file of the checkpoint at `p` in `checkpointDir` (`<position>-<maxAt>.checkpoint`). */
+const checkpointFile = (checkpointDir: string, p: number): string => {
+  const name = readdirSync(checkpointDir).find((f) => f.startsWith(`${p}-`) && f.endsWith(".checkpoint"))
+  expect(name, `the checkpoint file at ${p}`).toBeDefined()
+  return join(checkpointDir, name!)
+}
+
+/**
+ * A master restarted on `checkpointDir` (its snapshot ahead of position p) answers as of p from
+ * the checkpoint at `from` (the one after it damaged on disk, said on stderr), as a full replay.
+ */
+const expectDamagedPassedOver = async (log: EventLog, options: Partial<MasterOptions>, damaged: string, p: number, from: number) => {
+  const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+  const m = await start(log, options)
+  try {
+    const events = await allEvents(log)
+    let started = -1
+    const state = await m.checkpoints.stateAsOf({ position: p }, (s) => (started = s.from))
+    expect(ordered(state)).toEqual(ordered(stateAsOf(events, { position: p })))
+    expect(started).toBe(from)
+    const res = await fetch(`${m.url}/state?at=${p}`)
+    expect(await res.json()).toEqual(JSON.parse(JSON.stringify(stateJson(stateAsOf(events, { position: p })))))
+    expect(errors.mock.calls.map((args) => String(args[0]))).toContain(
+      `helios-master: ignoring the checkpoint ${damaged}: its SHA-256 digest does not match its bytes (damaged on disk)`,
+    )
+  } finally {
+    await m.stop()
+    errors.mockRestore()
+  }
+}
 
 /** Every answer of the checkpoints equals a full replay, and folds at most `every` events. */
 const expectSameAsReplay = async (m: RunningMaster, log: EventLog, every: number) => {
@@ -169,6 +211,70 @@ describe("master checkpoints", () => {
       errors.mockRestore()
       await logA.close()
       await logB.close()
+    }
+  })
+
+  it("a checkpoint file damaged on disk (one bit flipped) is dropped with a line on stderr naming it: /state?at= answers from an earlier one, as a full replay", async () => {
+    const checkpointDir = join(dir, "flipped", "checkpoints")
+    const options = { checkpointDir, snapshotFile: join(dir, "flipped", "snapshot.bin"), checkpointEvery: 20 }
+    const log = new SqliteEventLog(join(dir, "flipped.db"))
+    try {
+      const first = await start(log, options)
+      await appendAll(log, history(200, 9))
+      expect(await first.projection.catchUp(10_000)).toBe(true)
+      await first.stop() // writes the snapshot at 200 and the checkpoints under way
+      // A host's name changed in the checkpoint's fleet state: still a well-formed checkpoint.
+      const damaged = checkpointFile(checkpointDir, 40)
+      flipBitIn(damaged, "example.com")
+      await expectDamagedPassedOver(log, options, damaged, 45, 20)
+    } finally {
+      await log.close()
+    }
+  })
+
+  it("checkpoint files written before they carried a digest are still used after an upgrade; those written since carry one", async () => {
+    const checkpointDir = join(dir, "undigested", "checkpoints")
+    const options = { checkpointDir, snapshotFile: join(dir, "undigested", "snapshot.bin"), checkpointEvery: 20 }
+    const h = history(200, 10)
+    const log = new SqliteEventLog(join(dir, "undigested.db"))
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+    try {
+      await appendAll(log, h, 0, 100)
+      const events = await allEvents(log)
+      // The state dir of the build before: checkpoint files in the previous format (the codec's
+      // bytes alone), and a snapshot at 100.
+      mkdirSync(checkpointDir, { recursive: true })
+      let maxAt = Number.NEGATIVE_INFINITY
+      for (const e of events) {
+        maxAt = Math.max(maxAt, e.envelope.at)
+        if (e.position % 20 !== 0) continue
+        const record = { position: e.position, maxAt, fingerprint: fingerprintOf(e.envelope), state: stateAsOf(events, { position: e.position }) }
+        writeFileSync(join(checkpointDir, `${e.position}-${maxAt}.checkpoint`), runToEnd(encodeCheckpoint(record)))
+      }
+      await saveSnapshot(options.snapshotFile, log, foldReadModel(events))
+
+      const m = await start(log, options)
+      expect(m.projection.position).toBe(100)
+      let stats = { from: -1, folded: -1 }
+      const state = await m.checkpoints.stateAsOf({ position: 45 }, (s) => (stats = s))
+      expect(ordered(state)).toEqual(ordered(stateAsOf(events, { position: 45 })))
+      expect(stats).toEqual({ from: 40, folded: 5 })
+      await m.checkpoints.ready()
+      expect(m.checkpoints.stats().count).toBe(5)
+      // The master goes on, writing checkpoints of its own.
+      await appendAll(log, h, 100, 200)
+      expect(await m.projection.catchUp(10_000)).toBe(true)
+      await m.stop()
+      expect(errors).not.toHaveBeenCalled()
+      errors.mockRestore()
+
+      // Those carry a digest: damage on disk is noticed.
+      const damaged = checkpointFile(checkpointDir, 140)
+      flipBitIn(damaged, "example.com")
+      await expectDamagedPassedOver(log, options, damaged, 145, 120)
+    } finally {
+      errors.mockRestore()
+      await log.close()
     }
   })
 

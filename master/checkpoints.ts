@@ -10,6 +10,7 @@ import { checkpointDue, isPast, laterOf, passOver, planAsOf, thinned, type AsOf,
 import { readPage } from "./history-reader.ts"
 import { runInSlices, yieldToLoop } from "./slices.ts"
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../log/durable-file.ts"
+import { DamagedFile, digestedFileBody, digestedFileChunks } from "./digested-file.ts"
 
 /*
  * The master's checkpoints for temporal queries (projections/checkpoints.ts says what they are):
@@ -31,9 +32,11 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "../log/durable-file.ts"
  *   (thinned in projections/checkpoints.ts), so the tail of a query stays at most `every` events.
  * - With a directory (the master's --state-dir/checkpoints): each checkpoint is a file, encoded in
  *   slices (the event loop keeps a turn every ~5 ms) and written aside then renamed into place (no
- *   fsync: a checkpoint is a cache, a torn one is dropped when met); a few recently used ones stay
- *   decoded in memory. They survive restarts. Without a directory they are kept in memory only, as
- *   copies, and are rebuilt on the next start.
+ *   fsync: a checkpoint is a cache, a torn one is dropped when met), with a digest of its bytes
+ *   checked before it is decoded (master/digested-file.ts: a damaged one is said
+ *   and dropped; files of the previous format, without one, are read as before); a few recently
+ *   used ones stay decoded in memory. They survive restarts. Without a directory they are kept in
+ *   memory only, as copies, and are rebuilt on the next start.
  * - Each keeps a fingerprint of the event at its position; a query compares it with the log's event
  *   there (read anyway with the tail), so a checkpoint of another log (a reset ZooKeeper) is dropped
  *   and the query falls back to an earlier one. After a divergence (live-projection.ts) all are
@@ -102,6 +105,7 @@ export class MemoryCheckpointStore implements CheckpointStore {
 }
 
 const FILE = /^(\d+)-(-?\d+)\.checkpoint$/
+const CHECKPOINT_MAGIC = Buffer.from("HELIOS-CHECKPOINT sha256\n")
 const fileName = (m: CheckpointMark) => `${m.position}-${m.maxAt}.checkpoint`
 
 /** Checkpoints as files `<position>-<maxAt>.checkpoint` in a directory. */
@@ -131,25 +135,28 @@ export class DirCheckpointStore implements CheckpointStore {
   }
 
   async put(record: CheckpointRecord): Promise<number> {
-    const bytes = await runInSlices(encodeCheckpoint(record))
+    const chunks = await digestedFileChunks(CHECKPOINT_MAGIC, [await runInSlices(encodeCheckpoint(record))])
     const name = fileName(record)
     const tmp = join(this.dir, `${name}.tmp-${process.pid}`)
     await mkdir(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE })
-    await writeFile(tmp, bytes, { mode: PRIVATE_FILE_MODE })
+    await writeFile(tmp, chunks, { mode: PRIVATE_FILE_MODE })
     await rename(tmp, join(this.dir, name))
     const old = this.files.get(record.position)
     if (old !== undefined && old !== name) await unlink(join(this.dir, old)).catch(() => undefined)
     this.files.set(record.position, name)
-    return bytes.length
+    return chunks.reduce((n, c) => n + c.length, 0)
   }
 
   async get(p: number): Promise<CheckpointRecord | undefined> {
     const name = this.files.get(p)
     if (name === undefined) return undefined
+    const file = join(this.dir, name)
     try {
-      const record = await runInSlices(decodeCheckpoint(await readFile(join(this.dir, name))))
+      const record = await runInSlices(decodeCheckpoint(await digestedFileBody(CHECKPOINT_MAGIC, await readFile(file))))
       return record.position === p ? record : undefined
-    } catch {
+    } catch (error) {
+      // Damage is said; otherwise unreadable (gone, of another format) it is a cache's miss, silent as before.
+      if (error instanceof DamagedFile) console.error(`helios-master: ignoring the checkpoint ${file}: ${error.message}`)
       return undefined
     }
   }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { pack } from "msgpackr"
 import { Result } from "effect"
@@ -25,6 +26,17 @@ import { startMaster, type MasterOptions, type RunningMaster } from "./master.ts
 
 const dir = mkdtempSync(join(tmpdir(), "helios-snap-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Damage on disk: one bit flipped in the first occurrence of `text` in `file` (its last byte). */
+const flipBitIn = (file: string, text: string): void => {
+  const bytes = readFileSync(file)
+  const at = bytes.indexOf(text)
+  expect(at, `${text} in ${file}`).toBeGreaterThanOrEqual(0)
+  bytes[at + text.length - 1]! ^= 0x02
+  writeFileSync(file, bytes)
+}
+
+const registered = (name: string) => envelope({ _tag: "HostRegistered", host: host(name), agentId: agentId(`agent-${name}`) })
 
 describe("master snapshots", () => {
   it("a restarted master starts from its snapshot plus the log's tail and ends equal to a full replay", async () => {
@@ -177,7 +189,70 @@ describe("master snapshots", () => {
     }
   })
 
-  it("the snapshot file is pack({ fingerprint, model }), whatever the model's size", () => {
+  it("a snapshot damaged on disk (one bit flipped) is ignored, with a line on stderr naming it: the master reads the log and answers the right state", async () => {
+    const log = new SqliteEventLog(":memory:")
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+    const file = join(dir, "flipped.snapshot")
+    try {
+      await log.append([registered("flip-a"), hostUp("flip-a", "agent-flip-a"), registered("flip-b")])
+      await saveSnapshot(file, log, foldReadModel(await log.read(position(0))))
+      // "flip-a" becomes "flip-c" in the snapshot's fleet state: still a well-formed snapshot.
+      flipBitIn(file, "flip-a")
+      await log.append([hostUp("flip-b", "agent-flip-b")])
+      const m = await startMaster({ log, name: "snap-flip", port: 0, bindAddress: "127.0.0.1", snapshotFile: file, housekeepingIntervalMs: 60_000 })
+      try {
+        const replay = foldReadModel(await log.read(position(0)))
+        expect(m.projection.position).toBe(4)
+        expect([...m.projection.model.state.hosts]).toEqual([...replay.state.hosts])
+        expect(((await (await fetch(`${m.url}/hosts`)).json()) as string[]).sort()).toEqual(["flip-a", "flip-b"])
+        expect(errors.mock.calls.map((args) => String(args[0]))).toContain(
+          `helios-master: ignoring the snapshot ${file}: its SHA-256 digest does not match its bytes (damaged on disk)`,
+        )
+      } finally {
+        await m.stop()
+      }
+    } finally {
+      errors.mockRestore()
+      await log.close()
+    }
+  })
+
+  it("a snapshot written before snapshots carried a digest is still loaded; the next one written carries one", async () => {
+    const log = new SqliteEventLog(":memory:")
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {})
+    const file = join(dir, "undigested.snapshot")
+    try {
+      await log.append([registered("old-a"), hostUp("old-a", "agent-old-a")])
+      const events = await log.read(position(0))
+      // The previous format, written as it was: pack({ fingerprint, model }), the fingerprint the
+      // SHA-1 of the JSON of the envelope at the snapshot's position.
+      const fingerprint = createHash("sha1").update(JSON.stringify(events.at(-1)!.envelope)).digest("hex")
+      writeFileSync(file, pack({ fingerprint, model: encodeSnapshot(foldReadModel(events)) }))
+      expect((await loadSnapshot(file, log))?.state.position).toBe(2)
+      expect(errors).not.toHaveBeenCalled()
+
+      await log.append([registered("old-b")])
+      const m = await startMaster({ log, name: "snap-undigested", port: 0, bindAddress: "127.0.0.1", snapshotFile: file, housekeepingIntervalMs: 60_000 })
+      expect(m.projection.position).toBe(3)
+      expect([...m.projection.model.state.hosts]).toEqual([...foldReadModel(await log.read(position(0))).state.hosts])
+      const next = await log.append([hostUp("old-b", "agent-old-b")])
+      await m.projection.waitFor(next.lastPosition, 10_000)
+      await m.stop() // writes the snapshot at 4, with its digest
+      expect(errors).not.toHaveBeenCalled()
+      expect((await loadSnapshot(file, log))?.state.position).toBe(4)
+      // Now damage on disk is noticed.
+      flipBitIn(file, "old-a")
+      expect(await loadSnapshot(file, log)).toBeUndefined()
+      expect(errors.mock.calls.map((args) => String(args[0]))).toEqual([
+        `helios-master: ignoring the snapshot ${file}: its SHA-256 digest does not match its bytes (damaged on disk)`,
+      ])
+    } finally {
+      errors.mockRestore()
+      await log.close()
+    }
+  })
+
+  it("a snapshot's bytes (the shared snapshot's; a local file's after its digest) are pack({ fingerprint, model }), whatever the model's size", () => {
     for (const n of [0, 10, 255, 256, 65_535, 65_536, 200_000]) {
       const model = Uint8Array.from({ length: n }, (_, i) => i % 251)
       const chunks = [model.subarray(0, n >> 1), model.subarray(n >> 1)]

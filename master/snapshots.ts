@@ -7,6 +7,7 @@ import { decodeSnapshot, encodeSnapshotInSlices } from "../projections/snapshot.
 import type { ReadModel } from "../projections/read-model.ts"
 import { nodeFsAsync, replaceFileDurablyAsync, type DurableFsAsync } from "../log/durable-file.ts"
 import { runInSlices } from "./slices.ts"
+import { DamagedFile, digestedFileBody, digestedFileChunks } from "./digested-file.ts"
 
 /*
  * A master's local snapshot of its read model, so a restart reads the log's tail only. The log is
@@ -29,12 +30,16 @@ const modelOf = async (bytes: Uint8Array, log: EventLog): Promise<ReadModel | un
   return decoded
 }
 
+/** The first line of a local snapshot file (master/digested-file.ts). */
+const SNAPSHOT_MAGIC = Buffer.from("HELIOS-SNAPSHOT sha256\n")
+
 export const loadSnapshot = async (file: string, log: EventLog): Promise<ReadModel | undefined> => {
   if (!existsSync(file)) return undefined
   try {
-    return await modelOf(readFileSync(file), log)
+    return await modelOf(await digestedFileBody(SNAPSHOT_MAGIC, readFileSync(file)), log)
   } catch (error) {
-    console.error(`helios-master: ignoring unreadable snapshot ${file}: ${String(error)}`)
+    if (error instanceof DamagedFile) console.error(`helios-master: ignoring the snapshot ${file}: ${error.message}`)
+    else console.error(`helios-master: ignoring unreadable snapshot ${file}: ${String(error)}`)
     return undefined
   }
 }
@@ -78,8 +83,9 @@ const binHeader = (n: number): Uint8Array =>
   n < 0x100 ? Uint8Array.of(0xc4, n) : n < 0x10000 ? Uint8Array.of(0xc5, n >> 8, n & 0xff) : Uint8Array.of(0xc6, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff)
 
 /**
- * The snapshot file's bytes, as chunks: pack({ fingerprint, model }) with the model's bytes given
- * as chunks (msgpackr's default packr writes an object as a map16).
+ * A snapshot's bytes, as chunks: pack({ fingerprint, model }) with the model's bytes given as
+ * chunks (msgpackr's default packr writes an object as a map16). The shared snapshot is these; a
+ * local file is these after its digest (digestedFileChunks).
  */
 export const snapshotFileChunks = (fingerprint: string, model: ReadonlyArray<Uint8Array>): Uint8Array[] => {
   const size = model.reduce((n, c) => n + c.length, 0)
@@ -87,9 +93,9 @@ export const snapshotFileChunks = (fingerprint: string, model: ReadonlyArray<Uin
 }
 
 /**
- * Writes the snapshot durably (temp file fsynced, renamed, directory fsynced): after a crash the
- * file holds the old snapshot or the new one, whole. A full, read-only or failing disk rejects with
- * StorageFailed, leaving the old snapshot and no temp file.
+ * Writes the snapshot durably (temp file fsynced, renamed, directory fsynced), with its digest:
+ * after a crash the file holds the old snapshot or the new one, whole. A full, read-only or
+ * failing disk rejects with StorageFailed, leaving the old snapshot and no temp file.
  *
  * The master keeps serving meanwhile: the model is captured at once (a copy of the fleet state, the
  * history's length), then encoded in slices that give the event loop a turn every ~5 ms
@@ -99,7 +105,7 @@ export const saveSnapshot = async (file: string, log: EventLog, model: ReadModel
   const bytes = await snapshotBytes(log, model)
   if (bytes === undefined) return
   try {
-    await replaceFileDurablyAsync(file, bytes, io)
+    await replaceFileDurablyAsync(file, await digestedFileChunks(SNAPSHOT_MAGIC, bytes), io)
   } catch (error) {
     throw storageFailureOf(error) ?? error
   }
