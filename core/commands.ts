@@ -72,10 +72,14 @@ export type RejectionStatus =
   | "NOT_AWAITING_PROMOTION"
   | "NO_ROLLBACK_TARGET"
   | "ROLLOUT_NOT_FOUND"
+  /** A rolling update's checkPosition: what its plan was made against changed since. */
+  | "CHANGED_SINCE_POSITION"
 
 export class Rejection extends Data.TaggedError("Rejection")<{
   readonly status: RejectionStatus
   readonly message: string
   /** Field-level problems, for INVALID_JOB_DEFINITION. */
   readonly errors?: ReadonlyArray<{ readonly field: string; readonly message: string }>
+  /** More of the answer's body (CHANGED_SINCE_POSITION: the position checked and the changes since). */
+  readonly details?: Readonly<Record<string, unknown>>
 }> {}

@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { LogUnavailable, BatchTooLarge, StorageFailed, EventsArchived, UndecodableEvent } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
-import { bodyTooLarge, MAX_BODY_BYTES, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
+import { bodyTooLarge, MAX_BODY_BYTES, MAX_READ_WAIT_MS, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
 import { openApiJson } from "./openapi.ts"
 import { DOCS_CSS, DOCS_HTML, DOCS_JS } from "./openapi-page.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
@@ -21,8 +21,6 @@ import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
 const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
-/** Longest a read waits for `?after=` to be applied. */
-export const MAX_READ_WAIT_MS = 10_000
 
 export const masterApp = (deps: MasterDeps): Hono => {
   const app = new Hono()
@@ -42,6 +40,11 @@ export const masterApp = (deps: MasterDeps): Hono => {
     return bodyTooLarge(c)
   })
 
+  // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts).
+  app.use("*", browserGuard(deps.browser))
+  // Bearer tokens and capabilities, before anything is read (the body too: a stranger's request costs no more than its headers) or written (master/auth.ts).
+  if (deps.principals) app.use("*", authMiddleware(deps.principals))
+
   // A write acts only on a request received in full. Node hands a request over before its body has
   // arrived; when the body then turns out broken (a Transfer-Encoding other than chunked, bad chunks,
   // the connection ending early) Node answers 400, and a route that does not read the body (DELETE,
@@ -51,10 +54,6 @@ export const masterApp = (deps: MasterDeps): Hono => {
     const body = await receiveBody(c)
     return body.ok ? next() : body.response
   })
-  // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts).
-  app.use("*", browserGuard(deps.browser))
-  // Bearer tokens and capabilities, before anything is read or written (master/auth.ts).
-  if (deps.principals) app.use("*", authMiddleware(deps.principals))
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).
   app.use("*", async (c, next) => {

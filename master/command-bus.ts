@@ -6,6 +6,7 @@ import type { EventEnvelope } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
 import { decide, isLastEventOf, streamsOfCommand } from "../core/decide.ts"
 import { position } from "../core/ids.ts"
+import type { FleetState } from "../core/state.ts"
 import { KeyedLock } from "./keyed-lock.ts"
 import { Seats } from "./seats.ts"
 import type { LiveProjection } from "./live-projection.ts"
@@ -32,6 +33,16 @@ export interface CommandBusOptions {
   readonly seats?: number
   /** Awaited before a command starts (master/loop-lag.ts: held while the event loop runs late). */
   readonly beforeStart?: () => Promise<void>
+}
+
+/**
+ * A check of the log's events after a position that a command must pass, made against the same
+ * state it is decided on (rolling-update --check-position): `check` reads the events after `after`
+ * up to `until` and refuses the command if they say so, given the state as of `until`.
+ */
+export interface Precondition {
+  readonly after: number
+  readonly check: (after: number, until: number, state: FleetState) => Promise<Rejection | undefined>
 }
 
 /**
@@ -65,14 +76,34 @@ export class CommandBus {
     this.beforeStart = options.beforeStart ?? (() => Promise.resolve())
   }
 
-  async execute(command: Command, ctx: CommandContext, commandId: string = randomUUID()): Promise<Outcome> {
+  /**
+   * `ctx` may be given as a function, called once the command's turn has come: a context taken
+   * before waiting for the locks would decide with a time that is already past (a rollout step's
+   * timeout would be counted from before the wait).
+   */
+  async execute(command: Command, ctx: CommandContext | (() => CommandContext), commandId: string = randomUUID(), precondition?: Precondition): Promise<Outcome> {
     // The stream locks first: a command waiting for another on its streams holds no seat.
     return this.locks.run(streamsOfCommand(command), () =>
       this.seats.run(async () => {
         await this.beforeStart()
-        return this.decideAndAppend(command, ctx, commandId)
+        return this.decideAndAppend(command, typeof ctx === "function" ? ctx() : ctx, commandId, precondition)
       }),
     )
+  }
+
+  /**
+   * The state to decide on, once `precondition` passed for every event up to it: checked again
+   * for what the projection applied while the log was read, until nothing new came, so the state
+   * returned (with no wait after the last check) is the one the check saw.
+   */
+  private async checkedState(precondition: Precondition, checked: { upTo: number }): Promise<Result.Result<FleetState, Rejection>> {
+    for (;;) {
+      const state = this.projection.model.state
+      if (state.position <= checked.upTo) return Result.succeed(state)
+      const refused = await precondition.check(checked.upTo, state.position, state)
+      if (refused) return Result.fail(refused)
+      checked.upTo = state.position
+    }
   }
 
   /**
@@ -98,14 +129,23 @@ export class CommandBus {
     return undefined
   }
 
-  private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string): Promise<Outcome> {
+  private async decideAndAppend(command: Command, ctx: CommandContext, commandId: string, precondition: Precondition | undefined): Promise<Outcome> {
     // Held before an undecodable event: the state is known to be incomplete, decide nothing on it.
     this.projection.refuseWritesIfHeld()
+    // A retry of a command that landed is answered as it was, before any precondition: its own
+    // events are after the position it checked.
     const seen = await this.retried(command, commandId)
     if (seen !== undefined) return seen
     let caughtUp = false
+    const checked = { upTo: precondition?.after ?? 0 }
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-      const decision = decide(command, this.projection.model.state, ctx)
+      let state = this.projection.model.state
+      if (precondition) {
+        const passed = await this.checkedState(precondition, checked)
+        if (Result.isFailure(passed)) return Result.fail(passed.failure)
+        state = passed.success
+      }
+      const decision = decide(command, state, ctx)
       if (Result.isFailure(decision)) {
         // A refusal that rests on the state is checked by no stream version, so make sure it is not
         // just this master lagging: decide again once it has applied everything the log holds now.

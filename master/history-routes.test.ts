@@ -114,6 +114,34 @@ describe("an undecodable event in the log, seen by the history routes", () => {
   })
 })
 
+describe("GET /state?at= a position this master has not applied", () => {
+  it("one the log does not hold yet is 404 POSITION_NOT_FOUND naming the log's end; one another writer appended is answered once applied, as of that position (not as of the master's)", async () => {
+    const file = join(tempDir(), "log.db")
+    const w = generateWorkload(200, { hosts: 4, deploymentsPerHost: 2, seed: 5 })
+    const log = new SqliteEventLog(file)
+    cleanups.push(() => log.close())
+    await appendBatches(log, w, 0, 100)
+    const deps = await depsOver(log)
+    const app = historyRoutes(deps)
+    const head = await log.head()
+
+    const beyond = await app.request(`/state?at=${head + 1}`)
+    expect(beyond.status).toBe(404)
+    expect(await beyond.json()).toMatchObject({ status: "POSITION_NOT_FOUND", position: head })
+
+    // Another writer (as another master would) appends; this master's follower sees it at its next poll.
+    const other = new SqliteEventLog(file)
+    cleanups.push(() => other.close())
+    await appendBatches(other, w, 100, 200)
+    const newHead = await other.head()
+    expect(newHead).toBeGreaterThan(head)
+    expect(deps.projection.position).toBe(head)
+    const res = await app.request(`/state?at=${newHead}`)
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { position: number }).position).toBe(newHead)
+  })
+})
+
 describe("GET /events?follow=true", () => {
   it("a follower that stops reading costs the master at most its queue's bound (the rest is read back from the log when it reads again), and still gets every event once, in order", async () => {
     const log = new SqliteEventLog(":memory:")

@@ -94,7 +94,8 @@ export class Housekeeping {
    * failure (the next round decides again on the new state).
    */
   private async run(command: Command): Promise<boolean> {
-    const ctx = { now: this.options.now(), actor: { kind: "master" as const, name: this.options.name }, master: this.options.name }
+    // Taken when the command's turn comes (the reaper's "DOWN for longer than" is judged then).
+    const ctx = () => ({ now: this.options.now(), actor: { kind: "master" as const, name: this.options.name }, master: this.options.name })
     const task = `housekeeping: ${describeCommand(command)}`
     try {
       const outcome = await this.options.bus.execute(command, ctx)

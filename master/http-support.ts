@@ -2,7 +2,7 @@ import type { Context } from "hono"
 import type { IncomingMessage } from "node:http"
 import { Result, Schema, SchemaTransformation } from "effect"
 import type { Rejection, Command } from "../core/commands.ts"
-import type { CommandIdReused, ConcurrentChange, Executed } from "./command-bus.ts"
+import type { CommandIdReused, ConcurrentChange, Executed, Precondition } from "./command-bus.ts"
 import type { MasterDeps } from "./deps.ts"
 import type { Actor } from "../core/ids.ts"
 import { isJobId, type JobId } from "../core/job-id.ts"
@@ -34,6 +34,7 @@ export const httpStatusOf = (status: Rejection["status"] | "CONCURRENT_CHANGE"):
     case "CONFLICT":
     case "NOT_AWAITING_PROMOTION":
     case "NO_ROLLBACK_TARGET":
+    case "CHANGED_SINCE_POSITION":
       return 409
   }
 }
@@ -95,13 +96,15 @@ export const runCommand = async (
   statusNames: StatusNames = {},
   /** The status name of a success (default OK), e.g. Helios's CREATED / NOT_MODIFIED. */
   okStatus: (executed: Executed) => string = () => "OK",
+  precondition?: Precondition,
 ): Promise<Response> => {
   const refused = writeInputErrors(c)
   if (refused.length > 0) return badRequest(c, "INVALID_REQUEST", refused, okBody)
   const result: Result.Result<Executed, Rejection | ConcurrentChange | CommandIdReused> = await deps.bus.execute(
     command,
-    { now: deps.now(), actor: actorOf(c), master: deps.name },
+    () => ({ now: deps.now(), actor: actorOf(c), master: deps.name }),
     commandIdOf(c),
+    precondition,
   )
   if (Result.isSuccess(result)) {
     c.header("Helios-Position", String(result.success.position))
@@ -117,6 +120,7 @@ export const runCommand = async (
       ...okBody,
       status: statusNames[failure.status] ?? failure.status,
       message: failure.message,
+      ...failure.details,
       errors: (failure.errors ?? []).map((e) => `${e.field}: ${e.message}`),
       fieldErrors: failure.errors ?? [],
     },
@@ -201,6 +205,9 @@ const WholeNumberParam = (what: string) =>
       SchemaTransformation.numberFromString,
     ),
   )
+
+/** Longest a read waits for a position to be applied (`?after=`, `/state?at=`). */
+export const MAX_READ_WAIT_MS = 10_000
 
 /** `?after=POSITION&wait=MS` of a read that must see a position (read-your-writes across masters). */
 const ReadAfterQuery = Schema.Struct({

@@ -28,9 +28,10 @@ const driverOver = (sim: RolloutSim) => {
   const attempts: number[] = []
   const log = { down: false }
   const bus = {
-    execute: async (command: Command, ctx: CommandContext) => {
+    execute: async (command: Command, context: CommandContext | (() => CommandContext)) => {
       attempts.push(Date.now())
       if (log.down) throw new Error("log unavailable")
+      const ctx = typeof context === "function" ? context() : context
       sim.now = ctx.now
       const r = sim.exec(command, "master")
       return Result.isSuccess(r) ? Result.succeed({ position: sim.state.position, appended: r.success.length }) : Result.fail(r.failure)

@@ -144,7 +144,8 @@ export class RolloutDriver {
   /** Runs a command as this master; the number of events it appended (0 on a refusal or an error, logged once). */
   private async run(command: Command): Promise<number> {
     const { options } = this
-    const ctx = { now: options.now(), actor: { kind: "master" as const, name: options.name }, master: options.name, previousStates: this.previousStates }
+    // Taken when the command's turn comes, not before it waits for the group's lock.
+    const ctx = () => ({ now: options.now(), actor: { kind: "master" as const, name: options.name }, master: options.name, previousStates: this.previousStates })
     try {
       const outcome = await options.bus.execute(command, ctx, randomUUID())
       if (Result.isSuccess(outcome)) {

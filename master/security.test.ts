@@ -307,6 +307,26 @@ describe("security (issue 13)", () => {
     expect((await m.call("GET", "/jobs", undefined, bearer("agent-h1"))).status).toBe(403)
   })
 
+  it("with authentication on, a request without a valid token is refused on its headers: its body is never waited for (a stranger cannot hold the master reading 512 KiB bodies)", async () => {
+    const m = await master("sec-body-after-auth", { principals: principals([["alice", ["read", "jobs:write"]]]) })
+    // Headers announcing a body that never comes: answered at once, not after the body.
+    const refused = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${m.url}/jobs`, { method: "POST", headers: { "content-type": "application/json", "content-length": "100000", ...headers } }, (res) => {
+          resolve(res.statusCode!)
+          res.resume()
+          req.destroy()
+        })
+        req.on("error", (e) => (req.destroyed ? undefined : reject(e)))
+        req.setTimeout(10_000, () => reject(new Error("no answer in 10 s: the master waited for the body")))
+        req.flushHeaders()
+      })
+    expect(await refused({})).toBe(401)
+    expect(await refused({ Authorization: "Bearer not-a-token-0123456789" })).toBe(401)
+    // Authenticated, the body is read as before.
+    expect((await m.call("POST", "/jobs", { id: "web:v1", image: "busybox:latest" }, bearer("alice"))).status).toBe(200)
+  })
+
   it("with authentication on, the API's description (/openapi.json, /docs) is public; the fleet's data is not", async () => {
     const m = await master("sec-docs", { principals: principals([["alice", ["read"]]]) })
     const description = await m.call("GET", "/openapi.json")

@@ -10,6 +10,8 @@ import type { DeploymentGroupJson, DeploymentGroupStatusJson } from "../api-sche
 import { badRequest, jsonBody, runCommand } from "../http-support.ts"
 import { publicOptions } from "../responses.ts"
 import { groupRouteSupport } from "./group-route-support.ts"
+import { Rejection } from "../../core/commands.ts"
+import type { Precondition } from "../command-bus.ts"
 
 /*
  * Helios's deployment-group endpoints (DeploymentGroupResource): create, list, inspect, remove,
@@ -71,25 +73,30 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     if (!p.ok) return p.response
     const req = await rollingUpdateCommand(c, p.name)
     if (!req.ok) return req.response
-    if (req.checkPosition !== undefined) {
-      // Nomad's `run -check-index`: refuse when what the plan was made against changed since.
-      const after = req.checkPosition
-      if (after > deps.projection.position) return badRequest(c, "INVALID_POSITION", [{ field: "checkPosition", message: `beyond this master's position ${deps.projection.position}` }])
-      if (!p.record) return notFound(c, p.name)
-      const hosts = matchingHosts(p.record.group, hostViews(state(), req.command.labels))
-      const changes = changesSince(await readRange(after, deps.projection.position), p.name, hosts)
-      if (changes.length > 0)
-        return c.json(
-          {
-            status: "CHANGED_SINCE_POSITION",
-            message: `deployment group ${p.name}, its hosts or their deployments changed after position ${after} (first at ${changes[0]!.position}: ${changes[0]!.type}); plan again`,
-            checkPosition: after,
-            changes: changes.slice(0, 100),
-          },
-          409,
-        )
-    }
-    return runCommand(c, deps, req.command, { name: p.name, job: req.command.jobId })
+    const after = req.checkPosition
+    // Nomad's `run -check-index`: refuse when what the plan was made against changed since. Checked
+    // by the command bus against the state the update is decided on (no change slips in between).
+    if (after !== undefined && after > deps.projection.position)
+      return badRequest(c, "INVALID_POSITION", [{ field: "checkPosition", message: `beyond this master's position ${deps.projection.position}` }])
+    const labels = req.command.labels
+    const precondition: Precondition | undefined =
+      after === undefined
+        ? undefined
+        : {
+            after,
+            check: async (from, until, s) => {
+              const record = s.groups.get(p.name)
+              if (!record) return undefined // refused as not found when decided
+              const changes = changesSince(await readRange(from, until), p.name, matchingHosts(record.group, hostViews(s, labels)))
+              if (changes.length === 0) return undefined
+              return new Rejection({
+                status: "CHANGED_SINCE_POSITION",
+                message: `deployment group ${p.name}, its hosts or their deployments changed after position ${after} (first at ${changes[0]!.position}: ${changes[0]!.type}); plan again`,
+                details: { checkPosition: after, changes: changes.slice(0, 100) },
+              })
+            },
+          }
+    return runCommand(c, deps, req.command, { name: p.name, job: req.command.jobId }, {}, undefined, precondition)
   })
 
   app.post("/deployment-group/:name/stop", async (c) => {

@@ -9,7 +9,7 @@ import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusesAnsw
 import type { HostName } from "../../core/ids.ts"
 import { entryOf } from "../../projections/history.ts"
 import { readEventsAt, readLog } from "../history-reader.ts"
-import { badRequest, readAfterQuery } from "../http-support.ts"
+import { badRequest, MAX_READ_WAIT_MS, readAfterQuery } from "../http-support.ts"
 import { pacer } from "../slices.ts"
 import { largeJsonAnswer } from "../large-answer.ts"
 import type { AsOf } from "../../projections/checkpoints.ts"
@@ -68,6 +68,17 @@ export const historyRoutes = (deps: MasterDeps, { followQueueEvents = FOLLOW_QUE
     // ISO-8601 only: Date.parse also takes "-1", "1/2/3" and "1 " (each some day of 2001).
     else if (ISO_TIME.test(at) && !Number.isNaN(Date.parse(at))) bound = { time: Date.parse(at) }
     else return badRequest(c, "INVALID_AT", [{ field: "at", message: "expected a position (integer) or an ISO-8601 time" }])
+    // A position this master has not applied: the state as of it is not the head's (events are still
+    // to come there), so it is answered once applied (another master may be ahead: read-your-writes),
+    // and one the log does not hold yet is not found, never answered with the state of another.
+    if ("position" in bound && bound.position > deps.projection.position) {
+      const head = await deps.log.head()
+      if (bound.position > head)
+        return c.json({ status: "POSITION_NOT_FOUND", message: `the log ends at position ${head}: there is no state as of ${bound.position} yet`, position: head }, 404)
+      // Held before an undecodable event, the fold below meets it and answers 503 naming it.
+      if (!(await deps.projection.waitFor(bound.position, MAX_READ_WAIT_MS)) && !deps.projection.undecodable)
+        return c.json({ status: "NOT_CAUGHT_UP", message: `this master has not applied position ${bound.position} yet`, position: deps.projection.position }, 503)
+    }
     // As of where the projection stands: its own state, nothing to fold.
     const s = "position" in bound && bound.position === deps.projection.position ? deps.projection.model.state : await deps.checkpoints.stateAsOf(bound)
     // Captured at once (the projection's state moves on), rendered in slices from cached fragments:
