@@ -242,6 +242,13 @@ describe("rolling-update waiting", () => {
     expect(await awaitRollout(gone.options)).toEqual({ status: "FAILED", error: "Failed to fetch deployment-group status: Unknown deployment group: web-group" })
   })
 
+  it("FAILED, not DONE, when the group is IDLE or in a status this helios does not know (a newer master's): a script is not told it succeeded", async () => {
+    for (const unknown of ["IDLE", "PAUSED"]) {
+      const s = scripted([status(), status({ status: unknown as never })])
+      expect(await awaitRollout(s.options)).toEqual({ status: "FAILED", error: expect.stringContaining(`status is ${unknown}`) })
+    }
+  })
+
   it("TIMEOUT once the rollout timeout has passed while still ROLLING_OUT (checked after each poll)", async () => {
     const s = scripted([status()])
     expect(await awaitRollout(s.options)).toEqual({ status: "TIMEOUT" })

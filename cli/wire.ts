@@ -82,7 +82,8 @@ export interface GroupHostStatusJson {
 /** `GET /deployment-group/{name}/status` (Helios's DeploymentGroupStatusResponse, plus `rollout`). */
 export interface DeploymentGroupStatusJson {
   readonly deploymentGroup: DeploymentGroupJson
-  readonly status: "IDLE" | "ROLLING_OUT" | "AWAITING_PROMOTION" | "ACTIVE" | "FAILED"
+  /** Or a status a newer master added (the answer's check takes any string). */
+  readonly status: "IDLE" | "ROLLING_OUT" | "AWAITING_PROMOTION" | "ACTIVE" | "FAILED" | (string & {})
   readonly error: string | null
   readonly hostStatuses: ReadonlyArray<GroupHostStatusJson>
   readonly deploymentGroupStatus: { readonly state: "ROLLING_OUT" | "AWAITING_PROMOTION" | "DONE" | "FAILED"; readonly error?: string | null } | null

@@ -182,9 +182,19 @@ export const awaitRollout = async (o: AwaitRolloutOptions): Promise<RolloutResul
       return why ?? { status: "FAILED", error: "Deployment-group job id changed during rolling-update" }
     }
     for (const line of progressLines(status, o.jobId, reported)) o.onProgress(line)
-    if (status.status === "AWAITING_PROMOTION") return { status: "AWAITING_PROMOTION", group: status.deploymentGroup.name, jobId: o.jobId }
-    if (status.status !== "ROLLING_OUT")
-      return status.status === "FAILED" ? { status: "FAILED", error: status.error ?? "rollout failed" } : { status: "DONE" }
+    switch (status.status) {
+      case "ROLLING_OUT":
+        break
+      case "AWAITING_PROMOTION":
+        return { status: "AWAITING_PROMOTION", group: status.deploymentGroup.name, jobId: o.jobId }
+      case "ACTIVE":
+        return { status: "DONE" }
+      case "FAILED":
+        return { status: "FAILED", error: status.error ?? "rollout failed" }
+      default:
+        // IDLE (no rollout), or a status a newer master added: not taken for done (exit 0) unseen.
+        return { status: "FAILED", error: `the deployment group's status is ${status.status}, which this helios cannot take for done: see helios deployment-group-status ${status.deploymentGroup.name}` }
+    }
     if (o.clock.now() - o.startedAt > o.rolloutTimeoutMs) return { status: "TIMEOUT" }
     await o.clock.sleep(o.pollIntervalMs, o.signal)
   }
