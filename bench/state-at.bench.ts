@@ -17,19 +17,25 @@
  * building them costs. Then the same on a private ZooKeeper with a 10^5-event log: a query reads at
  * most one checkpoint interval of the log whatever its length, so this size gives ZooKeeper's figure
  * for any length (10^6 events there would take minutes to write and to cold start).
+ *
+ * On the same masters, a job's history (`GET /history/jobs/{id}`, `helios history`) of the job with
+ * the longest one: over HTTP, and its read of the log in process, ours (EventLog.readAt: only the
+ * job's events decoded) against the ranges around its positions read and decoded whole (what the
+ * master did before), in the same run.
  * Writes bench/results/state-at.json.
  */
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { get } from "node:http"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { EventLog } from "../core/event-log.ts"
+import { wrapLog, type EventLog } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import { ZkClient } from "../log/zk-client.ts"
 import { ZooKeeperEventLog } from "../log/zookeeper-log.ts"
 import { stateEntries } from "../master/checkpoints.ts"
+import { readEventsAt } from "../master/history-reader.ts"
 import { startMaster, type RunningMaster } from "../master/master.ts"
 import { encodeCheckpoint, runToEnd } from "../projections/checkpoint-codec.ts"
 import { stateAsOf } from "../projections/read-model.ts"
@@ -100,6 +106,35 @@ const query = async (m: RunningMaster, kind: Query["kind"], at: string): Promise
   return { kind, at, httpMs, internalMs: nowMs() - t2, folded, bytes: res.bytes }
 }
 
+/** Three times each: the job with the longest history, its GET /history over HTTP, and its read of the log, ours and by ranges. */
+const jobHistory = async (m: RunningMaster, eventLog: EventLog) => {
+  const history = m.projection.model.history
+  const [id, positions] = [...m.projection.model.state.jobs.keys()]
+    .map((j) => [j, history.positionsOf(j)] as const)
+    .reduce((a, b) => (b[1].length > a[1].length ? b : a))
+  // The log without its positional read: readEventsAt reads the ranges around the positions.
+  const ranged = { ...wrapLog(eventLog, {}), readAt: undefined } as unknown as EventLog
+  const times = async (f: () => Promise<unknown>) => {
+    const ms: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const t = nowMs()
+      await f()
+      ms.push(nowMs() - t)
+    }
+    return distribution(ms).p50
+  }
+  let bytes = 0
+  const httpMs = await times(async () => {
+    const res = await httpGet(`${m.url}/history/jobs/${encodeURIComponent(id)}`)
+    if (res.status !== 200) throw new Error(`/history/jobs/${id}: HTTP ${res.status}`)
+    bytes = res.bytes
+  })
+  const readMs = await times(() => readEventsAt(eventLog, positions))
+  const rangesMs = await times(() => readEventsAt(ranged, positions))
+  log(`    history of ${id} (${positions.length} events, ${round(bytes / 1024)} KiB): HTTP ${round(httpMs, 1)} ms; read ${round(readMs, 1)} ms, by ranges ${round(rangesMs, 1)} ms`)
+  return { job: id, events: positions.length, answerKiB: round(bytes / 1024), httpMs: round(httpMs, 1), readMs: round(readMs, 1), rangesReadMs: round(rangesMs, 1) }
+}
+
 /** A master on `eventLog` (checkpoints in `checkpointDir`, else in memory), asked /state?at= at the positions and times. */
 const measure = async (eventLog: EventLog, label: string, checkpointDir: string | undefined, positions: ReadonlyArray<number>, times: ReadonlyArray<string>) => {
   const cs = nowMs()
@@ -117,6 +152,7 @@ const measure = async (eventLog: EventLog, label: string, checkpointDir: string 
   const queries: Query[] = []
   for (const p of positions) queries.push(await query(m, "position", String(p)))
   for (const t of times) queries.push(await query(m, "time", t))
+  const history = checkpointDir !== undefined ? await jobHistory(m, eventLog) : undefined
   await m.stop()
   gc()
   const slowest = [...queries].sort((a, b) => b.httpMs - a.httpMs).slice(0, 3)
@@ -134,6 +170,7 @@ const measure = async (eventLog: EventLog, label: string, checkpointDir: string 
     internalMs: internal,
     foldedMax: Math.max(...queries.map((q) => q.folded)),
     answerKiBMedian: round(distribution(queries.map((q) => q.bytes)).p50 / 1024),
+    ...(history ? { history } : {}),
   }
 }
 
@@ -268,7 +305,24 @@ const main = async () => {
   const withCp = ours(last, "memory")["coldStartMs"] as number
   if (coldStartWithout) log(`cold start at ${LARGEST} events: ${round(withCp / 1000, 1)} s building checkpoints in memory, ${round(coldStartWithout.coldStartMs! / 1000, 1)} s without`)
 
+  type History = { job: string; events: number; answerKiB: number; httpMs: number; readMs: number; rangesReadMs: number }
+  const histories: Array<[number | string, History]> = [
+    ...rows.map((row) => [row["size"] as number, ours(row, "state dir")["history"] as History] as [number, History]),
+    ...(zkRow ? [[`${zkRow["size"] as number} on ZooKeeper`, (zkRow["ours"] as Record<string, unknown>)["history"] as History] as [string, History]] : []),
+  ]
+  log(`\nGET /history/jobs/{id} of the job with the longest history (median of 3), and its read of the log in process: ours (only its events decoded) vs the ranges around them read whole (the master before):`)
+  log(
+    table(
+      ["log events", "job events", "answer KiB", "HTTP ms", "read ms", "ranges read ms", "ranges / ours"],
+      histories.map(([size, h]) => [size, h.events, h.answerKiB, h.httpMs, h.readMs, h.rangesReadMs, round(h.rangesReadMs / Math.max(0.1, h.readMs), 1)]),
+    ),
+  )
+
   const summary: SummaryLine[] = [
+    ...histories.flatMap(([size, h]) => [
+      line(`history of the longest job (${h.events} events), ${size} events: HTTP`, h.httpMs, "ms"),
+      line(`  its read: ranges / ours, ${size} events`, round(h.rangesReadMs / Math.max(0.1, h.readMs), 1), "x"),
+    ]),
     ...rows.flatMap((row) => [
       line(`state?at= median, ${row["size"]} events (checkpoints in state dir)`, round((ours(row, "state dir")["httpMs"] as ReturnType<typeof distribution>).p50, 1), "ms", row["size"] === 1_000_000 ? { op: "<=", value: TARGET_MS, unit: "ms" } : undefined),
       line(`state?at= max, ${row["size"]} events (state dir)`, round((ours(row, "state dir")["httpMs"] as ReturnType<typeof distribution>).max, 1), "ms", row["size"] === 1_000_000 ? { op: "<=", value: TARGET_MS, unit: "ms" } : undefined),

@@ -200,6 +200,34 @@ const unpackSafely = (bytes: Uint8Array): Result.Result<unknown, MalformedEvent>
   }
 }
 
+/**
+ * A batch's bumped streams, its length, and only the events at the indices `wanted` accepts, the
+ * others left undecoded (a job's history reads a few events out of batches of many agents' facts:
+ * the schema check is most of a read's cost). An unwanted event that is malformed goes unnoticed.
+ */
+export const decodeBatchSome = (
+  bytes: Uint8Array,
+  wanted: (index: number) => boolean,
+): Result.Result<{ readonly bumped: ReadonlyArray<StreamId>; readonly length: number; readonly events: ReadonlyArray<readonly [number, EventEnvelope]> }, MalformedEvent> => {
+  const unpacked = unpackSafely(bytes)
+  if (Result.isFailure(unpacked)) return Result.fail(unpacked.failure)
+  const raw = unpacked.success
+  if (!Array.isArray(raw) || raw.length !== 4) return Result.fail(new MalformedEvent({ reason: "not a batch" }))
+  const [format, , bumped, events] = raw as [unknown, unknown, unknown, unknown]
+  if (format !== BATCH_FORMAT) return Result.fail(new MalformedEvent({ reason: `unknown batch format ${String(format)}` }))
+  if (!Array.isArray(bumped) || !bumped.every((s) => typeof s === "string" && isStreamId(s)))
+    return Result.fail(new MalformedEvent({ reason: "bumped streams malformed" }))
+  if (!Array.isArray(events) || events.length === 0) return Result.fail(new MalformedEvent({ reason: "no events" }))
+  const decoded: Array<readonly [number, EventEnvelope]> = []
+  for (const [i, e] of events.entries()) {
+    if (!wanted(i)) continue
+    const r = decodeEnvelope(e, i)
+    if (Result.isFailure(r)) return Result.fail(new MalformedEvent({ reason: r.failure.reason, bumped: bumped as StreamId[] }))
+    decoded.push([i, r.success])
+  }
+  return Result.succeed({ bumped: (bumped as StreamId[]).map((s) => shared(s) as StreamId), length: events.length, events: decoded })
+}
+
 /** One envelope on its own (the embedded log stores a row per event). */
 export const encodeEvent = (envelope: EventEnvelope): Uint8Array => pack(normalise(envelope))
 export const decodeEvent = (bytes: Uint8Array): Result.Result<EventEnvelope, MalformedEvent> =>

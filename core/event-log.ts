@@ -112,6 +112,13 @@ export interface EventLog {
   append(events: ReadonlyArray<EventEnvelope>, options?: AppendOptions): Promise<AppendResult>
   /** Events with position > after, in order, at most `limit` of them. */
   read(after: Position, limit?: number): Promise<ReadonlyArray<StoredEvent>>
+  /**
+   * The events at `positions` (ascending, each in the log), in that order, decoding only those:
+   * what a job's history reads (the history index names its positions). Optional: without it,
+   * the ranges around them are read (master/history-reader.ts). Rejects as `read` would for an
+   * undecodable or archived one.
+   */
+  readAt?(positions: ReadonlyArray<number>): Promise<ReadonlyArray<StoredEvent>>
   /** The position of the last event in the log (0 when empty). */
   head(): Promise<Position>
   /** Host H's events with host position > after, without reading other hosts' events. */
@@ -154,6 +161,38 @@ export interface EventLog {
    */
   readonly sharedSnapshots?: SharedSnapshotStore
   close(): Promise<void>
+}
+
+/** Every member of EventLog: adding one to the interface without naming it here does not compile. */
+const LOG_MEMBERS: { readonly [K in keyof EventLog]-?: true } = {
+  append: true,
+  read: true,
+  readAt: true,
+  head: true,
+  readHostStream: true,
+  subscribe: true,
+  subscribeHostStream: true,
+  packSealed: true,
+  hostStreamBase: true,
+  distrustMemory: true,
+  sharedSnapshots: true,
+  close: true,
+}
+
+/**
+ * `log` with some members replaced (a metered or guarded append): every other one, the optional
+ * ones included, is `log`'s own. A wrapper that lists what it forwards drops what it forgets: an
+ * agent run with --metrics-port lost hostStreamBase (and could not start from an archived host
+ * stream), a master's history its fast positional reads.
+ */
+export const wrapLog = (log: EventLog, replaced: Partial<EventLog>): EventLog => {
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(LOG_MEMBERS) as Array<keyof EventLog>) {
+    const own = log[key] as unknown
+    if (own === undefined) continue
+    out[key] = typeof own === "function" ? (own as (...args: unknown[]) => unknown).bind(log) : own
+  }
+  return { ...(out as unknown as EventLog), ...replaced }
 }
 
 /** One snapshot (its bytes opaque here) shared by every master, replaced by newer ones. */

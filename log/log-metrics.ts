@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from "prom-client"
-import { AppendConflict, BatchTooLarge, LogUnavailable, StorageFailed, type EventLog } from "../core/event-log.ts"
+import { AppendConflict, BatchTooLarge, LogUnavailable, StorageFailed, wrapLog, type EventLog } from "../core/event-log.ts"
 import type { ZkClient } from "./zk-client.ts"
 
 /*
@@ -42,7 +42,7 @@ export const meteredLog = (log: EventLog, registry: Registry, prefix: string): E
     buckets: ZK_BUCKETS,
     registers: [registry],
   })
-  return {
+  return wrapLog(log, {
     append: async (events, options) => {
       const end = latency.startTimer()
       try {
@@ -55,13 +55,7 @@ export const meteredLog = (log: EventLog, registry: Registry, prefix: string): E
         throw error
       }
     },
-    read: (after, limit) => log.read(after, limit),
-    head: () => log.head(),
-    readHostStream: (host, after, limit) => log.readHostStream(host, after, limit),
-    subscribe: (after, onEvents, onUndecodable) => log.subscribe(after, onEvents, onUndecodable),
-    subscribeHostStream: (host, after, onEvents, onUndecodable) => log.subscribeHostStream(host, after, onEvents, onUndecodable),
-    close: () => log.close(),
-  }
+  })
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import { Result } from "effect"
 import type { Transaction } from "node-zookeeper-client"
 import { pack, unpack } from "msgpackr"
-import { decodeBatch, encodeBatch, type EncodedBatch, type MalformedEvent } from "../core/codec.ts"
+import { decodeBatch, decodeBatchSome, encodeBatch, type EncodedBatch, type MalformedEvent } from "../core/codec.ts"
 import {
   AppendConflict,
   BatchTooLarge,
@@ -20,6 +20,7 @@ import { hostsOf, NO_STREAMS, type EventEnvelope, type StoredEvent, type StreamI
 import { position, type HostName, type Position } from "../core/ids.ts"
 import { follow, type Follower } from "./follow.ts"
 import { mapLimit } from "./map-limit.ts"
+import { missingPosition, positionRanges } from "./position-ranges.ts"
 import { ZK, zkCode, type MultiFailure, type ZkClient } from "./zk-client.ts"
 import { ZkSharedSnapshots } from "./zk-shared-snapshot.ts"
 import { archiveLog, ArchivedSegments, readHostStreamBase, type ArchivableLog, type ArchiveReport, type HostPointerAt } from "./zk-archive.ts"
@@ -74,6 +75,8 @@ const LANDED_KEPT_BYTES = 16 * 1024 * 1024
 const POLL_MS = 10_000
 /** Reads of a segment being packed in flight at once. */
 const PACK_READS_IN_FLIGHT = 16
+/** Ranges of a job's history read at once (readAt). */
+const HISTORY_RANGES_IN_FLIGHT = 8
 
 export interface ZooKeeperLogOptions {
   /** Chroot of this Helios cluster in ZooKeeper. */
@@ -995,6 +998,43 @@ export class ZooKeeperEventLog implements EventLog {
    * `read`; with `ownFromMemory`, this writer's own recent batches come from memory (for followers:
    * a check of what the log holds, such as the projection's divergence probes, asks ZooKeeper).
    */
+  /**
+   * EventLog.readAt: the ranges around `positions` read as `read` reads them (a packed chunk or a
+   * batch holds many positions), but only the batches holding one of them unpacked, and only
+   * those events decoded.
+   */
+  async readAt(positions: ReadonlyArray<number>): Promise<ReadonlyArray<StoredEvent>> {
+    const read = await mapLimit(positionRanges(positions), HISTORY_RANGES_IN_FLIGHT, async ([first, lastWanted]) => {
+      const out: StoredEvent[] = []
+      let k = first
+      for (let at = positions[first]! - 1; k <= lastWanted; ) {
+        const { entries, last } = await this.global.readEntries(at, Math.min(10_000, positions[lastWanted]! - at))
+        for (let e = 0; e < entries.length && k <= lastWanted; e++) {
+          const { start, data } = entries[e]!
+          const end = (entries[e + 1]?.start ?? last + 1) - 1
+          const here = new Set<number>()
+          for (let q = k; q <= lastWanted && positions[q]! <= end; q++) if (positions[q]! >= start) here.add(positions[q]! - start)
+          if (here.size === 0) continue
+          const decoded = decodeBatchSome(data, (i) => here.has(i))
+          if (Result.isFailure(decoded)) throw undecodable(start, end, decoded.failure)
+          const { bumped, length, events } = decoded.success
+          for (const [i, envelope] of events) {
+            if (positions[k] !== start + i) throw missingPosition(positions[k]!)
+            out.push({ position: position(start + i), envelope, bumped: i === length - 1 ? bumped : NO_STREAMS })
+            k++
+          }
+          // A wanted position past the batch's events (an empty marker) is not an event.
+          if (k <= lastWanted && positions[k]! <= end) throw missingPosition(positions[k]!)
+        }
+        if (last <= at) break
+        at = last
+      }
+      if (k <= lastWanted) throw missingPosition(positions[k]!)
+      return out
+    })
+    return read.flat()
+  }
+
   private async readGlobal(after: Position, limit: number, ownFromMemory: boolean): Promise<ReadonlyArray<StoredEvent>> {
     const out: StoredEvent[] = []
     const { entries, last } = (ownFromMemory ? this.global.landedAfter(after, limit) : undefined) ?? (await this.global.readEntries(after, limit))

@@ -2,16 +2,14 @@ import { UndecodableEvent, type EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { mapLimit } from "../log/map-limit.ts"
+import { missingPosition, positionRanges } from "../log/position-ranges.ts"
 
 /*
  * A job's history is read back from the log at the positions the history index names
  * (projections/history.ts): the master keeps no copy of the events.
  */
 
-/** Positions at most this far apart are read as one range (a batch or a packed chunk holds many). */
-const GAP = 64
-/** Longest range read at once. */
-const MAX_RANGE = 5_000
+/** Range reads at once. */
 const READS_IN_FLIGHT = 8
 
 const NONE: ReadonlySet<number> = new Set()
@@ -49,17 +47,13 @@ export async function* readLog(log: EventLog, after: number, until = Number.MAX_
   }
 }
 
-/** The events at `positions` (ascending, all applied), in that order; `skip` as readLog's. */
+/**
+ * The events at `positions` (ascending, all applied), in that order; `skip` as readLog's. A log that
+ * reads positions itself (EventLog.readAt) decodes only those; another is read in ranges around them.
+ */
 export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<number>, skip = NONE): Promise<StoredEvent[]> => {
-  // Ranges of positions: [index of the first, index of the last] in `positions`.
-  const ranges: Array<readonly [number, number]> = []
-  for (let i = 0; i < positions.length; ) {
-    let j = i
-    while (j + 1 < positions.length && positions[j + 1]! - positions[j]! <= GAP && positions[j + 1]! - positions[i]! < MAX_RANGE) j++
-    ranges.push([i, j])
-    i = j + 1
-  }
-  const read = await mapLimit(ranges, READS_IN_FLIGHT, async ([i, j]) => {
+  if (log.readAt) return [...(await log.readAt(positions))]
+  const read = await mapLimit(positionRanges(positions), READS_IN_FLIGHT, async ([i, j]) => {
     const out: StoredEvent[] = []
     let k = i
     for await (const e of readLog(log, positions[i]! - 1, positions[j]!, skip))
@@ -67,7 +61,7 @@ export const readEventsAt = async (log: EventLog, positions: ReadonlyArray<numbe
         out.push(e)
         k++
       }
-    if (k <= j) throw new Error(`the log holds no event at position ${positions[k]}, which the history index names`)
+    if (k <= j) throw missingPosition(positions[k]!)
     return out
   })
   return read.flat()

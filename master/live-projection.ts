@@ -1,5 +1,5 @@
 import { Data } from "effect"
-import { LogUnavailable, type EventLog, type UndecodableEvent, type Unsubscribe } from "../core/event-log.ts"
+import { LogUnavailable, wrapLog, type EventLog, type UndecodableEvent, type Unsubscribe } from "../core/event-log.ts"
 import type { EventEnvelope, StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import type { FleetState } from "../core/state.ts"
@@ -356,7 +356,7 @@ export class LiveProjection {
    * projection must not be written), and every result checked against what was applied.
    */
   guard(log: EventLog): EventLog {
-    return {
+    return wrapLog(log, {
       append: async (events, options) => {
         this.refuseWritesIfHeld()
         const d = this.divergence
@@ -365,13 +365,7 @@ export class LiveProjection {
         this.checkAppended(result.firstPosition, events)
         return result
       },
-      read: (after, limit) => log.read(after, limit),
-      head: () => log.head(),
-      readHostStream: (host, after, limit) => log.readHostStream(host, after, limit),
-      subscribe: (after, onEvents, onUndecodable) => log.subscribe(after, onEvents, onUndecodable),
-      subscribeHostStream: (host, after, onEvents, onUndecodable) => log.subscribeHostStream(host, after, onEvents, onUndecodable),
-      close: () => log.close(),
-    }
+    })
   }
 
   private diverge(applied: number, reason: string, logPosition?: number): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it, afterEach } from "vitest"
-import { AppendConflict, BatchTooLarge, type EventLog } from "../core/event-log.ts"
+import { AppendConflict, BatchTooLarge, wrapLog, type EventLog } from "../core/event-log.ts"
 import type { StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { readEventsAt } from "../master/history-reader.ts"
@@ -220,11 +220,18 @@ export const eventLogConformance = (name: string, open: () => Promise<LogUnderTe
       const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
       const subsets = [range(1, total), [], [1, total], ...[2, 3, 5].map((k) => range(1, total).filter((p) => p % k === 0))]
       for (let i = 0; i < 10; i++) subsets.push(range(1, total).filter(() => random() < 0.3))
-      for (const wanted of subsets) {
-        const read = await readEventsAt(t.log, wanted)
-        expect(read.map((e) => e.position), `positions ${wanted.join(",")}`).toEqual(wanted)
-        expect(read.map((e) => tagOf(e.envelope))).toEqual(wanted.map((p) => tagOf(all[p - 1]!.envelope)))
-      }
+      // The log's own positional read (EventLog.readAt, decoding only those events) and the ranges
+      // read around the positions (a log without it) answer the same, bumped streams included.
+      const ranged = { ...wrapLog(t.log, {}), readAt: undefined } as unknown as EventLog
+      for (const wanted of subsets)
+        for (const [how, log] of [["readAt", t.log], ["ranges", ranged]] as const) {
+          const read = await readEventsAt(log, wanted)
+          expect(read.map((e) => e.position), `${how}: positions ${wanted.join(",")}`).toEqual(wanted)
+          expect(read.map((e) => tagOf(e.envelope)), how).toEqual(wanted.map((p) => tagOf(all[p - 1]!.envelope)))
+          expect(read.map((e) => e.bumped), how).toEqual(wanted.map((p) => all[p - 1]!.bumped))
+        }
+      // A position the log does not hold is an error, not a shorter answer.
+      await expect(readEventsAt(t.log, [1, total + 1])).rejects.toThrow(/no event at position/)
     })
 
     it("events up to 900 KB round-trip; a larger batch is a clear error and writes nothing", async () => {
