@@ -2,7 +2,7 @@ import { Hono } from "hono"
 import { LogUnavailable, BatchTooLarge, StorageFailed, EventsArchived, UndecodableEvent } from "../core/event-log.ts"
 import { HeldAtUndecodableEvent } from "./live-projection.ts"
 import type { MasterDeps } from "./deps.ts"
-import { bodyTooLarge, MAX_BODY_BYTES, MAX_READ_WAIT_MS, readAfterQuery, readBodyText, receiveBody } from "./http-support.ts"
+import { bodyTooLarge, discardBody, MAX_BODY_BYTES, MAX_READ_WAIT_MS, readAfterQuery, receiveBody } from "./http-support.ts"
 import { openApiJson } from "./openapi.ts"
 import { DOCS_CSS, DOCS_HTML, DOCS_JS } from "./openapi-page.ts"
 import { agentFactRoutes } from "./routes/agent-facts.ts"
@@ -13,7 +13,7 @@ import { hostRoutes } from "./routes/hosts.ts"
 import { jobRoutes } from "./routes/jobs.ts"
 import { versionRoutes } from "./routes/version.ts"
 import { projectionRoutes } from "./routes/projection.ts"
-import { browserGuard } from "./browser-guard.ts"
+import { browserGuard, untypedBody } from "./browser-guard.ts"
 import { authMiddleware } from "./auth.ts"
 import { metricsRoutes } from "./routes/metrics.ts"
 import { uiRoutes } from "./routes/ui.ts"
@@ -30,29 +30,33 @@ export const masterApp = (deps: MasterDeps): Hono => {
   app.use("*", deps.metrics.http)
 
   app.use("*", versionHeaders(serverVersion))
+  // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts): on the
+  // request's headers alone.
+  app.use("*", browserGuard(deps.browser))
+  // Bearer tokens and capabilities, before any body is read or anything written (master/auth.ts): a
+  // stranger's request costs the master no more than its headers.
+  if (deps.principals) app.use("*", authMiddleware(deps.principals))
+
   // A declared length over the limit is refused before routing; a chunked body is held to the same
   // limit while it is read (readBodyText). Not hono's bodyLimit: it builds a web Request (abort
   // signal, web stream) for every request, a tenth of a busy master's CPU.
   app.use("*", async (c, next) => {
     if (Number(c.req.header("content-length") ?? 0) <= MAX_BODY_BYTES) return next()
-    // Drain a moderately large body so the client reads our answer instead of a reset socket.
-    if (Number(c.req.header("content-length")) <= DRAIN_LIMIT_BYTES) await readBodyText(c, DRAIN_LIMIT_BYTES).catch(() => {})
+    // Drain (not keep) a moderately large body so the client reads our answer instead of a reset socket.
+    if (Number(c.req.header("content-length")) <= DRAIN_LIMIT_BYTES) await discardBody(c).catch(() => {})
     return bodyTooLarge(c)
   })
-
-  // No wildcard CORS, JSON-only writes, Host checked on loopback (master/browser-guard.ts).
-  app.use("*", browserGuard(deps.browser))
-  // Bearer tokens and capabilities, before anything is read (the body too: a stranger's request costs no more than its headers) or written (master/auth.ts).
-  if (deps.principals) app.use("*", authMiddleware(deps.principals))
 
   // A write acts only on a request received in full. Node hands a request over before its body has
   // arrived; when the body then turns out broken (a Transfer-Encoding other than chunked, bad chunks,
   // the connection ending early) Node answers 400, and a route that does not read the body (DELETE,
-  // PUT /hosts/{host}) would still have applied the command.
+  // PUT /hosts/{host}) would still have applied the command. A chunked body, whose presence the
+  // headers do not tell, must be JSON as a declared one must (browser-guard.ts).
   app.use("*", async (c, next) => {
-    if (c.req.method === "GET" || c.req.method === "HEAD") return next()
+    if (c.req.method === "GET" || c.req.method === "HEAD" || c.req.method === "OPTIONS") return next()
     const body = await receiveBody(c)
-    return body.ok ? next() : body.response
+    if (!body.ok) return body.response
+    return (body.text.length > 0 && untypedBody(c)) || next()
   })
 
   // Read-your-writes across masters: a request names the position it must see and waits (bounded).

@@ -55,6 +55,14 @@ export const normalizeOrigin = (raw: string): string | Error => {
 const EXPOSED = "Helios-Position, Helios-Server-Version, Helios-Version-Status, Helios-Stale"
 const ALLOWED_HEADERS = "Authorization, Content-Type, Helios-Command-Id, Helios-Version"
 
+/** 415 for a request body that does not say it is JSON, else undefined (call only for a request with a body). */
+export const untypedBody = (c: Context): Response | undefined => {
+  const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase()
+  if (type === "application/json") return undefined
+  const message = `a request body must be application/json, got ${JSON.stringify(type || "(none)")}; nothing was done`
+  return c.json({ status: "UNSUPPORTED_MEDIA_TYPE", message, errors: [`Content-Type: ${message}`], fieldErrors: [{ field: "Content-Type", message }] }, 415)
+}
+
 export const browserGuard = (o: BrowserGuardOptions): MiddlewareHandler => {
   const origins = new Set(o.corsOrigins)
   const checkHost = isLoopbackAddress(o.bindAddress) || o.allowedHosts.length > 0
@@ -71,12 +79,11 @@ export const browserGuard = (o: BrowserGuardOptions): MiddlewareHandler => {
         return refuse(c, 421, "MISDIRECTED_HOST", "Host", `${JSON.stringify(header)} is not a name of this master (DNS rebinding?); allow it with --allowed-host`)
     }
     const method = c.req.method
-    if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS") {
-      // Told by the headers, not by reading it: the body is read only after authentication.
-      const hasBody = Number(c.req.header("content-length") ?? 0) > 0 || c.req.header("transfer-encoding") !== undefined
-      const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase()
-      if (hasBody && type !== "application/json")
-        return refuse(c, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type", `a request body must be application/json, got ${JSON.stringify(type || "(none)")}; nothing was done`)
+    // A declared length tells a body from the headers; the body is read only after authentication,
+    // where a chunked one (no length) is held to the same rule once read (app.ts, untypedBody).
+    if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS" && Number(c.req.header("content-length") ?? 0) > 0) {
+      const refused = untypedBody(c)
+      if (refused) return refused
     }
     const origin = c.req.header("origin")
     if (origin !== undefined) {

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import type { CommandContext } from "../core/commands.ts"
 import { DEFAULT_CONTAINER_POLICY } from "../core/container-policy.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
+import { wrapLog } from "../core/event-log.ts"
 import { aJob } from "../test/fixtures.ts"
 import { agentId, envelope, host } from "../test/event-fixtures.ts"
 import { CommandBus } from "./command-bus.ts"
@@ -40,9 +41,24 @@ const gate = () => {
   }
 }
 
+/** The job deployed by hand in the staged change (fleet creates it). */
+const otherJob = aJob({ id: "other:v1", ports: {} })
+
 /** A log, its projection, a bus whose commands wait at `turn`, and two registered web hosts in group `g` running web:v1's rollout. */
-const fleet = async () => {
-  const log = new SqliteEventLog(":memory:")
+const fleet = async (options: { beforeRolloutAppend?: (bus: CommandBus) => Promise<void> } = {}) => {
+  const sqlite = new SqliteEventLog(":memory:")
+  let bus!: CommandBus
+  // The log the master writes through: what happens just before a rollout's events are appended can be staged.
+  const log = wrapLog(sqlite, {
+    append: async (events, appendOptions) => {
+      if (events.some((e) => e.event._tag === "RolloutStarted") && options.beforeRolloutAppend) {
+        const staged = options.beforeRolloutAppend
+        delete options.beforeRolloutAppend
+        await staged(bus)
+      }
+      return sqlite.append(events, appendOptions)
+    },
+  })
   const projection = new LiveProjection(log)
   projection.start()
   cleanups.push(async () => {
@@ -50,7 +66,7 @@ const fleet = async () => {
     await log.close()
   })
   const turn = gate()
-  const bus = new CommandBus(log, projection, { applyTimeoutMs: 5_000, beforeStart: turn.pass })
+  bus = new CommandBus(log, projection, { applyTimeoutMs: 5_000, beforeStart: turn.pass })
   const labels = new Map([
     ["h1", { role: "web" }],
     ["h2", { role: "web" }],
@@ -64,6 +80,7 @@ const fleet = async () => {
   const v2 = aJob({ id: "web:v2" })
   await ok({ _tag: "CreateJob", job: v1 })
   await ok({ _tag: "CreateJob", job: v2 })
+  await ok({ _tag: "CreateJob", job: otherJob })
   await ok({ _tag: "CreateDeploymentGroup", group: { name: "g", hostSelectors: [{ label: "role", operator: "EQUALS", operand: "web" }] } })
   const deps = {
     log,
@@ -96,6 +113,23 @@ describe("rolling-update --check-position", () => {
     expect(res.status).toBe(409)
     expect(await res.json()).toMatchObject({ status: "CHANGED_SINCE_POSITION", checkPosition: checked, changes: [{ position: down.lastPosition, type: "HostWentDown", host: "h2" }] })
     expect(await log.head()).toBe(down.lastPosition)
+  })
+
+  it("a deployment to a host of the group landing between the decision and its append refuses the update too (the append holds the group's host streams unchanged)", async () => {
+    let deployedAt = 0
+    const { log, projection, v2, rollingUpdate } = await fleet({
+      beforeRolloutAppend: async (bus) => {
+        const r = await bus.execute({ _tag: "DeployJob", jobId: otherJob.id as never, host: host("h1"), goal: "START" }, ctx)
+        if (Result.isFailure(r)) throw new Error(String(r.failure))
+        deployedAt = r.success.position
+      },
+    })
+    const checked = projection.position
+    const res = await rollingUpdate({ job: v2.id, checkPosition: checked })
+    expect(deployedAt).toBeGreaterThan(checked)
+    expect(res.status).toBe(409)
+    expect(await res.json()).toMatchObject({ status: "CHANGED_SINCE_POSITION", checkPosition: checked, changes: [{ position: deployedAt, type: "JobDeployed", host: "h1" }] })
+    expect(await log.head()).toBe(deployedAt)
   })
 
   it("with nothing changed it is accepted; sent again with the same Helios-Command-Id it answers its first outcome (its own events since the position do not refuse it)", async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto"
 import { Data, Result } from "effect"
 import { AppendConflict, EventsArchived, type EventLog } from "../core/event-log.ts"
 import { envelopeOf } from "../core/envelope.ts"
-import type { EventEnvelope } from "../core/events.ts"
+import type { EventEnvelope, StreamId } from "../core/events.ts"
 import { Rejection, type Command, type CommandContext } from "../core/commands.ts"
 import { decide, isLastEventOf, streamsOfCommand } from "../core/decide.ts"
 import { position } from "../core/ids.ts"
@@ -43,6 +43,12 @@ export interface CommandBusOptions {
 export interface Precondition {
   readonly after: number
   readonly check: (after: number, until: number, state: FleetState) => Promise<Rejection | undefined>
+  /**
+   * Streams the append then checks unchanged at their versions in the state decided on: a change to
+   * one landing between the decision and the append refuses the append, and the command is checked
+   * and decided again. (What bumps no stream, an agent's liveness facts, cannot be held so.)
+   */
+  readonly unchanged?: (state: FleetState) => ReadonlyArray<StreamId>
 }
 
 /**
@@ -161,7 +167,10 @@ export class CommandBus {
         envelopeOf(event, { at: ctx.now, actor: ctx.actor, commandId }),
       )
       try {
-        const { expected, unchanged } = decision.success
+        const { expected } = decision.success
+        const guarded = precondition?.unchanged?.(state).filter((s) => !(s in expected)) ?? []
+        const unchanged =
+          guarded.length === 0 ? decision.success.unchanged : { ...decision.success.unchanged, ...Object.fromEntries(guarded.map((s) => [s, state.versions.get(s) ?? "none"])) }
         const appended = await this.log.append(envelopes, unchanged === undefined ? { expected } : { expected, unchanged })
         // Answer only once our own projection shows the write: read-your-writes on this master.
         await this.projection.waitFor(appended.lastPosition, this.applyTimeoutMs)

@@ -157,6 +157,13 @@ export const readBodyText = async (c: Context, limit = MAX_BODY_BYTES): Promise<
   return Buffer.concat(chunks, size).toString("utf8")
 }
 
+/** Reads the request body to its end, keeping none of it (a refused body, so the client reads the answer). */
+export const discardBody = async (c: Context): Promise<void> => {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming
+  if (incoming === undefined || incoming.readableEnded) return
+  for await (const _chunk of incoming as AsyncIterable<Buffer>);
+}
+
 /** Bodies being read, by request: read once, by the app before routing a write (app.ts) and by jsonBody. */
 const bodies = new WeakMap<object, Promise<string>>()
 

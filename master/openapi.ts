@@ -269,7 +269,12 @@ export const ROUTES: ReadonlyArray<Route> = [
     tag: "history",
     summary: "The fleet as of a log position or a time",
     params: [{ name: "at", in: "query", schema: Schema.String, description: "A log position (integer) or an ISO-8601 time; default now." }],
-    responses: { 200: json("Jobs (with deployments and tasks) and hosts, as they were.", Api.StateJson), 400: refused("INVALID_AT"), 410: ARCHIVED },
+    responses: {
+      200: json("Jobs (with deployments and tasks) and hosts, as they were.", Api.StateJson),
+      400: refused("INVALID_AT"),
+      404: refused("POSITION_NOT_FOUND: past the log's end (its last position in `position`)"),
+      410: ARCHIVED,
+    },
   },
   {
     method: "get",
@@ -323,7 +328,7 @@ export const ROUTES: ReadonlyArray<Route> = [
       400: refused("INVALID_ROLLING_UPDATE, INVALID_ID"),
       403: refused("FORBIDDEN: wrong token"),
       404: refused("DEPLOYMENT_GROUP_NOT_FOUND, JOB_NOT_FOUND"),
-      409: refused("CONFLICT"),
+      409: refused("CONFLICT; CHANGED_SINCE_POSITION: with `checkPosition`, what the plan was made against changed since (the changes in `changes`)"),
     },
   },
   {

@@ -310,9 +310,9 @@ describe("security (issue 13)", () => {
   it("with authentication on, a request without a valid token is refused on its headers: its body is never waited for (a stranger cannot hold the master reading 512 KiB bodies)", async () => {
     const m = await master("sec-body-after-auth", { principals: principals([["alice", ["read", "jobs:write"]]]) })
     // Headers announcing a body that never comes: answered at once, not after the body.
-    const refused = (headers: Record<string, string>) =>
+    const refused = (headers: Record<string, string>, method = "POST", length = 100_000) =>
       new Promise<number>((resolve, reject) => {
-        const req = request(`${m.url}/jobs`, { method: "POST", headers: { "content-type": "application/json", "content-length": "100000", ...headers } }, (res) => {
+        const req = request(`${m.url}/jobs`, { method, headers: { "content-type": "application/json", "content-length": String(length), ...headers } }, (res) => {
           resolve(res.statusCode!)
           res.resume()
           req.destroy()
@@ -323,6 +323,10 @@ describe("security (issue 13)", () => {
       })
     expect(await refused({})).toBe(401)
     expect(await refused({ Authorization: "Bearer not-a-token-0123456789" })).toBe(401)
+    // Past the body limit (it used to be drained into memory, 16 MiB at a time, before asking who sent it).
+    expect(await refused({}, "POST", 1_000_000)).toBe(401)
+    // OPTIONS passes authentication (preflights carry no credentials), but its body is never read.
+    expect(await refused({}, "OPTIONS")).toBeGreaterThanOrEqual(200)
     // Authenticated, the body is read as before.
     expect((await m.call("POST", "/jobs", { id: "web:v1", image: "busybox:latest" }, bearer("alice"))).status).toBe(200)
   })

@@ -11,6 +11,7 @@ import { badRequest, jsonBody, runCommand } from "../http-support.ts"
 import { publicOptions } from "../responses.ts"
 import { groupRouteSupport } from "./group-route-support.ts"
 import { Rejection } from "../../core/commands.ts"
+import { hostStream } from "../../core/events.ts"
 import type { Precondition } from "../command-bus.ts"
 
 /*
@@ -79,15 +80,21 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
     if (after !== undefined && after > deps.projection.position)
       return badRequest(c, "INVALID_POSITION", [{ field: "checkPosition", message: `beyond this master's position ${deps.projection.position}` }])
     const labels = req.command.labels
+    const groupHosts = (s: FleetState): string[] => {
+      const record = s.groups.get(p.name)
+      return record ? matchingHosts(record.group, hostViews(s, labels)) : []
+    }
     const precondition: Precondition | undefined =
       after === undefined
         ? undefined
         : {
             after,
+            // A deployment or registration on one of the group's hosts between the decision and the
+            // append refuses the append; the update is then checked again, and refused for it.
+            unchanged: (s) => groupHosts(s).map(hostStream),
             check: async (from, until, s) => {
-              const record = s.groups.get(p.name)
-              if (!record) return undefined // refused as not found when decided
-              const changes = changesSince(await readRange(from, until), p.name, matchingHosts(record.group, hostViews(s, labels)))
+              if (!s.groups.has(p.name)) return undefined // refused as not found when decided
+              const changes = changesSince(await readRange(from, until), p.name, groupHosts(s))
               if (changes.length === 0) return undefined
               return new Rejection({
                 status: "CHANGED_SINCE_POSITION",
