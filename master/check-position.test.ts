@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import type { CommandContext } from "../core/commands.ts"
 import { DEFAULT_CONTAINER_POLICY } from "../core/container-policy.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
-import { wrapLog } from "../core/event-log.ts"
+import { wrapLog, type EventLog } from "../core/event-log.ts"
 import { aJob } from "../test/fixtures.ts"
 import { agentId, envelope, host } from "../test/event-fixtures.ts"
 import { CommandBus } from "./command-bus.ts"
@@ -41,6 +41,17 @@ const gate = () => {
   }
 }
 
+/** A projection of `log` and a command bus over it whose commands wait at `beforeStart`; both closed after the test. */
+const busOver = (log: EventLog, beforeStart: () => Promise<void>) => {
+  const projection = new LiveProjection(log)
+  projection.start()
+  cleanups.push(async () => {
+    projection.stop()
+    await log.close()
+  })
+  return { projection, bus: new CommandBus(log, projection, { applyTimeoutMs: 5_000, beforeStart }) }
+}
+
 /** The job deployed by hand in the staged change (fleet creates it). */
 const otherJob = aJob({ id: "other:v1", ports: {} })
 
@@ -59,14 +70,10 @@ const fleet = async (options: { beforeRolloutAppend?: (bus: CommandBus) => Promi
       return sqlite.append(events, appendOptions)
     },
   })
-  const projection = new LiveProjection(log)
-  projection.start()
-  cleanups.push(async () => {
-    projection.stop()
-    await log.close()
-  })
   const turn = gate()
-  bus = new CommandBus(log, projection, { applyTimeoutMs: 5_000, beforeStart: turn.pass })
+  const wired = busOver(log, turn.pass)
+  const projection = wired.projection
+  bus = wired.bus
   const labels = new Map([
     ["h1", { role: "web" }],
     ["h2", { role: "web" }],
@@ -148,15 +155,8 @@ describe("rolling-update --check-position", () => {
 
 describe("the command bus", () => {
   it("takes a command's context (its time) when its turn comes, not when it was asked for", async () => {
-    const log = new SqliteEventLog(":memory:")
-    const projection = new LiveProjection(log)
-    projection.start()
-    cleanups.push(async () => {
-      projection.stop()
-      await log.close()
-    })
     const held = gate()
-    const bus = new CommandBus(log, projection, { applyTimeoutMs: 5_000, beforeStart: held.pass })
+    const { bus } = busOver(new SqliteEventLog(":memory:"), held.pass)
     held.close()
     let asked = 0
     const outcome = bus.execute({ _tag: "RegisterHost", host: host("h1"), agentId: agentId("a1") }, () => (asked++, ctx))

@@ -4,7 +4,7 @@
  * interval; checkpoints in a state dir survive a restart; those of another log are dropped; they
  * stay within their budget. (properties/checkpoints.test.ts checks the pure part on generated logs.)
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it, vi } from "vitest"
@@ -23,6 +23,7 @@ import { Checkpoints, fingerprintOf, stateEntries } from "./checkpoints.ts"
 import { startMaster, type MasterOptions, type RunningMaster } from "./master.ts"
 import { hostStatusJson, jobStatusJson } from "./responses.ts"
 import { saveSnapshot } from "./snapshots.ts"
+import { flipBitIn } from "../test/disk-damage.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "helios-checkpoints-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -71,15 +72,6 @@ const boundsOf = (events: ReadonlyArray<StoredEvent>): AsOf[] => {
 
 const start = (log: EventLog, options: Partial<MasterOptions> = {}) =>
   startMaster({ log, name: "cp", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, ...options })
-
-/** Damage on disk: one bit flipped in the first occurrence of `text` in `file` (its last byte). */
-const flipBitIn = (file: string, text: string): void => {
-  const bytes = readFileSync(file)
-  const at = bytes.indexOf(text)
-  expect(at, `${text} in ${file}`).toBeGreaterThanOrEqual(0)
-  bytes[at + text.length - 1]! ^= 0x02
-  writeFileSync(file, bytes)
-}
 
 /** The file of the checkpoint at `p` in `checkpointDir` (`<position>-<maxAt>.checkpoint`). */
 const checkpointFile = (checkpointDir: string, p: number): string => {

@@ -23,18 +23,10 @@ import { generateWorkload } from "../bench/workload.ts"
 import type { EventLog } from "../core/event-log.ts"
 import { encodeSnapshot } from "../projections/snapshot.ts"
 import { startMaster, type MasterOptions, type RunningMaster } from "./master.ts"
+import { flipBitIn } from "../test/disk-damage.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "helios-snap-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-/** Damage on disk: one bit flipped in the first occurrence of `text` in `file` (its last byte). */
-const flipBitIn = (file: string, text: string): void => {
-  const bytes = readFileSync(file)
-  const at = bytes.indexOf(text)
-  expect(at, `${text} in ${file}`).toBeGreaterThanOrEqual(0)
-  bytes[at + text.length - 1]! ^= 0x02
-  writeFileSync(file, bytes)
-}
 
 const registered = (name: string) => envelope({ _tag: "HostRegistered", host: host(name), agentId: agentId(`agent-${name}`) })
 
