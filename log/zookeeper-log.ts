@@ -800,7 +800,9 @@ export class ZooKeeperEventLog implements EventLog {
     })
     // The ops the multi has: a create per event and per host entry, a check per chain, the stream ops.
     const hostEntries = [...byHost.values()].reduce((n, indices) => n + indices.length, 0)
-    const requestBytes = data.length + OP_OVERHEAD_BYTES * (events.length + hostEntries + byHost.size + 1 + expected.length + 2 * unchanged.length + 2)
+    // An unchanged stream is one check op at a version, or a create and a remove for "none".
+    const unchangedOps = unchanged.reduce((n, [, v]) => n + (v === "none" ? 2 : 1), 0)
+    const requestBytes = data.length + OP_OVERHEAD_BYTES * (events.length + hostEntries + byHost.size + 1 + expected.length + unchangedOps + 2)
     if (requestBytes > MAX_REQUEST_BYTES) throw new BatchTooLarge({ bytes: requestBytes, limit: MAX_REQUEST_BYTES })
     return { events, expected, unchanged, batchId, data, byHost, requestBytes }
   }

@@ -102,7 +102,7 @@ const fleet = async (options: { beforeRolloutAppend?: (bus: CommandBus) => Promi
   const app = deploymentGroupRoutes(deps)
   const rollingUpdate = (body: unknown, headers: Record<string, string> = {}) =>
     app.request("/deployment-group/g/rolling-update", { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...headers } })
-  return { log, projection, turn, v2, rollingUpdate }
+  return { log, projection, turn, v2, rollingUpdate, bus }
 }
 
 describe("rolling-update --check-position", () => {
@@ -137,6 +137,17 @@ describe("rolling-update --check-position", () => {
     expect(res.status).toBe(409)
     expect(await res.json()).toMatchObject({ status: "CHANGED_SINCE_POSITION", checkPosition: checked, changes: [{ position: deployedAt, type: "JobDeployed", host: "h1" }] })
     expect(await log.head()).toBe(deployedAt)
+  })
+
+  it("a host of the group deregistered after the position refuses the update (its labels went with it, so it is no longer known as the group's)", async () => {
+    const { log, projection, v2, rollingUpdate, bus } = await fleet()
+    const checked = projection.position
+    const r = await bus.execute({ _tag: "DeregisterHost", host: host("h2") }, ctx)
+    if (Result.isFailure(r)) throw new Error(String(r.failure))
+    const res = await rollingUpdate({ job: v2.id, checkPosition: checked })
+    expect(res.status).toBe(409)
+    expect(await res.json()).toMatchObject({ status: "CHANGED_SINCE_POSITION", changes: [{ type: "HostDeregistered", host: "h2" }] })
+    expect(await log.head()).toBe(r.success.position)
   })
 
   it("with nothing changed it is accepted; sent again with the same Helios-Command-Id it answers its first outcome (its own events since the position do not refuse it)", async () => {

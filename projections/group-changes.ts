@@ -14,8 +14,14 @@ export interface GroupChange {
   readonly host?: string
 }
 
-export const changesSince = (events: Iterable<StoredEvent>, group: string, hosts: ReadonlyArray<string>): GroupChange[] => {
+/**
+ * `hosts`: the group's hosts now; `registered`: whether a host is registered now. A host that is
+ * not (deregistered since, its labels gone with it) may have been one of the group's when the plan
+ * was made: its events count, so a deregistration (and the undeploys it records) refuses the update.
+ */
+export const changesSince = (events: Iterable<StoredEvent>, group: string, hosts: ReadonlyArray<string>, registered: (host: string) => boolean): GroupChange[] => {
   const ofGroup = new Set(hosts)
+  const concerns = (host: string) => ofGroup.has(host) || !registered(host)
   const out: GroupChange[] = []
   for (const e of events) {
     const event = e.envelope.event
@@ -44,7 +50,7 @@ export const changesSince = (events: Iterable<StoredEvent>, group: string, hosts
       case "HostDeregistered":
       case "HostWentUp":
       case "HostWentDown":
-        if (ofGroup.has(event.host)) out.push({ position: e.position, type: event._tag, host: event.host })
+        if (concerns(event.host)) out.push({ position: e.position, type: event._tag, host: event.host })
         break
       case "TaskStateChanged":
       case "JobCreated":

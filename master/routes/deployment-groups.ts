@@ -12,6 +12,7 @@ import { publicOptions } from "../responses.ts"
 import { groupRouteSupport } from "./group-route-support.ts"
 import { Rejection } from "../../core/commands.ts"
 import { hostStream } from "../../core/events.ts"
+import type { HostName } from "../../core/ids.ts"
 import type { Precondition } from "../command-bus.ts"
 
 /*
@@ -94,7 +95,7 @@ export const deploymentGroupRoutes = (deps: MasterDeps) => {
             unchanged: (s) => groupHosts(s).map(hostStream),
             check: async (from, until, s) => {
               if (!s.groups.has(p.name)) return undefined // refused as not found when decided
-              const changes = changesSince(await readRange(from, until), p.name, groupHosts(s))
+              const changes = changesSince(await readRange(from, until), p.name, groupHosts(s), (h) => s.hosts.has(h as HostName))
               if (changes.length === 0) return undefined
               return new Rejection({
                 status: "CHANGED_SINCE_POSITION",
