@@ -1,6 +1,6 @@
 import { describe, expect, it, afterEach } from "vitest"
 import { AppendConflict, BatchTooLarge, wrapLog, type EventLog } from "../core/event-log.ts"
-import type { StoredEvent } from "../core/events.ts"
+import { groupStream, type StoredEvent } from "../core/events.ts"
 import { position } from "../core/ids.ts"
 import { readEventsAt } from "../master/history-reader.ts"
 import { envelope, fakeJobId, host, hostUp, jobRemoved, tagOf } from "./event-fixtures.ts"
@@ -210,10 +210,15 @@ export const eventLogConformance = (name: string, open: () => Promise<LogUnderTe
       let appended = 0
       for (let b = 1; appended < total; b++) {
         const n = Math.min(b % 4 + 1, total - appended)
-        await t.log.append(range(1, n).map((i) => hostUp("h1", `s${appended + i}`)))
+        // Every other batch bumps a stream, which its last event carries.
+        await t.log.append(
+          range(1, n).map((i) => hostUp("h1", `s${appended + i}`)),
+          b % 2 === 0 ? { expected: { [groupStream(`bump-${b}`)]: "none" as const } } : undefined,
+        )
         appended += n
       }
       const all = await readAll(t.log)
+      expect(all.some((e) => e.bumped.length > 0)).toBe(true)
       // Subsets: every position, none, the first and last, every k-th, and seeded scatters (close
       // together and far apart: read as one range or several).
       let seed = 7
