@@ -1,5 +1,4 @@
 import { Schema } from "effect"
-import { HostSelector } from "../core/host-selector.ts"
 import type { Job } from "../core/job.ts"
 import * as Api from "../master/api-schemas.ts"
 import type {
@@ -50,9 +49,14 @@ const HostStatus = Schema.Struct({
   statuses: Schema.Record(Str, TaskStatus),
   labels: Schema.Record(Str, Str),
 })
+/** A group's host selector as shown: an operator a newer master added is printed, not refused. */
+const ShownSelector = Schema.Struct({ label: Str, operator: Str, operand: Schema.Union([Str, Schema.Array(Str)]) })
+/** A host selector as a group's answer shows it (core's HostSelector, or a newer master's operator). */
+export type ShownSelectorJson = typeof ShownSelector.Type
+
 const Group = Schema.Struct({
   name: Str,
-  hostSelectors: Schema.Array(HostSelector),
+  hostSelectors: Schema.Array(ShownSelector),
   jobId: maybe(Str),
   rolloutOptions: maybe(Anything),
   rollingUpdateReason: maybe(Str),

@@ -192,6 +192,14 @@ describe("a newer master's rollout answers: values this helios does not know are
     expect(out.map((l) => cells(l))).toContainEqual(["#2", "DEPLOY_NEW_JOB", "h1", `deploy ${job.id}`])
   })
 
+  it("inspect-deployment-group and deployment-group-status: a host selector with a new operator is shown as sent; known ones as Helios prints them", async () => {
+    const group = { ...groupStatus.deploymentGroup, hostSelectors: [{ label: "role", operator: "EQUALS", operand: "web" }, { label: "zone", operator: "MATCHES", operand: "eu-*" }] }
+    const inspected = await printed(["inspect-deployment-group", "web"], { "GET /deployment-group/web": group })
+    expect(inspected).toEqual(expect.arrayContaining(["  role = web", '  zone MATCHES "eu-*"']))
+    const status = await printed(["deployment-group-status", "web"], { "GET /deployment-group/web/status": { ...groupStatus, deploymentGroup: group } })
+    expect(status).toContain('  zone MATCHES "eu-*"')
+  })
+
   it("deployment-group-status: a rollout with a new reason, step kind and error code (--json prints it as sent)", async () => {
     const given = { "GET /deployment-group/web/status": groupStatus }
     expect(await printed(["deployment-group-status", "web"], given)).toContain("Status: ROLLING_OUT")

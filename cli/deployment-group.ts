@@ -1,12 +1,13 @@
 import { Result } from "effect"
 import { decodeInput, formatFieldErrors } from "../core/decode.ts"
 import { DeploymentGroup } from "../core/deployment-group.ts"
-import { formatHostSelector, parseHostSelector, type HostSelector } from "../core/host-selector.ts"
+import { formatHostSelector, HostSelector as HostSelectorSchema, parseHostSelector, type HostSelector } from "../core/host-selector.ts"
 import { shortJobId } from "../core/job-id.ts"
 import type { HeliosClient } from "./client.ts"
 import { ApiError, CliError } from "./errors.ts"
 import { formatTable } from "./output.ts"
 import type { DeploymentGroupJson, DeploymentGroupStatusJson } from "./wire.ts"
+import type { ShownSelectorJson } from "./answers.ts"
 import * as Answers from "./answers.ts"
 
 /*
@@ -57,7 +58,13 @@ export const groupFromArgs = (name: string, selectorTexts: ReadonlyArray<string>
   return group.success
 }
 
-const selectorLines = (selectors: ReadonlyArray<HostSelector>): string[] => selectors.map((s) => `  ${formatHostSelector(s)}`)
+/** A selector as Helios prints it; one with an operator this helios does not know, as the master sent it. */
+const selectorText = (s: ShownSelectorJson): string => {
+  const known = decodeInput(HostSelectorSchema, s)
+  return Result.isSuccess(known) ? formatHostSelector(known.success) : `${s.label} ${s.operator} ${JSON.stringify(s.operand)}`
+}
+
+const selectorLines = (selectors: ReadonlyArray<ShownSelectorJson>): string[] => selectors.map((s) => `  ${selectorText(s)}`)
 
 /** A missing value (Helios prints Java's `null`; this prints "-"). */
 const orDash = (x: string | null | undefined): string => (x === undefined || x === null || x === "" ? "-" : x)

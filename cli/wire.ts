@@ -1,9 +1,8 @@
 import type { MergedRolloutOptions } from "../core/deployment-group.ts"
 import type { DomainEvent } from "../core/events.ts"
-import type { HostSelector } from "../core/host-selector.ts"
 import type { TaskState } from "../core/ids.ts"
 import type { auditJson, heliosHistoryJson, hostStatusJson, jobStatusJson } from "../master/responses.ts"
-import type { GroupRolloutJson } from "./answers.ts"
+import type { GroupRolloutJson, ShownSelectorJson } from "./answers.ts"
 
 /*
  * The master's JSON answers, typed from the functions that produce them (master/responses.ts);
@@ -64,7 +63,7 @@ export interface AgentInfoJson {
 /** `GET /deployment-group/{name}` (Helios's DeploymentGroup JSON; absent fields may be null). */
 export interface DeploymentGroupJson {
   readonly name: string
-  readonly hostSelectors: ReadonlyArray<HostSelector>
+  readonly hostSelectors: ReadonlyArray<ShownSelectorJson>
   readonly jobId?: string | null
   readonly rolloutOptions?: MergedRolloutOptions | null
   /** MANUAL, HOSTS_CHANGED, ROLLBACK, or a newer master's (only printed). */
