@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs"
+import { pathToFileURL } from "node:url"
 import { HELIOS_VERSION } from "../master/version.ts"
 import { bool, flagLines, formatHelp, intFlag, list, parseArgs, splitAtVerb, str, UsageError, type FlagSpec, MAX_TIMER_SECONDS } from "./args.ts"
 import { HeliosClient } from "./client.ts"
@@ -194,3 +195,7 @@ export const main = async (): Promise<void> => {
   // idle keep-alive socket holds the process open.
   process.exit(code)
 }
+
+// Run as a script (`npx tsx cli/main.ts jobs`), as bin/helios.js runs it; imported (the bin, the
+// bundle, tests), it only exports.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) void main()
