@@ -174,6 +174,10 @@ describe("helios against a real master", () => {
       ["h1", expect.stringMatching(/^user:/), "undeployed", "-"],
       ["-", expect.stringMatching(/^user:/), "removed", "-"],
     ])
+    // --tail N: the last N events only
+    const tail = lines(await ok(["history", "web:v1", "--tail", "2"]))
+    expect(tail.slice(2).map((l) => cells(l).slice(2, 6))).toEqual(story.slice(-2))
+    fails(await helios(["history", "web:v1", "--tail", "0"]), /--tail/)
     const historyJson = JSON.parse(await ok(["history", "--json", id.slice(0, 12)]))
     expect(historyJson.job).toBe(id)
     expect(historyJson.audit.map((a: { type: string }) => a.type)).toEqual([

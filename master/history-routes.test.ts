@@ -19,6 +19,9 @@ import type { MasterDeps } from "./deps.ts"
 import { LiveProjection } from "./live-projection.ts"
 import { startMaster } from "./master.ts"
 import { historyRoutes } from "./routes/history.ts"
+import { readEventsAt } from "./history-reader.ts"
+import { auditJson, heliosHistoryJson } from "./responses.ts"
+import { entryOf } from "../projections/history.ts"
 
 const cleanups: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -110,6 +113,36 @@ describe("an undecodable event in the log, seen by the history routes", () => {
       const body = (await res.json()) as { status: string; position: number; message: string }
       expect(body, path).toMatchObject({ status: "UNDECODABLE_EVENT", position: bad })
       expect(body.message, path).toContain(`--skip-undecodable ${bad}`)
+    }
+  })
+})
+
+describe("GET /history/jobs/{id}", () => {
+  it("answers Helios's events and the audit trail, the bytes of the whole as one JSON; ?tail=N only the last N events; a bad tail is a 400 naming it", async () => {
+    const log = new SqliteEventLog(":memory:")
+    cleanups.push(() => log.close())
+    const w = generateWorkload(3000, { hosts: 6, deploymentsPerHost: 3, seed: 3 })
+    await appendBatches(log, w, 0, 3000)
+    const deps = await depsOver(log)
+    const app = historyRoutes(deps)
+    const history = deps.projection.model.history
+    const [id, positions] = [...deps.projection.model.state.jobs.keys()].map((j) => [j, history.positionsOf(j)] as const).reduce((a, b) => (b[1].length > a[1].length ? b : a))
+    expect(positions.length).toBeGreaterThan(20)
+    const expected = async (ps: ReadonlyArray<number>) => {
+      const entries = (await readEventsAt(log, ps)).map(entryOf)
+      return JSON.stringify({ status: "OK", events: heliosHistoryJson(deps.projection.model.state, id, entries), audit: entries.map(auditJson) })
+    }
+    const whole = await app.request(`/history/jobs/${encodeURIComponent(id)}`)
+    expect(whole.status).toBe(200)
+    expect(await whole.text()).toBe(await expected(positions))
+    const last = await app.request(`/history/jobs/${encodeURIComponent(id)}?tail=5`)
+    expect(await last.text()).toBe(await expected(positions.slice(-5)))
+    const more = await app.request(`/history/jobs/${encodeURIComponent(id)}?tail=${positions.length + 10}`)
+    expect(await more.text()).toBe(await expected(positions))
+    for (const bad of ["0", "-1", "x", "1e3", ""]) {
+      const res = await app.request(`/history/jobs/${encodeURIComponent(id)}?tail=${bad}`)
+      expect(res.status, `tail=${bad}`).toBe(400)
+      expect(await res.text()).toContain("tail")
     }
   })
 })

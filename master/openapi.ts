@@ -260,8 +260,11 @@ export const ROUTES: ReadonlyArray<Route> = [
     path: "/history/jobs/{id}",
     tag: "history",
     summary: "A job's history: who did what, when, at which position",
-    params: [{ ...jobIdPath, schema: Schema.String, description: "A full job id (of a job that may have been removed)." }],
-    responses: { 200: json("Its task status events (Helios's) and its audit trail.", Api.HistoryJson), 404: refused("JOB_ID_NOT_FOUND"), 410: ARCHIVED },
+    params: [
+      { ...jobIdPath, schema: Schema.String, description: "A full job id (of a job that may have been removed)." },
+      { name: "tail", in: "query", schema: Schema.String, description: "Only the job's last N events (1 to 999999999); default all." },
+    ],
+    responses: { 200: json("Its task status events (Helios's) and its audit trail.", Api.HistoryJson), 400: refused("INVALID_TAIL"), 404: refused("JOB_ID_NOT_FOUND"), 410: ARCHIVED },
   },
   {
     method: "get",

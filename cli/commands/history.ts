@@ -1,4 +1,7 @@
-import { bool, pos } from "../args.ts"
+import { bool, intFlag, pos } from "../args.ts"
+
+/** The most events `--tail` asks for (the master's bound). */
+const MAX_TAIL = 999_999_999
 import type { Command } from "../command.ts"
 import { actorText, describeEvent } from "../describe-event.ts"
 import { formatTable, formatTimestamp } from "../output.ts"
@@ -38,11 +41,15 @@ const command: Command = {
   usage: "JOB",
   description: "Oldest first. Works after the job was removed too (name it by any unique part of its id).",
   positionals: [{ name: "JOB", required: true }],
-  flags: [{ name: "full", short: "f", type: "boolean", help: "full container ids" }],
+  flags: [
+    { name: "full", short: "f", type: "boolean", help: "full container ids" },
+    { name: "tail", short: "n", type: "string", metavar: "N", help: "only the job's last N events (a long-lived job's history is long)" },
+  ],
   async run(ctx) {
     const client = ctx.client()
+    const tail = intFlag(ctx.args, "tail", "history", 1, MAX_TAIL)
     const jobId = await resolveJob(client, pos(ctx.args, "JOB")!, { includeRemoved: true })
-    const history = await client.getDecoded(`/history/jobs/${encodeURIComponent(jobId)}`, History)
+    const history = await client.getDecoded(`/history/jobs/${encodeURIComponent(jobId)}`, History, tail === undefined ? {} : { tail: String(tail) })
     if (ctx.json) ctx.printJson({ job: jobId, ...history })
     else {
       ctx.print(`History of ${jobId}:`)

@@ -13,7 +13,7 @@ import { badRequest, MAX_READ_WAIT_MS, readAfterQuery } from "../http-support.ts
 import { pacer } from "../slices.ts"
 import { largeJsonAnswer } from "../large-answer.ts"
 import type { AsOf } from "../../projections/checkpoints.ts"
-import type { EventJson, HistoryJson } from "../api-schemas.ts"
+import type { EventJson } from "../api-schemas.ts"
 
 const eventJson = (e: StoredEvent): EventJson => ({
   position: e.position,
@@ -45,14 +45,33 @@ export const historyRoutes = (deps: MasterDeps, { followQueueEvents = FOLLOW_QUE
   // The undecodable events the projection steps over (--skip-undecodable) are left out here too.
   const skipped = () => deps.checkpoints.skipped
 
-  /** A job's events, read from the log at the positions the history index holds for it. */
+  /**
+   * A job's events, read from the log at the positions the history index holds for it; with
+   * `?tail=N` only its last N. The answer is written in slices and compressed for a client that
+   * asks (a long-lived job's history is megabytes, Helios's events each carrying the whole job):
+   * the same bytes as JSON.stringify of `{status, events, audit}`.
+   */
   app.get("/history/jobs/:id", async (c) => {
     const id = c.req.param("id")
-    const positions = deps.projection.model.history.positionsOf(id)
-    if (positions.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
+    const tailText = c.req.query("tail")
+    const tail = tailText === undefined ? undefined : /^[1-9]\d{0,8}$/.test(tailText) ? Number(tailText) : NaN
+    if (Number.isNaN(tail)) return badRequest(c, "INVALID_TAIL", [{ field: "tail", message: `expected a number of events from 1 to 999999999, got ${JSON.stringify(tailText)}` }])
+    const all = deps.projection.model.history.positionsOf(id)
+    if (all.length === 0) return c.json({ status: "JOB_ID_NOT_FOUND", events: [], audit: [] }, 404)
+    const positions = tail === undefined || tail >= all.length ? all : all.slice(all.length - tail)
     const entries = (await readEventsAt(deps.log, positions, skipped())).map(entryOf)
-    const body: typeof HistoryJson.Encoded = { status: "OK", events: heliosHistoryJson(state(), id, entries), audit: entries.map(auditJson) }
-    return c.json(body)
+    const events = heliosHistoryJson(state(), id, entries)
+    return largeJsonAnswer(
+      c,
+      (function* () {
+        yield '{"status":"OK","events":['
+        for (let i = 0; i < events.length; i++) yield (i > 0 ? "," : "") + JSON.stringify(events[i])
+        yield '],"audit":['
+        for (let i = 0; i < entries.length; i++) yield (i > 0 ? "," : "") + JSON.stringify(auditJson(entries[i]!))
+        yield "]}"
+      })(),
+      deps.compressFromBytes,
+    )
   })
 
   /**
