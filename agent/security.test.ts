@@ -3,7 +3,7 @@
  * forged event, a master with a looser policy) is refused by the agent's own container policy.
  * The rest of the security suite is master/security.test.ts.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -54,6 +54,47 @@ describe("security (issue 13), the agent", () => {
     expect((await m.call("PUT", `/hosts/${h}/jobs/${job.id}`, { goal: "START" })).status).toBe(400)
   })
 
+
+  it("a container recreated after a crash is checked as a first one: a bind source turned into a symlink out of the allowed prefixes since is refused, FAILED, no new container", async () => {
+    const m = await master("sec-recreate")
+    const dir = mkdtempSync(join(tmpdir(), "helios-sec-recreate-"))
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
+    const allowed = join(dir, "srv")
+    mkdirSync(join(allowed, "x"), { recursive: true })
+    const h = hostName("sec-recreate-h1")
+    const runtime = new MemoryRuntime({ localImages: ["busybox:latest"] })
+    const stateDir = join(dir, "state")
+    const agent = await startAgent({
+      log: m.log,
+      hostInfo: new ZkHostInfoStore(m.zk, m.root),
+      runtime,
+      zk: m.zk,
+      zkRoot: m.root,
+      hostName: h,
+      stateDir,
+      containerPolicy: { allowedBindMounts: [allowed] },
+      ...FAST_IN_MEMORY,
+    })
+    cleanups.push(() => agent.stop())
+    await agent.registered
+    const job = aJob({ id: "mounts:v1", image: "busybox:latest", ports: {}, volumes: { "/data": join(allowed, "x") } })
+    await m.log.append([envelope({ _tag: "JobCreated", job })])
+    await deploy(m.log, job, h)
+    await waitFor(async () => ((await lastTask(m.log, h, job.id))?.state === "RUNNING" ? true : undefined), { what: "RUNNING" })
+    const first = runtime.running()[0]!
+    // Another tenant swaps the allowed directory for a symlink to /, then the container crashes.
+    rmSync(join(allowed, "x"), { recursive: true })
+    symlinkSync("/", join(allowed, "x"))
+    runtime.die(first.id)
+    const failed = await waitFor(async () => {
+      const t = await lastTask(m.log, h, job.id)
+      return t?.state === "FAILED" ? t : undefined
+    }, { what: "the agent's FAILED report" })
+    expect(failed.error).toMatch(/container policy.*symlink/)
+    expect(runtime.running()).toEqual([])
+    // No container was created after the crashed one.
+    expect(runtime.containers().filter((c) => c.id !== first.id)).toEqual([])
+  })
 
   it("with ZooKeeper ACLs and authentication on, an agent with its own identities registers and runs a job through the relay, writing nothing to the log itself", async () => {
     const masterAuth = { user: "helios-master", password: "master-password-0123456789" }

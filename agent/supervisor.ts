@@ -190,18 +190,19 @@ export class Supervisor {
     }
   }
 
-  private async startCycle(signal: AbortSignal): Promise<void> {
-    // The master refused such a job when it was created; an event that reached the log otherwise
-    // (another writer, a master with a looser policy) is refused here, before any container exists.
-    // Bind-mount sources are checked as they resolve on this host too (agent/bind-sources.ts).
+  /**
+   * Why this agent's policy refuses the job now, if it does. The master refused such a job when it
+   * was created; an event that reached the log otherwise (another writer, a master with a looser
+   * policy), a policy tightened since, or a bind source that has become a symlink out of the allowed
+   * prefixes (agent/bind-sources.ts) is refused here, before each container is created: a recreated
+   * container is checked as a first one is.
+   */
+  private refusedHere(): string | undefined {
     const refused = policyViolationsOnThisHost(this.job, this.deps.settings.policy ?? DEFAULT_CONTAINER_POLICY)
-    if (refused.length > 0 && this.containerId === undefined) {
-      const error = `refused by this agent's container policy: ${refused.map((e) => `${e.field}: ${e.message}`).join("; ")}`
-      this.deps.logger.log("warn", "job refused by the container policy", { job: this.jobId, error })
-      this.report("FAILED", { error })
-      await this.goalBell.wait(Infinity, signal)
-      return
-    }
+    return refused.length === 0 ? undefined : `refused by this agent's container policy: ${refused.map((e) => `${e.field}: ${e.message}`).join("; ")}`
+  }
+
+  private async startCycle(signal: AbortSignal): Promise<void> {
     if (this.nextDelayMs > 0) {
       await sleep(this.nextDelayMs, signal)
       if (signal.aborted) return
@@ -222,6 +223,7 @@ export class Supervisor {
       ports: () => this.resolvedPorts(),
       spec: () => buildContainerSpec(this.job, this.allocated, this.deps.settings),
       listContainers: () => this.listContainers(),
+      refusedHere: () => this.refusedHere(),
       report: (state, extra) => this.report(state, extra ?? {}),
       setContainer: (id) => this.setContainer(id),
       imageOk: () => {
@@ -235,6 +237,12 @@ export class Supervisor {
     this.currentRunStartedAt = undefined
     switch (outcome.kind) {
       case "aborted":
+        return
+      case "refused":
+        // Not retried: only a new goal (or job) can change the answer.
+        this.deps.logger.log("warn", "job refused by the container policy", { job: this.jobId, error: outcome.error })
+        this.report("FAILED", { error: outcome.error })
+        await this.goalBell.wait(Infinity, signal)
         return
       case "exited": {
         this.flaps = recordRun(this.flaps, outcome.runtimeMs, t.flapping)

@@ -46,6 +46,12 @@ export interface RunContext {
   readonly ports: () => Readonly<Record<string, PortMapping>>
   readonly spec: () => ContainerSpec
   readonly listContainers: () => Promise<ReadonlyArray<ContainerInfo>>
+  /**
+   * Why this agent's container policy refuses the job here and now, if it does: asked before every
+   * container is created (not when one is adopted), so a restart re-checks bind sources as they
+   * resolve then, and a policy tightened since the last run applies.
+   */
+  readonly refusedHere: () => string | undefined
   /** Reports a state; the supervisor adds goal, throttle, ports and env. */
   readonly report: (state: TaskState, extra?: { readonly error?: string }) => void
   readonly setContainer: (id: string | undefined) => void
@@ -66,6 +72,8 @@ export type RunOutcome =
       readonly portInUse?: boolean
     }
   | { readonly kind: "aborted" }
+  /** This agent's container policy refuses the job (no container created). */
+  | { readonly kind: "refused"; readonly error: string }
 
 const failed = (error: unknown, extra: { throttle?: ThrottleState; runtimeMs?: number } = {}): RunOutcome => ({
   kind: "failed",
@@ -117,6 +125,8 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
     }
     ctx.report("RUNNING")
   } else {
+    const refused = ctx.refusedHere()
+    if (refused !== undefined) return { kind: "refused", error: refused }
     ctx.setContainer(undefined)
     ctx.report("PULLING_IMAGE")
     try {
