@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { LogUnavailable, type EventLog } from "../core/event-log.ts"
+import { LogBusy, LogUnavailable, type EventLog } from "../core/event-log.ts"
 import { position } from "../core/ids.ts"
 import { SqliteEventLog } from "../log/sqlite-log.ts"
 import type { EventEnvelope } from "../core/events.ts"
@@ -87,6 +87,31 @@ describe("outbox", () => {
     box.kick()
     await box.drained()
     expect(await tags(log)).toEqual(["a", "b"])
+  })
+
+  it("a busy master's Retry-After (and the back-off after a failure) is waited out: new facts queue up meanwhile instead of sending the batch again at once", async () => {
+    const { log, make } = setup()
+    const sent: number[] = []
+    let busy = true
+    const shedding: EventLog = Object.assign(Object.create(log) as EventLog, {
+      append: async (...args: Parameters<EventLog["append"]>) => {
+        sent.push(Date.now())
+        if (busy) throw new LogBusy({ reason: "shed", retryAfterMs: 2_000 })
+        return log.append(...args)
+      },
+    })
+    const box = make(shedding)
+    box.setEnabled(true)
+    const started = Date.now()
+    for (const tag of ["a", "b", "c", "d", "e", "f"]) {
+      box.enqueue(hostUp("h1", tag))
+      await new Promise((resolve) => setTimeout(resolve, 150))
+    }
+    // Within the 2 s asked for, only the first attempt went out.
+    expect(sent.filter((t) => t - started < 1_900)).toHaveLength(1)
+    busy = false
+    await box.drained()
+    expect(await tags(log)).toEqual(["a", "b", "c", "d", "e", "f"])
   })
 
   it("acknowledges facts the host stream already shows", async () => {

@@ -224,7 +224,7 @@ export class Outbox {
     if (!this.makeRoom(taskOf(entry.envelope), bytes)) return false
     this.append(line, true)
     this.add(entry, bytes)
-    this.kick()
+    this.flushSoon()
     return true
   }
 
@@ -278,7 +278,17 @@ export class Outbox {
     this.removed(seqs)
   }
 
-  /** Flush now (e.g. ZooKeeper came back). */
+  /**
+   * Flush now, unless a retry is already due (the back-off after a failed append, or the time a busy
+   * master asked for): that retry sends what came meanwhile too. A new fact must not cut the wait
+   * short, or every transition of a busy fleet would send its batch again at once, the very load a
+   * master shedding with Retry-After asked to spread out.
+   */
+  private flushSoon(): void {
+    if (this.retryTimer === undefined) this.kick()
+  }
+
+  /** Flush now, whatever retry is due (e.g. ZooKeeper came back). */
   kick(): void {
     if (this.closed || !this.enabled) return
     if (this.retryTimer) {
@@ -293,7 +303,7 @@ export class Outbox {
       this.flushing = undefined
       if (this.again) {
         this.again = false
-        this.kick()
+        this.flushSoon()
       }
     })
   }
