@@ -6,13 +6,29 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() }
 
+/** Node's longest timer: setTimeout fires a longer one after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Calls `fn` after `ms`, however long (a job's gracePeriod may be years): a delay past Node's
+ * longest timer is waited out in pieces. Returns what cancels it.
+ */
+export const after = (ms: number, fn: () => void): (() => void) => {
+  let timer: ReturnType<typeof setTimeout>
+  const arm = (left: number) => {
+    timer = setTimeout(() => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()), Math.min(Math.max(0, left), MAX_TIMER_MS))
+  }
+  arm(ms)
+  return () => clearTimeout(timer)
+}
+
 /** A promise that resolves after `ms`, or early (without rejecting) when `signal` aborts. */
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (signal?.aborted) return resolve()
-    const timer = setTimeout(done, Math.max(0, ms))
+    const cancel = after(ms, done)
     function done() {
-      clearTimeout(timer)
+      cancel()
       signal?.removeEventListener("abort", done)
       resolve()
     }
@@ -38,10 +54,10 @@ export class Doorbell {
       return Promise.resolve()
     }
     return new Promise((resolve) => {
-      const timer = Number.isFinite(ms) ? setTimeout(done, Math.max(0, ms)) : undefined
+      const cancel = Number.isFinite(ms) ? after(ms, done) : undefined
       const self = this
       function done() {
-        if (timer) clearTimeout(timer)
+        cancel?.()
         signal?.removeEventListener("abort", done)
         if (self.waiter === done) self.waiter = undefined
         self.rung = false

@@ -16,6 +16,7 @@ import {
   type RuntimeVersion,
   type Unwatch,
 } from "../core/container-runtime.ts"
+import { MAX_TIMER_MS } from "./clock.ts"
 
 /*
  * The ContainerRuntime port on a real Docker engine, through dockerode (Engine API 1.41 here).
@@ -98,7 +99,9 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   private signal(extraMs = 0): AbortSignal {
-    return AbortSignal.timeout(this.callTimeoutMs + extraMs)
+    // A stop waiting for a job's secondsToWaitBeforeKill can be longer than a timer may be: past
+    // Node's longest, AbortSignal.timeout throws (or fires at once), and the stop was never sent.
+    return AbortSignal.timeout(Math.min(MAX_TIMER_MS, this.callTimeoutMs + extraMs))
   }
 
   private async call<T>(operation: string, run: (signal: AbortSignal) => Promise<T>, id?: string, extraMs = 0): Promise<T> {
