@@ -3,7 +3,7 @@
  * image. Each test has its own ZooKeeper root, host names and Docker label; containers are removed
  * in afterEach even when a test fails.
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:http"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -236,6 +236,22 @@ describe("agent on Docker", () => {
       const states = (await taskEvents(fx.log, h, job.id)).map((e) => e.state)
       expect(states).toEqual(["PULLING_IMAGE", "CREATING", "STARTING", "HEALTHCHECKING", "RUNNING"])
     }
+  })
+})
+
+describe("the Docker runtime's exec", () => {
+  it("an exec that times out (a hanging health check) leaves no connection open behind it", async () => {
+    fx = await dockerAgentFixture("agent-exec-timeout")
+    const h = host("exec-h1")
+    await fx.start(h)
+    const job = aJob({ id: "exec-timeout:v1" })
+    await deploy(fx.log, job, h)
+    const { containerId } = await running(fx, h, job.id)
+    const openFds = () => readdirSync("/proc/self/fd").length
+    const before = openFds()
+    for (let i = 0; i < 10; i++) await expect(fx.runtime.exec(containerId!, ["sleep", "1000"], 300)).rejects.toMatchObject({ reason: expect.stringMatching(/timed out/) })
+    // Closing a socket takes a turn of the event loop or two: poll, generously.
+    await waitFor(() => (openFds() <= before + 2 ? true : undefined), { timeoutMs: 10_000, what: `open fds back near ${before} (now ${openFds()})` })
   })
 })
 

@@ -287,7 +287,16 @@ export class DockerRuntime implements ContainerRuntime {
         stream.on("end", resolve)
         stream.on("close", resolve)
         stream.on("error", reject)
-        signal.addEventListener("abort", () => reject(Object.assign(new Error("exec timed out"), { name: "TimeoutError" })), { once: true })
+        signal.addEventListener(
+          "abort",
+          () => {
+            // The hijacked connection is ours to close: left open, each timed-out check (a hanging
+            // readiness command, retried for ever) kept a socket.
+            stream.destroy()
+            reject(Object.assign(new Error("exec timed out"), { name: "TimeoutError" }))
+          },
+          { once: true },
+        )
       })
       const inspected = await exec.inspect({ abortSignal: this.signal() })
       return { exitCode: inspected.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) }
