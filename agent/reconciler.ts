@@ -127,6 +127,20 @@ export class Reconciler {
     this.persist()
   }
 
+  /** The last port allocation's turn (allocating). */
+  private allocations: Promise<unknown> = Promise.resolve()
+
+  /**
+   * Port allocations one at a time, each recording its ports before the next looks at what is
+   * used: a supervisor's reallocation (after "port is already allocated") and a reconcile pass
+   * picking at once, both during their bind checks, handed out the same port.
+   */
+  private allocating<T>(allocate: () => Promise<T>): Promise<T> {
+    const turn = this.allocations.then(allocate, allocate)
+    this.allocations = turn.catch(() => undefined)
+    return turn
+  }
+
   private usedPorts(except?: string): Set<number> {
     const used = new Set<number>()
     for (const [jobId, e] of this.executions) if (jobId !== except) for (const p of Object.values(e.ports ?? {})) used.add(p)
@@ -159,12 +173,15 @@ export class Reconciler {
     // 2. Ports for executions that have none (not for undeploys).
     for (const [jobId, e] of this.executions) {
       if (e.ports !== undefined || e.goal === "UNDEPLOY") continue
-      const ports = await this.o.allocator.allocate(portRequests(e.job), this.usedPorts(jobId))
+      const ports = await this.allocating(async () => {
+        const picked = await this.o.allocator.allocate(portRequests(e.job), this.usedPorts(jobId))
+        if (picked !== undefined) this.executions.set(jobId, { ...(this.executions.get(jobId) ?? e), ports: picked })
+        return picked
+      })
       if (ports === undefined) {
         this.o.logger.log("warn", "no ports left for job; it stays pending", { job: jobId })
         continue
       }
-      this.executions.set(jobId, { ...e, ports })
       changed = true
     }
     if (changed) this.persist()
@@ -209,13 +226,14 @@ export class Reconciler {
           const { containerId: _, ...rest } = x
           return containerId === undefined ? rest : { ...rest, containerId }
         }),
-      reallocatePorts: async (id, avoid) => {
-        const x = this.executions.get(id)
-        if (x === undefined) return undefined
-        const ports = await this.o.allocator.allocate(portRequests(x.job), this.usedPorts(id), avoid)
-        if (ports !== undefined) this.update(id, (y) => ({ ...y, ports }))
-        return ports
-      },
+      reallocatePorts: (id, avoid) =>
+        this.allocating(async () => {
+          const x = this.executions.get(id)
+          if (x === undefined) return undefined
+          const ports = await this.o.allocator.allocate(portRequests(x.job), this.usedPorts(id), avoid)
+          if (ports !== undefined) this.update(id, (y) => ({ ...y, ports }))
+          return ports
+        }),
       onFinished: (id) => {
         this.supervisors.delete(id)
         // Forget the execution unless it was deployed again meanwhile.
