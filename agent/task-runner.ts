@@ -96,6 +96,18 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
   if (signal.aborted) return ABORTED
   const running = containers.filter((c) => c.running)
   const adopt = running.find((c) => c.id === ctx.knownContainerId) ?? running[0]
+  // The container last reported running exited while nobody watched (the agent was down): its exit
+  // is told (EXITED, counted for flapping, restarted after the usual delay) before anything replaces
+  // it, as one seen live is; it went from RUNNING straight to PULLING_IMAGE.
+  const last = ctx.lastReported()
+  if (adopt === undefined && last?.containerId !== undefined && (last.state === "RUNNING" || last.state === "HEALTHCHECKING")) {
+    const gone = containers.find((c) => c.id === last.containerId && !c.running)
+    if (gone !== undefined) {
+      const info = await runtime.inspect(gone.id).catch(() => undefined)
+      const runtimeMs = info?.startedAt === undefined ? 0 : Math.max(0, (info.finishedAt ?? ctx.clock.now()) - info.startedAt)
+      return { kind: "exited", containerId: gone.id, ...exitOf(info), runtimeMs }
+    }
+  }
   for (const c of containers) {
     if (c === adopt) continue
     // Leftovers of earlier runs (Helios left them behind; we keep one container per job).
