@@ -748,6 +748,50 @@ describe("packing after a packer was killed", () => {
   })
 })
 
+describe("two packers at once", () => {
+  it("a packer that read a segment before another packed it, then died while writing, leaves the other's chunk list as it was: the segment still reads", async () => {
+    const root = freshRoot()
+    const writer = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT, keepSealedSegments: 0 })
+    for (let i = 0; i < 9; i++) await writer.append([hostUp("h1", `e${i}`)])
+    const all = (await readAll(writer)).map((e) => tagOf(e.envelope))
+    // Packer A (a leader that lost leadership mid-round) pauses at its first write under the packed
+    // nodes, then dies at its first chunk.
+    let reachedWrite!: () => void
+    const paused = new Promise<void>((resolve) => (reachedWrite = resolve))
+    let resume!: () => void
+    const resumed = new Promise<void>((resolve) => (resume = resolve))
+    const zkA = await connect()
+    const gated = new Proxy(zkA, {
+      get(target, key) {
+        const value = Reflect.get(target, key) as unknown
+        if (typeof value !== "function") return value
+        if (key !== "create" && key !== "setData" && key !== "ensurePath") return value.bind(target)
+        return async (path: string, ...rest: unknown[]) => {
+          if (path.includes("-packed")) {
+            reachedWrite()
+            await resumed
+            if (key === "create" && /-packed\/\d+\/\d+$/.test(path)) throw new Error("injected: packer A died writing a chunk")
+          }
+          return (value as (...a: unknown[]) => unknown).call(target, path, ...rest)
+        }
+      },
+    })
+    const a = await ZooKeeperEventLog.open(gated, { root, segmentSize: SEGMENT, keepSealedSegments: 0 })
+    const packingA = a.packSealed().then(
+      () => "finished",
+      (e: unknown) => String(e),
+    )
+    await paused
+    // Packer B packs everything meanwhile.
+    const b = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT, keepSealedSegments: 0 })
+    expect((await b.packSealed()).segments).toBeGreaterThan(0)
+    resume()
+    expect(await packingA).toMatch(/packer A died/)
+    const fresh = await ZooKeeperEventLog.open(await connect(), { root, segmentSize: SEGMENT })
+    expect((await readAll(fresh)).map((e) => tagOf(e.envelope))).toEqual(all)
+  })
+})
+
 describe("the patched ZooKeeper client: closing", () => {
   it("a program that closes its client and exits at once ends its session: its ephemeral node is gone at once, not after the session timeout", async () => {
     const node = `/t-ephemeral-${randomUUID().slice(0, 8)}`

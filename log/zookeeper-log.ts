@@ -538,8 +538,15 @@ class ChainCursor {
     }
     const entries = datas.flatMap((data, i) => (data!.length > 0 ? [{ start: first + i, data: data! }] : []))
     const chunks = chunkEntries(entries)
+    // Another packer (a leader that lost leadership mid-round) may have packed it while these were
+    // read: its chunk list is what readers use now, not to be rewritten.
+    this.packedKnown = false
+    if (await this.isPacked(s)) return
     await this.zk.ensurePath(this.paths.packed)
-    await this.createOrSet(this.paths.packedSegment(s), Buffer.alloc(0))
+    // The list's node is the chunks' parent, so it is there first; but it is never emptied once it
+    // exists (a packer emptying another's finished list, then dying, left the segment unreadable):
+    // its content is written once, after every chunk (the same bytes whoever packs: same znodes).
+    await this.createIfAbsent(this.paths.packedSegment(s), Buffer.alloc(0))
     for (const [k, chunk] of chunks.entries()) await this.createOrSet(this.paths.packedChunk(s, k), encodeChunk(chunk))
     await this.zk.setData(this.paths.packedSegment(s), encodeSegment(chunks.map((c) => c[0]!.start)))
     // The mark moves by one segment, checked against the version read: two packers never move it back.
@@ -582,6 +589,14 @@ class ChainCursor {
     } catch (e) {
       if (zkCode(e) !== ZK.Exception.NODE_EXISTS) throw e
       await this.zk.setData(path, data)
+    }
+  }
+
+  private async createIfAbsent(path: string, data: Buffer): Promise<void> {
+    try {
+      await this.zk.create(path, data)
+    } catch (e) {
+      if (zkCode(e) !== ZK.Exception.NODE_EXISTS) throw e
     }
   }
 
