@@ -149,6 +149,7 @@ export interface ArchivableLog {
   packedThrough(): Promise<number>
   /** The first position of the batch that holds position p. */
   batchStartOf(p: number): Promise<number>
+  /** The shared snapshot's position once it has been read back whole and checked; undefined: none; rejects when it cannot be read. */
   sharedSnapshotPosition(): Promise<number | undefined>
   /** The hosts that have a stream. */
   hostsWithStreams(): Promise<ReadonlyArray<string>>
@@ -271,7 +272,15 @@ export const archiveLog = async (
   const nothing = (reason: string): ArchiveReport => ({ segments: 0, bytes: 0, hostsRebased: 0, znodesRemoved: leftovers, reason })
 
   const packed = await log.packedThrough()
-  const shared = await log.sharedSnapshotPosition()
+  // What archiving counts on is a master without a snapshot of its own starting from the shared one:
+  // it must read back whole, not only name a position (its chunks can be gone: two masters sharing
+  // at once), or that master could start from neither the snapshot nor the archived events.
+  let shared: number | undefined
+  try {
+    shared = await log.sharedSnapshotPosition()
+  } catch (error) {
+    return nothing(`the shared snapshot cannot be read back whole (${String(error)}): a master starting from it would fail; the leader shares a new one every tenth of the log`)
+  }
   if (shared === undefined) return nothing("no shared snapshot yet: a master without a snapshot of its own would have to read the archived events (the leader shares one every tenth of the log)")
   // A master starting from the shared snapshot reads the batch holding its position: keep that batch.
   const keepFrom = await log.batchStartOf(shared)

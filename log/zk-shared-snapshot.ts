@@ -112,9 +112,16 @@ export class ZkSharedSnapshots implements SharedSnapshotStore {
     return true
   }
 
-  /** Removes every chunk but those of snapshot `keep`: replaced snapshots, and those of writers that died midway. */
+  /**
+   * Removes every chunk but those of snapshot `keep` and of the one the manifest names now (another
+   * master may have stored a newer one since `keep`'s: removing its chunks left a manifest naming
+   * none): replaced snapshots, and those of writers that died midway.
+   */
   private async removeChunksExcept(keep: string): Promise<void> {
-    const stale = (await this.zk.getChildrenIfExists(this.paths.sharedSnapshotChunks)).filter((name) => !name.startsWith(`${keep}-`))
+    const current = (await this.manifest())?.manifest.id
+    const stale = (await this.zk.getChildrenIfExists(this.paths.sharedSnapshotChunks)).filter(
+      (name) => !name.startsWith(`${keep}-`) && (current === undefined || !name.startsWith(`${current}-`)),
+    )
     await mapLimit(stale, CHUNKS_IN_FLIGHT, async (name) => {
       try {
         await this.zk.remove(`${this.paths.sharedSnapshotChunks}/${name}`)

@@ -1218,7 +1218,7 @@ export class ZooKeeperEventLog implements EventLog {
       segmentSize: this.segmentSize,
       packedThrough: () => this.global.packedMark(),
       batchStartOf: async (p) => (await this.global.entryCovering(p))?.start ?? p,
-      sharedSnapshotPosition: () => this.sharedSnapshots.position(),
+      sharedSnapshotPosition: async () => (await this.sharedSnapshots.load())?.position,
       hostsWithStreams: async () => {
         const hosts: string[] = []
         for (const host of await this.zk.getChildrenIfExists(this.paths.hosts))

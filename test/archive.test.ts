@@ -6,7 +6,7 @@
  * the same desired state from its host stream's base; a damaged archive is refused, never read.
  */
 import { execFile } from "node:child_process"
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -107,6 +107,23 @@ describe("archiving the log's oldest segments", () => {
     expect((await writer.archive({ throughPosition: last, dir, now: new Date() })).reason).toContain("no shared snapshot")
     expect(await saveSharedSnapshot(writer.sharedSnapshots, writer, old.master.projection.model)).toBe(true)
     await old.master.stop()
+
+    // A shared snapshot whose chunks cannot be read back (two masters sharing at once removed them)
+    // is not one a master could start from: nothing is archived against it.
+    {
+      const chunksPath = zkPaths(root).sharedSnapshotChunks
+      const zkc = await ZkClient.connect(zkConnect())
+      try {
+        const [chunk] = await zkc.getChildren(chunksPath)
+        const { data } = await zkc.getData(`${chunksPath}/${chunk}`)
+        await zkc.remove(`${chunksPath}/${chunk}`)
+        expect((await writer.archive({ throughPosition: last, dir, now: new Date() })).reason).toContain("cannot be read back")
+        expect(readdirSync(dir)).toEqual([])
+        await zkc.create(`${chunksPath}/${chunk}`, data)
+      } finally {
+        await zkc.close()
+      }
+    }
 
     const report = await writer.archive({ throughPosition: last, dir, now: new Date("2026-12-06T00:00:00Z") })
     expect(report).toMatchObject({ firstPosition: 1, lastPosition: last, segments: (last + 1) / SEGMENT, hostsRebased: hosts.length })
