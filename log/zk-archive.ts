@@ -170,6 +170,8 @@ export interface ArchiveReport {
   readonly hostsRebased: number
   readonly znodesRemoved: number
   readonly reason: string
+  /** Archived (the mark names the file), but removing the archived znodes failed: why; the next run removes them. */
+  readonly removalLeft?: string
 }
 
 /** The host stream's base on ZooKeeper, decoded, and its node's version (undefined: none). */
@@ -324,9 +326,22 @@ export const archiveLog = async (
   const entry: ArchiveEntry = { file: basename(path), firstSegment: first, lastSegment: last, firstPosition, lastPosition, footerSha256: written.footerSha256, bytes: written.bytes, at: options.now.toISOString() }
   const next = Buffer.from(JSON.stringify({ through: last, archives: [...mark.archives, entry] } satisfies ArchiveMark))
   // Checked against the version read: two archivers at once cannot both move the mark.
-  if (version === undefined) await log.zk.create(log.paths.log.archived, next)
-  else await log.zk.setData(log.paths.log.archived, next, version)
+  try {
+    if (version === undefined) await log.zk.create(log.paths.log.archived, next)
+    else await log.zk.setData(log.paths.log.archived, next, version)
+  } catch (error) {
+    // A write whose answer was lost may have landed: from then on the file is where those events
+    // are, and the operator must be told so, not to clean up a failed run.
+    const now = await readMark(log.zk, log.paths.log.archived).catch(() => undefined)
+    if (now?.mark.archives.some((a) => a.file === entry.file && a.footerSha256 === entry.footerSha256) !== true)
+      throw Object.assign(new Error(`the archive mark was not moved (${String(error)}): nothing was removed from ZooKeeper; ${path} is not used and may be deleted`), { cause: error })
+  }
 
-  const znodesRemoved = leftovers + (await removeArchivedSegments(log, last))
-  return { file: path, firstPosition, lastPosition, segments: last - first + 1, bytes: written.bytes, hostsRebased, znodesRemoved, reason: "archived" }
+  // The mark names the file now: whatever fails after this, the file is the archive.
+  const done = { file: path, firstPosition, lastPosition, segments: last - first + 1, bytes: written.bytes, hostsRebased }
+  try {
+    return { ...done, znodesRemoved: leftovers + (await removeArchivedSegments(log, last)), reason: "archived" }
+  } catch (error) {
+    return { ...done, znodesRemoved: leftovers, reason: "archived", removalLeft: `removing the archived znodes failed (${String(error)}); the next run removes them` }
+  }
 }

@@ -107,7 +107,8 @@ export const runArchiveCommand = async (args: ReadonlyArray<string>): Promise<nu
     console.log(
       `helios-master archive: positions ${report.firstPosition}..${report.lastPosition} (${report.segments} segments, ${report.bytes} bytes) archived to ${report.file}; ` +
         `${report.hostsRebased} host streams rebased, ${report.znodesRemoved} znodes removed. ` +
-        `Keep the file: masters given --archive-dir with it answer queries about those positions, the others answer 410 Gone.`,
+        `Keep the file: masters given --archive-dir with it answer queries about those positions, the others answer 410 Gone.` +
+        (report.removalLeft !== undefined ? ` (${report.removalLeft}.)` : ""),
     )
     return 0
   } catch (e) {

@@ -125,9 +125,25 @@ describe("archiving the log's oldest segments", () => {
       }
     }
 
-    const report = await writer.archive({ throughPosition: last, dir, now: new Date("2026-12-06T00:00:00Z") })
-    expect(report).toMatchObject({ firstPosition: 1, lastPosition: last, segments: (last + 1) / SEGMENT, hostsRebased: hosts.length })
+    // The connection lost while the archived znodes are removed, after the mark has moved: the run
+    // still reports the file as the archive (it is the only full copy now), and the next removes them.
+    const zkLossy = await ZkClient.connect(zkConnect())
+    cleanups.push(() => zkLossy.close())
+    const lossy = new Proxy(zkLossy, {
+      get(target, key) {
+        if (key === "multi") return async () => Promise.reject(new Error("injected: ZooKeeper connection lost"))
+        const value = Reflect.get(target, key) as unknown
+        return typeof value === "function" ? value.bind(target) : value
+      },
+    })
+    const archiver = await ZooKeeperEventLog.open(lossy, { root, segmentSize: SEGMENT, hostSegmentSize: 50, keepSealedSegments: 0 })
+    cleanups.push(() => archiver.close())
+    const report = await archiver.archive({ throughPosition: last, dir, now: new Date("2026-12-06T00:00:00Z") })
+    expect(report).toMatchObject({ firstPosition: 1, lastPosition: last, segments: (last + 1) / SEGMENT, hostsRebased: hosts.length, znodesRemoved: 0 })
+    expect(report.removalLeft).toMatch(/connection lost.*next run/)
     expect(report.file).toBe(join(dir, FILE))
+    const cleanup = await writer.archive({ throughPosition: last, dir, now: new Date() })
+    expect([cleanup.file, cleanup.znodesRemoved > 0]).toEqual([undefined, true])
     // It holds jobs' env and tokens: readable by its owner only.
     expect(statSync(report.file!).mode & 0o777).toBe(0o600)
     // Their chunks left ZooKeeper but the newest one's last (the batch running on); the packed segments after them stayed.
