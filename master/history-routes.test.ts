@@ -147,6 +147,36 @@ describe("GET /history/jobs/{id}", () => {
   })
 })
 
+describe("a master stopping while a client follows GET /events", () => {
+  it("stops (the follow stream is cut after a short grace), where it waited for the client to hang up: a dashboard tab held helios solo's Ctrl-C", async () => {
+    const log = new SqliteEventLog(":memory:")
+    cleanups.push(() => log.close())
+    const master = await startMaster({ log, name: "m1", port: 0, bindAddress: "127.0.0.1", housekeepingIntervalMs: 60_000, divergenceCheckIntervalMs: 0 })
+    let stopped = false
+    cleanups.push(() => (stopped ? undefined : master.stop()))
+    const { request } = await import("node:http")
+    let connected!: () => void
+    const following = new Promise<void>((resolve) => (connected = resolve))
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = request(`${master.url}/events?follow=true`, (res) => {
+        connected()
+        res.resume()
+        res.on("close", () => resolve())
+        res.on("error", () => resolve())
+      })
+      req.on("error", () => resolve())
+      req.end()
+      setTimeout(() => reject(new Error("the follow stream was never cut")), 20_000).unref()
+    })
+    // The follower is connected (its answer's headers are out) before the master is asked to stop.
+    await following
+    const stopping = master.stop().then(() => (stopped = true))
+    const outcome = await Promise.race([stopping.then(() => "stopped"), new Promise((resolve) => setTimeout(() => resolve("still stopping after 15 s"), 15_000).unref())])
+    expect(outcome).toBe("stopped")
+    await ended
+  })
+})
+
 describe("GET /state?at= a position this master has not applied", () => {
   it("one the log does not hold yet is 404 POSITION_NOT_FOUND naming the log's end; one another writer appended is answered once applied, as of that position (not as of the master's)", async () => {
     const file = join(tempDir(), "log.db")

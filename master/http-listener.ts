@@ -5,6 +5,9 @@ import type { AddressInfo } from "node:net"
 import type { Server } from "node:http"
 import { answerInFlightRequestsFirst } from "./client-errors.ts"
 
+/** How long a stopping master lets requests under way finish before it closes their connections. */
+export const CLOSE_GRACE_MS = 2_000
+
 export interface ListenOptions {
   /** Default 5801; 0 picks a free port. */
   readonly port?: number
@@ -53,6 +56,16 @@ export const listen = async (fetch: Parameters<typeof serve>[0]["fetch"], option
     port,
     url,
     advertisedUrl: options.advertisedUrl ?? (boundToAll ? `${scheme}://${osHostname()}:${port}` : url),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Requests under way get a moment to finish; then what is still open is cut: an answer that
+        // never ends by itself (a dashboard's `GET /events?follow=true`) held a stopping master, and
+        // `helios solo`'s Ctrl-C, until the browser tab was closed.
+        const cut = setTimeout(() => (server as Server).closeAllConnections(), CLOSE_GRACE_MS)
+        server.close(() => {
+          clearTimeout(cut)
+          resolve()
+        })
+      }),
   }
 }
