@@ -16,7 +16,7 @@ import { projectionRoutes } from "./routes/projection.ts"
 import { browserGuard, untypedBody } from "./browser-guard.ts"
 import { authMiddleware } from "./auth.ts"
 import { metricsRoutes } from "./routes/metrics.ts"
-import { uiRoutes } from "./routes/ui.ts"
+import { CSP, uiRoutes } from "./routes/ui.ts"
 import { parsePomVersion } from "./version-compat.ts"
 import { versionHeaders } from "./version-header.ts"
 
@@ -117,7 +117,14 @@ export const masterApp = (deps: MasterDeps): Hono => {
 
   // The API's OpenAPI 3.1 document (master/openapi.ts: every route above is in its table) and its reference page.
   app.get("/openapi.json", (c) => c.body(openApiJson(deps.version), 200, { "content-type": "application/json; charset=utf-8" }))
-  app.get("/docs", (c) => c.html(DOCS_HTML))
+  // The interactive page sends requests with a pasted token: the dashboard's CSP, no framing
+  // (clickjacking), as /ui.
+  app.get("/docs", (c) => {
+    c.header("Content-Security-Policy", CSP)
+    c.header("X-Content-Type-Options", "nosniff")
+    c.header("Referrer-Policy", "no-referrer")
+    return c.html(DOCS_HTML)
+  })
   app.get("/docs/app.js", (c) => c.body(DOCS_JS, 200, { "content-type": "text/javascript; charset=utf-8" }))
   app.get("/docs/app.css", (c) => c.body(DOCS_CSS, 200, { "content-type": "text/css; charset=utf-8" }))
 

@@ -61,8 +61,8 @@ const helios = async (...args: string[]): Promise<string> => {
 }
 
 /** A new page on the dashboard, closed after `use` even when it fails. */
-const withPage = async (hash: string, use: (page: Page) => Promise<void>) => {
-  const context = await browser!.newContext({ viewport: { width: 1280, height: 800 } })
+const withPage = async (hash: string, use: (page: Page) => Promise<void>, options: { readonly timezoneId?: string } = {}) => {
+  const context = await browser!.newContext({ viewport: { width: 1280, height: 800 }, ...options })
   const page = await context.newPage()
   const errors: string[] = []
   page.on("pageerror", (e) => errors.push(e.message))
@@ -184,6 +184,23 @@ describe("the dashboard in headless Chromium", () => {
     })
   })
 
+  it("a time typed without a zone is the browser's local time, as the page shows times (not the master's zone)", async () => {
+    const [event] = await master.log.read(position(deployedAt - 1), 1)
+    const at = new Date(event!.envelope.at)
+    // The moment of that position as a clock in Los Angeles reads it, without a zone.
+    const local = new Intl.DateTimeFormat("sv-SE", { timeZone: "America/Los_Angeles", dateStyle: "short", timeStyle: "medium" }).format(at).replace(" ", "T")
+    await withPage(
+      "#/",
+      async (page) => {
+        await page.locator("[data-testid=fleet]").waitFor({ timeout: UI_MS })
+        await page.locator("#at-input").fill(`${local}.${String(at.getUTCMilliseconds()).padStart(3, "0")}`)
+        await page.locator("#at-input").press("Enter")
+        await expect.poll(async () => Number(await page.locator("#at-label").getAttribute("data-at")), { timeout: UI_MS }).toBeGreaterThanOrEqual(deployedAt)
+      },
+      { timezoneId: "America/Los_Angeles" },
+    )
+  })
+
   it("shows the live event stream", async () => {
     await withPage("#/events", async (page) => {
       await page.locator("#event-rows tr[data-type=JobRemoved]").first().waitFor({ timeout: UI_MS })
@@ -251,6 +268,11 @@ describe("the dashboard in headless Chromium", () => {
       for (const s of after) expect(s).toEqual({ path: s.path, authorization: "Bearer s3cret-token" })
       // Kept for this tab only: sessionStorage.
       expect(await page.evaluate(() => sessionStorage.getItem("helios.token"))).toBe("s3cret-token")
+      // After a reload the field holds it, but the page's markup does not.
+      await page.reload()
+      await page.locator("[data-testid=fleet]").waitFor({ timeout: UI_MS })
+      expect(await page.locator("#token").inputValue()).toBe("s3cret-token")
+      expect(await page.locator("#token").getAttribute("value")).toBeNull()
     })
   })
 })

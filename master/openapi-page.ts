@@ -88,8 +88,9 @@ export const DOCS_JS = `"use strict";
   };
   for (const id of ["user", "token"]) {
     const input = $("#" + id);
-    input.value = localStorage.getItem("helios-docs-" + id) || "";
-    input.addEventListener("change", () => localStorage.setItem("helios-docs-" + id, input.value));
+    // For this tab's session only, as the dashboard keeps its token: not on disk for whoever comes next.
+    input.value = sessionStorage.getItem("helios-docs-" + id) || "";
+    input.addEventListener("change", () => sessionStorage.setItem("helios-docs-" + id, input.value));
   }
 
   let doc;

@@ -290,6 +290,8 @@ describe("a master's answers match the document", () => {
     expect(JSON.parse(doc.text)).toEqual(buildOpenApiDocument(HELIOS_VERSION))
     const page = await call("GET", "/docs")
     expect(page.type).toContain("text/html")
+    // It sends requests with a pasted token: not to be framed by another site (clickjacking).
+    expect((await fetch(`${master.url}/docs`)).headers.get("content-security-policy")).toContain("frame-ancestors 'none'")
     expect(page.text).toContain('<script src="docs/app.js" defer></script>')
     const script = await call("GET", "/docs/app.js")
     expect(script.type).toContain("text/javascript")

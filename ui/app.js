@@ -131,16 +131,35 @@ const fleet = async () => {
 // --- the event stream --------------------------------------------------------------------------------
 
 let refreshTimer
+/** A live refresh's render is under way; `refreshAgain`: events came meanwhile. */
+let refreshing = false
+let refreshAgain = false
 /**
  * Re-renders the page soon after new events: at most once per REFRESH_MS however fast they come
- * (a throttle, not a debounce: a busy fleet still sees updates). A page of the past does not change.
+ * (a throttle, not a debounce: a busy fleet still sees updates), and never while the last refresh
+ * is still rendering: on a large fleet a render takes longer than REFRESH_MS, and renders started
+ * over each other each discarded the one before, so none ever showed. A page of the past does not
+ * change.
  */
 const scheduleRefresh = () => {
   if (ui.at !== null && (ui.route.view === "fleet" || ui.route.view === "job")) return
+  if (refreshing) {
+    refreshAgain = true
+    return
+  }
   if (refreshTimer !== undefined) return
-  refreshTimer = setTimeout(() => {
+  refreshTimer = setTimeout(async () => {
     refreshTimer = undefined
-    void render()
+    refreshing = true
+    try {
+      await render()
+    } finally {
+      refreshing = false
+      if (refreshAgain) {
+        refreshAgain = false
+        scheduleRefresh()
+      }
+    }
   }, REFRESH_MS)
 }
 
@@ -235,7 +254,9 @@ const setAt = (at) => {
 
 const header = () => {
   let sliderTimer
-  const tokenInput = h("input", { id: "token", type: "password", placeholder: "bearer token (optional)", autocomplete: "off", value: token() })
+  const tokenInput = h("input", { id: "token", type: "password", placeholder: "bearer token (optional)", autocomplete: "off" })
+  // A property, not a `value` attribute: the token is not written into the page's markup.
+  tokenInput.value = token()
   return h(
     "header",
     {},
@@ -276,8 +297,12 @@ const header = () => {
             const text = $("#at-input").value.trim()
             if (text === "") return setAt(null)
             if (/^\d+$/.test(text)) return setAt(Number(text))
+            // A time as this page shows times, in the browser's zone (the master would read it in
+            // its own), a bare date at local midnight; sent as UTC.
+            const time = new Date(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00` : text)
+            if (Number.isNaN(time.getTime())) return showError(new Error(`not a position or a time: ${text}`))
             try {
-              const s = await api(`/state?at=${encodeURIComponent(text)}`)
+              const s = await api(`/state?at=${encodeURIComponent(time.toISOString())}`)
               setAt(s.position)
             } catch (e) {
               showError(e)

@@ -35,7 +35,7 @@ const asset = (name: Asset): string => {
 }
 
 /** Only this origin's script, style and API; no inline script, no framing (a pasted token lives in the page). */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 export interface UiOptions {
   /** This master's name and version, shown in the page title and footer. */
