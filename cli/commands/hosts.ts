@@ -61,7 +61,7 @@ const command: Command = {
     const names = await client.getDecoded("/hosts", Names, { namePattern: pattern, selector: list(ctx.args, "selector") })
     if (pattern !== undefined && names.length === 0) throw new CliError(`host pattern ${pattern} matched no hosts`, { status: "NO_MATCH", hosts: {} })
     const statuses =
-      names.length === 0 ? {} : await client.requestDecoded("POST", "/hosts/statuses", HostStatuses, { query: { status: wanted }, body: names })
+      names.length === 0 ? {} : await client.statusesOf("/hosts/statuses", HostStatuses, names, { query: { status: wanted } })
     const shown = names.filter((h) => statuses[h] !== undefined).sort()
     if (bool(ctx.args, "quiet")) {
       if (ctx.json) ctx.printJson(shown)

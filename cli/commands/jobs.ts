@@ -41,7 +41,7 @@ const command: Command = {
     const client = ctx.client()
     const all = await client.getDecoded("/jobs", Jobs, pattern !== undefined ? { q: pattern } : {})
     const ids = Object.keys(all).sort()
-    const statuses = ids.length === 0 ? {} : await client.requestDecoded("POST", "/jobs/statuses", JobStatuses, { body: ids })
+    const statuses = ids.length === 0 ? {} : await client.statusesOf("/jobs/statuses", JobStatuses, ids)
     const deployments = Object.fromEntries(ids.map((id) => [id, Object.keys(statuses[id]?.deployments ?? {}).length]))
     const shown = ids.filter((id) => !bool(ctx.args, "deployed") || deployments[id]! > 0)
     if (pattern !== undefined && shown.length === 0)

@@ -335,7 +335,7 @@ const printPlan = async (ctx: Context, group: string, body: Record<string, unkno
     return 0
   }
   const hosts = [...new Set(plan.steps.map((s) => s.host))]
-  const statuses = hosts.length === 0 ? {} : await client.requestDecoded("POST", "/hosts/statuses", HostStatuses, { body: hosts })
+  const statuses = hosts.length === 0 ? {} : await client.statusesOf("/hosts/statuses", HostStatuses, hosts)
   const deployments: Record<string, HostDeployment[]> = Object.fromEntries(Object.entries(statuses).map(([h, st]) => [h, Object.values(st.jobs)]))
   for (const line of planLines(plan, deployments, bool(ctx.args, "full"))) ctx.print(line)
   return 0

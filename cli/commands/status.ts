@@ -48,7 +48,7 @@ const command: Command = {
       statuses = Object.fromEntries(Object.entries(state.jobs).filter(([id]) => filter === undefined || id.includes(filter)))
     } else {
       const ids = Object.keys(await client.getDecoded("/jobs", Jobs, filter !== undefined ? { q: filter } : {}))
-      statuses = ids.length === 0 ? {} : await client.requestDecoded("POST", "/jobs/statuses", JobStatuses, { body: ids })
+      statuses = ids.length === 0 ? {} : await client.statusesOf("/jobs/statuses", JobStatuses, ids)
     }
     if (filter !== undefined && Object.keys(statuses).length === 0)
       throw new CliError(`job pattern ${filter} matched no jobs${at !== undefined ? ` at ${at}` : ""}`, { status: "NO_MATCH", jobs: {} })
