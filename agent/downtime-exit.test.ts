@@ -3,19 +3,11 @@
  * before it is replaced (it went from RUNNING straight to PULLING_IMAGE: the crash was in no
  * history and not counted for flapping). On the in-memory runtime, one state dir across restarts.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
-import { SqliteEventLog } from "../log/sqlite-log.ts"
-import { deploy, FAST_IN_MEMORY, taskEvents } from "../test/agent-helpers.ts"
-import { host } from "../test/event-fixtures.ts"
+import { deploy, taskEvents } from "../test/agent-helpers.ts"
+import { memoryAgent } from "../test/memory-agent.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
-import { startAgent } from "./agent.ts"
-import { silentLogger } from "./logger.ts"
-import { MemoryRuntime } from "./memory-runtime.ts"
 
 const cleanups: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -24,20 +16,8 @@ afterEach(async () => {
 
 describe("a container that exits while the agent is down", () => {
   it("is reported EXITED when the agent is back, then restarted", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "helios-downtime-exit-"))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    const log = new SqliteEventLog(":memory:")
-    cleanups.push(() => log.close())
-    const hostInfo = new LocalHostInfoStore(join(dir, "host-info.db"))
-    cleanups.push(() => hostInfo.close())
-    const runtime = new MemoryRuntime({ localImages: ["helios-test/web:latest"] })
-    const h = host("downtime-h1")
-    const start = async () => {
-      const agent = await startAgent({ log, hostInfo, runtime, hostName: h, stateDir: join(dir, "state"), ...FAST_IN_MEMORY, logger: silentLogger })
-      cleanups.push(() => agent.stop())
-      await agent.registered
-      return agent
-    }
+    const { log, runtime, host: h, start, close } = memoryAgent("downtime")
+    cleanups.push(close)
     const job = aJob({ id: "downtime:v1" })
     const states = async () => (await taskEvents(log, h, job.id)).map((e) => e.state)
     const first = await start()

@@ -3,19 +3,11 @@
  * reconcile pass giving a new job its ports, both waiting on slow bind checks) never hand out the
  * same port: they take turns, each seeing what the one before recorded. On the in-memory runtime.
  */
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { LocalHostInfoStore } from "../log/sqlite-host-info-store.ts"
-import { SqliteEventLog } from "../log/sqlite-log.ts"
-import { deploy, FAST_IN_MEMORY, taskEvents } from "../test/agent-helpers.ts"
-import { host } from "../test/event-fixtures.ts"
+import { deploy, taskEvents } from "../test/agent-helpers.ts"
+import { memoryAgent } from "../test/memory-agent.ts"
 import { aJob } from "../test/fixtures.ts"
 import { waitFor } from "../test/services.ts"
-import { startAgent } from "./agent.ts"
-import { silentLogger } from "./logger.ts"
-import { MemoryRuntime } from "./memory-runtime.ts"
 
 const cleanups: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -24,28 +16,13 @@ afterEach(async () => {
 
 describe("port allocation", () => {
   it("a reallocation after 'port is already allocated' and a new job's allocation at the same time get different ports; the moved job fails once, not twice", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "helios-port-race-"))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    const log = new SqliteEventLog(":memory:")
-    cleanups.push(() => log.close())
-    const hostInfo = new LocalHostInfoStore(join(dir, "host-info.db"))
-    cleanups.push(() => hostInfo.close())
-    const runtime = new MemoryRuntime({ localImages: ["helios-test/web:latest"], latencyMs: 300 })
-    const h = host("port-race-h1")
-    const agent = await startAgent({
-      log,
-      hostInfo,
-      runtime,
-      hostName: h,
-      stateDir: join(dir, "state"),
-      ...FAST_IN_MEMORY,
+    const { log, runtime, host: h, start, close } = memoryAgent("port-race", { latencyMs: 300 })
+    cleanups.push(close)
+    const agent = await start({
       portRange: "20000:20010",
       // A loaded host's bind check: slow; every port is free.
       portProbe: () => new Promise((resolve) => setTimeout(() => resolve(true), 500)),
-      logger: silentLogger,
     })
-    cleanups.push(() => agent.stop())
-    await agent.registered
     const y = aJob({ id: "race-y:v1" })
     const x = aJob({ id: "race-x:v1" })
     runtime.failNextStart("Bind for 0.0.0.0:20000 failed: port is already allocated", { portInUse: true })
