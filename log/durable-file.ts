@@ -38,10 +38,25 @@ const fsyncPath = (io: DurableFs, path: string, flags: string): void => {
   }
 }
 
+/**
+ * The directories to fsync, beyond `dir` itself, so that directories `mkdir -p` just created are
+ * durable too: each created one's entry is in its parent, from `dir`'s parent up to the parent of
+ * the first one created (`created`, what a recursive mkdir answers; undefined: none was). Without
+ * them a power loss could take a new archive directory, and the file in it, with it.
+ */
+export const parentsToSync = (dir: string, created: unknown): string[] => {
+  if (typeof created !== "string") return []
+  const out: string[] = []
+  for (let d = dirname(dir); ; d = dirname(d)) {
+    out.push(d)
+    if (d === dirname(created) || d === dirname(d)) return out
+  }
+}
+
 /** Atomically and durably replaces `file` with `data`; a failure leaves the old file and no temp file. */
 export const replaceFileDurably = (file: string, data: string | Uint8Array, io: DurableFs = nodeFs): void => {
   const dir = dirname(file)
-  io.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
+  const created = io.mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
   const tmp = `${file}.tmp-${process.pid}`
   try {
     const fd = io.openSync(tmp, "w", PRIVATE_FILE_MODE)
@@ -61,6 +76,7 @@ export const replaceFileDurably = (file: string, data: string | Uint8Array, io: 
     throw e
   }
   fsyncPath(io, dir, "r")
+  for (const parent of parentsToSync(dir, created)) fsyncPath(io, parent, "r")
 }
 
 /** An open file, as a durable replace writes it (node:fs/promises' FileHandle fits). */
@@ -101,7 +117,7 @@ export const replaceFileDurablyAsync = async (
   mode = PRIVATE_FILE_MODE,
 ): Promise<void> => {
   const dir = dirname(file)
-  await io.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
+  const created = await io.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
   const tmp = `${file}.tmp-${process.pid}`
   try {
     const handle = await io.open(tmp, "w", mode)
@@ -135,10 +151,12 @@ export const replaceFileDurablyAsync = async (
     await io.unlink(tmp).catch(() => undefined)
     throw e
   }
-  const handle = await io.open(dir, "r")
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
+  for (const d of [dir, ...parentsToSync(dir, created)]) {
+    const handle = await io.open(d, "r")
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
   }
 }
