@@ -96,7 +96,7 @@ describe("master snapshots", () => {
     }
   })
 
-  it("a snapshot is fsynced before it is renamed into place, and its directory after", async () => {
+  it("a snapshot is fsynced before it is renamed into place, and its directory after (and the directory's parent, the directory being new)", async () => {
     const log = new SqliteEventLog(":memory:")
     await log.append([hostUp("h1", "agent-a")])
     const file = join(dir, "sub", "synced.snapshot")
@@ -116,7 +116,7 @@ describe("master snapshots", () => {
     }
     try {
       await saveSnapshot(file, log, foldReadModel(await log.read(position(0))), recording)
-      expect(calls).toEqual(["write temp", "fsync temp", "rename temp snapshot", "fsync dir"])
+      expect(calls).toEqual(["write temp", "fsync temp", "rename temp snapshot", "fsync dir", `fsync ${dir}`])
       expect((await loadSnapshot(file, log))?.state.position).toBe(1)
     } finally {
       await log.close()
