@@ -4,7 +4,8 @@
  * period before a stop was skipped.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
-import { after, Doorbell, MAX_TIMER_MS, sleep } from "./clock.ts"
+import { MAX_TIMER_MS } from "../core/timers.ts"
+import { after, Doorbell, sleep } from "./clock.ts"
 
 describe("the agent's timers past Node's longest", () => {
   beforeEach(() => vi.useFakeTimers())

@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from "../core/timers.ts"
+
 /** Time as the agent sees it; tests may pass their own. Timers stay real (setTimeout). */
 export interface Clock {
   /** Epoch milliseconds. */
@@ -6,8 +8,6 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => Date.now() }
 
-/** Node's longest timer: setTimeout fires a longer one after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
  * Calls `fn` after `ms`, however long (a job's gracePeriod may be years): a delay past Node's

@@ -16,7 +16,7 @@ import {
   type RuntimeVersion,
   type Unwatch,
 } from "../core/container-runtime.ts"
-import { MAX_TIMER_MS } from "./clock.ts"
+import { MAX_TIMER_MS } from "../core/timers.ts"
 
 /*
  * The ContainerRuntime port on a real Docker engine, through dockerode (Engine API 1.41 here).

@@ -8,6 +8,7 @@
  * node:util parseArgs would do most of this, but its errors are long and name no command, and it
  * has no notion of required positionals or of generated help; this is about as long as the glue.
  */
+import { MAX_TIMER_MS } from "../core/timers.ts"
 
 export class UsageError extends Error {
   override readonly name = "UsageError"
@@ -197,7 +198,7 @@ export const intFlag = (a: ParsedArgs, name: string, command: string, min = 0, m
 }
 
 /** The most seconds a timer can wait (2^31-1 ms): a longer one fires at once, again and again. */
-export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
+export const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000)
 
 // ---------------------------------------------------------------------------------------------
 // Help

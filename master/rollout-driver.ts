@@ -5,6 +5,7 @@ import type { StoredEvent } from "../core/events.ts"
 import { stepDeadline, type PreviousStates } from "../core/rollout-step.ts"
 import type { FleetState } from "../core/state.ts"
 import { previousStatesFrom, type HistoryIndex } from "../projections/history.ts"
+import { MAX_TIMER_MS } from "../core/timers.ts"
 import type { CommandBus } from "./command-bus.ts"
 
 /*
@@ -35,9 +36,6 @@ export interface RolloutDriverOptions {
 
 /** Most batches one group's rollout appends in one go before other groups get their turn. */
 const MAX_BATCHES_PER_TURN = 100
-
-/** The longest timer Node keeps: a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** The back-off after consecutive failed commands (log down or held): doubling from the first, up to the most. */
 const FIRST_BACKOFF_MS = 50
