@@ -103,9 +103,8 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
   if (adopt === undefined && last?.containerId !== undefined && (last.state === "RUNNING" || last.state === "HEALTHCHECKING")) {
     const gone = containers.find((c) => c.id === last.containerId && !c.running)
     if (gone !== undefined) {
-      const info = await runtime.inspect(gone.id).catch(() => undefined)
-      const runtimeMs = info?.startedAt === undefined ? 0 : Math.max(0, (info.finishedAt ?? ctx.clock.now()) - info.startedAt)
-      return { kind: "exited", containerId: gone.id, ...exitOf(info), runtimeMs }
+      const now = ctx.clock.now()
+      return exited(gone.id, await runtime.inspect(gone.id).catch(() => undefined), now, now)
     }
   }
   for (const c of containers) {
@@ -195,11 +194,7 @@ export const runTask = async (ctx: RunContext): Promise<RunOutcome> => {
       await ctx.doorbell.wait(ctx.tuning.monitorIntervalMs, signal)
       continue
     }
-    if (info === undefined || !info.running) {
-      const end = info?.finishedAt ?? ctx.clock.now()
-      const begin = info?.startedAt ?? startedAt
-      return { kind: "exited", containerId, ...exitOf(info), runtimeMs: Math.max(0, end - begin) }
-    }
+    if (info === undefined || !info.running) return exited(containerId, info, startedAt, ctx.clock.now())
     ctx.running(startedAt)
     if (liveness?.due(ctx.clock.now())) {
       const r = await checkHealth(job.livenessCheck!, { runtime, container: info, ports: ctx.ports(), bindAddress: ctx.bindAddress }, ctx.tuning.healthTimeouts)
@@ -226,6 +221,14 @@ const restartUnhealthy = async (ctx: RunContext, containerId: string, startedAt:
 
 const exitOf = (info: ContainerInfo | undefined): { exitCode?: number } =>
   info?.exitCode !== undefined ? { exitCode: info.exitCode } : {}
+
+/** A container's end: its exit code, and how long it ran (from `startedAt` when the engine does not say; until now when not finished). */
+const exited = (containerId: string, info: ContainerInfo | undefined, startedAt: number, now: number): RunOutcome => ({
+  kind: "exited",
+  containerId,
+  ...exitOf(info),
+  runtimeMs: Math.max(0, (info?.finishedAt ?? now) - (info?.startedAt ?? startedAt)),
+})
 
 /** HEALTHCHECKING until the check passes (undefined), the container dies (FAILED) or the run is aborted. */
 const healthPhase = async (ctx: RunContext, containerId: string, startedAt: number): Promise<RunOutcome | undefined> => {
