@@ -10,6 +10,7 @@ import type { LiveProjection } from "./live-projection.ts"
 import type { MasterMetrics } from "./metrics.ts"
 import type { LogOutage } from "./log-reachability.ts"
 import type { HostDetails } from "./responses.ts"
+import type { StatusWarmer } from "./status-warmer.ts"
 
 /** What the HTTP layer needs from a running master; wired in master/master.ts. */
 export interface MasterDeps {
@@ -43,4 +44,6 @@ export interface MasterDeps {
   readonly beforeWrite?: () => Promise<void>
   /** Large answers this size or more are gzip-compressed for a client that accepts it (master/large-answer.ts; Infinity: never). */
   readonly compressFromBytes?: number
+  /** Keeps the statuses of polled jobs rendered and compressed between polls (master/status-warmer.ts); absent: answers build them when asked. */
+  readonly statusWarmer?: StatusWarmer
 }

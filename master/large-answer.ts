@@ -1,6 +1,7 @@
 import zlib from "node:zlib"
 import type { Context } from "hono"
-import { pacer } from "./slices.ts"
+import { crc32Combine, crc32Shift } from "./crc32-combine.ts"
+import { pacer, SLICE_MS } from "./slices.ts"
 
 /*
  * Large JSON answers (job and host statuses, state as of a position), rendered in slices of the
@@ -18,8 +19,10 @@ import { pacer } from "./slices.ts"
  * job status's hosts in runs that master/status-json.ts keeps while they are unchanged, each
  * deflated once, apart from the others, and fresh bytes between them. The gzip answer is the
  * segments' deflated bytes one after another between a gzip header and trailer, a single deflate
- * stream (one gzip member: browsers decode only the first of several), with the CRC-32 of the whole
- * (zlib.crc32, about 0.3 ms per MB).
+ * stream (one gzip member: browsers decode only the first of several), with the CRC-32 of the whole:
+ * combined from the segments' own CRCs where they were made ahead (master/crc32-combine.ts), else
+ * zlib.crc32 over the bytes (about 0.3 ms per MB). Polled statuses have their runs deflated ahead,
+ * between polls (master/status-warmer.ts).
  */
 
 /** Answers at least this large are compressed for a client that accepts gzip (default of --compress-from). */
@@ -47,15 +50,41 @@ export const acceptsGzip = (header: string | undefined): boolean => {
  */
 export class AnswerSegment {
   private deflatedBytes: Buffer | undefined
+  private checksumOf: { readonly crc: number; readonly shift: number } | undefined
   constructor(readonly plain: Buffer) {}
+  /** Whether its deflated bytes are made already (an answer joining it costs no compression). */
+  get isDeflated(): boolean {
+    return this.deflatedBytes !== undefined
+  }
   /**
    * The bytes as raw deflate ending in a sync flush rather than a final block: segments deflated
    * apart, one after another, are one deflate stream (none refers back into another), so a gzip
    * answer is a header, the segments' deflated bytes as they are, and a trailer.
    */
   deflated(): Buffer {
-    return (this.deflatedBytes ??= zlib.deflateRawSync(this.plain, { level: 1, finishFlush: zlib.constants.Z_SYNC_FLUSH }))
+    return (this.deflatedBytes ??=
+      this.plain.length < STORE_BELOW_BYTES ? storedBlock(this.plain) : zlib.deflateRawSync(this.plain, { level: 1, finishFlush: zlib.constants.Z_SYNC_FLUSH }))
   }
+  /** Its CRC-32, with what carries a CRC past its bytes (master/crc32-combine.ts): an answer joining it then combines CRCs rather than reading its bytes. */
+  checksum(): { readonly crc: number; readonly shift: number } {
+    return (this.checksumOf ??= { crc: zlib.crc32(this.plain), shift: crc32Shift(this.plain.length) })
+  }
+  get hasChecksum(): boolean {
+    return this.checksumOf !== undefined
+  }
+}
+
+/** Bytes this few are sent as they are (a stored block): compressing them would save a few bytes for a call into zlib. */
+const STORE_BELOW_BYTES = 128
+
+/** A non-final stored deflate block of `plain` (< 64 KiB): a header byte, LEN, NLEN, the bytes (RFC 1951 §3.2.4). Like a sync flush, it ends on a byte. */
+const storedBlock = (plain: Buffer): Buffer => {
+  const out = Buffer.allocUnsafe(5 + plain.length)
+  out[0] = 0
+  out.writeUInt16LE(plain.length, 1)
+  out.writeUInt16LE(~plain.length & 0xffff, 3)
+  plain.copy(out, 5)
+  return out
 }
 
 /** gzip's header: deflate, no name, no time, unknown OS (RFC 1952 §2.3). */
@@ -66,18 +95,19 @@ const FINAL_EMPTY_BLOCK = [0x03, 0x00]
 /** Fresh bytes (not kept in a segment) are deflated in runs of about this many bytes. */
 const FRESH_RUN_BYTES = 64 * 1024
 /**
- * A kept segment smaller than this is deflated with the fresh bytes around it: deflated alone, a
- * few hosts' statuses compress several times worse (nothing earlier to refer back to), and a job
- * on few hosts costs little to compress again.
+ * A kept segment smaller than this is deflated with the fresh bytes around it, unless its deflated
+ * bytes are made already (master/status-warmer.ts makes them for the large statuses it keeps
+ * ready): deflated alone, a few hosts' statuses compress several times worse (nothing earlier to
+ * refer back to), and a job on few hosts costs little to compress again.
  */
-const MIN_KEPT_SEGMENT_BYTES = 4 * 1024
+export const MIN_KEPT_SEGMENT_BYTES = 4 * 1024
 
 /** Text, bytes, bytes as buffers one after another (master/status-json.ts), or a kept segment. */
 export type Piece = string | Uint8Array | ReadonlyArray<Uint8Array> | AnswerSegment
 
 const noPause = async () => undefined
 
-/** An answer's pieces as segments: kept ones as they are (unless small), fresh bytes between them in runs of FRESH_RUN_BYTES. */
+/** An answer's pieces as segments: kept ones as they are (unless small and not compressed yet), fresh bytes between them in runs of FRESH_RUN_BYTES. */
 export const segmentsOf = async (
   pieces: Iterable<Piece> | AsyncIterable<Piece>,
   { pace = noPause, minKeptBytes = MIN_KEPT_SEGMENT_BYTES }: { readonly pace?: () => Promise<void>; readonly minKeptBytes?: number } = {},
@@ -100,7 +130,7 @@ export const segmentsOf = async (
   }
   for await (const piece of pieces) {
     if (typeof piece === "string") add(Buffer.from(piece, "utf8"))
-    else if (piece instanceof AnswerSegment && piece.plain.length < minKeptBytes) add(piece.plain)
+    else if (piece instanceof AnswerSegment && piece.plain.length < minKeptBytes && !piece.isDeflated) add(piece.plain)
     else if (piece instanceof AnswerSegment) {
       closeFresh()
       segments.push(piece)
@@ -122,7 +152,10 @@ export const gzipOf = async (segments: ReadonlyArray<AnswerSegment>, pace: () =>
     // zlib.crc32 of an empty buffer answers 0, not the CRC so far (Node 20).
     if (s.plain.length === 0) continue
     parts.push(s.deflated())
-    crc = zlib.crc32(s.plain, crc)
+    if (s.hasChecksum) {
+      const { crc: crcOfSegment, shift } = s.checksum()
+      crc = crc32Combine(crc, crcOfSegment, shift)
+    } else crc = zlib.crc32(s.plain, crc)
     size += s.plain.length
     await pace()
   }
@@ -134,14 +167,19 @@ export const gzipOf = async (segments: ReadonlyArray<AnswerSegment>, pace: () =>
 }
 
 /**
- * A 200 JSON answer made of `pieces`, gathered with a turn of the event loop every few ms, then
+ * A 200 JSON answer made of `pieces`, gathered with a turn of the event loop every `sliceMs`, then
  * written in one write with its length: as it is, or gzip-compressed for a client that accepts
  * gzip once it is `compressFromBytes` or more. Compressing reuses the deflated bytes of segments
  * earlier answers already compressed, so a status answer polled during a rollout deflates only the
  * hosts that changed; fresh bytes are deflated in runs of FRESH_RUN_BYTES, a slice at a time.
  */
-export const largeJsonAnswer = async (c: Context, pieces: Iterable<Piece> | AsyncIterable<Piece>, compressFromBytes = COMPRESS_FROM_BYTES): Promise<Response> => {
-  const pace = pacer()
+export const largeJsonAnswer = async (
+  c: Context,
+  pieces: Iterable<Piece> | AsyncIterable<Piece>,
+  compressFromBytes = COMPRESS_FROM_BYTES,
+  sliceMs = SLICE_MS,
+): Promise<Response> => {
+  const pace = pacer(sliceMs)
   const { segments, size } = await segmentsOf(pieces, { pace })
   c.header("Content-Type", "application/json")
   c.header("Vary", "Accept-Encoding")

@@ -28,6 +28,7 @@ import { startProjection } from "./projection-start.ts"
 import { SnapshotSchedule, snapshotDue, snapshotInterval } from "./snapshot-schedule.ts"
 import { saveSharedSnapshot } from "./snapshots.ts"
 import { HELIOS_VERSION } from "./version.ts"
+import { StatusWarmer, WARM_INTERVAL_MS } from "./status-warmer.ts"
 
 /*
  * A master: its read model caught up with the log, the HTTP API, its entry in ZooKeeper, and the
@@ -143,6 +144,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const labelsCache = new HostLabelsCache(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined, now)
   const stopFollowingLabels = projection.onEvents((events) => labelsCache.onEvents(events))
   const hostLabels = (maxAgeMs?: number) => labelsCache.labels(maxAgeMs)
+  const statusWarmer = new StatusWarmer(() => projection.model.state, now)
   const app = masterApp({
     name,
     version: HELIOS_VERSION,
@@ -166,6 +168,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     browser: { corsOrigins: options.corsOrigins ?? [], allowedHosts: options.allowedHosts ?? [], bindAddress: options.bindAddress ?? "0.0.0.0" },
     hostLabels,
     metrics,
+    statusWarmer,
   })
   const server = await listen(app.fetch, options)
   await registration.announce(server.advertisedUrl)
@@ -197,6 +200,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     ...(liveness ? { liveness } : {}),
     agentReapingTimeoutMs: options.agentReapingTimeoutMs ?? 0,
   })
+  const warming = repeatWithoutOverlap(WARM_INTERVAL_MS, () => statusWarmer.round(), (error) => failures.failed("keeping polled statuses ready", failureText(error)))
   const snapshots = options.snapshotFile ? new SnapshotSchedule(options.snapshotFile, options.log, projection, options.snapshotEveryEvents) : undefined
   // Each part said once when it fails (not every round), and once when it works again.
   const background = repeatWithoutOverlap(
@@ -257,6 +261,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     stop: async () => {
       loopLag.stop()
       background.stop()
+      warming.stop()
       upkeep?.stop()
       stopping = true
       await sharing?.catch(() => {})

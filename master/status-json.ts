@@ -89,11 +89,19 @@ const addTask = (out: ByteList, job: Job | undefined, t: TaskStatus): void => {
   out.add(rest)
 }
 
-/** A job's status as captured: its job and, per host, its deployment and task status. */
+/**
+ * A job's status as captured: its job, its hosts (in the order JSON.stringify writes them) with
+ * their deployments, and the hosts that have a task status with those statuses. Arrays side by side
+ * rather than an object per host: a rollout's answer is captured a few times a second, 10,000 hosts
+ * at a time.
+ */
 interface CapturedJob {
   readonly id: string
   readonly job: Job
-  readonly hosts: ReadonlyArray<{ readonly host: string; readonly deployment: Deployment; readonly task: TaskStatus | undefined }>
+  readonly hosts: ReadonlyArray<string>
+  readonly deployments: ReadonlyArray<Deployment>
+  readonly taskHosts: ReadonlyArray<string>
+  readonly tasks: ReadonlyArray<TaskStatus>
 }
 
 /*
@@ -107,12 +115,20 @@ const captureJob = (state: FleetState, id: string): CapturedJob | undefined => {
   const job = state.jobs.get(id)
   if (!job) return undefined
   // In the order JSON.stringify writes the status object's keys (a host named "10" comes first).
-  const hosts = jsonKeyOrder([...(state.jobHosts.get(id) ?? [])]).map((host) => ({
-    host,
-    deployment: state.deployments.get(host)!.get(id)!,
-    task: state.tasks.get(host)?.get(id),
-  }))
-  return { id, job, hosts }
+  const hosts = jsonKeyOrder([...(state.jobHosts.get(id) ?? [])])
+  const deployments = new Array<Deployment>(hosts.length)
+  const taskHosts: string[] = []
+  const tasks: TaskStatus[] = []
+  for (let i = 0; i < hosts.length; i++) {
+    const host = hosts[i]!
+    deployments[i] = state.deployments.get(host)!.get(id)!
+    const task = state.tasks.get(host)?.get(id)
+    if (task !== undefined) {
+      taskHosts.push(host)
+      tasks.push(task)
+    }
+  }
+  return { id, job, hosts, deployments, taskHosts, tasks }
 }
 
 /** The objects POST /jobs/statuses shows for `ids` (known ones, each once, in the order asked), taken now. */
@@ -186,34 +202,29 @@ const mapSegments = <V extends object>(
   return runs
 }
 
-/** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job, as bytes and kept segments. */
 /** How an answer is built from runs: their length, and whether its runs are kept for the next answer. */
 export interface RunOptions {
   readonly hostsPerSegment?: number
   readonly keep?: boolean
 }
 
-const jobStatusParts = ({ job, hosts }: CapturedJob, { hostsPerSegment = HOSTS_PER_SEGMENT, keep = true }: RunOptions): Array<Buffer | AnswerSegment> => {
+/** `{"job":…,"deployments":{`, how a job's status begins: the same bytes for as long as the job exists. */
+const jobHeads = new WeakMap<Job, AnswerSegment>()
+const jobHead = (job: Job): AnswerSegment => {
+  let head = jobHeads.get(job)
+  if (head === undefined) jobHeads.set(job, (head = new AnswerSegment(Buffer.concat([JOB_HEAD, ofJob(job), DEPLOYMENTS]))))
+  return head
+}
+
+/** `{"job":…,"deployments":{…},"taskStatuses":{…}}` of a captured job, as kept segments. */
+const jobStatusParts = ({ job, hosts, deployments, taskHosts, tasks }: CapturedJob, { hostsPerSegment = HOSTS_PER_SEGMENT, keep = true }: RunOptions): Array<Buffer | AnswerSegment> => {
   const kept = jobRuns.get(job)
-  const taskHosts = hosts.filter((h) => h.task !== undefined)
   const runs = {
-    deployments: mapSegments(
-      kept?.deployments ?? [],
-      hosts.map((h) => h.host),
-      hosts.map((h) => h.deployment),
-      hostsPerSegment,
-      (out, d) => out.add(ofDeployment(d)),
-    ),
-    tasks: mapSegments(
-      kept?.tasks ?? [],
-      taskHosts.map((h) => h.host),
-      taskHosts.map((h) => h.task!),
-      hostsPerSegment,
-      (out, t) => addTask(out, job, t),
-    ),
+    deployments: mapSegments(kept?.deployments ?? [], hosts, deployments, hostsPerSegment, (out, d) => out.add(ofDeployment(d))),
+    tasks: mapSegments(kept?.tasks ?? [], taskHosts, tasks, hostsPerSegment, (out, t) => addTask(out, job, t)),
   }
   if (keep) jobRuns.set(job, runs)
-  return [JOB_HEAD, ofJob(job), DEPLOYMENTS, ...runs.deployments.map((r) => r.segment), TASK_STATUSES, ...runs.tasks.map((r) => r.segment), JOB_STATUS_END]
+  return [jobHead(job), ...runs.deployments.map((r) => r.segment), TASK_STATUSES, ...runs.tasks.map((r) => r.segment), JOB_STATUS_END]
 }
 
 /** GET /jobs/{id}/status's body, or undefined for an unknown job. */
@@ -282,4 +293,25 @@ export const jsonKeyOrder = <K extends string>(keys: ReadonlyArray<K>): K[] => {
   if (!keys.some((k) => index(k) >= 0)) return [...keys]
   const integers = keys.filter((k) => index(k) >= 0).sort((a, b) => index(a) - index(b))
   return [...integers, ...keys.filter((k) => index(k) < 0)]
+}
+
+/**
+ * Keeps the runs of a job's live status current, one step at a time: captured and rendered at once
+ * (the runs the next answer will find), then each run not compressed yet deflated, with its
+ * checksum, a yield after each. A job shown on few hosts is left alone: its runs are small, and
+ * compress better with the bytes around them, in the answer. What master/status-warmer.ts runs in
+ * the background for the jobs whose statuses are being polled, so that an answer asked for finds
+ * almost all of its bytes ready.
+ */
+export function* warmJobStatus(state: FleetState, jobId: string, minRunBytes: number, options: RunOptions = {}): Generator<void> {
+  const captured = captureJob(state, jobId)
+  if (captured === undefined) return
+  const segments = jobStatusParts(captured, { ...options, keep: true }).filter((part) => part instanceof AnswerSegment)
+  if (!segments.some((s) => s.plain.length >= minRunBytes)) return
+  for (const segment of segments)
+    if (!segment.isDeflated) {
+      segment.deflated()
+      segment.checksum()
+      yield
+    }
 }

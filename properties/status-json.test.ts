@@ -7,7 +7,7 @@ import { applyEvent, cloneState, emptyState, type FleetState } from "../core/sta
 import { hostStatusJson, jobStatusJson, type HostDetails } from "../master/responses.ts"
 import { gunzipSync } from "node:zlib"
 import { gzipOf, segmentsOf, type Piece } from "../master/large-answer.ts"
-import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusAnswer, jobStatusesAnswer } from "../master/status-json.ts"
+import { captureHostStatus, captureJobStatuses, hostStatusBytes, jobStatusAnswer, jobStatusesAnswer, warmJobStatus } from "../master/status-json.ts"
 import { hostRoutes } from "../master/routes/hosts.ts"
 import type { MasterDeps } from "../master/deps.ts"
 import { aJob } from "../test/fixtures.ts"
@@ -169,6 +169,26 @@ describe("cached status JSON", () => {
       { runs: 100, seed: 2102 },
     )
   })
+  it("with polled statuses kept ready between events (master/status-warmer.ts: runs rendered, deflated and checksummed ahead, small ones too for a large job), an answer joined from them is still exactly the fresh one, plain and gzip-compressed", async () => {
+    await checkAsync(
+      // Per step: an op, then whether a round of the warmer runs; the smallest run that makes a job worth keeping ready.
+      fc.asyncProperty(fc.array(fc.tuple(opArb, fc.boolean()), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), fc.constantFrom(0, 200, 1 << 30), async (steps, hostsPerSegment, minRunBytes) => {
+        const { state, apply } = deployedEverywhere()
+        for (const [op, warm] of steps) {
+          for (const event of eventsOf(op)) apply(event)
+          if (warm) for (const id of ids) for (const _ of warmJobStatus(state, id, minRunBytes, { hostsPerSegment })) void _
+          const expected = JSON.stringify(Object.fromEntries(ids.flatMap((id) => (state.jobs.has(id) ? [[id, jobStatusJson(state, id)]] : []))))
+          // As the master joins them: a small run with the bytes around it, unless it was deflated ahead.
+          const { segments, size } = await segmentsOf(jobStatusesAnswer(captureJobStatuses(state, ids), { hostsPerSegment }))
+          const plain = Buffer.concat(segments.map((s) => s.plain), size)
+          expect(plain.toString("utf8")).toBe(expected)
+          expect(gunzipSync(await gzipOf(segments)).equals(plain)).toBe(true)
+        }
+      }),
+      { runs: 100, seed: 2105 },
+    )
+  })
+
   it("POST /hosts/statuses shows every host as of the request, though events are applied while each host's details are read", async () => {
     await checkAsync(
       fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.array(fc.boolean(), { minLength: HOSTS.length, maxLength: HOSTS.length }), fc.boolean(), async (ops, down, onlyUp) => {

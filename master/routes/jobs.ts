@@ -7,6 +7,7 @@ import type { MasterDeps } from "../deps.ts"
 import { publicJob } from "../responses.ts"
 import { captureJobStatuses, jobStatusAnswer, jobStatusesAnswer } from "../status-json.ts"
 import { largeJsonAnswer } from "../large-answer.ts"
+import { STATUS_ANSWER_SLICE_MS } from "../status-warmer.ts"
 import { badRequest, jobIdParam, jsonBody, runCommand } from "../http-support.ts"
 import { userRegex } from "./params.ts"
 
@@ -63,8 +64,9 @@ export const jobRoutes = (deps: MasterDeps) => {
   app.get("/jobs/:id/status", (c) => {
     const parsed = jobIdParam(c, c.req.param("id"))
     if (!parsed.ok) return parsed.response
+    deps.statusWarmer?.noteAsked([parsed.id])
     const status = jobStatusAnswer(state(), parsed.id)
-    return status !== undefined ? largeJsonAnswer(c, status, deps.compressFromBytes) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
+    return status !== undefined ? largeJsonAnswer(c, status, deps.compressFromBytes, STATUS_ANSWER_SLICE_MS) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
   app.post("/jobs/statuses", async (c) => {
@@ -78,7 +80,8 @@ export const jobRoutes = (deps: MasterDeps) => {
       return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
     // Captured now, rendered in slices: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
     const captured = captureJobStatuses(state(), body.value as string[])
-    return largeJsonAnswer(c, jobStatusesAnswer(captured), deps.compressFromBytes)
+    deps.statusWarmer?.noteAsked(captured.map((j) => j.id))
+    return largeJsonAnswer(c, jobStatusesAnswer(captured), deps.compressFromBytes, STATUS_ANSWER_SLICE_MS)
   })
 
   return app
