@@ -105,12 +105,12 @@ export const MIN_KEPT_SEGMENT_BYTES = 4 * 1024
 /** Text, bytes, bytes as buffers one after another (master/status-json.ts), or a kept segment. */
 export type Piece = string | Uint8Array | ReadonlyArray<Uint8Array> | AnswerSegment
 
-const noPause = async () => undefined
+const noPause = (): undefined => undefined
 
 /** An answer's pieces as segments: kept ones as they are (unless small and not compressed yet), fresh bytes between them in runs of FRESH_RUN_BYTES. */
 export const segmentsOf = async (
   pieces: Iterable<Piece> | AsyncIterable<Piece>,
-  { pace = noPause, minKeptBytes = MIN_KEPT_SEGMENT_BYTES }: { readonly pace?: () => Promise<void>; readonly minKeptBytes?: number } = {},
+  { pace = noPause, minKeptBytes = MIN_KEPT_SEGMENT_BYTES }: { readonly pace?: () => Promise<void> | undefined; readonly minKeptBytes?: number } = {},
 ): Promise<{ segments: AnswerSegment[]; size: number }> => {
   const segments: AnswerSegment[] = []
   let fresh: Uint8Array[] = []
@@ -128,7 +128,7 @@ export const segmentsOf = async (
     size += bytes.length
     if (freshSize >= FRESH_RUN_BYTES) closeFresh()
   }
-  for await (const piece of pieces) {
+  const take = (piece: Piece) => {
     if (typeof piece === "string") add(Buffer.from(piece, "utf8"))
     else if (piece instanceof AnswerSegment && piece.plain.length < minKeptBytes && !piece.isDeflated) add(piece.plain)
     else if (piece instanceof AnswerSegment) {
@@ -137,14 +137,25 @@ export const segmentsOf = async (
       size += piece.plain.length
     } else if (piece instanceof Uint8Array) add(piece)
     else piece.forEach(add)
-    await pace()
   }
+  // A plain loop over a generator of pieces (a status answer: hundreds of runs), awaiting only a turn that is due.
+  if (Symbol.asyncIterator in pieces)
+    for await (const piece of pieces) {
+      take(piece)
+      await pace()
+    }
+  else
+    for (const piece of pieces) {
+      take(piece)
+      const turn = pace()
+      if (turn) await turn
+    }
   closeFresh()
   return { segments, size }
 }
 
 /** The gzip of the segments' bytes one after another: their deflated bytes joined, between a header and a trailer. */
-export const gzipOf = async (segments: ReadonlyArray<AnswerSegment>, pace: () => Promise<void> = noPause): Promise<Buffer<ArrayBuffer>> => {
+export const gzipOf = async (segments: ReadonlyArray<AnswerSegment>, pace: () => Promise<void> | undefined = noPause): Promise<Buffer<ArrayBuffer>> => {
   const parts: Buffer[] = [GZIP_HEADER]
   let crc = 0
   let size = 0
@@ -157,7 +168,8 @@ export const gzipOf = async (segments: ReadonlyArray<AnswerSegment>, pace: () =>
       crc = crc32Combine(crc, crcOfSegment, shift)
     } else crc = zlib.crc32(s.plain, crc)
     size += s.plain.length
-    await pace()
+    const turn = pace()
+    if (turn) await turn
   }
   const trailer = Buffer.from([...FINAL_EMPTY_BLOCK, 0, 0, 0, 0, 0, 0, 0, 0])
   trailer.writeUInt32LE(crc >>> 0, 2)
