@@ -145,6 +145,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const stopFollowingLabels = projection.onEvents((events) => labelsCache.onEvents(events))
   const hostLabels = (maxAgeMs?: number) => labelsCache.labels(maxAgeMs)
   const statusWarmer = new StatusWarmer(() => projection.model.state, now)
+  const stopFollowingStatuses = projection.onEvents((events) => statusWarmer.onEvents(events))
   const app = masterApp({
     name,
     version: HELIOS_VERSION,
@@ -262,6 +263,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
       loopLag.stop()
       background.stop()
       warming.stop()
+      stopFollowingStatuses()
       upkeep?.stop()
       stopping = true
       await sharing?.catch(() => {})

@@ -18,14 +18,14 @@ import { AnswerSegment } from "./large-answer.ts"
  */
 
 const utf8 = (text: string): Buffer => Buffer.from(text, "utf8")
-const COMMA = utf8(",")
+export const COMMA = utf8(",")
 const NULL = utf8("null")
 
 /** Bytes as buffers one after another: the writer of an answer copies them into one, once. */
 export type Bytes = ReadonlyArray<Buffer>
 
 /** Buffers appended one after another, taken as they are (not copied). */
-class ByteList {
+export class ByteList {
   private parts: Buffer[] = []
   private length = 0
   add(bytes: Buffer): void {
@@ -58,7 +58,7 @@ const ofJob = (job: Job | undefined): Buffer => {
 /** `"key":` for the keys of a status map (host names, job ids): few distinct ones, asked for again and again. */
 const keyBytes = new Map<string, Buffer>()
 const KEYS_KEPT = 100_000
-const ofKey = (key: string): Buffer => {
+export const ofKey = (key: string): Buffer => {
   let bytes = keyBytes.get(key)
   if (bytes === undefined) {
     if (keyBytes.size >= KEYS_KEPT) keyBytes.clear()
@@ -68,7 +68,7 @@ const ofKey = (key: string): Buffer => {
 }
 
 const deploymentBytes = new WeakMap<Deployment, Buffer>()
-const ofDeployment = (d: Deployment): Buffer => {
+export const ofDeployment = (d: Deployment): Buffer => {
   let bytes = deploymentBytes.get(d)
   if (bytes === undefined) deploymentBytes.set(d, (bytes = utf8(JSON.stringify(deploymentJson(d)))))
   return bytes
@@ -78,7 +78,7 @@ const ofDeployment = (d: Deployment): Buffer => {
 const taskRestBytes = new WeakMap<TaskStatus, Buffer>()
 /** `{"job":`, how a task status and a job status begin. */
 const JOB_HEAD = utf8('{"job":')
-const addTask = (out: ByteList, job: Job | undefined, t: TaskStatus): void => {
+export const addTask = (out: ByteList, job: Job | undefined, t: TaskStatus): void => {
   let rest = taskRestBytes.get(t)
   if (rest === undefined) {
     const { job: _job, ...withoutJob } = taskStatusJsonOf(undefined, t)
@@ -131,22 +131,32 @@ const captureJob = (state: FleetState, id: string): CapturedJob | undefined => {
   return { id, job, hosts, deployments, taskHosts, tasks }
 }
 
-/** The objects POST /jobs/statuses shows for `ids` (known ones, each once, in the order asked), taken now. */
-export const captureJobStatuses = (state: FleetState, ids: ReadonlyArray<string>): ReadonlyArray<CapturedJob> => {
+/** A job's status as an answer takes it: the objects it shows, rendered later, or its parts rendered already (a polled job's view, master/job-status-views.ts). */
+export type JobStatusSource = CapturedJob | { readonly id: string; readonly parts: ReadonlyArray<Buffer | AnswerSegment> }
+
+/**
+ * A polled job's status rendered now from its view, or undefined (not polled, or not a job of the
+ * state): master/status-warmer.ts's StatusWarmer.partsOf.
+ */
+export type ReadyParts = (id: string) => Array<Buffer | AnswerSegment> | undefined
+
+/** The objects POST /jobs/statuses shows for `ids` (known ones, each once, in the order asked), taken now; a polled job's parts rendered now. */
+export const captureJobStatuses = (state: FleetState, ids: ReadonlyArray<string>, ready?: ReadyParts): ReadonlyArray<JobStatusSource> => {
   const seen = new Set<string>()
-  const out: CapturedJob[] = []
+  const out: JobStatusSource[] = []
   for (const id of ids) {
     if (seen.has(id)) continue
     seen.add(id)
-    const captured = captureJob(state, id)
+    const parts = ready?.(id)
+    const captured = parts !== undefined ? { id, parts } : captureJob(state, id)
     if (captured) out.push(captured)
   }
   return out
 }
 
 const DEPLOYMENTS = utf8(',"deployments":{')
-const TASK_STATUSES = utf8('},"taskStatuses":{')
-const JOB_STATUS_END = utf8("}}")
+export const TASK_STATUSES = utf8('},"taskStatuses":{')
+export const JOB_STATUS_END = utf8("}}")
 
 /*
  * A job's deployments and task statuses in runs of HOSTS_PER_SEGMENT hosts, each run's bytes kept
@@ -154,7 +164,7 @@ const JOB_STATUS_END = utf8("}}")
  * objects. A rollout changes a few hosts at a time, so an answer polled during one renders and
  * compresses only the runs holding a change; the rest are the last answer's bytes again.
  */
-const HOSTS_PER_SEGMENT = 32
+export const HOSTS_PER_SEGMENT = 32
 
 /** A run of a status map: its keys, the objects it showed for them, and their bytes. */
 interface SegmentRun {
@@ -210,7 +220,7 @@ export interface RunOptions {
 
 /** `{"job":…,"deployments":{`, how a job's status begins: the same bytes for as long as the job exists. */
 const jobHeads = new WeakMap<Job, AnswerSegment>()
-const jobHead = (job: Job): AnswerSegment => {
+export const jobHead = (job: Job): AnswerSegment => {
   let head = jobHeads.get(job)
   if (head === undefined) jobHeads.set(job, (head = new AnswerSegment(Buffer.concat([JOB_HEAD, ofJob(job), DEPLOYMENTS]))))
   return head
@@ -228,18 +238,21 @@ const jobStatusParts = ({ job, hosts, deployments, taskHosts, tasks }: CapturedJ
 }
 
 /** GET /jobs/{id}/status's body, or undefined for an unknown job. */
-export const jobStatusAnswer = (state: FleetState, jobId: string, options: RunOptions = {}): Array<Buffer | AnswerSegment> | undefined => {
+export const jobStatusAnswer = (state: FleetState, jobId: string, options: RunOptions = {}, ready?: ReadyParts): Array<Buffer | AnswerSegment> | undefined => {
+  const parts = ready?.(jobId)
+  if (parts !== undefined) return parts
   const captured = captureJob(state, jobId)
   return captured && jobStatusParts(captured, options)
 }
 
 /** POST /jobs/statuses's body, a job at a time. */
-export function* jobStatusesAnswer(captured: ReadonlyArray<CapturedJob>, options: RunOptions = {}): Generator<Buffer | AnswerSegment> {
+export function* jobStatusesAnswer(captured: ReadonlyArray<JobStatusSource>, options: RunOptions = {}): Generator<Buffer | AnswerSegment> {
   yield utf8("{")
   for (let j = 0; j < captured.length; j++) {
+    const source = captured[j]!
     if (j > 0) yield COMMA
-    yield ofKey(captured[j]!.id)
-    yield* jobStatusParts(captured[j]!, options)
+    yield ofKey(source.id)
+    yield* "parts" in source ? source.parts : jobStatusParts(source, options)
   }
   yield utf8("}")
 }
@@ -293,25 +306,4 @@ export const jsonKeyOrder = <K extends string>(keys: ReadonlyArray<K>): K[] => {
   if (!keys.some((k) => index(k) >= 0)) return [...keys]
   const integers = keys.filter((k) => index(k) >= 0).sort((a, b) => index(a) - index(b))
   return [...integers, ...keys.filter((k) => index(k) < 0)]
-}
-
-/**
- * Keeps the runs of a job's live status current, one step at a time: captured and rendered at once
- * (the runs the next answer will find), then each run not compressed yet deflated, with its
- * checksum, a yield after each. A job shown on few hosts is left alone: its runs are small, and
- * compress better with the bytes around them, in the answer. What master/status-warmer.ts runs in
- * the background for the jobs whose statuses are being polled, so that an answer asked for finds
- * almost all of its bytes ready.
- */
-export function* warmJobStatus(state: FleetState, jobId: string, minRunBytes: number, options: RunOptions = {}): Generator<void> {
-  const captured = captureJob(state, jobId)
-  if (captured === undefined) return
-  const segments = jobStatusParts(captured, { ...options, keep: true }).filter((part) => part instanceof AnswerSegment)
-  if (!segments.some((s) => s.plain.length >= minRunBytes)) return
-  for (const segment of segments)
-    if (!segment.isDeflated) {
-      segment.deflated()
-      segment.checksum()
-      yield
-    }
 }

@@ -1,7 +1,8 @@
+import type { StoredEvent } from "../core/events.ts"
 import type { FleetState } from "../core/state.ts"
-import { MIN_KEPT_SEGMENT_BYTES } from "./large-answer.ts"
+import { JobStatusViews } from "./job-status-views.ts"
+import { AnswerSegment, MIN_KEPT_SEGMENT_BYTES } from "./large-answer.ts"
 import { runInSlices } from "./slices.ts"
-import { warmJobStatus } from "./status-json.ts"
 
 /*
  * Job statuses that someone polls (a dashboard, `helios status`, a deploy script waiting for
@@ -11,7 +12,8 @@ import { warmJobStatus } from "./status-json.ts"
  * each waited behind the agents' reports for the event loop. Here a background round, a few times a
  * second, renders and deflates the runs that changed in the statuses being polled (asked for twice
  * within WATCH_MS: a one-off `helios status` is not kept ready), and an answer joins bytes that are
- * ready, rendering only what changed since the last round.
+ * ready, rendering only what changed since the last round. What changed is known from the events
+ * applied (master/job-status-views.ts), so neither looks at the hosts that did not change.
  */
 
 /** How often the watched statuses are brought up to date (when the state moved). */
@@ -34,28 +36,43 @@ export const STATUS_ANSWER_SLICE_MS = 20
 export class StatusWarmer {
   /** Job id → when its status was last asked for, and whether it was asked for before that (polled), least recently asked for first. */
   private readonly asked = new Map<string, { readonly at: number; readonly polled: boolean }>()
+  private readonly views: JobStatusViews
   private warmedPosition: number | undefined
   private notBefore = -Infinity
 
   constructor(
     private readonly state: () => FleetState,
     private readonly now: () => number,
-  ) {}
+    hostsPerRun?: number,
+  ) {
+    this.views = new JobStatusViews(hostsPerRun)
+  }
 
   /** Notes that the statuses of `ids` were asked for now: asked for again within WATCH_MS, a job is kept ready. */
   noteAsked(ids: Iterable<string>): void {
     const at = this.now()
     for (const id of ids) {
       const polled = this.asked.has(id)
-      if (polled && !this.asked.get(id)!.polled) this.warmedPosition = undefined
+      if (polled && !this.asked.get(id)!.polled) {
+        this.warmedPosition = undefined
+        this.views.of(id)
+      }
       this.asked.delete(id)
       this.asked.set(id, { at, polled })
     }
     for (const id of this.asked.keys()) {
       if (this.asked.size <= MAX_WATCHED_JOBS) break
-      this.asked.delete(id)
+      this.forget(id)
     }
   }
+
+  /** Events just applied to the live state: what they change in the polled statuses is rendered again when next shown. */
+  onEvents(events: ReadonlyArray<StoredEvent>): void {
+    this.views.onEvents(events)
+  }
+
+  /** A polled job's status now, from its view (only what changed is rendered); undefined for a job not polled or not in the state. */
+  partsOf = (id: string): Array<Buffer | AnswerSegment> | undefined => (this.views.has(id) ? this.views.of(id).parts(this.state()) : undefined)
 
   /** The jobs kept ready now (polled), least recently asked for first. */
   get watched(): ReadonlyArray<string> {
@@ -67,20 +84,35 @@ export class StatusWarmer {
     const started = this.now()
     for (const [id, { at }] of this.asked) {
       if (at >= started - WATCH_MS) break
-      this.asked.delete(id)
+      this.forget(id)
     }
     const ids = this.watched
     if (ids.length === 0 || started < this.notBefore) return
-    const state = this.state()
-    if (state.position === this.warmedPosition) return
-    this.warmedPosition = state.position
-    // The live state moves between slices: each job is captured when its turn comes.
+    if (this.state().position === this.warmedPosition) return
+    this.warmedPosition = this.state().position
+    const ready = this.partsOf
+    // The live state moves between slices: each job's parts are taken when its turn comes.
     await runInSlices(
       (function* () {
-        for (const id of ids) yield* warmJobStatus(state, id, MIN_KEPT_SEGMENT_BYTES)
+        for (const id of ids) {
+          const segments = (ready(id) ?? []).filter((part) => part instanceof AnswerSegment)
+          // A job on few hosts is left alone: its runs compress better with the bytes around them, in the answer.
+          if (!segments.some((s) => s.plain.length >= MIN_KEPT_SEGMENT_BYTES)) continue
+          for (const segment of segments)
+            if (!segment.isDeflated) {
+              segment.deflated()
+              segment.checksum()
+              yield
+            }
+        }
       })(),
     )
     const took = this.now() - started
     this.notBefore = started + took / WARM_SHARE
+  }
+
+  private forget(id: string): void {
+    this.asked.delete(id)
+    this.views.drop(id)
   }
 }

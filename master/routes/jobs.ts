@@ -64,8 +64,8 @@ export const jobRoutes = (deps: MasterDeps) => {
   app.get("/jobs/:id/status", (c) => {
     const parsed = jobIdParam(c, c.req.param("id"))
     if (!parsed.ok) return parsed.response
-    deps.statusWarmer?.noteAsked([parsed.id])
-    const status = jobStatusAnswer(state(), parsed.id)
+    if (state().jobs.has(parsed.id)) deps.statusWarmer?.noteAsked([parsed.id])
+    const status = jobStatusAnswer(state(), parsed.id, {}, deps.statusWarmer?.partsOf)
     return status !== undefined ? largeJsonAnswer(c, status, deps.compressFromBytes, STATUS_ANSWER_SLICE_MS) : c.json({ status: "JOB_NOT_FOUND", id: parsed.id }, 404)
   })
 
@@ -79,8 +79,9 @@ export const jobRoutes = (deps: MasterDeps) => {
     if (partial !== -1)
       return badRequest(c, "INVALID_ID", [{ field: `[${partial}]`, message: `not a full job id name:version:hash: ${(body.value as string[])[partial]}` }])
     // Captured now, rendered in slices: a rollout's answer is megabytes (10 jobs x 1,000 hosts).
-    const captured = captureJobStatuses(state(), body.value as string[])
-    deps.statusWarmer?.noteAsked(captured.map((j) => j.id))
+    const ids = body.value as string[]
+    deps.statusWarmer?.noteAsked(ids.filter((id) => state().jobs.has(id)))
+    const captured = captureJobStatuses(state(), ids, deps.statusWarmer?.partsOf)
     return largeJsonAnswer(c, jobStatusesAnswer(captured), deps.compressFromBytes, STATUS_ANSWER_SLICE_MS)
   })
 
