@@ -48,10 +48,10 @@ export class StatusWarmer {
     this.views = new JobStatusViews(hostsPerRun)
   }
 
-  /** Notes that the statuses of `ids` were asked for now: asked for again within WATCH_MS, a job is kept ready. */
+  /** Notes that the statuses of `ids` were asked for now (by one request: an id listed twice is asked for once); asked for again within WATCH_MS, a job is kept ready. */
   noteAsked(ids: Iterable<string>): void {
     const at = this.now()
-    for (const id of ids) {
+    for (const id of new Set(ids)) {
       const polled = this.asked.has(id)
       if (polled && !this.asked.get(id)!.polled) {
         this.warmedPosition = undefined
