@@ -13,6 +13,8 @@
 
 const TOKEN_KEY = "helios.token"
 const MAX_EVENTS = 500
+/** Positions whose time is remembered (the label of a past position); the oldest are forgotten first. */
+const MAX_TIMES = 50_000
 const REFRESH_MS = 300
 
 const ui = {
@@ -22,7 +24,7 @@ const ui = {
   at: null,
   /** The most recent events seen on the stream, oldest first. */
   events: [],
-  /** Position → epoch ms, for the positions whose time we have seen. */
+  /** Position → epoch ms, for the positions whose time we have seen (at most MAX_TIMES, see noteTime). */
   times: new Map(),
   stream: { state: "connecting", controller: undefined, cursor: 0 },
   renderSeq: 0,
@@ -178,10 +180,17 @@ const setStreamState = (state, detail = "") => {
   el.textContent = state === "live" ? "● live" : state === "connecting" ? "○ connecting…" : `○ ${state}${detail ? `: ${detail}` : ""}`
 }
 
+/** Remembers when a position was appended; a tab left open on a busy fleet forgets the oldest (a Map keeps insertion order). */
+const noteTime = (position, timestamp) => {
+  ui.times.delete(position)
+  ui.times.set(position, timestamp)
+  if (ui.times.size > MAX_TIMES) ui.times.delete(ui.times.keys().next().value)
+}
+
 const onEvent = (e) => {
   ui.events.push(e)
   if (ui.events.length > MAX_EVENTS) ui.events.splice(0, ui.events.length - MAX_EVENTS)
-  ui.times.set(e.position, e.timestamp)
+  noteTime(e.position, e.timestamp)
   ui.stream.cursor = Math.max(ui.stream.cursor, e.position)
   noteHead(e.position)
 }
@@ -457,7 +466,7 @@ const jobView = async (id) => {
           )
         })
     : []
-  for (const a of history.audit ?? []) ui.times.set(a.position, a.timestamp)
+  for (const a of history.audit ?? []) noteTime(a.position, a.timestamp)
   const timeline = (history.audit ?? []).map((a) =>
     h(
       "li",
