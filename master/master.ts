@@ -130,6 +130,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
     version: HELIOS_VERSION,
     isLeader: () => leading,
     ...(options.alsoServeMetrics ? { alsoServe: options.alsoServeMetrics } : {}),
+    polledJobs: () => statusWarmer.watched.length,
   })
   // Writes wait while the event loop runs late, so reads get it back (master/loop-lag.ts).
   const loopLag = new LoopLag({ onHeld: (ms) => metrics.writeHeld(ms) })
@@ -144,7 +145,7 @@ export const startMaster = async (options: MasterOptions): Promise<RunningMaster
   const labelsCache = new HostLabelsCache(() => projection.model.state, options.hostInfo ? (host) => options.hostInfo!.get(host) : undefined, now)
   const stopFollowingLabels = projection.onEvents((events) => labelsCache.onEvents(events))
   const hostLabels = (maxAgeMs?: number) => labelsCache.labels(maxAgeMs)
-  const statusWarmer = new StatusWarmer(() => projection.model.state, now)
+  const statusWarmer = new StatusWarmer(() => projection.model.state, now, { onRound: (ms) => metrics.statusesWarmed(ms) })
   const stopFollowingStatuses = projection.onEvents((events) => statusWarmer.onEvents(events))
   const app = masterApp({
     name,

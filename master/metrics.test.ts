@@ -103,6 +103,13 @@ describe("/metrics", () => {
     await until(`${master.url}/metrics`, "no projection lag when idle", (s) => metricValue(s, "helios_projection_lag_events") === 0)
   })
 
+  it("a job's status polled (asked for twice) is kept ready: counted in helios_polled_jobs, its rounds in helios_status_warm_rounds_total", async () => {
+    const before = await masterMetrics()
+    expect(metricValue(before, "helios_polled_jobs")).toBe(0)
+    for (let i = 0; i < 2; i++) expect((await master.call("GET", `/jobs/${encodeURIComponent(webId)}/status`)).status).toBe(200)
+    await until(`${master.url}/metrics`, "a polled job and a round for it", (s) => metricValue(s, "helios_polled_jobs") === 1 && metricValue(s, "helios_status_warm_rounds_total") > metricValue(before, "helios_status_warm_rounds_total"))
+  })
+
   it("answers an unknown route with route=\"unmatched\", and times it", async () => {
     const before = await masterMetrics()
     expect((await master.call("GET", "/no/such/endpoint/12345")).status).toBe(404)

@@ -32,6 +32,8 @@ export interface MasterMetricsOptions {
   readonly headTimeoutMs?: number
   /** Other registries of this process served on the same /metrics (solo mode: its agent's). */
   readonly alsoServe?: ReadonlyArray<Registry>
+  /** How many jobs' statuses are being polled, kept ready between polls (master/status-warmer.ts). */
+  readonly polledJobs?: () => number
 }
 
 /** The route pattern a request matched (`/jobs/:id`), or `unmatched`: never the raw path (bounded label values). */
@@ -63,6 +65,8 @@ export interface MasterMetrics {
   readonly contentType: string
   /** A write was held this long (ms) before it started, the event loop running late (master/loop-lag.ts). */
   writeHeld(ms: number): void
+  /** A round keeping polled statuses ready took this long (ms), slices and turns of the event loop between them included (master/status-warmer.ts). */
+  statusesWarmed(ms: number): void
 }
 
 export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
@@ -79,6 +83,24 @@ export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
     name: "helios_writes_held_seconds_total",
     help: "Time writes spent held because the event loop ran late, in all",
     registers,
+  })
+  const warmRounds = new Counter({
+    name: "helios_status_warm_rounds_total",
+    help: "Rounds that rendered and compressed what changed in the polled job statuses ahead of the next poll",
+    registers,
+  })
+  const warmSeconds = new Counter({
+    name: "helios_status_warm_seconds_total",
+    help: "Time those rounds took, in all (at most a fifth of the master's time)",
+    registers,
+  })
+  new Gauge({
+    name: "helios_polled_jobs",
+    help: "Jobs whose status is being polled (asked for twice within 10 s), kept ready between polls",
+    registers,
+    collect() {
+      this.set(o.polledJobs?.() ?? 0)
+    },
   })
   const requests = new Histogram({
     name: "helios_http_request_duration_seconds",
@@ -215,6 +237,10 @@ export const masterMetrics = (o: MasterMetricsOptions): MasterMetrics => {
     writeHeld: (ms) => {
       writesHeld.inc()
       writesHeldSeconds.inc(ms / 1000)
+    },
+    statusesWarmed: (ms) => {
+      warmRounds.inc()
+      warmSeconds.inc(ms / 1000)
     },
   }
 }

@@ -43,9 +43,14 @@ export class StatusWarmer {
   constructor(
     private readonly state: () => FleetState,
     private readonly now: () => number,
-    hostsPerRun?: number,
+    private readonly options: {
+      /** Hosts per run of a view (tests: a few). */
+      readonly hostsPerRun?: number
+      /** Told how long (ms) each round that did something took. */
+      readonly onRound?: (ms: number) => void
+    } = {},
   ) {
-    this.views = new JobStatusViews(hostsPerRun)
+    this.views = new JobStatusViews(options.hostsPerRun)
   }
 
   /** Notes that the statuses of `ids` were asked for now (by one request: an id listed twice is asked for once); asked for again within WATCH_MS, a job is kept ready. */
@@ -109,6 +114,7 @@ export class StatusWarmer {
     )
     const took = this.now() - started
     this.notBefore = started + took / WARM_SHARE
+    this.options.onRound?.(took)
   }
 
   private forget(id: string): void {

@@ -197,7 +197,7 @@ describe("cached status JSON", () => {
       fc.asyncProperty(fc.array(fc.tuple(opArb, fc.boolean()), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 4 }), initiallyArb, async (steps, hostsPerRun, deployed) => {
         const { state, apply } = deployedEverywhere()
         JOBS.forEach((job, j) => HOSTS.forEach((host, h) => deployed[j * HOSTS.length + h] || apply({ _tag: "JobUndeployed", jobId: job.id, host })))
-        const warmer = new StatusWarmer(() => state, () => 0, hostsPerRun)
+        const warmer = new StatusWarmer(() => state, () => 0, { hostsPerRun })
         warmer.noteAsked(ids)
         warmer.noteAsked(ids)
         for (const [op, warm] of steps) {
