@@ -2,7 +2,7 @@ import type { StoredEvent } from "../core/events.ts"
 import type { Job } from "../core/job.ts"
 import type { FleetState } from "../core/state.ts"
 import { AnswerSegment } from "./large-answer.ts"
-import { addTask, ByteList, COMMA, HOSTS_PER_SEGMENT, JOB_STATUS_END, jobHead, jsonKeyOrder, ofDeployment, ofKey, TASK_STATUSES } from "./status-json.ts"
+import { addTask, arrayIndexOf, ByteList, COMMA, HOSTS_PER_SEGMENT, JOB_STATUS_END, jobHead, jsonKeyOrder, ofDeployment, ofKey, TASK_STATUSES } from "./status-json.ts"
 
 /*
  * The live statuses of polled jobs, kept as runs of hosts that the events touching them mark for
@@ -72,7 +72,7 @@ export class JobStatusView {
     if (this.stale) return
     if (this.index.has(host)) return this.touch(host, "deployment")
     // JSON.stringify writes integer-like keys first: such a host does not go at the end.
-    if (/^(0|[1-9]\d*)$/.test(host)) return this.markStale()
+    if (arrayIndexOf(host) >= 0) return this.markStale()
     this.index.set(host, this.hosts.length)
     this.hosts.push(host)
     const k = Math.floor((this.hosts.length - 1) / this.hostsPerRun)

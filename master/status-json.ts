@@ -299,11 +299,13 @@ export const hostStatusBytes = (h: CapturedHost, details: HostDetails | undefine
   return out.take()
 }
 
+/** The array index a key is to JavaScript (JSON.stringify writes those keys first, ascending), or -1. */
+export const arrayIndexOf = (k: string): number => (k.charCodeAt(0) <= 57 && /^(0|[1-9]\d*)$/.test(k) && Number(k) < 2 ** 32 - 1 ? Number(k) : -1)
+
 /** Keys in the order JSON.stringify writes an object's: integer-like ones first, ascending, then the rest as inserted. */
 export const jsonKeyOrder = <K extends string>(keys: ReadonlyArray<K>): K[] => {
-  const index = (k: K) => (k.charCodeAt(0) <= 57 && /^(0|[1-9]\d*)$/.test(k) && Number(k) < 2 ** 32 - 1 ? Number(k) : -1)
   // Most names start with a letter: one cheap look at each, and they are in order already.
-  if (!keys.some((k) => index(k) >= 0)) return [...keys]
-  const integers = keys.filter((k) => index(k) >= 0).sort((a, b) => index(a) - index(b))
-  return [...integers, ...keys.filter((k) => index(k) < 0)]
+  if (!keys.some((k) => arrayIndexOf(k) >= 0)) return [...keys]
+  const integers = keys.filter((k) => arrayIndexOf(k) >= 0).sort((a, b) => arrayIndexOf(a) - arrayIndexOf(b))
+  return [...integers, ...keys.filter((k) => arrayIndexOf(k) < 0)]
 }
